@@ -1,0 +1,293 @@
+"""``Matcher``: LoFTR for applications. Images of any size in, matches in the caller's pixels out.
+
+It owns pre-processing (grayscale, resize), device and precision, run-time matching settings, and anchor
+caching: ``encode(image)`` runs the backbone once, and ``match(encoded, frame)`` runs it on the frame only.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .backbone import fold_batchnorm
+from .checkpoints import LoadedWeights, load_weights
+from .loftr import Features, LoFTR
+from .timing import StageTimer
+
+ImageLike = Union[np.ndarray, torch.Tensor]
+#: (width, height) exactly, the longer side in pixels, or None for no resizing.
+Resize = Union[tuple[int, int], int, None]
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' -> CUDA when available, else CPU. Asking for CUDA without it is an error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("CUDA was requested but no CUDA device is available; use --device cpu")
+    return resolved
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when oneDNN reports native bf16 instructions (AVX512-BF16 or AMX) on this CPU."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' -> fp16 on CUDA, bf16 on a CPU with native bf16, fp32 otherwise."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "fp16"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def network_size(height: int, width: int, resize: Resize) -> tuple[int, int]:
+    """(height, width) the network sees. A resized image is snapped to multiples of 8, as LoFTR's grid wants."""
+    if resize is None:
+        return height, width
+    if isinstance(resize, int):
+        scale = resize / max(height, width)
+        new_h, new_w = height * scale, width * scale
+    else:
+        new_w, new_h = resize
+    return max(8, int(round(new_h / 8)) * 8), max(8, int(round(new_w / 8)) * 8)
+
+
+def parse_resize(values: list[int] | tuple[int, ...] | int | None) -> Resize:
+    """Command-line ``--resize`` (W H | MAX | -1) -> Resize; impossible values raise ValueError."""
+    if values is None:
+        return None
+    if isinstance(values, int):
+        values = [values]
+    values = list(values)
+    if len(values) == 1:
+        if values[0] == -1:
+            return None
+        if values[0] < 16:
+            raise ValueError(f"--resize {values[0]}: the longer side must be at least 16 pixels (or -1 for none)")
+        return int(values[0])
+    if len(values) == 2:
+        if min(values) < 16:
+            raise ValueError(f"--resize {values[0]} {values[1]}: width and height must be at least 16 pixels")
+        return int(values[0]), int(values[1])
+    raise ValueError(f"--resize takes W H, MAX or -1, got {len(values)} numbers")
+
+
+def to_gray_float(image: ImageLike) -> torch.Tensor:
+    """Any supported image -> float32 tensor [1, 1, H, W] in [0, 1] on the CPU.
+
+    numpy: uint8/uint16/float arrays, (H, W), (H, W, 1), BGR (H, W, 3) or BGRA (H, W, 4), OpenCV's layout.
+    torch: [H, W], [C, H, W] or [1, C, H, W] with C = 1 or 3 (RGB, torch's convention), float in [0, 1] or uint8.
+    """
+    if isinstance(image, np.ndarray):
+        array = image
+        if array.ndim == 3 and array.shape[2] == 1:
+            array = array[:, :, 0]
+        if array.ndim == 3 and array.shape[2] in (3, 4):
+            code = cv2.COLOR_BGR2GRAY if array.shape[2] == 3 else cv2.COLOR_BGRA2GRAY
+            array = cv2.cvtColor(np.ascontiguousarray(array), code)
+        if array.ndim != 2:
+            raise ValueError(f"unsupported image array shape {image.shape}; expected (H, W) or (H, W, 1|3|4)")
+        if array.dtype == np.uint8:
+            tensor = torch.from_numpy(np.ascontiguousarray(array)).float() / 255.0
+        elif array.dtype == np.uint16:
+            tensor = torch.from_numpy(array.astype(np.float32) / 65535.0)
+        elif np.issubdtype(array.dtype, np.floating):
+            tensor = torch.from_numpy(array.astype(np.float32))
+        else:
+            raise ValueError(f"unsupported image dtype {array.dtype}")
+        return tensor[None, None]
+    if isinstance(image, torch.Tensor):
+        tensor = image.detach().cpu()
+        tensor = tensor.float() / 255.0 if tensor.dtype == torch.uint8 else tensor.float()
+        while tensor.dim() < 4:
+            tensor = tensor.unsqueeze(0)
+        if tensor.dim() != 4 or tensor.shape[0] != 1 or tensor.shape[1] not in (1, 3):
+            raise ValueError(f"unsupported image tensor shape {tuple(image.shape)}; expected [H, W], [C, H, W] "
+                             "or [1, C, H, W] with C = 1 or 3")
+        if tensor.shape[1] == 3:
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            tensor = (tensor * weights).sum(1, keepdim=True)
+        return tensor
+    raise ValueError(f"unsupported image type {type(image).__name__}; pass a numpy array or a torch tensor")
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    """An image's backbone features plus what is needed to map matches back to its pixels."""
+
+    features: Features
+    image_size: tuple[int, int]  # (height, width) of the caller's image
+    network_size: tuple[int, int]  # (height, width) the network saw
+    model_token: int  # which model made the features; features of another model are refused
+
+    @property
+    def scale_xy(self) -> tuple[float, float]:
+        """Caller pixels per network pixel, (x, y)."""
+        return self.image_size[1] / self.network_size[1], self.image_size[0] / self.network_size[0]
+
+
+@dataclass
+class MatchResult:
+    """Matches in the callers' pixel coordinates, sorted by confidence, descending.
+
+    keypoints0/keypoints1: [N, 2] float32 (x, y); confidence: [N] float32; fine_std: [N] float32;
+    timings_ms: per-stage milliseconds of this call (backbone, coarse_transformer, coarse_matching, fine).
+    """
+
+    keypoints0: np.ndarray
+    keypoints1: np.ndarray
+    confidence: np.ndarray
+    fine_std: np.ndarray
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.confidence.shape[0])
+
+
+class Matcher:
+    """LoFTR matching for applications.
+
+    Args:
+        weights: a weights file, a built :class:`LoFTR`, or None for the project's bundled default weights.
+        preset: force a preset for a weights file (see ``model.config.PRESETS``).
+        device: 'auto', 'cpu', 'cuda' or 'cuda:N'.
+        precision: 'auto', 'fp32', 'fp16' or 'bf16' (autocast; coarse matching and fine expectation stay fp32).
+        resize: (W, H), longer side, or None; images are resized before the network and keypoints are mapped
+            back, so results are always in the pixels of the images passed in.
+        threshold, max_matches, border_rm: matching settings, changeable at run time.
+    """
+
+    def __init__(self, weights: str | os.PathLike[str] | LoFTR | None = None, preset: str | None = None,
+                 device: str | torch.device = "auto", precision: str = "auto", resize: Resize = (640, 480),
+                 threshold: float | None = None, max_matches: int | None = None,
+                 border_rm: int | None = None) -> None:
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.loaded: LoadedWeights | None = None
+        if isinstance(weights, LoFTR):
+            model = weights
+        else:
+            from .weights import default_weights_path  # late import: weights imports this module's siblings
+
+            self.loaded = load_weights(weights if weights is not None else default_weights_path(), preset)
+            model = self.loaded.model
+        # An inference copy: BN folded into the convolutions, channels-last layout for oneDNN/cuDNN convs.
+        self.model = copy.deepcopy(model).eval()
+        fold_batchnorm(self.model.backbone)
+        self.model = self.model.to(self.device, memory_format=torch.channels_last)
+        self.config = model.config
+        self.resize = resize
+        self.threshold = model.config.match_coarse.thr if threshold is None else threshold
+        self.max_matches = max_matches
+        self.border_rm = model.config.match_coarse.border_rm if border_rm is None else border_rm
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def threshold(self) -> float:
+        return self._threshold
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        if not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {value}")
+        self._threshold = float(value)
+
+    @property
+    def max_matches(self) -> int | None:
+        return self._max_matches
+
+    @max_matches.setter
+    def max_matches(self, value: int | None) -> None:
+        if value is not None and value < 0:
+            raise ValueError(f"max_matches must be >= 0 or None, got {value}")
+        self._max_matches = value
+
+    @property
+    def border_rm(self) -> int:
+        return self._border_rm
+
+    @border_rm.setter
+    def border_rm(self, value: int) -> None:
+        if value < 0:
+            raise ValueError(f"border_rm must be >= 0, got {value}")
+        self._border_rm = int(value)
+
+    def _autocast(self) -> torch.autocast:
+        if self.precision == "fp32":
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=_DTYPES[self.precision])
+
+    def preprocess(self, image: ImageLike) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Image -> (network input [1, 1, h, w] on the device, caller's (height, width))."""
+        if isinstance(image, np.ndarray):
+            height, width = image.shape[:2]
+            target = network_size(height, width, self.resize)
+            if target != (height, width):
+                image = cv2.resize(image, (target[1], target[0]), interpolation=cv2.INTER_AREA)
+            tensor = to_gray_float(image)
+        else:
+            tensor = to_gray_float(image)
+            height, width = tensor.shape[2:]
+            target = network_size(height, width, self.resize)
+            if target != (height, width):
+                tensor = F.interpolate(tensor, size=target, mode="bilinear", align_corners=False, antialias=True)
+        tensor = tensor.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        return tensor, (int(height), int(width))
+
+    @torch.inference_mode()
+    def encode(self, image: ImageLike, timer: StageTimer | None = None) -> EncodedImage:
+        """Backbone features of one image, to cache (e.g. the anchor of a live stream)."""
+        tensor, size = self.preprocess(image)
+        timer = timer or StageTimer(self.device)
+        with timer.stage("backbone"), self._autocast():
+            features = self.model.extract(tensor)
+        return EncodedImage(features, size, (int(tensor.shape[2]), int(tensor.shape[3])), id(self.model))
+
+    @torch.inference_mode()
+    def match(self, image0: ImageLike | EncodedImage, image1: ImageLike | EncodedImage) -> MatchResult:
+        """Match two images (or cached encodings). Zero matches gives empty arrays."""
+        timer = StageTimer(self.device)
+        encoded = [self._encoded(image, timer) for image in (image0, image1)]
+        with self._autocast():
+            matches = self.model.match(encoded[0].features, encoded[1].features, thr=self.threshold,
+                                       border_rm=self.border_rm, max_matches=self.max_matches, timer=timer)
+        confidence = matches.confidence.float()
+        order = torch.argsort(confidence, descending=True)
+        scale0 = torch.tensor(encoded[0].scale_xy, device=confidence.device)
+        scale1 = torch.tensor(encoded[1].scale_xy, device=confidence.device)
+        return MatchResult(
+            keypoints0=(matches.keypoints0.float()[order] * scale0).cpu().numpy(),
+            keypoints1=(matches.keypoints1.float()[order] * scale1).cpu().numpy(),
+            confidence=confidence[order].cpu().numpy(),
+            fine_std=matches.fine_std.float()[order].cpu().numpy(),
+            timings_ms=dict(timer.ms),
+        )
+
+    def _encoded(self, image: ImageLike | EncodedImage, timer: StageTimer) -> EncodedImage:
+        if isinstance(image, EncodedImage):
+            if image.model_token != id(self.model):
+                raise ValueError("these features were encoded by another model; encode the image again")
+            return image
+        return self.encode(image, timer)
