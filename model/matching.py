@@ -115,8 +115,12 @@ class CoarseMatching(nn.Module):
             self.bin_score = nn.Parameter(torch.tensor(config.skh_init_bin_score))
 
     def confidence(self, feat0: torch.Tensor, feat1: torch.Tensor, mask0: torch.Tensor | None = None,
-                   mask1: torch.Tensor | None = None) -> torch.Tensor:
-        """Tokens [N, L, C] and [N, S, C] (masks [N, L] / [N, S]) -> confidence matrix [N, L, S], fp32."""
+                   mask1: torch.Tensor | None = None, log: bool = False) -> torch.Tensor:
+        """Tokens [N, L, C] and [N, S, C] (masks [N, L] / [N, S]) -> confidence matrix [N, L, S], fp32.
+
+        ``log=True`` returns its logarithm, computed stably (for training losses: a clamped confidence
+        has no gradient where it is tiny, which is everywhere at initialisation).
+        """
         with _no_autocast(feat0.device):
             feat0, feat1 = _fp32(feat0, feat1)
             scale = feat0.shape[-1] ** 0.5
@@ -130,18 +134,26 @@ class CoarseMatching(nn.Module):
                 sim = sim / self.config.dsmax_temperature
                 if invalid is not None:
                     sim = sim.masked_fill(invalid, very_negative)
-                conf = F.softmax(sim, 1) * F.softmax(sim, 2)
+                if log:
+                    log_conf = F.log_softmax(sim, 1) + F.log_softmax(sim, 2)
+                else:
+                    conf = F.softmax(sim, 1) * F.softmax(sim, 2)
             else:
                 if invalid is not None:
                     sim = sim.masked_fill(invalid, very_negative)
                 log_assign = log_optimal_transport(sim, self.bin_score.to(sim.dtype), self.config.skh_iters)
-                assign = log_assign.exp()
-                conf = assign[:, :-1, :-1]
-                if self.config.skh_prefilter and not self.training:
-                    length0, length1 = sim.shape[1], sim.shape[2]
-                    to_bin0 = (assign.argmax(dim=2) == length1)[:, :-1]
-                    to_bin1 = (assign.argmax(dim=1) == length0)[:, :-1]
-                    conf = conf.masked_fill(to_bin0[:, :, None] | to_bin1[:, None, :], 0.0)
+                if log:
+                    log_conf = log_assign[:, :-1, :-1]
+                else:
+                    assign = log_assign.exp()
+                    conf = assign[:, :-1, :-1]
+                    if self.config.skh_prefilter and not self.training:
+                        length0, length1 = sim.shape[1], sim.shape[2]
+                        to_bin0 = (assign.argmax(dim=2) == length1)[:, :-1]
+                        to_bin1 = (assign.argmax(dim=1) == length0)[:, :-1]
+                        conf = conf.masked_fill(to_bin0[:, :, None] | to_bin1[:, None, :], 0.0)
+            if log:
+                return log_conf if invalid is None else log_conf.masked_fill(invalid, very_negative)
             if invalid is not None:
                 conf = conf.masked_fill(invalid, 0.0)
         return conf

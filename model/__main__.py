@@ -1,0 +1,29 @@
+"""Command line: ``python -m model {match,bench,train,eval} ...``; ``--help`` on each for details."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .cli import COMMANDS, CliError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model", description="LoFTR matching, benchmarking and training.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, (add_arguments, _) in COMMANDS.items():
+        add_arguments(commands.add_parser(name, help=add_arguments.__doc__,
+                                          formatter_class=argparse.ArgumentDefaultsHelpFormatter))
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command][1](args) or 0
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

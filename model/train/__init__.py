@@ -1,0 +1,1 @@
+"""Training our own LoFTR weights on synthetic homography pairs."""
