@@ -132,8 +132,156 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """time LoFTR per stage, with and without a cached anchor, and kornia's LoFTR in the same run"""
+    _add_model_arguments(parser)
+    parser.add_argument("--random", action="store_true",
+                        help="random weights of --preset instead of a weights file (speed does not depend on "
+                             "the values; the threshold defaults to 0 so the fine stage has work)")
+    parser.add_argument("--resize", type=int, nargs="+", default=[640, 480], help="W H, MAX or -1")
+    parser.add_argument("--threshold", type=float, help="coarse threshold (default: the preset's, 0 with --random)")
+    parser.add_argument("--max_matches", type=int, help="cap on matches entering the fine stage")
+    parser.add_argument("--runs", type=int, default=5, help="timed calls per measurement (median reported)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--no_kornia", action="store_true", help="skip kornia's LoFTR")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from .bench import agreement, time_kornia, time_matcher
+    from .config import get_preset
+    from .loftr import LoFTR
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        resize = parse_resize(args.resize)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    if args.random:
+        if not args.preset:
+            raise CliError("--random needs --preset NAME")
+        torch.manual_seed(0)
+        weights: object = LoFTR(get_preset(args.preset))
+        threshold = 0.0 if args.threshold is None else args.threshold
+    else:
+        weights, threshold = args.weights, args.threshold
+    from .matcher import Matcher
+
+    def build(precision: str) -> Matcher:
+        try:
+            return Matcher(weights, preset=None if args.random else args.preset, device=args.device,  # type: ignore[arg-type]
+                           precision=precision, resize=resize, threshold=threshold, max_matches=args.max_matches)
+        except (CheckpointError, ValueError) as error:
+            raise CliError(str(error)) from None
+
+    from .bench import sample_pair
+
+    image0, image1 = sample_pair()
+    matcher = build(args.precision)
+    height, width = matcher.preprocess(image0)[0].shape[2:]
+    source = "random weights" if args.random else (matcher.loaded.description if matcher.loaded else "")
+    print(f"LoFTR bench: {matcher.name} ({source}), {width}x{height}, {matcher.device.type}/{matcher.precision}, "
+          f"{torch.get_num_threads()} CPU threads, median of {args.runs}")
+    cached, cached_result = time_matcher(matcher, image0, image1, args.runs, True,
+                                         f"ours {matcher.precision}, cached anchor")
+    print(cached.line())
+    print(time_matcher(matcher, image0, image1, args.runs, False, f"ours {matcher.precision}, full pair")[0].line())
+    if matcher.precision != "fp32":
+        fp32_matcher = build("fp32")
+        fp32, fp32_result = time_matcher(fp32_matcher, image0, image1, args.runs, True, "ours fp32, cached anchor")
+        print(fp32.line())
+        share, shift = agreement(fp32_result, cached_result)
+        print(f"{matcher.precision} vs fp32 match sets: {share * 100:.1f}% of fp32 matches found again, "
+              f"median keypoint shift {shift:.3f} px")
+    if not args.no_kornia:
+        kornia = time_kornia(matcher, image0, image1, args.runs)
+        if kornia is None:
+            print("kornia: not installed or no equivalent model (optimal transport); skipped")
+        else:
+            print(kornia.line())
+            print(f"ratio ours cached-anchor frame / kornia pair: {cached.ms / kornia.ms:.3f} "
+                  f"({kornia.ms / cached.ms:.2f}x faster)")
+    return 0
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    """homography AUC on held-out photos against SIFT, and match statistics on a real image sequence"""
+    _add_model_arguments(parser)
+    parser.add_argument("--images", default="../shared/data/train_images",
+                        help="the training photo folder; its fixed held-out split is used (never trained on)")
+    parser.add_argument("--holdout_percent", type=float, default=5.0, help="must equal the training run's")
+    parser.add_argument("--pairs", type=int, default=100, help="number of held-out pairs (fixed seed)")
+    parser.add_argument("--resize", type=int, nargs="+", default=[-1],
+                        help="what our matcher resizes the 640x480 pairs to (W H, MAX or -1)")
+    parser.add_argument("--threshold", type=float, help="coarse threshold (default: the preset's)")
+    parser.add_argument("--sequence", help="folder of consecutive frames (e.g. ../shared/data/sequences/"
+                                           "tum_freiburg/images) for matches and inlier ratios")
+    parser.add_argument("--viz", help="PNG of the sequence's first vs middle frame matches")
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .evaluate import epipolar_inlier_ratio, homography_benchmark, sift_matcher
+    from .train.data import PhotometricRanges, WarpRanges, fixed_pairs, list_images, split_images
+
+    try:
+        resize = parse_resize(args.resize)
+        root = Path(args.images)
+        held = split_images(list_images(root), root, args.holdout_percent)[1]
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    matcher = _build_matcher(args, resize, threshold=args.threshold)
+
+    def ours(image0: np.ndarray, image1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        result = matcher.match(image0, image1)
+        return result.keypoints0, result.keypoints1
+
+    pairs = fixed_pairs(held, args.pairs, (480, 640), WarpRanges(), PhotometricRanges(), seed=2024)
+    print(f"homography benchmark: {len(pairs)} pairs from {len(held)} held-out photos, 640x480, "
+          f"ours at {matcher.preprocess(pairs[0]['image0'])[0].shape[3]}px wide, {matcher.device.type}/"
+          f"{matcher.precision}")
+    label = f"ours: {matcher.loaded.description if matcher.loaded else matcher.name}"
+    reports = homography_benchmark({label: ours, "OpenCV SIFT (ratio 0.8)": sift_matcher()}, pairs)
+    print(f"{'method':<48} {'AUC@3':>6} {'AUC@5':>6} {'AUC@10':>6} {'failed':>6} {'matches':>8} {'ms/pair':>8}")
+    for report in reports:
+        row = report.summary()
+        print(f"{report.name:<48} {row['auc@3']:6.3f} {row['auc@5']:6.3f} {row['auc@10']:6.3f} "
+              f"{row['failed']:6.2f} {row['matches']:8.0f} {row['ms_per_pair']:8.0f}")
+    if args.sequence:
+        from .train.data import list_images as list_frames
+
+        try:
+            frames = [cv2.imread(str(path)) for path in list_frames(args.sequence)]
+        except ValueError as error:
+            raise CliError(str(error)) from None
+        for name, reference in (("first frame", lambda k: 0), ("previous frame", lambda k: k - 1)):
+            counts, ratios = [], []
+            for index in range(1, len(frames)):
+                result = matcher.match(frames[reference(index)], frames[index])
+                counts.append(len(result))
+                ratios.append(epipolar_inlier_ratio(result.keypoints0, result.keypoints1))
+            print(f"sequence {Path(args.sequence).name} vs {name}: {len(counts)} pairs, "
+                  f"{np.mean(counts):.0f} matches/pair (min {min(counts)}), "
+                  f"epipolar inlier ratio {np.mean(ratios):.3f}")
+        if args.viz:
+            from .visualize import draw_matches
+
+            _writable(args.viz)
+            middle = len(frames) // 2
+            result = matcher.match(frames[0], frames[middle])
+            cv2.imwrite(args.viz, draw_matches(frames[0], frames[middle], result.keypoints0, result.keypoints1,
+                                               result.confidence))
+            print(f"wrote {args.viz} (frame 0 vs frame {middle}, {len(result)} matches)")
+    return 0
+
+
 Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 COMMANDS: dict[str, Command] = {
     "match": (add_match_arguments, run_match),
+    "bench": (add_bench_arguments, run_bench),
     "train": (add_train_arguments, run_train),
+    "eval": (add_eval_arguments, run_eval),
 }

@@ -190,6 +190,7 @@ class Matcher:
 
             self.loaded = load_weights(weights if weights is not None else default_weights_path(), preset)
             model = self.loaded.model
+        self.source_model = model
         # An inference copy: BN folded into the convolutions, channels-last layout for oneDNN/cuDNN convs.
         self.model = copy.deepcopy(model).eval()
         fold_batchnorm(self.model.backbone)

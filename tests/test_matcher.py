@@ -1,0 +1,136 @@
+"""Matcher: inputs of any kind and size, caller-pixel coordinates, anchor caching, run-time settings."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from model.config import get_preset
+from model.loftr import LoFTR
+from model.matcher import Matcher, network_size, parse_resize, resolve_device, resolve_precision
+
+
+@pytest.fixture(scope="module")
+def model() -> LoFTR:
+    torch.manual_seed(3)
+    return LoFTR(get_preset("compact_s")).eval()
+
+
+def _matcher(model: LoFTR, **kwargs: object) -> Matcher:
+    settings = dict(device="cpu", precision="fp32", threshold=0.0)
+    settings.update(kwargs)
+    return Matcher(model, **settings)  # type: ignore[arg-type]
+
+
+def test_results_are_sorted_and_typed(model: LoFTR, photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    result = _matcher(model, resize=(320, 240)).match(*photo_pair)
+    assert len(result) > 20
+    assert result.keypoints0.shape == result.keypoints1.shape == (len(result), 2)
+    assert result.keypoints0.dtype == np.float32 and result.confidence.dtype == np.float32
+    assert np.all(np.diff(result.confidence) <= 0)
+    assert set(result.timings_ms) == {"backbone", "coarse_transformer", "coarse_matching", "fine"}
+
+
+def test_keypoints_are_in_the_callers_pixels(model: LoFTR, photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    small = [cv2.resize(image, (320, 240), interpolation=cv2.INTER_AREA) for image in photo_pair]
+    at_full = _matcher(model, resize=(320, 240)).match(*photo_pair)
+    at_small = _matcher(model, resize=None).match(*small)
+    np.testing.assert_allclose(at_full.keypoints0, at_small.keypoints0 * 2, atol=1e-4)
+    np.testing.assert_allclose(at_full.keypoints1, at_small.keypoints1 * 2, atol=1e-4)
+
+
+def test_cached_anchor_gives_the_same_result(model: LoFTR, photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    matcher = _matcher(model, resize=(320, 240))
+    direct = matcher.match(*photo_pair)
+    anchor = matcher.encode(photo_pair[0])
+    cached = matcher.match(anchor, photo_pair[1])
+    np.testing.assert_allclose(cached.keypoints1, direct.keypoints1, atol=1e-5)
+    assert "backbone" in cached.timings_ms
+    other = _matcher(model)
+    with pytest.raises(ValueError, match="another model"):
+        other.match(anchor, photo_pair[1])
+
+
+def test_run_time_settings(model: LoFTR, photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    matcher = _matcher(model, resize=(320, 240))
+    everything = matcher.match(*photo_pair)
+    matcher.max_matches = 10
+    capped = matcher.match(*photo_pair)
+    assert len(capped) == 10
+    np.testing.assert_allclose(capped.confidence, everything.confidence[:10], rtol=1e-6)
+    matcher.max_matches = None
+    matcher.threshold = float(everything.confidence[5])
+    assert len(matcher.match(*photo_pair)) == 5  # strictly above the threshold
+    matcher.threshold, matcher.border_rm = 0.0, 10
+    assert len(matcher.match(*photo_pair)) < len(everything)
+    with pytest.raises(ValueError):
+        matcher.threshold = 1.5
+
+
+def test_input_kinds_agree(model: LoFTR, photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    matcher = _matcher(model, resize=None)
+    bgr0, bgr1 = (cv2.resize(image, (160, 120), interpolation=cv2.INTER_AREA) for image in photo_pair)
+    gray0, gray1 = (cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) for image in (bgr0, bgr1))
+    reference = matcher.match(gray0, gray1)
+    variants = [
+        (bgr0, bgr1),
+        (gray0.astype(np.float32) / 255, gray1.astype(np.float32) / 255),
+        (torch.from_numpy(gray0), torch.from_numpy(gray1)),
+        (torch.from_numpy(gray0)[None, None].float() / 255, torch.from_numpy(gray1)[None, None].float() / 255),
+    ]
+    for image0, image1 in variants:
+        result = matcher.match(image0, image1)
+        np.testing.assert_allclose(result.keypoints1, reference.keypoints1, atol=1e-3)
+
+
+@pytest.mark.parametrize(("size0", "size1"), [((479, 641), (479, 641)), ((240, 320), (300, 200)),
+                                              ((20, 30), (20, 30)), ((8, 8), (9, 13))])
+def test_odd_tiny_and_mixed_sizes(model: LoFTR, size0: tuple[int, int], size1: tuple[int, int]) -> None:
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, size, dtype=np.uint8) for size in (size0, size1)]
+    result = _matcher(model, resize=None).match(*images)
+    for keypoints, (height, width) in ((result.keypoints0, size0), (result.keypoints1, size1)):
+        assert np.all(keypoints >= -4) and np.all(keypoints[:, 0] <= width + 4) and np.all(keypoints[:, 1] <= height + 4)
+
+
+def test_blank_image_gives_zero_matches(model: LoFTR) -> None:
+    blank = np.full((240, 320), 128, np.uint8)
+    result = _matcher(model, threshold=0.2, resize=None).match(blank, blank)
+    assert len(result) == 0 and result.keypoints0.shape == (0, 2) and result.confidence.shape == (0,)
+
+
+def test_resize_rules() -> None:
+    assert network_size(480, 640, (320, 240)) == (240, 320)
+    assert network_size(480, 640, 320) == (240, 320)
+    assert network_size(479, 641, None) == (479, 641)
+    assert network_size(1000, 100, 400) == (400, 40)
+    assert parse_resize([640, 480]) == (640, 480) and parse_resize([-1]) is None and parse_resize([512]) == 512
+    for bad in ([0, 480], [8], [1, 2, 3], [-5]):
+        with pytest.raises(ValueError):
+            parse_resize(bad)
+
+
+def test_device_and_precision_resolution() -> None:
+    cpu = torch.device("cpu")
+    assert resolve_device("cpu") == cpu
+    assert resolve_precision("fp32", cpu) == "fp32"
+    assert resolve_precision("auto", cpu) in ("bf16", "fp32")
+    assert resolve_precision("auto", torch.device("cuda")) == "fp16"
+    with pytest.raises(ValueError):
+        resolve_precision("int8", cpu)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device("cuda")
+
+
+def test_bf16_agrees_with_fp32(model: LoFTR, photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    from model.matcher import cpu_has_native_bf16
+
+    if not cpu_has_native_bf16():
+        pytest.skip("no native bf16 on this CPU")
+    fp32 = _matcher(model, resize=(320, 240), threshold=0.0).match(*photo_pair)
+    bf16 = _matcher(model, resize=(320, 240), threshold=0.0, precision="bf16").match(*photo_pair)
+    shared = {tuple(p) for p in fp32.keypoints0.tolist()} & {tuple(p) for p in bf16.keypoints0.tolist()}
+    assert len(shared) >= 0.5 * len(fp32)

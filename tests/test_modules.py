@@ -1,0 +1,130 @@
+"""One test group per model module: backbone, positional encoding, attention, coarse and fine matching."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from model.backbone import ResNetFPN_8_2, fold_batchnorm
+from model.config import BackboneConfig, CoarseMatchingConfig
+from model.matching import CoarseMatching, FineMatching, gather_windows, log_optimal_transport
+from model.transformer import FullAttention, LinearAttention, PositionEncodingSine, sine_position_encoding
+
+
+@pytest.mark.parametrize("size", [(64, 96), (65, 97), (41, 23)])
+def test_backbone_shapes_for_any_size(size: tuple[int, int]) -> None:
+    backbone = ResNetFPN_8_2(BackboneConfig(16, (16, 24, 32))).eval()
+    coarse, fine = backbone(torch.rand(2, 1, *size))
+    assert coarse.shape == (2, 32, math.ceil(size[0] / 8), math.ceil(size[1] / 8))
+    assert fine.shape == (2, 16, math.ceil(size[0] / 2), math.ceil(size[1] / 2))
+
+
+def test_folding_batchnorm_keeps_outputs() -> None:
+    backbone = ResNetFPN_8_2(BackboneConfig(16, (16, 24, 32))).eval()
+    for module in backbone.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    folded = fold_batchnorm(copy.deepcopy(backbone))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    image = torch.rand(1, 1, 48, 64)
+    with torch.no_grad():
+        for expected, got in zip(backbone(image), folded(image)):
+            torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_position_encoding_variants_and_growth() -> None:
+    fixed = sine_position_encoding(32, 4, 5, temp_bug_fix=True)
+    buggy = sine_position_encoding(32, 4, 5, temp_bug_fix=False)
+    # channel 4 is sin(x * div_term[1]); the original code's div_term[1] is exp(-2), the fixed one 1e4^(-2/16)
+    assert torch.allclose(buggy[0, 4, 0, :], torch.sin(torch.arange(1, 6) * math.exp(-2.0)))
+    assert torch.allclose(fixed[0, 4, 0, :], torch.sin(torch.arange(1, 6) * 10000 ** (-2 / 16)))
+    encoding = PositionEncodingSine(32, max_shape=(8, 8))
+    big = torch.zeros(1, 32, 12, 20)
+    torch.testing.assert_close(encoding(big), sine_position_encoding(32, 12, 20, True))
+
+
+def _softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    scores = torch.einsum("nlhd,nshd->nlsh", q, k) / q.shape[3] ** 0.5
+    scores = scores.masked_fill(~mask[:, None, :, None], float("-inf"))
+    return torch.einsum("nlsh,nshd->nlhd", scores.softmax(dim=2), v)
+
+
+def test_full_attention_matches_explicit_softmax_with_masks() -> None:
+    q, k, v = torch.randn(2, 7, 4, 8), torch.randn(2, 9, 4, 8), torch.randn(2, 9, 4, 8)
+    kv_mask = torch.ones(2, 9, dtype=torch.bool)
+    kv_mask[1, 6:] = False
+    got = FullAttention()(q, k, v, torch.ones(2, 7, dtype=torch.bool), kv_mask)
+    torch.testing.assert_close(got, _softmax_attention(q, k, v, kv_mask), atol=1e-5, rtol=1e-5)
+
+
+def test_linear_attention_formula_and_mask() -> None:
+    q, k, v = torch.randn(1, 5, 2, 4), torch.randn(1, 6, 2, 4), torch.randn(1, 6, 2, 4)
+    phi_q, phi_k = F.elu(q) + 1, F.elu(k) + 1
+    weights = torch.einsum("nlhd,nshd->nlsh", phi_q, phi_k)
+    expected = torch.einsum("nlsh,nshd->nlhd", weights / weights.sum(2, keepdim=True), v)
+    torch.testing.assert_close(LinearAttention()(q, k, v), expected, atol=1e-4, rtol=1e-4)
+    mask = torch.tensor([[True, True, True, False, False, False]])
+    masked = LinearAttention()(q, k, v, torch.ones(1, 5, dtype=torch.bool), mask)
+    torch.testing.assert_close(masked, LinearAttention()(q, k[:, :3], v[:, :3]), atol=1e-4, rtol=1e-4)
+
+
+def _sinkhorn_reference(scores: torch.Tensor, alpha: float, iterations: int) -> torch.Tensor:
+    """Plain (not log-domain) Sinkhorn on the dustbin-augmented kernel, in float64."""
+    m, n = scores.shape
+    augmented = torch.full((m + 1, n + 1), alpha, dtype=torch.float64)
+    augmented[:m, :n] = scores
+    kernel = augmented.exp()
+    mu = torch.cat([torch.ones(m), torch.tensor([float(n)])]).double() / (m + n)
+    nu = torch.cat([torch.ones(n), torch.tensor([float(m)])]).double() / (m + n)
+    u, v = torch.ones(m + 1, dtype=torch.float64), torch.ones(n + 1, dtype=torch.float64)
+    for _ in range(iterations):
+        u = mu / (kernel @ v)
+        v = nu / (kernel.T @ u)
+    return u[:, None] * kernel * v[None, :] * (m + n)
+
+
+@pytest.mark.parametrize("iterations", [1, 3, 20])
+def test_log_sinkhorn_matches_plain_reference(iterations: int) -> None:
+    scores = torch.randn(1, 6, 9, dtype=torch.float64)
+    got = log_optimal_transport(scores, torch.tensor(0.7, dtype=torch.float64), iterations).exp()[0]
+    torch.testing.assert_close(got, _sinkhorn_reference(scores[0], 0.7, iterations), atol=1e-10, rtol=1e-8)
+    if iterations == 20:  # converged: real rows and columns carry unit mass
+        torch.testing.assert_close(got[:-1].sum(1), torch.ones(6, dtype=torch.float64), atol=1e-6, rtol=0)
+
+
+def test_coarse_selection_is_mutual_and_respects_threshold_and_border() -> None:
+    matcher = CoarseMatching(CoarseMatchingConfig())
+    conf = torch.zeros(1, 36, 36)  # two 6x6 grids
+    conf[0, 14, 15] = 0.9  # (2, 2) -> (3, 2): inside, mutual
+    conf[0, 21, 21] = 0.5  # (3, 3) -> (3, 3)
+    conf[0, 20, 21] = 0.6  # beats the previous one in column 21 -> 21 is not mutual for row 21
+    conf[0, 0, 0] = 0.95  # on the border
+    conf[0, 15, 14] = 0.1  # below threshold
+    matches = matcher.select(conf, (6, 6), (6, 6), thr=0.2, border_rm=1)
+    assert sorted(zip(matches.i_ids.tolist(), matches.j_ids.tolist())) == [(14, 15), (20, 21)]
+    assert len(matcher.select(conf, (6, 6), (6, 6), thr=0.2, border_rm=3)) == 0
+
+
+def test_gather_windows_equals_unfold() -> None:
+    feat = torch.randn(2, 3, 20, 28)  # fine map of a 40x56 image; coarse grid 5x7
+    b_ids, ids = torch.tensor([0, 1, 1]), torch.tensor([0, 12, 34])
+    unfolded = F.unfold(feat, kernel_size=5, stride=4, padding=2)  # [B, C*25, 35]
+    expected = unfolded.view(2, 3, 25, -1).permute(0, 3, 2, 1)[b_ids, ids]
+    torch.testing.assert_close(gather_windows(feat, b_ids, ids, 7, 5, 4), expected)
+
+
+def test_fine_expectation_finds_the_peak() -> None:
+    window = torch.zeros(1, 25, 8)
+    window[0, 12, 0] = 10.0  # centre feature of image 0
+    other = torch.zeros(1, 25, 8)
+    other[0, 19, 0] = 100.0  # row 3, column 4 of the 5x5 window -> offset (+1, +0.5) in [-1, 1] units
+    expec = FineMatching()(window, other)
+    torch.testing.assert_close(expec[0, :2], torch.tensor([1.0, 0.5]), atol=1e-3, rtol=0)
+    assert expec[0, 2] < 0.01

@@ -1,0 +1,118 @@
+"""Training pieces: ground truth from known homographies, the losses, and a tiny run that learns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from model.config import get_preset
+from model.loftr import LoFTR
+from model.train.data import PhotometricRanges, WarpRanges, make_pair
+from model.train.supervision import coarse_focal_loss, coarse_truth, fine_l2_std_loss, fine_truth
+from model.train.trainer import TrainSettings, damp_fine_projections, train, training_losses
+
+
+def _truth(homography: np.ndarray, size: tuple[int, int] = (48, 64)):
+    valid = torch.ones(1, *size, dtype=torch.bool)
+    grid = (size[0] // 8, size[1] // 8)
+    return coarse_truth(torch.from_numpy(homography)[None], valid, valid, grid, grid)
+
+
+def test_identity_maps_every_cell_to_itself() -> None:
+    truth = _truth(np.eye(3))
+    assert len(truth.i_ids) == 48
+    assert torch.equal(truth.i_ids, truth.j_ids)
+    offsets = fine_truth(truth, truth.b_ids, truth.i_ids, truth.j_ids, 8, 5)
+    assert torch.allclose(offsets, torch.zeros_like(offsets))
+
+
+def test_translation_shifts_cells_and_fine_offsets() -> None:
+    shift = np.array([[1, 0, 8 + 2], [0, 1, 0], [0, 0, 1]], dtype=np.float64)  # one cell plus 2 px right
+    truth = _truth(shift)
+    assert torch.equal(truth.j_ids, truth.i_ids + 1)
+    assert len(truth.i_ids) == 6 * 7  # the last column leaves the image
+    offsets = fine_truth(truth, truth.b_ids, truth.i_ids, truth.j_ids, 8, 5)
+    assert torch.allclose(offsets, torch.tensor([[0.5, 0.0]]).expand_as(offsets))  # 2 px = half the window radius
+
+
+def test_invalid_content_is_excluded() -> None:
+    valid0 = torch.ones(1, 48, 64, dtype=torch.bool)
+    valid1 = valid0.clone()
+    valid1[:, :, 32:] = False  # right half of image 1 is padding
+    truth = coarse_truth(torch.eye(3, dtype=torch.float64)[None], valid0, valid1, (6, 8), (6, 8))
+    assert torch.all(truth.j_ids % 8 < 4)
+
+
+def test_generated_pairs_are_related_by_their_homography() -> None:
+    rng = np.random.default_rng(5)
+    photo = cv2.GaussianBlur(rng.integers(0, 255, (400, 500), dtype=np.uint8), (0, 0), 2.0)
+    pair = make_pair(rng, photo, (120, 160), WarpRanges(), None)
+    to_center = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]])
+    homography = to_center @ pair["homography"] @ np.linalg.inv(to_center)
+    warped = cv2.warpPerspective(pair["image0"], homography, (160, 120))
+    inside = cv2.warpPerspective(pair["valid0"].astype(np.float32), homography, (160, 120)) > 0.99
+    inside &= pair["valid1"]
+    assert inside.sum() > 2000
+    assert np.abs(warped - pair["image1"])[inside].mean() < 0.02
+    assert np.abs(warped - pair["image1"])[inside].mean() < 0.2 * np.abs(pair["image1"][inside] - 0.5).mean()
+
+
+def test_losses_prefer_the_truth() -> None:
+    truth = torch.zeros(1, 4, 4, dtype=torch.bool)
+    truth[0, 1, 2] = True
+    good = torch.full((1, 4, 4), -8.0)
+    good[0, 1, 2] = -0.01
+    bad = torch.full((1, 4, 4), -8.0)
+    bad[0, 1, 3] = -0.01
+    assert coarse_focal_loss(good, truth) < coarse_focal_loss(bad, truth)
+    target = torch.tensor([[0.5, -0.25], [2.0, 0.0]])  # the second is outside the window: ignored
+    exact = torch.tensor([[0.5, -0.25, 0.1], [0.0, 0.0, 0.1]])
+    assert fine_l2_std_loss(exact, target) == 0
+
+
+def _photos(folder: Path, count: int = 3) -> None:
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    for index in range(count):
+        noise = rng.integers(0, 255, (180, 240), dtype=np.uint8)
+        image = cv2.GaussianBlur(noise, (0, 0), 1.5)
+        cv2.rectangle(image, (40 + 10 * index, 30), (120, 90 + 5 * index), 255, -1)
+        cv2.imwrite(str(folder / f"photo{index}.png"), image)
+
+
+def test_loss_drops_on_a_fixed_batch(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    _photos(tmp_path / "photos")
+    pairs = [make_pair(rng, cv2.imread(str(tmp_path / "photos" / f"photo{i}.png"), 0), (96, 128),
+                       WarpRanges(max_rotation_deg=10, max_scale=1.2), PhotometricRanges()) for i in range(2)]
+    batch = {key: torch.stack([torch.from_numpy(pair[key]) for pair in pairs]) for key in pairs[0]}
+    model = LoFTR(get_preset("compact_s")).train()
+    damp_fine_projections(model)
+    settings = TrainSettings(images="", out="", precision="fp32")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    generator = torch.Generator().manual_seed(0)
+    losses = []
+    for step in range(12):
+        loss = training_losses(model, batch, settings, step, generator)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_tiny_run_checkpoints_and_resumes(tmp_path: Path) -> None:
+    _photos(tmp_path / "photos", count=6)
+    settings = TrainSettings(images=str(tmp_path / "photos"), out=str(tmp_path / "run"), steps=3, batch=1,
+                             size=(128, 96), workers=0, log_every=1, eval_every=3, eval_pairs=2,
+                             holdout_percent=40.0, precision="fp32")
+    best = train(settings)
+    assert best.exists() and (tmp_path / "run" / "last.pt").exists()
+    resumed = TrainSettings(**{**settings.__dict__, "steps": 5})
+    train(resumed, resume=True)
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert state["step"] == 5
