@@ -144,8 +144,15 @@ class LocalFeatureTransformer(nn.Module):
 
         In a cross layer feat1 attends to the *updated* feat0, as in the official code.
         """
+        batch = feat0.shape[0]
+        same_shape = feat0.shape == feat1.shape and (mask0 is None) == (mask1 is None)
         for layer, name in zip(self.layers, self.layer_names):
-            if name == "self":
+            if name == "self" and same_shape:
+                # One call over both images: same per-sample maths, half the kernel launches.
+                both = torch.cat([feat0, feat1])
+                mask = torch.cat([mask0, mask1]) if mask0 is not None and mask1 is not None else None
+                feat0, feat1 = layer(both, both, mask, mask).split(batch)
+            elif name == "self":
                 feat0 = layer(feat0, feat0, mask0, mask0)
                 feat1 = layer(feat1, feat1, mask1, mask1)
             else:

@@ -1,0 +1,72 @@
+"""``python -m model``: outputs and one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from model.__main__ import main
+from model.checkpoints import save_weights
+from model.config import get_preset
+from model.loftr import LoFTR
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory, photo_pair: tuple[np.ndarray, np.ndarray]) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("cli")
+    torch.manual_seed(0)
+    save_weights(folder / "w.pt", LoFTR(get_preset("compact_s")))
+    paths = {"weights": folder / "w.pt", "a": folder / "a.png", "b": folder / "b.jpg", "text": folder / "x.png"}
+    cv2.imwrite(str(paths["a"]), photo_pair[0])
+    cv2.imwrite(str(paths["b"]), cv2.resize(photo_pair[1], (500, 400)))
+    paths["text"].write_text("not an image")
+    return paths
+
+
+def test_match_writes_npz_in_input_pixels(files: dict[str, Path], tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    output, viz = tmp_path / "m.npz", tmp_path / "m.png"
+    code = main(["match", str(files["a"]), str(files["b"]), "--weights", str(files["weights"]), "--threshold", "0",
+                 "--resize", "320", "240", "--precision", "fp32", "--output", str(output), "--viz", str(viz)])
+    assert code == 0
+    assert "matches with compact_s on cpu/fp32" in capsys.readouterr().out
+    data = np.load(output)
+    assert set(data.files) == {"keypoints0", "keypoints1", "confidence"}
+    assert len(data["confidence"]) > 0 and data["keypoints0"].shape == data["keypoints1"].shape
+    assert data["keypoints0"][:, 0].max() > 320  # image 0 is 640 wide: coordinates are the file's pixels
+    assert data["keypoints1"][:, 0].max() <= 504 and data["keypoints1"][:, 1].max() <= 404
+    assert cv2.imread(str(viz)).shape == (480, 640 + 10 + 500, 3)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["match", "missing.png", "{a}"], "image not found: missing.png"),
+    (["match", "{text}", "{a}"], "cannot decode image"),
+    (["match", "{a}", "{a}", "--resize", "0", "480"], "width and height must be at least 16"),
+    (["match", "{a}", "{a}", "--weights", "{text}"], "not a PyTorch checkpoint"),
+    (["match", "{a}", "{a}", "--weights", "{weights}", "--output", "/nonexistent/dir/m.npz"],
+     "output folder does not exist"),
+    (["match", "{a}", "{a}", "--weights", "{weights}", "--device", "cuda:7"], "CUDA"),
+])
+def test_bad_input_is_one_line_and_exit_2(files: dict[str, Path], argv: list[str], message: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [arg.format(**{k: str(v) for k, v in files.items()}) for arg in argv]
+    if "cuda:7" in argv and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_entry_point_runs_as_a_module(files: dict[str, Path]) -> None:
+    done = subprocess.run([sys.executable, "-m", "model", "match", str(files["a"]), "nope.png"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip() == "error: image not found: nope.png"
+    assert "Traceback" not in done.stderr
