@@ -9,6 +9,8 @@ import numpy as np
 def confidence_colors(confidence: np.ndarray) -> np.ndarray:
     """[N] confidences in [0, 1] -> [N, 3] uint8 BGR on a fixed turbo scale (blue low, red high)."""
     levels = np.clip(np.asarray(confidence, dtype=np.float32) * 255, 0, 255).astype(np.uint8)
+    if levels.size == 0:  # OpenCV returns None for an empty colormap input
+        return np.zeros((0, 3), np.uint8)
     return cv2.applyColorMap(levels.reshape(-1, 1), cv2.COLORMAP_TURBO).reshape(-1, 3)
 
 
@@ -30,14 +32,23 @@ def draw_matches(image0: np.ndarray, image1: np.ndarray, keypoints0: np.ndarray,
     canvas[: left.shape[0], : left.shape[1]] = left
     offset = left.shape[1] + gap
     canvas[: right.shape[0], offset:] = right
+    draw_match_lines(canvas, keypoints0, keypoints1, confidence, offset)
+    return canvas
+
+
+def draw_match_lines(canvas: np.ndarray, keypoints0: np.ndarray, keypoints1: np.ndarray, confidence: np.ndarray,
+                     offset: int) -> None:
+    """Anti-aliased, sub-pixel lines and end dots, in place; image 1 starts ``offset`` pixels to the right.
+
+    The most confident matches are drawn last, on top.
+    """
     colors = confidence_colors(confidence)
     shift = 4  # sub-pixel drawing precision: 1/16 px
-    order = np.argsort(confidence)  # most confident drawn last, on top
-    for index in order:
-        start = np.round((keypoints0[index] - 0.5) * (1 << shift)).astype(int)
-        end = np.round((keypoints1[index] - 0.5 + [offset, 0]) * (1 << shift)).astype(int)
+    scale = 1 << shift
+    for index in np.argsort(confidence, kind="stable"):
+        start = tuple(np.round((keypoints0[index] - 0.5) * scale).astype(int))
+        end = tuple(np.round((keypoints1[index] - 0.5 + [offset, 0]) * scale).astype(int))
         color = tuple(int(c) for c in colors[index])
-        cv2.line(canvas, tuple(start), tuple(end), color, 1, cv2.LINE_AA, shift)
-        cv2.circle(canvas, tuple(start), 2 << shift, color, -1, cv2.LINE_AA, shift)
-        cv2.circle(canvas, tuple(end), 2 << shift, color, -1, cv2.LINE_AA, shift)
-    return canvas
+        cv2.line(canvas, start, end, color, 1, cv2.LINE_AA, shift)
+        cv2.circle(canvas, start, 2 * scale, color, -1, cv2.LINE_AA, shift)
+        cv2.circle(canvas, end, 2 * scale, color, -1, cv2.LINE_AA, shift)

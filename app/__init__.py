@@ -1,0 +1,1 @@
+"""LoFTR Live: the demo application (sources, inference, rendering, GUI and headless output)."""

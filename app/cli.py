@@ -1,0 +1,196 @@
+"""``python -m app`` / ``./run_demo.sh``: flags of the original demo_loftr.py plus LoFTR Live's own."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+
+from model.checkpoints import CheckpointError
+from model.matcher import PRECISIONS, Matcher, Resize, network_size, parse_resize
+from model.weights import default_weights_path
+
+from .headless import HeadlessOptions, ffmpeg_command, run_headless
+from .render import MatchWindow
+from .sources import DEFAULT_IMAGE_GLOB, Frame, SourceError, camera_available, open_source, thin
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_VIDEO = ROOT / "assets" / "sample.mp4"
+DEFAULT_OUTPUT = Path("demo_output")
+
+EPILOG = """keys (GUI):
+  n, space   the current frame becomes the anchor (left)
+  m          toggle the indoor / outdoor model (hot swap)
+  d / f      shift the window of shown matches, ranked by confidence
+  c / v      show fewer / more matches
+  p pause    s save a PNG snapshot    h help overlay    q, Esc quit
+
+examples:
+  ./run_demo.sh                                   webcam 0 (or the bundled sample video without a camera)
+  ./run_demo.sh --input video.mp4 --save_video    a video file, also written as an mp4 of the view
+  ./run_demo.sh --input frames/ --image_glob '*.png' --no_display --output_dir out/
+  ./run_demo.sh --input rtsp://camera/stream --model indoor
+  ./run_demo.sh --weight weights/outdoor_ds.ckpt --device cuda --precision fp16
+"""
+
+
+class AppError(Exception):
+    """A one-line problem for the user; exit code 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line (plus exit code 2), not usage + error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="run_demo.sh", description="LoFTR Live: dense LoFTR matches between an anchor frame and a live "
+                                        "frame, coloured by confidence.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    add("--input", help="webcam index, video file, image folder, or http/rtsp URL (default: webcam 0, or the "
+                        "bundled sample video when there is no camera)")
+    add("--weight", help="weights for the selected --model (official .ckpt or ours)")
+    add("--indoor_weight", help="weights used for the indoor model")
+    add("--outdoor_weight", help="weights used for the outdoor model")
+    add("--model", choices=("indoor", "outdoor"), default="outdoor", help="which model to start with")
+    add("--image_glob", nargs="+", default=list(DEFAULT_IMAGE_GLOB), help="file patterns for an image folder")
+    add("--skip", type=int, default=1, help="use every N-th image/frame of a folder or video")
+    add("--max_length", type=int, default=1000000, help="maximum number of frames read from a folder or video")
+    add("--resize", type=int, nargs="+", default=[640, 480],
+        help="resize frames: W H (exact), MAX (longer side) or -1 (no resizing)")
+    add("--no_display", action="store_true", help="no window: write PNGs (and videos) to --output_dir")
+    add("--output_dir", help=f"folder for PNGs and videos (default with --no_display: ./{DEFAULT_OUTPUT}/)")
+    add("--save_video", action="store_true", help="write the rendered view as an H.264 mp4")
+    add("--save_input", action="store_true", help="write the raw input frames as an mp4")
+    add("--skip_frames", type=int, default=1, help="match every N-th frame of a live camera or stream")
+    add("--top_k", type=int, default=2000, help="end of the shown window of matches (by confidence rank)")
+    add("--bottom_k", type=int, default=0, help="start of the shown window of matches (by confidence rank)")
+    add("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add("--precision", default="auto", choices=PRECISIONS, help="auto: fp16 on CUDA, bf16 on CPUs that have it")
+    add("--threshold", type=float, help="coarse confidence threshold (default: the model's)")
+    add("--max_matches", type=int, help="cap on matches per frame (the most confident are kept)")
+    add("--anchor_every", type=int, default=0, help="headless: re-anchor every N frames (0: keep the first)")
+    return parser
+
+
+def display_available() -> bool:
+    """Whether a GUI can open a window here."""
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def weights_for(args: argparse.Namespace, domain: str) -> Path:
+    explicit = args.weight if args.model == domain and args.weight else getattr(args, f"{domain}_weight")
+    return Path(explicit) if explicit else default_weights_path(domain)
+
+
+def build_matcher(args: argparse.Namespace, domain: str) -> Matcher:
+    try:
+        return Matcher(weights_for(args, domain), device=args.device, precision=args.precision, resize=None,
+                       threshold=args.threshold, max_matches=args.max_matches)
+    except (CheckpointError, ValueError) as error:
+        raise AppError(str(error)) from None
+
+
+def resized(frames: Iterator[Frame], resize: Resize) -> Iterator[Frame]:
+    """Frames resized as --resize says (the original demo's semantics: display and matching size)."""
+    for frame in frames:
+        height, width = frame.image.shape[:2]
+        target = network_size(height, width, resize)
+        if target != (height, width):
+            frame = Frame(cv2.resize(frame.image, (target[1], target[0]), interpolation=cv2.INTER_AREA), frame.index)
+        yield frame
+
+
+def validate(args: argparse.Namespace) -> Resize:
+    try:
+        resize = parse_resize(args.resize)
+    except ValueError as error:
+        raise AppError(str(error)) from None
+    for name in ("skip", "skip_frames", "max_length"):
+        if getattr(args, name) < 1:
+            raise AppError(f"--{name} must be at least 1")
+    if args.anchor_every < 0 or args.bottom_k < 0 or args.top_k <= args.bottom_k:
+        raise AppError("need --anchor_every >= 0 and 0 <= --bottom_k < --top_k")
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise AppError("--threshold must be between 0 and 1")
+    return resize
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except (AppError, SourceError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    resize = validate(args)
+    headless = args.no_display
+    if not headless and not display_available():
+        print(f"No display found: running headless into ./{args.output_dir or DEFAULT_OUTPUT}/", file=sys.stderr)
+        headless = True
+    if not headless:
+        print("The GUI is not available yet in this version: running headless (pass --no_display to skip this "
+              "notice)", file=sys.stderr)
+        headless = True
+    input_spec = args.input
+    if input_spec is None:
+        if camera_available(0):
+            input_spec = "0"
+        else:
+            print(f"No camera found: playing the bundled sample video {SAMPLE_VIDEO.relative_to(ROOT)}",
+                  file=sys.stderr)
+            input_spec = str(SAMPLE_VIDEO)
+    source = open_source(input_spec, tuple(args.image_glob), on_warning=_warn)
+    output_dir = Path(args.output_dir) if args.output_dir else DEFAULT_OUTPUT
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        probe = output_dir / ".write_test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise AppError(f"cannot write to output folder {output_dir}: {error.strerror or error}") from None
+    matcher = build_matcher(args, args.model)
+    label = f"{args.model}: {matcher.loaded.description if matcher.loaded else matcher.name}"
+    print(f"Model {label} on {matcher.device.type}/{matcher.precision}", file=sys.stderr)
+    stride = args.skip_frames if source.is_live else args.skip
+    frames = resized(thin(source.frames(), stride, args.max_length), resize)
+    total = None
+    frame_count = getattr(source, "frame_count", 0) or len(getattr(source, "files", []))
+    if frame_count:
+        total = min(-(-frame_count // stride), args.max_length)
+    options = HeadlessOptions(output_dir=output_dir, save_video=args.save_video, save_input=args.save_input,
+                              anchor_every=args.anchor_every, window=MatchWindow(args.bottom_k, args.top_k),
+                              fps=source.fps / stride)
+    try:
+        summary = run_headless(frames, matcher, options, label, total)
+    except OSError as error:
+        raise AppError(str(error)) from None
+    finally:
+        source.close()
+    how = "interrupted" if summary.interrupted else "done"
+    print(f"{how}: {summary.frames} frames in {summary.seconds:.1f} s ({summary.frames / max(summary.seconds, 1e-9):.1f} "
+          f"fps), {summary.pngs} PNGs in {output_dir}/", file=sys.stderr)
+    for path in (summary.video, summary.input_video):
+        if path:
+            print(f"wrote {path}", file=sys.stderr)
+    if summary.pngs:
+        print(f"make a video of the PNGs with:\n  {ffmpeg_command(output_dir, options.fps)}", file=sys.stderr)
+    return 130 if summary.interrupted else 0

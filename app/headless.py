@@ -1,0 +1,131 @@
+"""Headless runner: every frame of the source is matched and rendered to PNGs and/or mp4, nothing dropped.
+
+Ctrl-C and SIGTERM stop the loop between frames; whatever was written is finalised either way.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, TextIO
+
+import cv2
+
+from model.matcher import Matcher
+
+from .render import MatchWindow, Overlay, render_view
+from .sources import Frame
+from .video import VideoWriter
+
+PNG_PATTERN = "frame_%06d.png"
+
+
+@dataclass
+class HeadlessOptions:
+    """What to write and how to anchor."""
+
+    output_dir: Path
+    write_png: bool = True
+    save_video: bool = False
+    save_input: bool = False
+    anchor_every: int = 0  # re-anchor every N frames; 0 keeps the first frame as the anchor
+    window: MatchWindow = MatchWindow()
+    fps: float = 15.0
+
+
+@dataclass
+class HeadlessSummary:
+    frames: int
+    pngs: int
+    seconds: float
+    interrupted: bool
+    video: Path | None
+    input_video: Path | None
+
+
+class _StopOnSignal:
+    """SIGINT/SIGTERM set a flag instead of killing the process mid-write; restores the old handlers."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopOnSignal:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.stop = True
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _progress(done: int, total: int | None, started: float, stream: TextIO) -> None:
+    elapsed = time.perf_counter() - started
+    fps = done / elapsed if elapsed > 0 else 0.0
+    if total:
+        eta = (total - done) / fps if fps > 0 else 0.0
+        width = 24
+        filled = int(width * done / total)
+        bar = "#" * filled + "-" * (width - filled)
+        text = f"\r[{bar}] {done}/{total} frames  {fps:.1f} fps  ETA {int(eta) // 60}:{int(eta) % 60:02d} "
+    else:
+        text = f"\r{done} frames  {fps:.1f} fps "
+    stream.write(text)
+    stream.flush()
+
+
+def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOptions, model_label: str,
+                 total: int | None = None, stream: TextIO = sys.stderr) -> HeadlessSummary:
+    """Match every frame against the anchor and write the rendered views."""
+    options.output_dir.mkdir(parents=True, exist_ok=True)
+    video_path = options.output_dir / "loftr_matches.mp4" if options.save_video else None
+    input_path = options.output_dir / "demo_input.mp4" if options.save_input else None
+    device = f"{matcher.device.type}/{matcher.precision}"
+    count = pngs = 0
+    started = time.perf_counter()
+    anchor = anchor_image = None
+    anchor_index = 0
+    latency_ms = 0.0
+    with ExitStack() as stack, _StopOnSignal() as signals:
+        video = stack.enter_context(VideoWriter(video_path, options.fps)) if video_path else None
+        raw = stack.enter_context(VideoWriter(input_path, options.fps)) if input_path else None
+        for frame in frames:
+            if signals.stop:
+                break
+            if anchor is None or (options.anchor_every and count % options.anchor_every == 0):
+                anchor, anchor_image, anchor_index = matcher.encode(frame.image), frame.image, frame.index
+            tick = time.perf_counter()
+            result = matcher.match(anchor, frame.image)
+            latency_ms = (time.perf_counter() - tick) * 1000.0
+            elapsed = time.perf_counter() - started
+            overlay = Overlay(model=model_label, device=device, fps=(count + 1) / elapsed if elapsed else 0.0,
+                              latency_ms=latency_ms, anchor_index=anchor_index, frame_index=frame.index)
+            view = render_view(anchor_image, frame.image, result.keypoints0, result.keypoints1, result.confidence,
+                               options.window, overlay)
+            if options.write_png:
+                path = options.output_dir / (PNG_PATTERN % count)
+                if not cv2.imwrite(str(path), view):
+                    raise OSError(f"cannot write {path}")
+                pngs += 1
+            if video:
+                video.write(view)
+            if raw:
+                raw.write(frame.image)
+            count += 1
+            _progress(count, total, started, stream)
+    stream.write("\n")
+    return HeadlessSummary(count, pngs, time.perf_counter() - started, signals.stop, video_path, input_path)
+
+
+def ffmpeg_command(output_dir: Path, fps: float) -> str:
+    """The one command that turns the written PNGs into an mp4."""
+    return (f"ffmpeg -framerate {fps:g} -i {output_dir / PNG_PATTERN} -c:v libx264 -pix_fmt yuv420p "
+            f"-vf pad=ceil(iw/2)*2:ceil(ih/2)*2 {output_dir / 'matches_from_pngs.mp4'}")

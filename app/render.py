@@ -1,0 +1,120 @@
+"""Pure drawing of the demo view, shared by the GUI and the headless writer: arrays in, a BGR canvas out.
+
+Layout: anchor (left) and live frame (right) side by side, match lines coloured by confidence on a fixed
+scale (so colours mean the same thing from frame to frame), a colour-bar legend, and a text overlay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from model.visualize import confidence_colors, draw_match_lines
+
+GAP = 10
+RANGE_STEP = 200  # d/f shift the window of shown matches by this many ranks (as the original demo)
+SIZE_STEP = 50  # c/v shrink/grow it by this many
+
+
+@dataclass(frozen=True)
+class MatchWindow:
+    """Which matches to draw, by confidence rank: ranks [start, stop)."""
+
+    start: int = 0
+    stop: int = 2000
+
+    def shifted(self, ranks: int) -> MatchWindow:
+        ranks = max(ranks, -self.start)
+        return MatchWindow(self.start + ranks, self.stop + ranks)
+
+    def resized(self, ranks: int) -> MatchWindow:
+        return MatchWindow(self.start, max(self.start + 1, self.stop + ranks))
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """Text shown on the view."""
+
+    model: str = ""
+    device: str = ""
+    fps: float = 0.0
+    latency_ms: float = 0.0
+    anchor_index: int = 0
+    frame_index: int = 0
+    status: str = ""  # e.g. "loading outdoor model..." or "paused"
+    show_help: bool = False
+
+
+HELP_LINES = (
+    "n / space: current frame becomes the anchor",
+    "m: toggle indoor / outdoor model",
+    "d / f: shift the shown matches (by rank)",
+    "c / v: show fewer / more matches",
+    "p: pause    s: save PNG    h: help    q / Esc: quit",
+)
+
+
+def _put_text(canvas: np.ndarray, text: str, origin: tuple[int, int], scale: float = 0.5,
+              color: tuple[int, int, int] = (255, 255, 255)) -> None:
+    """Text with a dark outline, readable on any image."""
+    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, color, 1, cv2.LINE_AA)
+
+
+def _panel(canvas: np.ndarray, left: int, top: int, right: int, bottom: int, alpha: float = 0.6) -> None:
+    """Darken a rectangle so text stays readable over dense match lines."""
+    top, left = max(top, 0), max(left, 0)
+    region = canvas[top:bottom, left:right]
+    region[:] = (region * (1 - alpha)).astype(np.uint8)
+
+
+def _legend(canvas: np.ndarray, left: int, top: int, width: int = 160, height: int = 10) -> None:
+    bar = confidence_colors(np.linspace(0, 1, width))[None].repeat(height, 0)
+    canvas[top:top + height, left:left + width] = bar
+    cv2.rectangle(canvas, (left - 1, top - 1), (left + width, top + height), (255, 255, 255), 1)
+    _put_text(canvas, "0", (left - 4, top + height + 14), 0.4)
+    _put_text(canvas, "confidence", (left + width // 2 - 34, top + height + 14), 0.4)
+    _put_text(canvas, "1", (left + width - 4, top + height + 14), 0.4)
+
+
+def _as_bgr(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
+
+
+def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, keypoints1: np.ndarray,
+                confidence: np.ndarray, window: MatchWindow, overlay: Overlay) -> np.ndarray:
+    """The full demo view. Matches must be sorted by confidence, descending (as the Matcher returns them)."""
+    left, right = _as_bgr(anchor), _as_bgr(frame)
+    height = max(left.shape[0], right.shape[0])
+    canvas = np.zeros((height, left.shape[1] + GAP + right.shape[1], 3), np.uint8)
+    canvas[: left.shape[0], : left.shape[1]] = left
+    offset = left.shape[1] + GAP
+    canvas[: right.shape[0], offset:] = right
+
+    total = len(confidence)
+    shown = slice(min(window.start, total), min(window.stop, total))
+    kpts0, kpts1, conf = keypoints0[shown], keypoints1[shown], confidence[shown]
+    draw_match_lines(canvas, kpts0, kpts1, conf, offset)
+
+    lines = [f"LoFTR Live  {overlay.model}  [{overlay.device}]",
+             f"matches shown/total: {len(conf)}/{total}  (ranks {window.start}:{window.stop})"]
+    if len(conf):
+        lines.append(f"confidence range: {conf.min():.2f} - {conf.max():.2f}")
+    lines.append(f"{overlay.fps:.1f} FPS   latency {overlay.latency_ms:.0f} ms")
+    lines.append(f"anchor #{overlay.anchor_index}   frame #{overlay.frame_index}")
+    text_width = max(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)[0][0] for text in lines)
+    _panel(canvas, 0, 0, min(text_width + 40, canvas.shape[1]), 14 + 18 * len(lines))
+    for row, text in enumerate(lines):
+        _put_text(canvas, text, (10, 20 + 18 * row), 0.5 if row == 0 else 0.45)
+    if overlay.status:
+        _put_text(canvas, overlay.status, (offset + 10, 24), 0.6, (80, 220, 255))
+    _panel(canvas, canvas.shape[1] - 196, height - 46, canvas.shape[1], height)
+    _legend(canvas, canvas.shape[1] - 180, height - 34)
+    help_lines = HELP_LINES if overlay.show_help else ("h: help",)
+    help_width = max(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0] for text in help_lines)
+    _panel(canvas, 0, height - 26 - 18 * len(help_lines), help_width + 30, height)
+    for row, text in enumerate(help_lines):
+        _put_text(canvas, text, (10, height - 12 - 18 * (len(help_lines) - 1 - row)), 0.45, (220, 220, 220))
+    return canvas

@@ -1,0 +1,150 @@
+"""Frame sources: webcam, video file, image folder, network stream. Each yields BGR frames one by one.
+
+Opening problems are a :class:`SourceError` with one line for the user. A frame that fails to decode in
+the middle of a file or folder is skipped and reported once through the ``on_warning`` callback.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+
+DEFAULT_IMAGE_GLOB = ("*.png", "*.jpg", "*.jpeg", "*.bmp", "*.ppm", "*.pgm", "*.tif", "*.tiff", "*.webp")
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
+
+
+class SourceError(Exception):
+    """An input that cannot be used; the message is one line meant for the user."""
+
+
+@dataclass
+class Frame:
+    """One input frame: BGR pixels and its index in the source (before --skip)."""
+
+    image: np.ndarray
+    index: int
+
+
+class FrameSource:
+    """Base class: iterate to get frames; ``close()`` releases the device or file."""
+
+    name: str = "source"
+    is_live: bool = False
+    fps: float = 15.0
+
+    def frames(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the underlying capture; safe to call twice."""
+
+
+class CaptureSource(FrameSource):
+    """A cv2.VideoCapture: camera index, video file or stream URL."""
+
+    def __init__(self, target: int | str, name: str, is_live: bool, on_warning: Callable[[str], None]) -> None:
+        self.name, self.is_live, self.on_warning = name, is_live, on_warning
+        self.capture = cv2.VideoCapture(target)
+        if not self.capture.isOpened():
+            self.capture.release()
+            kind = "camera" if isinstance(target, int) else ("stream" if is_live else "video")
+            hint = {"camera": "check that it is connected and not used by another program",
+                    "stream": "check the URL and that the stream is reachable",
+                    "video": "check that it is a video file in a format FFmpeg can read"}[kind]
+            raise SourceError(f"cannot open {kind} {target}: {hint}")
+        fps = self.capture.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if 1.0 <= fps <= 240.0 else 15.0
+        self.frame_count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT)) if not is_live else 0
+
+    def frames(self) -> Iterator[Frame]:
+        index, failures_in_a_row, warned = 0, 0, False
+        while True:
+            ok, image = self.capture.read()
+            if ok and image is not None:
+                failures_in_a_row = 0
+                yield Frame(image, index)
+                index += 1
+                continue
+            # A file may have a broken frame before its end: skip it (and say so once) instead of stopping.
+            if not self.is_live and index < self.frame_count - 1 and failures_in_a_row < 10:
+                failures_in_a_row += 1
+                if not warned:
+                    self.on_warning(f"frame {index} of {self.name} failed to decode; skipping broken frames")
+                    warned = True
+                index += 1
+                continue
+            return
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+class FolderSource(FrameSource):
+    """Images of a folder in name order; unreadable files are skipped."""
+
+    def __init__(self, folder: Path, patterns: tuple[str, ...], on_warning: Callable[[str], None],
+                 fps: float = 15.0) -> None:
+        self.name, self.on_warning, self.fps = folder.name, on_warning, fps
+        self.files = sorted(p for p in folder.iterdir()
+                            if p.is_file() and any(fnmatch.fnmatch(p.name.lower(), g.lower()) for g in patterns))
+        if not self.files:
+            raise SourceError(f"no images matching {' '.join(patterns)} in folder {folder}; "
+                              "use --image_glob to choose the file pattern")
+
+    def frames(self) -> Iterator[Frame]:
+        warned = False
+        for index, path in enumerate(self.files):
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                if not warned:
+                    self.on_warning(f"cannot decode {path.name}; skipping unreadable images")
+                    warned = True
+                continue
+            yield Frame(image, index)
+
+
+def open_source(spec: str, image_glob: tuple[str, ...] = DEFAULT_IMAGE_GLOB,
+                on_warning: Callable[[str], None] = lambda message: None) -> FrameSource:
+    """A source from the ``--input`` value: camera index, http/rtsp URL, image folder or video file."""
+    if spec.isdigit():
+        return CaptureSource(int(spec), f"camera {spec}", True, on_warning)
+    if "://" in spec:
+        return CaptureSource(spec, spec, True, on_warning)
+    path = Path(spec)
+    if path.is_dir():
+        return FolderSource(path, image_glob, on_warning)
+    if not path.exists():
+        raise SourceError(f"input not found: {spec} (give a camera index, a video file, an image folder or a URL)")
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        # Let FFmpeg try anything, but a file it cannot open gets a precise message.
+        try:
+            return CaptureSource(str(path), path.name, False, on_warning)
+        except SourceError:
+            raise SourceError(f"{spec} is not a video file FFmpeg can read (nor a folder of images)") from None
+    return CaptureSource(str(path), path.name, False, on_warning)
+
+
+def camera_available(index: int = 0) -> bool:
+    """Whether camera ``index`` opens and delivers a frame."""
+    capture = cv2.VideoCapture(index)
+    try:
+        return bool(capture.isOpened() and capture.read()[0])
+    finally:
+        capture.release()
+
+
+def thin(frames: Iterator[Frame], skip: int, max_length: int) -> Iterator[Frame]:
+    """Every ``skip``-th frame (1 = all), at most ``max_length`` of them (0 = no limit)."""
+    produced = 0
+    for position, frame in enumerate(frames):
+        if position % max(skip, 1):
+            continue
+        yield frame
+        produced += 1
+        if max_length and produced >= max_length:
+            return

@@ -1,0 +1,132 @@
+"""The app without a display: end to end on the sample video, and one clear line for each bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from app.cli import main
+from model.checkpoints import save_weights
+from model.config import get_preset
+from model.loftr import LoFTR
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "compact.pt"
+    save_weights(path, LoFTR(get_preset("compact_s")))
+    return path
+
+
+def _count_frames(path: Path) -> tuple[int, tuple[int, int]]:
+    capture = cv2.VideoCapture(str(path))
+    count, size = 0, (0, 0)
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        count, size = count + 1, frame.shape[:2]
+    capture.release()
+    return count, size
+
+
+def test_headless_end_to_end(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
+                 "--output_dir", str(out), "--max_length", "6", "--skip", "2", "--resize", "320", "240",
+                 "--save_video", "--save_input", "--precision", "fp32", "--anchor_every", "3"])
+    assert code == 0
+    pngs = sorted(out.glob("frame_*.png"))
+    assert [p.name for p in pngs] == [f"frame_{i:06d}.png" for i in range(6)]
+    assert cv2.imread(str(pngs[0])).shape == (240, 650, 3)
+    assert _count_frames(out / "loftr_matches.mp4") == (6, (240, 650))
+    assert _count_frames(out / "demo_input.mp4") == (6, (240, 320))
+    err = capsys.readouterr().err
+    assert "6 PNGs" in err and "ffmpeg -framerate 7.5 -i" in err
+
+
+def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(4):
+        cv2.imwrite(str(frames / f"{index:03d}.png"), rng.integers(0, 255, (96, 128, 3), dtype=np.uint8))
+    (frames / "001.png").write_bytes(b"broken")
+    (frames / "002.png").write_bytes(b"broken too")
+    code = main(["--input", str(frames), "--weight", str(weights), "--no_display", "--output_dir",
+                 str(tmp_path / "out"), "--resize", "-1", "--precision", "fp32"])
+    assert code == 0
+    assert len(list((tmp_path / "out").glob("*.png"))) == 2
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "cannot decode 001.png" in err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--input", "missing.mp4"], "input not found: missing.mp4"),
+    (["--input", "{empty}"], "no images matching"),
+    (["--input", "{text}"], "check that it is a video file"),
+    (["--input", "{txt}"], "is not a video file FFmpeg can read"),
+    (["--input", "7"], "cannot open camera 7"),
+    (["--weight", "{text}"], "not a PyTorch checkpoint"),
+    (["--weight", "nowhere.ckpt"], "weights file not found"),
+    (["--output_dir", "{text}/sub"], "cannot write to output folder"),
+    (["--resize", "0", "480"], "width and height must be at least 16"),
+    (["--resize", "1", "2", "3"], "--resize takes W H, MAX or -1"),
+    (["--skip", "0"], "--skip must be at least 1"),
+    (["--threshold", "2"], "--threshold must be between 0 and 1"),
+])
+def test_bad_input_is_one_line(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                               args: list[str], message: str) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.mp4").write_text("not a video")
+    (tmp_path / "notes.txt").write_text("not a video either")
+    names = {"empty": tmp_path / "empty", "text": tmp_path / "notes.mp4", "txt": tmp_path / "notes.txt"}
+    args = [a.format(**names) for a in args]
+    base = ["--no_display", "--output_dir", str(tmp_path / "out"), "--input", str(ROOT / "assets" / "sample.mp4"),
+            "--weight", str(weights)]
+    assert main(base + args) == 2  # later flags win
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def _run_app(args: list[str], **kwargs: object) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("DISPLAY", None)
+    return subprocess.Popen([sys.executable, "-m", "app", *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)  # type: ignore[call-overload]
+
+
+def test_unknown_flag_is_one_line() -> None:
+    done = _run_app(["--frobnicate"])
+    _, err = done.communicate(timeout=60)
+    assert done.returncode == 2
+    assert err.strip() == "error: unrecognized arguments: --frobnicate (see --help)"
+
+
+def test_no_display_falls_back_to_headless_and_ctrl_c_finalises(weights: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    process = _run_app(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--output_dir",
+                        str(out), "--save_video", "--resize", "160", "120", "--precision", "fp32"])
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("frame_*.png"))) < 3:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert "No display found" in err and "Traceback" not in err
+    assert process.returncode == 130
+    pngs = len(list(out.glob("frame_*.png")))
+    frames, size = _count_frames(out / "loftr_matches.mp4")
+    assert pngs >= 3 and frames == pngs and size == (120, 330)
