@@ -142,14 +142,10 @@ def _warn(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     resize = validate(args)
-    headless = args.no_display
-    if not headless and not display_available():
+    gui = not args.no_display
+    if gui and not display_available():
         print(f"No display found: running headless into ./{args.output_dir or DEFAULT_OUTPUT}/", file=sys.stderr)
-        headless = True
-    if not headless:
-        print("The GUI is not available yet in this version: running headless (pass --no_display to skip this "
-              "notice)", file=sys.stderr)
-        headless = True
+        gui = False
     input_spec = args.input
     if input_spec is None:
         if camera_available(0):
@@ -159,38 +155,58 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             input_spec = str(SAMPLE_VIDEO)
     source = open_source(input_spec, tuple(args.image_glob), on_warning=_warn)
-    output_dir = Path(args.output_dir) if args.output_dir else DEFAULT_OUTPUT
     try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        probe = output_dir / ".write_test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise AppError(f"cannot write to output folder {output_dir}: {error.strerror or error}") from None
-    matcher = build_matcher(args, args.model)
-    label = f"{args.model}: {matcher.loaded.description if matcher.loaded else matcher.name}"
-    print(f"Model {label} on {matcher.device.type}/{matcher.precision}", file=sys.stderr)
-    stride = args.skip_frames if source.is_live else args.skip
-    frames = resized(thin(source.frames(), stride, args.max_length), resize)
-    total = None
-    frame_count = getattr(source, "frame_count", 0) or len(getattr(source, "files", []))
-    if frame_count:
-        total = min(-(-frame_count // stride), args.max_length)
-    options = HeadlessOptions(output_dir=output_dir, save_video=args.save_video, save_input=args.save_input,
-                              anchor_every=args.anchor_every, window=MatchWindow(args.bottom_k, args.top_k),
-                              fps=source.fps / stride)
-    try:
-        summary = run_headless(frames, matcher, options, label, total)
-    except OSError as error:
-        raise AppError(str(error)) from None
+        output_dir = Path(args.output_dir) if args.output_dir else DEFAULT_OUTPUT
+        if not gui or args.output_dir or args.save_video or args.save_input:
+            _check_writable(output_dir)
+        matcher = build_matcher(args, args.model)
+        label = model_label(args.model, matcher)
+        print(f"Model {label} on {matcher.device.type}/{matcher.precision}", file=sys.stderr)
+        stride = args.skip_frames if source.is_live else args.skip
+        frames = resized(thin(source.frames(), stride, args.max_length), resize)
+        window = MatchWindow(args.bottom_k, args.top_k)
+        fps = source.fps / stride
+        if gui:
+            from .gui import run_gui  # Qt is imported only when a window is wanted
+
+            return run_gui(args, source, frames, matcher, label, window, output_dir, fps,
+                           lambda domain: _load(args, domain))
+        frame_count = getattr(source, "frame_count", 0) or len(getattr(source, "files", []))
+        total = min(-(-frame_count // stride), args.max_length) if frame_count else None
+        options = HeadlessOptions(output_dir=output_dir, save_video=args.save_video, save_input=args.save_input,
+                                  anchor_every=args.anchor_every, window=window, fps=fps)
+        try:
+            summary = run_headless(frames, matcher, options, label, total)
+        except OSError as error:
+            raise AppError(str(error)) from None
     finally:
         source.close()
     how = "interrupted" if summary.interrupted else "done"
-    print(f"{how}: {summary.frames} frames in {summary.seconds:.1f} s ({summary.frames / max(summary.seconds, 1e-9):.1f} "
-          f"fps), {summary.pngs} PNGs in {output_dir}/", file=sys.stderr)
+    print(f"{how}: {summary.frames} frames in {summary.seconds:.1f} s "
+          f"({summary.frames / max(summary.seconds, 1e-9):.1f} fps), {summary.pngs} PNGs in {output_dir}/",
+          file=sys.stderr)
     for path in (summary.video, summary.input_video):
         if path:
             print(f"wrote {path}", file=sys.stderr)
     if summary.pngs:
         print(f"make a video of the PNGs with:\n  {ffmpeg_command(output_dir, options.fps)}", file=sys.stderr)
     return 130 if summary.interrupted else 0
+
+
+def model_label(domain: str, matcher: Matcher) -> str:
+    return f"{domain}: {matcher.loaded.description if matcher.loaded else matcher.name}"
+
+
+def _load(args: argparse.Namespace, domain: str) -> tuple[Matcher, str]:
+    matcher = build_matcher(args, domain)
+    return matcher, model_label(domain, matcher)
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write_test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise AppError(f"cannot write to output folder {folder}: {error.strerror or error}") from None

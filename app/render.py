@@ -84,9 +84,17 @@ def _as_bgr(image: np.ndarray) -> np.ndarray:
 
 
 def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, keypoints1: np.ndarray,
-                confidence: np.ndarray, window: MatchWindow, overlay: Overlay) -> np.ndarray:
-    """The full demo view. Matches must be sorted by confidence, descending (as the Matcher returns them)."""
+                confidence: np.ndarray, window: MatchWindow, overlay: Overlay, scale: int = 1) -> np.ndarray:
+    """The full demo view. Matches must be sorted by confidence, descending (as the Matcher returns them).
+
+    ``scale`` enlarges the images (and keypoints) before drawing, so lines and text stay crisp when small
+    frames are shown in a large window.
+    """
     left, right = _as_bgr(anchor), _as_bgr(frame)
+    if scale > 1:
+        left, right = (cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+                       for image in (left, right))
+        keypoints0, keypoints1 = keypoints0 * scale, keypoints1 * scale
     height = max(left.shape[0], right.shape[0])
     canvas = np.zeros((height, left.shape[1] + GAP + right.shape[1], 3), np.uint8)
     canvas[: left.shape[0], : left.shape[1]] = left

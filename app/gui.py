@@ -1,0 +1,60 @@
+"""Starting the Qt application: threads, window, Ctrl-C handling. Imported only when a window is wanted."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+from PyQt6.QtCore import QTimer
+from PyQt6.QtWidgets import QApplication
+
+from model.matcher import Matcher
+
+from .render import MatchWindow
+from .sources import Frame, FrameSource
+from .video import VideoWriter
+from .window import MainWindow
+from .worker import CaptureThread, InferenceThread, LatestFrame
+
+
+def build_window(source: FrameSource, frames: Iterator[Frame], matcher: Matcher, label: str, domain: str,
+                 window: MatchWindow, output_dir: Path, fps: float, save_video: bool, save_input: bool,
+                 load_model: Callable[[str], tuple[Matcher, str]]) -> MainWindow:
+    """The window with its capture and inference threads (not started)."""
+    mailbox = LatestFrame()
+    capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live)
+    inference = InferenceThread(mailbox, load_model, domain, initial=(matcher, label))
+    video = VideoWriter(output_dir / "loftr_matches.mp4", fps) if save_video else None
+    input_video = VideoWriter(output_dir / "demo_input.mp4", fps) if save_input else None
+    return MainWindow(capture, inference, window, output_dir, video, input_video)
+
+
+def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Frame], matcher: Matcher, label: str,
+            window: MatchWindow, output_dir: Path, fps: float,
+            load_model: Callable[[str], tuple[Matcher, str]]) -> int:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    main_window = build_window(source, frames, matcher, label, args.model, window, output_dir, fps,
+                               args.save_video, args.save_input, load_model)
+    interrupted = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        interrupted.append(signum)
+        main_window.close()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    # Python runs signal handlers only between bytecodes; a timer keeps the interpreter ticking in Qt's loop.
+    ticker = QTimer()
+    ticker.start(200)
+    ticker.timeout.connect(lambda: None)
+    main_window.show()
+    main_window.start()
+    app.exec()
+    main_window.shutdown()
+    for wanted, name in ((args.save_video, "loftr_matches.mp4"), (args.save_input, "demo_input.mp4")):
+        if wanted:
+            print(f"wrote {output_dir / name}", file=sys.stderr)
+    return 130 if interrupted else 0

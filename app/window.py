@@ -1,0 +1,220 @@
+"""The Qt window: the rendered match view, a hideable stats panel, keyboard control, snapshot/video output."""
+
+from __future__ import annotations
+
+import collections
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QImage, QKeyEvent, QPixmap
+from PyQt6.QtWidgets import QLabel, QMainWindow, QSizePolicy, QSplitter, QVBoxLayout, QWidget
+
+from .render import RANGE_STEP, SIZE_STEP, MatchWindow, Overlay, render_view
+from .video import VideoWriter
+from .worker import CaptureThread, InferenceThread, MatchPacket
+
+HISTORY = 200  # samples kept in the rolling plots
+DISPLAY_HEIGHT = 480  # small frames are drawn enlarged to about this height, for crisp lines and text
+STAGES = ("backbone", "coarse_transformer", "coarse_matching", "fine")
+STAGE_COLORS = ("#e6550d", "#3182bd", "#31a354", "#756bb1")
+
+
+class MatchView(QLabel):
+    """Shows a BGR canvas scaled to the widget, keeping its aspect ratio."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(320, 120)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setStyleSheet("background: black;")
+        self._pixmap: QPixmap | None = None
+
+    def show_canvas(self, canvas: np.ndarray) -> None:
+        rgb = np.ascontiguousarray(canvas[:, :, ::-1])
+        image = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], QImage.Format.Format_RGB888).copy()
+        self._pixmap = QPixmap.fromImage(image)
+        self._rescale()
+
+    def resizeEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._pixmap is not None:
+            self.setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                               Qt.TransformationMode.SmoothTransformation))
+
+
+class StatsPanel(QWidget):
+    """Rolling plots of FPS, per-stage latency and match count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        pg.setConfigOptions(antialias=True, background="#202020", foreground="#d0d0d0")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.history: dict[str, collections.deque[float]] = {
+            name: collections.deque(maxlen=HISTORY) for name in ("fps", "matches", *STAGES)}
+        self.fps_plot = pg.PlotWidget(title="frames per second")
+        self.latency_plot = pg.PlotWidget(title="latency per stage (ms)")
+        self.matches_plot = pg.PlotWidget(title="matches")
+        self.latency_plot.addLegend(offset=(5, 5))
+        self.curves = {"fps": self.fps_plot.plot(pen=pg.mkPen("#fdae6b", width=2)),
+                       "matches": self.matches_plot.plot(pen=pg.mkPen("#9ecae1", width=2))}
+        for stage, color in zip(STAGES, STAGE_COLORS):
+            self.curves[stage] = self.latency_plot.plot(pen=pg.mkPen(color, width=2), name=stage)
+        for plot in (self.fps_plot, self.latency_plot, self.matches_plot):
+            plot.setMinimumHeight(110)
+            plot.showGrid(x=False, y=True, alpha=0.3)
+            layout.addWidget(plot)
+
+    def add(self, packet: MatchPacket) -> None:
+        self.history["fps"].append(packet.fps)
+        self.history["matches"].append(float(len(packet.result)))
+        for stage in STAGES:
+            self.history[stage].append(packet.result.timings_ms.get(stage, 0.0))
+        if self.isVisible():
+            for name, curve in self.curves.items():
+                curve.setData(np.fromiter(self.history[name], dtype=float))
+
+
+class MainWindow(QMainWindow):
+    """Owns the threads and writers; turns keys into requests and results into pictures."""
+
+    def __init__(self, capture: CaptureThread, inference: InferenceThread, window: MatchWindow,
+                 output_dir: Path, video: VideoWriter | None, input_video: VideoWriter | None) -> None:
+        super().__init__()
+        self.setWindowTitle("LoFTR Live")
+        self.capture, self.inference = capture, inference
+        self.window_range, self.output_dir = window, output_dir
+        self.video, self.input_video = video, input_video
+        self.view = MatchView()
+        self.stats = StatsPanel()
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.view)
+        splitter.addWidget(self.stats)
+        splitter.setStretchFactor(0, 4)
+        splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(splitter)
+        self.resize(1600, 560)
+        self.model_label, self.device_label, self.status_text = "", "", "starting..."
+        self.show_help, self.paused = False, False
+        self.last_packet: MatchPacket | None = None
+        self.results_shown = 0
+        self.statusBar().showMessage("n/space: anchor  m: indoor/outdoor  d/f c/v: matches shown  p: pause  "
+                                     "s: snapshot  g: graphs  h: help  q/Esc: quit")
+        inference.result_ready.connect(self.on_result)
+        inference.status.connect(self.on_status)
+        inference.model_changed.connect(self.on_model_changed)
+        inference.failed.connect(lambda message: self.statusBar().showMessage(message, 8000))
+        capture.stream_ended.connect(self.on_stream_ended)
+        capture.warning.connect(lambda message: self.statusBar().showMessage(message, 8000))
+
+    def start(self) -> None:
+        self.inference.start()
+        self.capture.start()
+
+    # --- results -------------------------------------------------------------------------------------
+    def on_result(self, packet: MatchPacket) -> None:
+        self.last_packet = packet
+        self.results_shown += 1
+        canvas = self.redraw()
+        self.stats.add(packet)
+        if self.video is not None and canvas is not None:
+            self.video.write(canvas)
+        if self.input_video is not None:
+            self.input_video.write(packet.frame)
+
+    def redraw(self) -> np.ndarray | None:
+        packet = self.last_packet
+        if packet is None:
+            return None
+        status = "paused" if self.paused else self.status_text
+        overlay = Overlay(model=self.model_label, device=self.device_label, fps=packet.fps,
+                          latency_ms=packet.latency_ms, anchor_index=packet.anchor_index,
+                          frame_index=packet.frame_index, status=status, show_help=self.show_help)
+        scale = max(1, round(DISPLAY_HEIGHT / packet.frame.shape[0]))
+        canvas = render_view(packet.anchor, packet.frame, packet.result.keypoints0, packet.result.keypoints1,
+                             packet.result.confidence, self.window_range, overlay, scale)
+        self.view.show_canvas(canvas)
+        return canvas
+
+    def on_status(self, text: str) -> None:
+        self.status_text = text
+        if text:
+            self.statusBar().showMessage(text)
+        self.redraw()
+
+    def on_model_changed(self, label: str, device: str) -> None:
+        self.model_label, self.device_label = label, device
+        self.statusBar().showMessage(f"model: {label} on {device}", 5000)
+
+    def on_stream_ended(self) -> None:
+        self.status_text = "end of stream"
+        self.finalise_videos()
+        self.statusBar().showMessage("end of stream; videos finalised. Press q to quit.")
+        self.redraw()
+
+    # --- keys ----------------------------------------------------------------------------------------
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
+        key = event.key()
+        if key in (Qt.Key.Key_Q, Qt.Key.Key_Escape):
+            self.close()
+        elif key in (Qt.Key.Key_N, Qt.Key.Key_Space):
+            self.inference.request_anchor()
+        elif key == Qt.Key.Key_M:
+            self.inference.request_model("indoor" if self.inference.domain == "outdoor" else "outdoor")
+        elif key in (Qt.Key.Key_D, Qt.Key.Key_F):
+            self.window_range = self.window_range.shifted(-RANGE_STEP if key == Qt.Key.Key_D else RANGE_STEP)
+            self.redraw()
+        elif key in (Qt.Key.Key_C, Qt.Key.Key_V):
+            self.window_range = self.window_range.resized(-SIZE_STEP if key == Qt.Key.Key_C else SIZE_STEP)
+            self.redraw()
+        elif key == Qt.Key.Key_P:
+            self.paused = not self.paused
+            (self.capture.paused.set if self.paused else self.capture.paused.clear)()
+            self.redraw()
+        elif key == Qt.Key.Key_S:
+            self.snapshot()
+        elif key == Qt.Key.Key_H:
+            self.show_help = not self.show_help
+            self.redraw()
+        elif key == Qt.Key.Key_G:
+            self.stats.setVisible(not self.stats.isVisible())
+        else:
+            super().keyPressEvent(event)
+
+    def snapshot(self) -> Path | None:
+        canvas = self.redraw()
+        if canvas is None:
+            return None
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        path = self.output_dir / time.strftime("snapshot_%Y%m%d_%H%M%S.png")
+        if cv2.imwrite(str(path), canvas):
+            self.statusBar().showMessage(f"saved {path}", 5000)
+            return path
+        self.statusBar().showMessage(f"cannot write {path}", 8000)
+        return None
+
+    # --- shutdown ------------------------------------------------------------------------------------
+    def finalise_videos(self) -> None:
+        for writer in (self.video, self.input_video):
+            if writer is not None:
+                writer.close()
+        self.video = self.input_video = None
+
+    def shutdown(self) -> None:
+        """Stop both threads and finalise the outputs; safe to call twice."""
+        self.capture.stop()
+        self.inference.stop()
+        self.capture.wait(5000)
+        self.inference.wait(10000)
+        self.finalise_videos()
+
+    def closeEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
+        self.shutdown()
+        super().closeEvent(event)  # type: ignore[arg-type]

@@ -1,0 +1,94 @@
+"""The Qt window, offscreen: frames flow through both threads, keys act, shutdown is clean."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import pytest
+import torch
+from PyQt6.QtCore import Qt
+
+from app.cli import resized
+from app.gui import build_window
+from app.render import MatchWindow
+from app.sources import open_source
+from model.config import get_preset
+from model.loftr import LoFTR
+from model.matcher import Matcher
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _matcher() -> Matcher:
+    torch.manual_seed(0)
+    return Matcher(LoFTR(get_preset("compact_s")), device="cpu", precision="fp32", resize=None, threshold=0.0)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
+    source = open_source(str(ROOT / "assets" / "sample.mp4"))
+    frames = resized(source.frames(), (160, 120))
+    loads: list[str] = []
+
+    def load(domain: str) -> tuple[Matcher, str]:
+        loads.append(domain)
+        return _matcher(), f"{domain}: test model"
+
+    main_window = build_window(source, frames, _matcher(), "outdoor: test model", "outdoor", MatchWindow(0, 2000),
+                               tmp_path, source.fps, save_video=True, save_input=False, load_model=load)
+    main_window.loads = loads  # type: ignore[attr-defined]
+    qtbot.addWidget(main_window)
+    main_window.show()
+    main_window.start()
+    yield main_window
+    main_window.shutdown()
+
+
+def test_frames_flow_and_stats_update(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.results_shown >= 3, timeout=60000)
+    assert window.view.pixmap() is not None and not window.view.pixmap().isNull()
+    assert len(window.stats.history["fps"]) >= 3
+    assert window.model_label == "outdoor: test model"
+
+
+def test_n_makes_the_current_frame_the_anchor(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.results_shown >= 2, timeout=60000)
+    assert window.last_packet.anchor_index == 0
+    qtbot.keyClick(window, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: window.last_packet.anchor_index > 0, timeout=60000)
+
+
+def test_m_hot_swaps_the_model(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_M)
+    qtbot.waitUntil(lambda: window.model_label == "indoor: test model", timeout=60000)
+    assert window.loads == ["indoor"]
+    shown = window.results_shown
+    qtbot.waitUntil(lambda: window.results_shown > shown, timeout=60000)  # still matching after the swap
+
+
+def test_display_keys_change_the_view_state(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_F)
+    assert window.window_range == MatchWindow(200, 2200)
+    qtbot.keyClick(window, Qt.Key.Key_C)
+    assert window.window_range == MatchWindow(200, 2150)
+    qtbot.keyClick(window, Qt.Key.Key_H)
+    assert window.show_help
+    qtbot.keyClick(window, Qt.Key.Key_G)
+    assert not window.stats.isVisible()
+    snapshot = window.snapshot()
+    assert snapshot is not None and cv2.imread(str(snapshot)) is not None
+
+
+def test_q_closes_and_finalises(qtbot, window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.results_shown >= 2, timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_Q)
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10000)
+    assert window.capture.isFinished() and window.inference.isFinished()
+    capture = cv2.VideoCapture(str(tmp_path / "loftr_matches.mp4"))
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    assert frames == window.results_shown
