@@ -16,7 +16,7 @@ from model.weights import default_weights_path
 
 from .headless import HeadlessOptions, ffmpeg_command, run_headless
 from .render import MatchWindow
-from .sources import DEFAULT_IMAGE_GLOB, Frame, SourceError, camera_available, open_source, thin
+from .sources import DEFAULT_IMAGE_GLOB, Frame, SourceError, camera_available, looped, open_source, thin
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_VIDEO = ROOT / "assets" / "sample.mp4"
@@ -160,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{reason}: running headless into ./{args.output_dir or DEFAULT_OUTPUT}/", file=sys.stderr)
         gui = False
     input_spec = args.input
+    fallback = False
     if input_spec is None:
         if camera_available(0):
             input_spec = "0"
@@ -167,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"No camera found: playing the bundled sample video {SAMPLE_VIDEO.relative_to(ROOT)}",
                   file=sys.stderr)
             input_spec = str(SAMPLE_VIDEO)
+            fallback = True
     source = open_source(input_spec, tuple(args.image_glob), on_warning=_warn)
     try:
         output_dir = Path(args.output_dir) if args.output_dir else DEFAULT_OUTPUT
@@ -176,7 +178,9 @@ def run(args: argparse.Namespace) -> int:
         label = model_label(args.model, matcher)
         print(f"Model {label} on {matcher.device.type}/{matcher.precision}", file=sys.stderr)
         stride = args.skip_frames if source.is_live else args.skip
-        frames = resized(thin(source.frames(), stride, args.max_length), resize)
+        # In a window the fallback sample video loops, so a new user always has something to look at.
+        raw = looped(lambda: open_source(str(SAMPLE_VIDEO))) if gui and fallback else source.frames()
+        frames = resized(thin(raw, stride, args.max_length), resize)
         window = MatchWindow(args.bottom_k, args.top_k)
         fps = source.fps / stride
         if gui:

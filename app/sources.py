@@ -138,6 +138,23 @@ def camera_available(index: int = 0) -> bool:
         capture.release()
 
 
+def looped(open_again: Callable[[], FrameSource]) -> Iterator[Frame]:
+    """Frames of a file source played over and over (for the bundled sample video), indices continuing."""
+    offset = 0
+    while True:
+        source = open_again()
+        count = 0
+        try:
+            for frame in source.frames():
+                count += 1
+                yield Frame(frame.image, offset + frame.index)
+        finally:
+            source.close()
+        if count == 0:
+            return
+        offset += count
+
+
 def thin(frames: Iterator[Frame], skip: int, max_length: int) -> Iterator[Frame]:
     """Every ``skip``-th frame (1 = all), at most ``max_length`` of them (0 = no limit)."""
     produced = 0

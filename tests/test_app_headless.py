@@ -130,3 +130,11 @@ def test_no_display_falls_back_to_headless_and_ctrl_c_finalises(weights: Path, t
     pngs = len(list(out.glob("frame_*.png")))
     frames, size = _count_frames(out / "loftr_matches.mp4")
     assert pngs >= 3 and frames == pngs and size == (120, 330)
+
+
+def test_looped_source_restarts_with_continuing_indices() -> None:
+    from app.sources import looped, open_source
+
+    frames = looped(lambda: open_source(str(ROOT / "assets" / "sample.mp4")))
+    indices = [next(frames).index for _ in range(125)]
+    assert indices == list(range(125))

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Regenerate docs/gui.png (the real window under Xvfb) and docs/headless_frame.png (a headless PNG).
+# Needs Debian's xvfb, imagemagick and Qt's X11 libraries (libxcb-cursor0, libxkbcommon-x11-0).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+mkdir -p docs
+tools/screenshot_gui.sh docs/gui.png 12 --input assets/sample.mp4
+OUT="$(mktemp -d)"
+.venv/bin/python -m app --input assets/sample.mp4 --no_display --output_dir "$OUT" --max_length 31 --skip 1
+cp "$OUT/frame_000030.png" docs/headless_frame.png
+rm -r "$OUT"
+echo "wrote docs/gui.png docs/headless_frame.png"
