@@ -105,6 +105,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--warmup", type=int, default=defaults.warmup)
     parser.add_argument("--precision", default=defaults.precision, choices=("fp32", "bf16"))
+    parser.add_argument("--device", default=defaults.device, help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--threads", type=int, default=defaults.threads)
     parser.add_argument("--workers", type=int, default=defaults.workers, help="data worker processes")
     parser.add_argument("--seed", type=int, default=defaults.seed)
@@ -121,7 +122,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     settings = TrainSettings(
         images=args.images, out=args.out, preset=args.preset, init=args.init, steps=args.steps, batch=args.batch,
-        size=tuple(args.size), lr=args.lr, warmup=args.warmup, precision=args.precision, threads=args.threads,
+        size=tuple(args.size), lr=args.lr, warmup=args.warmup, precision=args.precision, device=args.device,
+        threads=args.threads,
         workers=args.workers, seed=args.seed, eval_every=args.eval_every,
         warp=WarpRanges(args.max_rotation, args.max_scale, args.max_perspective, args.max_translation))
     try:

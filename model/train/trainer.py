@@ -48,6 +48,7 @@ class TrainSettings:
     fine_std_weight_after: int = 2000  # plain L2 before this step, std-weighted L2 after
     holdout_percent: float = 5.0
     precision: str = "bf16"
+    device: str = "auto"  # auto: CUDA when available (minutes there are hours here), else CPU
     threads: int = 2
     workers: int = 1
     seed: int = 0
@@ -70,10 +71,10 @@ class TrainSettings:
         return cls(**data)
 
 
-def _autocast(precision: str) -> torch.autocast:
+def _autocast(precision: str, device: torch.device) -> torch.autocast:
     if precision == "fp32":
-        return torch.autocast("cpu", enabled=False)
-    return torch.autocast("cpu", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+        return torch.autocast(device.type, enabled=False)
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
 def sample_fine_targets(truth_b: torch.Tensor, per_pair: int, batch: int, generator: torch.Generator) -> torch.Tensor:
@@ -82,16 +83,18 @@ def sample_fine_targets(truth_b: torch.Tensor, per_pair: int, batch: int, genera
     for b in range(batch):
         candidates = torch.where(truth_b == b)[0]
         order = torch.randperm(len(candidates), generator=generator)[:per_pair]
-        chosen.append(candidates[order])
-    return torch.cat(chosen) if chosen else torch.zeros(0, dtype=torch.long)
+        chosen.append(candidates[order.to(candidates.device)])
+    return torch.cat(chosen) if chosen else torch.zeros(0, dtype=torch.long, device=truth_b.device)
 
 
 def training_losses(model: LoFTR, batch: dict[str, torch.Tensor], settings: TrainSettings, step: int,
                     generator: torch.Generator) -> dict[str, torch.Tensor]:
     """Forward pass and losses for one batch; returns total and parts (plus monitoring numbers)."""
+    device = next(model.parameters()).device
+    batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
     images0, images1 = batch["image0"][:, None], batch["image1"][:, None]
     size = images0.shape[0]
-    with _autocast(settings.precision):
+    with _autocast(settings.precision, device):
         both = model.extract(torch.cat([images0, images1]))
         features0 = Features(both.coarse[:size], both.fine[:size])
         features1 = Features(both.coarse[size:], both.fine[size:])
@@ -103,10 +106,10 @@ def training_losses(model: LoFTR, batch: dict[str, torch.Tensor], settings: Trai
 
     picked = sample_fine_targets(truth.b_ids, settings.fine_per_pair, size, generator)
     coarse = CoarseMatches(truth.b_ids[picked], truth.i_ids[picked], truth.j_ids[picked],
-                           torch.zeros(len(picked)))
+                           torch.zeros(len(picked), device=device))
     target = fine_truth(truth, coarse.b_ids, coarse.i_ids, coarse.j_ids, features1.coarse_hw[1],
                         model.config.fine_window_size)
-    with _autocast(settings.precision):
+    with _autocast(settings.precision, device):
         expec_f = model.refine(features0, features1, tokens0, tokens1, coarse)
     expec_f = expec_f.float()
     loss_fine = fine_l2_std_loss(expec_f, target, use_std_weight=step >= settings.fine_std_weight_after)
@@ -119,19 +122,27 @@ def training_losses(model: LoFTR, batch: dict[str, torch.Tensor], settings: Trai
             "true_matches": torch.tensor(float(len(truth.b_ids)) / size)}
 
 
+def resolve_training_device(name: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 @torch.no_grad()
 def validate(model: LoFTR, pairs: list[dict[str, np.ndarray]], precision: str) -> dict[str, float]:
     """Homography AUC, match precision and fine-vs-coarse error on fixed held-out synthetic pairs."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     errors, precisions, counts, fine_errors, coarse_errors = [], [], [], [], []
     for pair in pairs:
-        image0 = torch.from_numpy(pair["image0"])[None, None]
-        image1 = torch.from_numpy(pair["image1"])[None, None]
-        with _autocast(precision):
+        image0 = torch.from_numpy(pair["image0"])[None, None].to(device)
+        image1 = torch.from_numpy(pair["image1"])[None, None].to(device)
+        with _autocast(precision, device):
             matches = model.match(model.extract(image0), model.extract(image1))
-        kpts0 = matches.keypoints0.float().numpy()
-        kpts1 = matches.keypoints1.float().numpy()
+        kpts0 = matches.keypoints0.float().cpu().numpy()
+        kpts1 = matches.keypoints1.float().cpu().numpy()
         height, width = pair["image0"].shape
         estimate, _ = estimate_homography(kpts0, kpts1)
         errors.append(corner_error(estimate, pair["homography"], width, height))
@@ -199,7 +210,9 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
         if not state_path.exists():
             raise ValueError(f"nothing to resume in {out} (no last.pt); start without --resume")
         saved = TrainSettings.from_json(json.loads(settings_path.read_text()))
+        # A resumed run keeps its recipe; only the length, learning rate and machine may change.
         settings = TrainSettings(**{**asdict(saved), "steps": settings.steps, "lr": settings.lr,
+                                    "device": settings.device, "threads": settings.threads,
                                     "warp": saved.warp, "photometric": saved.photometric})
     out.mkdir(parents=True, exist_ok=True)
     settings_path.write_text(json.dumps(asdict(settings), indent=2))
@@ -216,7 +229,8 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
     else:
         model = LoFTR(get_preset(settings.preset))
         damp_fine_projections(model)
-    model = model.to(memory_format=torch.channels_last).train()  # faster oneDNN convolutions
+    device = resolve_training_device(settings.device)
+    model = model.to(device, memory_format=torch.channels_last).train()  # faster oneDNN/cuDNN convolutions
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     step, best = 0, -1.0
     if resume:
@@ -228,13 +242,15 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
             group["lr"] = settings.lr
     dataset = HomographyPairs(train_files, out_hw, settings.warp, settings.photometric, seed=settings.seed + step)
     loader = DataLoader(dataset, batch_size=settings.batch, num_workers=settings.workers,
+                        pin_memory=device.type == "cuda",
                         persistent_workers=settings.workers > 0, prefetch_factor=4 if settings.workers else None,
                         # spawn, not fork: a forked child inherits OpenCV/OpenMP thread pools and can die.
                         multiprocessing_context="spawn" if settings.workers else None)
     generator = torch.Generator().manual_seed(settings.seed + step)
     stop = _StopRequest()
     log = (out / "log.jsonl").open("a")
-    print(f"[train] {model.config.name}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
+    print(f"[train] {model.config.name} on {device.type}: "
+          f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
           f"{len(train_files)} training / {len(held_files)} held-out photos, from step {step}", file=sys.stderr)
 
     start_step, start_time, last_save = step, time.time(), time.time()
