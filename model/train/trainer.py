@@ -211,7 +211,7 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
             raise ValueError(f"nothing to resume in {out} (no last.pt); start without --resume")
         saved = TrainSettings.from_json(json.loads(settings_path.read_text()))
         # A resumed run keeps its recipe; only the length, learning rate and machine may change.
-        settings = TrainSettings(**{**asdict(saved), "steps": settings.steps, "lr": settings.lr,
+        settings = TrainSettings(**{**asdict(saved), "out": settings.out, "steps": settings.steps, "lr": settings.lr,
                                     "device": settings.device, "threads": settings.threads,
                                     "warp": saved.warp, "photometric": saved.photometric})
     out.mkdir(parents=True, exist_ok=True)
