@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mkdir -p docs
-tools/screenshot_gui.sh docs/gui.png 12 --input assets/sample.mp4
+# No --input: without a camera the bundled sample video plays in a loop.
+tools/screenshot_gui.sh docs/gui.png 14
 OUT="$(mktemp -d)"
 .venv/bin/python -m app --input assets/sample.mp4 --no_display --output_dir "$OUT" --max_length 31 --skip 1
 cp "$OUT/frame_000030.png" docs/headless_frame.png
