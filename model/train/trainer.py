@@ -171,7 +171,7 @@ def damp_fine_projections(model: LoFTR, down_proj_scale: float = 0.1, merge_scal
     dominates every fine window; its dot product with image 1's fine features is then large, random and
     moving with the coarse stage, so the fine heatmaps are noise and the fine loss *rises* while its
     gradients also shake the coarse tokens. Starting these projections small lets both stages learn
-    (on one batch: coarse loss 13.6 -> 0.06 and fine error 3.2 -> 1.1 px in 50 steps, versus no progress).
+    (tests/test_training.py::test_loss_drops_on_a_fixed_batch overfits one batch this way).
     """
     model.fine_preprocess.down_proj.weight.mul_(down_proj_scale)
     model.fine_preprocess.merge_feat.weight.mul_(merge_scale)
