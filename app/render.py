@@ -58,8 +58,14 @@ HELP_LINES = (
 
 def _put_text(canvas: np.ndarray, text: str, origin: tuple[int, int], scale: float = 0.5,
               color: tuple[int, int, int] = (255, 255, 255)) -> None:
-    """Text with a dark outline, readable on any image."""
-    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+    """Text with a dark outline, readable on any image.
+
+    The outline is the same thin text shifted around, not a thicker stroke: OpenCV 5 renders a thicker
+    stroke with a wider advance, which left a misaligned shadow to the right of each line.
+    """
+    x, y = origin
+    for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1), (1, 1)):
+        cv2.putText(canvas, text, (x + dx, y + dy), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, color, 1, cv2.LINE_AA)
 
 
