@@ -65,12 +65,12 @@ def _read(path: Path) -> Any:
     raw = path.read_bytes()
     if len(raw) == 0:
         raise CheckpointError(f"weights file is empty: {path}")
+    unknown: list[Any] = []
     if raw[:2] == b"PK":
         try:
             zipfile.ZipFile(io.BytesIO(raw)).testzip()
         except (zipfile.BadZipFile, EOFError, OSError):
             raise CheckpointError(f"weights file is truncated or corrupt (broken zip archive): {path}") from None
-        unknown: list[Any] = []
         try:
             names = torch.serialization.get_unsafe_globals_in_checkpoint(io.BytesIO(raw))
             unknown = [(_UnknownObject, name) for name in names]
@@ -79,7 +79,7 @@ def _read(path: Path) -> Any:
     elif raw[:1] != b"\x80":
         raise CheckpointError(f"not a PyTorch checkpoint (unrecognised file content): {path}")
     try:
-        with torch.serialization.safe_globals(unknown if raw[:2] == b"PK" else []):
+        with torch.serialization.safe_globals(unknown):
             return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, AttributeError, TypeError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -130,8 +130,7 @@ def _strict_load(model: LoFTR, state: dict[str, torch.Tensor], path: Path, confi
         if state[key].shape != value.shape:
             raise CheckpointError(f"{hint}: shape of {key} is {tuple(state[key].shape)}, "
                                   f"expected {tuple(value.shape)} in {path}")
-    model.load_state_dict({k: v.to(value.dtype) for (k, v), value in zip(
-        ((k, state[k]) for k in expected), expected.values())}, strict=True)
+    model.load_state_dict({key: state[key].to(value.dtype) for key, value in expected.items()}, strict=True)
 
 
 def load_weights(path: str | os.PathLike[str], preset: str | None = None) -> LoadedWeights:

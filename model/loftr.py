@@ -171,9 +171,9 @@ class LoFTR(nn.Module):
         tokens0, tokens1, conf, coarse = self.coarse_matches(features0, features1, settings.thr, settings.border_rm,
                                                              data.get("mask0"), data.get("mask1"))
         expec_f = self.refine(features0, features1, tokens0, tokens1, coarse)
-        kpts0_c = self._cell_xy(coarse.i_ids, features0.coarse_hw[1])
-        kpts1_c = self._cell_xy(coarse.j_ids, features1.coarse_hw[1])
         kpts0_f, kpts1_f = self.keypoints(coarse, expec_f, features0.coarse_hw[1], features1.coarse_hw[1])
+        kpts0_c = kpts0_f  # image 0's points are not refined
+        kpts1_c = self._cell_xy(coarse.j_ids, features1.coarse_hw[1])
         if "scale0" in data:
             kpts0_c, kpts0_f = (k * data["scale0"][coarse.b_ids] for k in (kpts0_c, kpts0_f))
         if "scale1" in data:
