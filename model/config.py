@@ -16,10 +16,29 @@ MatchType = Literal["dual_softmax", "sinkhorn"]
 
 @dataclass(frozen=True)
 class BackboneConfig:
-    """ResNet-FPN 1/8 - 1/2 backbone widths."""
+    """ResNet-FPN 1/8 - 1/2 backbone widths (the official backbone)."""
 
     initial_dim: int = 128
     block_dims: tuple[int, int, int] = (128, 196, 256)
+    kind: Literal["resnet_fpn"] = "resnet_fpn"
+
+    @property
+    def coarse_dim(self) -> int:
+        return self.block_dims[2]
+
+    @property
+    def fine_dim(self) -> int:
+        return self.block_dims[0]
+
+
+@dataclass(frozen=True)
+class XFeatBackboneConfig:
+    """XFeat's CNN trunk (Potje et al., CVPR 2024) as LoFTR backbone: its 64-d 1/8 features projected to
+    ``coarse_dim``, and a light 1/2-resolution branch of ``fine_dim`` channels built on its early layers."""
+
+    coarse_dim: int = 128
+    fine_dim: int = 32
+    kind: Literal["xfeat"] = "xfeat"
 
 
 @dataclass(frozen=True)
@@ -54,7 +73,7 @@ class LoFTRConfig:
     """
 
     name: str = "custom"
-    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    backbone: BackboneConfig | XFeatBackboneConfig = field(default_factory=BackboneConfig)
     temp_bug_fix: bool = True
     coarse: TransformerConfig = field(default_factory=TransformerConfig)
     match_coarse: CoarseMatchingConfig = field(default_factory=CoarseMatchingConfig)
@@ -65,15 +84,15 @@ class LoFTRConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.backbone.block_dims[2] != self.coarse.d_model:
+        if self.backbone.coarse_dim != self.coarse.d_model:
             raise ValueError(
-                f"coarse d_model ({self.coarse.d_model}) must equal the last backbone width "
-                f"({self.backbone.block_dims[2]})"
+                f"coarse d_model ({self.coarse.d_model}) must equal the backbone's coarse width "
+                f"({self.backbone.coarse_dim})"
             )
-        if self.backbone.block_dims[0] != self.fine.d_model:
+        if self.backbone.fine_dim != self.fine.d_model:
             raise ValueError(
-                f"fine d_model ({self.fine.d_model}) must equal the first backbone width "
-                f"({self.backbone.block_dims[0]})"
+                f"fine d_model ({self.fine.d_model}) must equal the backbone's fine width "
+                f"({self.backbone.fine_dim})"
             )
         for transformer in (self.coarse, self.fine):
             if transformer.d_model % transformer.nhead:
@@ -93,6 +112,8 @@ class LoFTRConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error so a file cannot be half-understood."""
         nested = {"backbone": BackboneConfig, "coarse": TransformerConfig, "match_coarse": CoarseMatchingConfig,
                   "fine": TransformerConfig}
+        if data.get("backbone", {}).get("kind") == "xfeat":
+            nested["backbone"] = XFeatBackboneConfig
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -137,10 +158,23 @@ def compact_config(name: str, initial_dim: int, block_dims: tuple[int, int, int]
     )
 
 
+def xfeat_config(name: str, coarse_dim: int, fine_dim: int, coarse_layers: int, nhead: int = 4,
+                 fine_layers: int = 1) -> LoFTRConfig:
+    """LoFTR on XFeat's pretrained CNN trunk (faster on a CPU than ResNet-FPN); same transformer and matching."""
+    return LoFTRConfig(
+        name=name,
+        backbone=XFeatBackboneConfig(coarse_dim=coarse_dim, fine_dim=fine_dim),
+        temp_bug_fix=True,
+        coarse=TransformerConfig(d_model=coarse_dim, nhead=nhead, layer_names=("self", "cross") * coarse_layers),
+        fine=TransformerConfig(d_model=fine_dim, nhead=nhead, layer_names=("self", "cross") * fine_layers),
+    )
+
+
 #: The project's own compact presets (weights trained by ``python -m model train``).
 COMPACT_PRESETS: dict[str, LoFTRConfig] = {
     "compact_s": compact_config("compact_s", 32, (32, 64, 128), coarse_layers=2, nhead=4),
     "compact_m": compact_config("compact_m", 64, (64, 96, 128), coarse_layers=2),
+    "xfeat_s": xfeat_config("xfeat_s", coarse_dim=128, fine_dim=32, coarse_layers=2),
 }
 
 PRESETS: dict[str, LoFTRConfig] = {**OFFICIAL_PRESETS, **COMPACT_PRESETS}

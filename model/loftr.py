@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .backbone import ResNetFPN_8_2
+from .backbone import build_backbone
 from .config import LoFTRConfig
 from .matching import CoarseMatches, CoarseMatching, FineMatching, FinePreprocess
 from .timing import StageTimer, maybe_stage
@@ -66,7 +66,7 @@ class LoFTR(nn.Module):
     def __init__(self, config: LoFTRConfig) -> None:
         super().__init__()
         self.config = config
-        self.backbone = ResNetFPN_8_2(config.backbone)
+        self.backbone = build_backbone(config.backbone)
         self.pos_encoding = PositionEncodingSine(config.coarse.d_model, temp_bug_fix=config.temp_bug_fix)
         self.loftr_coarse = LocalFeatureTransformer(config.coarse)
         self.coarse_matching = CoarseMatching(config.match_coarse)

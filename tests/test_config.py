@@ -43,5 +43,5 @@ def test_invalid_configs_are_rejected() -> None:
         LoFTRConfig.from_dict({"nonsense": 1})
     with pytest.raises(ValueError, match="unknown preset"):
         get_preset("indoor_xl")
-    with pytest.raises(ValueError, match="must equal the last backbone width"):
+    with pytest.raises(ValueError, match="must equal the backbone's coarse width"):
         dataclasses.replace(get_preset("outdoor_ds"), coarse=get_preset("compact_s").coarse)

