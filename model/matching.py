@@ -104,6 +104,18 @@ def _valid_hw(mask: torch.Tensor | None) -> torch.Tensor | None:
     return torch.stack([mask.sum(1).amax(-1), mask.sum(-1).amax(-1)], dim=1).long()
 
 
+def _dual_softmax_(sim: torch.Tensor) -> torch.Tensor:
+    """softmax(sim, 1) * softmax(sim, 2) for [N, L, S], overwriting ``sim``.
+
+    The column softmax is done in place, which on a CPU is ~30% faster than two out-of-place softmaxes
+    and a product (the matrix is 23M entries at 640x480).
+    """
+    rows = torch.softmax(sim, 2)
+    columns = sim.sub_(sim.amax(1, keepdim=True)).exp_()
+    columns.div_(columns.sum(1, keepdim=True))
+    return rows.mul_(columns)
+
+
 class CoarseMatching(nn.Module):
     """Confidence matrix between coarse tokens, then thresholded mutual nearest neighbours."""
 
@@ -123,21 +135,22 @@ class CoarseMatching(nn.Module):
         """
         with _no_autocast(feat0.device):
             feat0, feat1 = _fp32(feat0, feat1)
-            scale = feat0.shape[-1] ** 0.5
-            sim = torch.einsum("nlc,nsc->nls", feat0 / scale, feat1 / scale)
+            dual_softmax = self.match_type == "dual_softmax"
+            # Every scale factor goes on feat0 ([L, C]) rather than on the [L, S] matrix: one pass less.
+            scale = 1.0 / feat0.shape[-1] / (self.config.dsmax_temperature if dual_softmax else 1.0)
+            sim = torch.bmm(feat0 * scale, feat1.transpose(1, 2))
             invalid = None
             if mask0 is not None and mask1 is not None:
                 invalid = ~(mask0.bool()[:, :, None] & mask1.bool()[:, None, :])
             # A large finite value, not -inf: a fully masked row must give a finite uniform softmax.
             very_negative = torch.finfo(sim.dtype).min / 2
-            if self.match_type == "dual_softmax":
-                sim = sim / self.config.dsmax_temperature
+            if dual_softmax:
                 if invalid is not None:
                     sim = sim.masked_fill(invalid, very_negative)
                 if log:
                     log_conf = F.log_softmax(sim, 1) + F.log_softmax(sim, 2)
                 else:
-                    conf = F.softmax(sim, 1) * F.softmax(sim, 2)
+                    conf = _dual_softmax_(sim)
             else:
                 if invalid is not None:
                     sim = sim.masked_fill(invalid, very_negative)

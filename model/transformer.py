@@ -77,7 +77,7 @@ class LinearAttention(nn.Module):
         length = values.shape[1]
         kv = torch.einsum("nshd,nshv->nhdv", k, values / length)
         z = 1 / (torch.einsum("nlhd,nhd->nlh", q, k.mean(dim=1)) + self.eps / length)
-        return torch.einsum("nlhd,nhdv,nlh->nlhv", q, kv, z)
+        return torch.einsum("nlhd,nhdv->nlhv", q, kv) * z[..., None]  # two-operand einsums: faster on a CPU
 
 
 class FullAttention(nn.Module):
