@@ -89,11 +89,41 @@ def gui_unavailable_reason() -> str | None:
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return "No display found"
     if not os.environ.get("WAYLAND_DISPLAY"):
-        import ctypes.util
+        from PyQt6.QtCore import QLibraryInfo
 
-        for library, package in (("xcb-cursor", "libxcb-cursor0"), ("xkbcommon-x11", "libxkbcommon-x11-0")):
-            if ctypes.util.find_library(library) is None:
-                return f"Qt cannot open a window without {package} (apt-get install {package})"
+        plugins = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath))
+        return xcb_plugin_problem(plugins / "platforms" / "libqxcb.so")
+    return None
+
+
+#: What Qt 6's X11 plugin needs beyond a desktop's usual libraries (Debian/Ubuntu package names).
+QT_X11_PACKAGES = ("libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 "
+                   "libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0")
+
+
+def debian_package(soname: str) -> str:
+    """Debian's package for a shared library: libxcb-icccm.so.4 -> libxcb-icccm4, libxkbcommon-x11.so.0 ->
+    libxkbcommon-x11-0."""
+    stem, _, version = soname.partition(".so.")
+    return f"{stem}{'-' if stem[-1:].isdigit() else ''}{version.split('.')[0]}"
+
+
+def xcb_plugin_problem(plugin: Path) -> str | None:
+    """Why Qt's X11 plugin would not load (a missing system library), or None.
+
+    Loading it is the only reliable check: Qt itself aborts the whole process when it cannot.
+    """
+    import ctypes
+    import re
+
+    try:
+        ctypes.CDLL(str(plugin))
+    except OSError as error:
+        missing = re.search(r"(lib[\w.+-]+\.so[.\d]*): cannot open shared object file", str(error))
+        if missing:
+            return (f"Qt cannot open a window without {missing.group(1)} (apt-get install "
+                    f"{debian_package(missing.group(1))}; all Qt needs: apt-get install {QT_X11_PACKAGES})")
+        return f"Qt's X11 plugin does not load ({str(error).splitlines()[0]})"
     return None
 
 

@@ -138,3 +138,24 @@ def test_looped_source_restarts_with_continuing_indices() -> None:
     frames = looped(lambda: open_source(str(ROOT / "assets" / "sample.mp4")))
     indices = [next(frames).index for _ in range(125)]
     assert indices == list(range(125))
+
+
+def test_missing_x11_library_is_named_with_its_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import ctypes
+
+    from app.cli import debian_package, xcb_plugin_problem
+
+    assert debian_package("libxcb-icccm.so.4") == "libxcb-icccm4"
+    assert debian_package("libxkbcommon-x11.so.0") == "libxkbcommon-x11-0"
+
+    def missing(path: str) -> None:
+        raise OSError("libxcb-keysyms.so.1: cannot open shared object file: No such file or directory")
+
+    monkeypatch.setattr(ctypes, "CDLL", missing)
+    problem = xcb_plugin_problem(tmp_path / "libqxcb.so")
+    assert problem is not None and "libxcb-keysyms.so.1" in problem and "apt-get install libxcb-keysyms1" in problem
+    monkeypatch.undo()
+    not_a_library = tmp_path / "libqxcb.so"
+    not_a_library.write_text("not an ELF file")
+    problem = xcb_plugin_problem(not_a_library)
+    assert problem is not None and problem.startswith("Qt's X11 plugin does not load") and "\n" not in problem
