@@ -110,6 +110,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=defaults.workers, help="data worker processes")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--eval_every", type=int, default=defaults.eval_every)
+    parser.add_argument("--include", action="append", default=[], metavar="PATTERN",
+                        help="train on the photos whose path below --images matches this shell pattern "
+                             "(repeatable; e.g. 'scene15/*kitchen*' for an indoor model)")
     parser.add_argument("--minutes", type=float, default=defaults.minutes,
                         help="stop after this many minutes (0: no limit); with --schedule cosine the decay ends then")
     parser.add_argument("--schedule", default=defaults.schedule, choices=("constant", "cosine"))
@@ -133,7 +136,7 @@ def run_train(args: argparse.Namespace) -> int:
         threads=args.threads,
         workers=args.workers, seed=args.seed, eval_every=args.eval_every, minutes=args.minutes,
         schedule=args.schedule, checkpoint_minutes=args.checkpoint_minutes, xfeat_weights=args.xfeat_weights,
-        backbone_lr_scale=args.backbone_lr_scale,
+        backbone_lr_scale=args.backbone_lr_scale, include=tuple(args.include),
         warp=WarpRanges(args.max_rotation, args.max_scale, args.max_perspective, args.max_translation))
     try:
         best = train(settings, resume=args.resume)
@@ -209,7 +212,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if not args.no_kornia:
         kornia = time_kornia(matcher, image0, image1, args.runs)
         if kornia is None:
-            print("kornia: not installed or no equivalent model (optimal transport); skipped")
+            print("kornia: not installed or no kornia equivalent (optimal transport, XFeat backbone); skipped")
         else:
             print(kornia.line())
             print(f"ratio ours cached-anchor frame / kornia pair: {cached.ms / kornia.ms:.3f} "
@@ -224,6 +227,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the training photo folder; its fixed held-out split is used (never trained on)")
     parser.add_argument("--holdout_percent", type=float, default=5.0, help="must equal the training run's")
     parser.add_argument("--pairs", type=int, default=100, help="number of held-out pairs (fixed seed)")
+    parser.add_argument("--include", action="append", default=[], metavar="PATTERN",
+                        help="evaluate on the held-out photos matching this shell pattern (repeatable)")
     parser.add_argument("--resize", type=int, nargs="+", default=[-1],
                         help="what our matcher resizes the 640x480 pairs to (W H, MAX or -1)")
     parser.add_argument("--threshold", type=float, help="coarse threshold (default: the preset's)")
@@ -241,7 +246,9 @@ def run_eval(args: argparse.Namespace) -> int:
     try:
         resize = parse_resize(args.resize)
         root = Path(args.images)
-        held = split_images(list_images(root), root, args.holdout_percent)[1]
+        held = split_images(list_images(root, args.include), root, args.holdout_percent)[1]
+        if not held:
+            raise ValueError(f"no held-out photos among those selected in {root}; widen --include")
     except ValueError as error:
         raise CliError(str(error)) from None
     matcher = _build_matcher(args, resize, threshold=args.threshold)

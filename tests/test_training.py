@@ -6,11 +6,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from model.config import get_preset
 from model.loftr import LoFTR
-from model.train.data import PhotometricRanges, WarpRanges, make_pair
+from model.train.data import PhotometricRanges, WarpRanges, list_images, make_pair, split_images
 from model.train.supervision import coarse_focal_loss, coarse_truth, fine_l2_std_loss, fine_truth
 from model.train.trainer import TrainSettings, damp_fine_projections, train, training_losses
 
@@ -116,3 +117,20 @@ def test_tiny_run_checkpoints_and_resumes(tmp_path: Path) -> None:
     train(resumed, resume=True)
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert state["step"] == 5
+
+
+def test_include_patterns_select_a_domain_and_keep_the_split(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for folder, scene in (("indoor", "kitchen"), ("outdoor", "coast")):
+        (tmp_path / folder).mkdir()
+        for index in range(30):
+            cv2.imwrite(str(tmp_path / folder / f"{scene}_{index}.png"), (rng.random((8, 8)) * 255).astype(np.uint8))
+    every = list_images(tmp_path)
+    indoor = list_images(tmp_path, ["indoor/*", "nothing/*"])
+    assert len(every) == 60 and len(indoor) == 30 and all(p.parent.name == "indoor" for p in indoor)
+    # A photo held out of the whole folder stays held out of any subset: no domain model trains on it.
+    held_all = set(split_images(every, tmp_path, 20.0)[1])
+    held_indoor = set(split_images(indoor, tmp_path, 20.0)[1])
+    assert held_indoor == {p for p in held_all if p.parent.name == "indoor"}
+    with pytest.raises(ValueError, match="no images below .* match"):
+        list_images(tmp_path, ["*.jpg"])

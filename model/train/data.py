@@ -7,12 +7,13 @@ under resizing.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -22,12 +23,21 @@ from torch.utils.data import IterableDataset, get_worker_info
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 
 
-def list_images(root: str | os.PathLike[str]) -> list[Path]:
-    """All image files below ``root``, sorted, so a split is reproducible."""
+def list_images(root: str | os.PathLike[str], include: Sequence[str] = ()) -> list[Path]:
+    """All image files below ``root``, sorted, so a split is reproducible.
+
+    ``include``: shell patterns on the path relative to ``root`` (e.g. ``scene15/*kitchen*``); a file is kept
+    when it matches any of them. Used to train and evaluate on a domain (indoor, outdoor) of a photo folder.
+    """
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"image folder not found: {root}")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if include:
+        files = [p for p in files if any(fnmatch.fnmatch(p.relative_to(root).as_posix(), pattern)
+                                         for pattern in include)]
+        if not files:
+            raise ValueError(f"no images below {root} match {' or '.join(include)}")
     if not files:
         raise ValueError(f"no images found below {root}")
     return files

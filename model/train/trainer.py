@@ -48,6 +48,7 @@ class TrainSettings:
     fine_per_pair: int = 128
     fine_std_weight_after: int = 2000  # plain L2 before this step, std-weighted L2 after
     holdout_percent: float = 5.0
+    include: tuple[str, ...] = ()  # shell patterns selecting photos of --images (a domain); empty: all
     precision: str = "bf16"
     device: str = "auto"  # auto: CUDA when available (minutes there are hours here), else CPU
     threads: int = 2
@@ -68,6 +69,7 @@ class TrainSettings:
     def from_json(cls, data: dict[str, Any]) -> TrainSettings:
         data = dict(data)
         data["size"] = tuple(data["size"])
+        data["include"] = tuple(data.get("include", ()))
         data["warp"] = WarpRanges(**data["warp"])
         photometric = dict(data["photometric"])
         photometric["contrast"] = tuple(photometric["contrast"])
@@ -251,7 +253,7 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
     torch.manual_seed(settings.seed)
 
     root = Path(settings.images)
-    train_files, held_files = split_images(list_images(root), root, settings.holdout_percent)
+    train_files, held_files = split_images(list_images(root, settings.include), root, settings.holdout_percent)
     out_hw = (settings.size[1], settings.size[0])
     val_pairs = fixed_pairs(held_files, settings.eval_pairs, out_hw, settings.warp, settings.photometric)
 
