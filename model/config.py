@@ -149,24 +149,27 @@ def compact_config(name: str, initial_dim: int, block_dims: tuple[int, int, int]
 
     ``coarse_layers`` and ``fine_layers`` count self/cross pairs.
     """
-    return LoFTRConfig(
-        name=name,
-        backbone=BackboneConfig(initial_dim=initial_dim, block_dims=block_dims),
-        temp_bug_fix=True,
-        coarse=TransformerConfig(d_model=block_dims[2], nhead=nhead, layer_names=("self", "cross") * coarse_layers),
-        fine=TransformerConfig(d_model=block_dims[0], nhead=nhead, layer_names=("self", "cross") * fine_layers),
-    )
+    return _live_config(name, BackboneConfig(initial_dim=initial_dim, block_dims=block_dims), coarse_layers, nhead,
+                        fine_layers)
 
 
 def xfeat_config(name: str, coarse_dim: int, fine_dim: int, coarse_layers: int, nhead: int = 4,
                  fine_layers: int = 1) -> LoFTRConfig:
     """LoFTR on XFeat's pretrained CNN trunk (faster on a CPU than ResNet-FPN); same transformer and matching."""
+    return _live_config(name, XFeatBackboneConfig(coarse_dim=coarse_dim, fine_dim=fine_dim), coarse_layers, nhead,
+                        fine_layers)
+
+
+def _live_config(name: str, backbone: BackboneConfig | XFeatBackboneConfig, coarse_layers: int, nhead: int,
+                 fine_layers: int) -> LoFTRConfig:
+    """A project preset: transformers as wide as the backbone's outputs, corrected positional encoding."""
     return LoFTRConfig(
         name=name,
-        backbone=XFeatBackboneConfig(coarse_dim=coarse_dim, fine_dim=fine_dim),
+        backbone=backbone,
         temp_bug_fix=True,
-        coarse=TransformerConfig(d_model=coarse_dim, nhead=nhead, layer_names=("self", "cross") * coarse_layers),
-        fine=TransformerConfig(d_model=fine_dim, nhead=nhead, layer_names=("self", "cross") * fine_layers),
+        coarse=TransformerConfig(d_model=backbone.coarse_dim, nhead=nhead,
+                                 layer_names=("self", "cross") * coarse_layers),
+        fine=TransformerConfig(d_model=backbone.fine_dim, nhead=nhead, layer_names=("self", "cross") * fine_layers),
     )
 
 

