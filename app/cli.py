@@ -21,6 +21,9 @@ from .sources import DEFAULT_IMAGE_GLOB, Frame, SourceError, camera_available, l
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_VIDEO = ROOT / "assets" / "sample.mp4"
 DEFAULT_OUTPUT = Path("demo_output")
+#: Matches kept per frame on a CPU: the fine stage costs time per match, and the most confident few hundred
+#: also gave a better homography than all of them (weights/README.md, ``--max_matches`` of ``model eval``).
+CPU_MAX_MATCHES = 300
 
 EPILOG = """keys (GUI):
   n, space   the current frame becomes the anchor (left)
@@ -77,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     add("--precision", default="auto", choices=PRECISIONS, help="auto: fp16 on CUDA, bf16 on CPUs that have it")
     add("--threshold", type=float, help="coarse confidence threshold (default: the model's)")
-    add("--max_matches", type=int, help="cap on matches per frame (the most confident are kept)")
+    add("--max_matches", type=int,
+        help=f"cap on matches per frame, the most confident are kept (they alone go through the fine stage); "
+             f"default {CPU_MAX_MATCHES} on a CPU (interactive speed), none on CUDA; -1 for none")
     add("--anchor_every", type=int, default=0, help="headless: re-anchor every N frames (0: keep the first)")
     return parser
 
@@ -129,13 +134,20 @@ def xcb_plugin_problem(plugin: Path) -> str | None:
 
 def weights_for(args: argparse.Namespace, domain: str) -> Path:
     explicit = args.weight if args.model == domain and args.weight else getattr(args, f"{domain}_weight")
-    return Path(explicit) if explicit else default_weights_path(domain)
+    return Path(explicit) if explicit else default_weights_path(domain, resolve_device(args.device).type)
+
+
+def max_matches_for(args: argparse.Namespace) -> int | None:
+    """--max_matches, with its device-dependent default; None means no cap."""
+    if args.max_matches is None:
+        return CPU_MAX_MATCHES if resolve_device(args.device).type == "cpu" else None
+    return None if args.max_matches == -1 else args.max_matches
 
 
 def build_matcher(args: argparse.Namespace, domain: str) -> Matcher:
     try:
         return Matcher(weights_for(args, domain), device=args.device, precision=args.precision, resize=None,
-                       threshold=args.threshold, max_matches=args.max_matches)
+                       threshold=args.threshold, max_matches=max_matches_for(args))
     except (CheckpointError, ValueError) as error:
         raise AppError(str(error)) from None
 
@@ -165,6 +177,8 @@ def validate(args: argparse.Namespace) -> Resize:
         raise AppError("need --anchor_every >= 0 and 0 <= --bottom_k < --top_k")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise AppError("--threshold must be between 0 and 1")
+    if args.max_matches is not None and args.max_matches < -1:
+        raise AppError("--max_matches must be a count >= 0, or -1 for no cap")
     return resize
 
 

@@ -80,6 +80,11 @@ class StatsPanel(QWidget):
         if self.isVisible():
             for name, curve in self.curves.items():
                 curve.setData(np.fromiter(self.history[name], dtype=float))
+            # y from 0: auto-range would blow a steady value (e.g. matches at the --max_matches cap) up to noise.
+            for plot, names in ((self.fps_plot, ("fps",)), (self.latency_plot, STAGES),
+                                (self.matches_plot, ("matches",))):
+                top = max(max(self.history[name], default=0.0) for name in names)
+                plot.setYRange(0.0, max(top, 1.0) * 1.1, padding=0)
 
 
 class MainWindow(QMainWindow):

@@ -95,6 +95,9 @@ class ResNetFPN_8_2(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
+    #: Modules that only the fine (1/2) map uses: what ``--freeze_coarse`` training leaves trainable.
+    FINE_BRANCH = ("layer2_outconv", "layer2_outconv2", "layer1_outconv", "layer1_outconv2")
+
     def _make_layer(self, dim: int, stride: int) -> nn.Sequential:
         layers = (BasicBlock(self.in_planes, dim, stride=stride), BasicBlock(dim, dim, stride=1))
         self.in_planes = dim
@@ -162,6 +165,9 @@ class XFeatFPN(nn.Module):
         self.fine_top = conv1x1(24, config.fine_dim)
         self.fine_out = nn.Sequential(conv3x3(config.fine_dim, config.fine_dim), nn.BatchNorm2d(config.fine_dim),
                                       nn.LeakyReLU(), conv1x1(config.fine_dim, config.fine_dim))
+
+    #: Modules that only the fine (1/2) map uses: what ``--freeze_coarse`` training leaves trainable.
+    FINE_BRANCH = ("fine_lateral", "fine_top", "fine_out")
 
     def trunk_state_keys(self) -> list[str]:
         """The parameter and buffer names that come from XFeat's released weights."""

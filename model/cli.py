@@ -97,8 +97,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", required=True, help="folder of photos (searched recursively)")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, log.jsonl, best.pt")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
-    parser.add_argument("--preset", default=defaults.preset, choices=sorted(PRESETS))
+    parser.add_argument("--preset", choices=sorted(PRESETS),
+                        help="architecture (default: that of --init, else compact_s); with --init of another "
+                             "preset, the tensors that fit by name and shape are taken from it")
     parser.add_argument("--init", help="start from these weights (fine-tuning)")
+    parser.add_argument("--freeze_coarse", action="store_true",
+                        help="train only the fine path (fine branch of the backbone, fine preprocessing and "
+                             "transformer); the coarse matches stay those of --init")
     parser.add_argument("--steps", type=int, default=defaults.steps, help="total optimizer steps of the run")
     parser.add_argument("--batch", type=int, default=defaults.batch)
     parser.add_argument("--size", type=int, nargs=2, default=list(defaults.size), metavar=("W", "H"))
@@ -136,7 +141,7 @@ def run_train(args: argparse.Namespace) -> int:
         threads=args.threads,
         workers=args.workers, seed=args.seed, eval_every=args.eval_every, minutes=args.minutes,
         schedule=args.schedule, checkpoint_minutes=args.checkpoint_minutes, xfeat_weights=args.xfeat_weights,
-        backbone_lr_scale=args.backbone_lr_scale, include=tuple(args.include),
+        backbone_lr_scale=args.backbone_lr_scale, include=tuple(args.include), freeze_coarse=args.freeze_coarse,
         warp=WarpRanges(args.max_rotation, args.max_scale, args.max_perspective, args.max_translation))
     try:
         best = train(settings, resume=args.resume)
@@ -232,6 +237,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resize", type=int, nargs="+", default=[-1],
                         help="what our matcher resizes the 640x480 pairs to (W H, MAX or -1)")
     parser.add_argument("--threshold", type=float, help="coarse threshold (default: the preset's)")
+    parser.add_argument("--max_matches", type=int,
+                        help="keep only the most confident matches before the fine stage (as the live app can)")
     parser.add_argument("--sequence", help="folder of consecutive frames (e.g. ../shared/data/sequences/"
                                            "tum_freiburg/images) for matches and inlier ratios")
     parser.add_argument("--viz", help="PNG of the sequence's first vs middle frame matches")
@@ -251,7 +258,7 @@ def run_eval(args: argparse.Namespace) -> int:
             raise ValueError(f"no held-out photos among those selected in {root}; widen --include")
     except ValueError as error:
         raise CliError(str(error)) from None
-    matcher = _build_matcher(args, resize, threshold=args.threshold)
+    matcher = _build_matcher(args, resize, threshold=args.threshold, max_matches=args.max_matches)
 
     def ours(image0: np.ndarray, image1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         result = matcher.match(image0, image1)

@@ -154,22 +154,27 @@ def compact_config(name: str, initial_dim: int, block_dims: tuple[int, int, int]
 
 
 def xfeat_config(name: str, coarse_dim: int, fine_dim: int, coarse_layers: int, nhead: int = 4,
-                 fine_layers: int = 1) -> LoFTRConfig:
+                 fine_layers: int = 1, fine_layer_names: tuple[str, ...] | None = None) -> LoFTRConfig:
     """LoFTR on XFeat's pretrained CNN trunk (faster on a CPU than ResNet-FPN); same transformer and matching."""
     return _live_config(name, XFeatBackboneConfig(coarse_dim=coarse_dim, fine_dim=fine_dim), coarse_layers, nhead,
-                        fine_layers)
+                        fine_layers, fine_layer_names)
 
 
 def _live_config(name: str, backbone: BackboneConfig | XFeatBackboneConfig, coarse_layers: int, nhead: int,
-                 fine_layers: int) -> LoFTRConfig:
-    """A project preset: transformers as wide as the backbone's outputs, corrected positional encoding."""
+                 fine_layers: int, fine_layer_names: tuple[str, ...] | None = None) -> LoFTRConfig:
+    """A project preset: transformers as wide as the backbone's outputs, corrected positional encoding.
+
+    ``fine_layer_names`` replaces the ``fine_layers`` self/cross pairs with any sequence of layers.
+    """
+    if fine_layer_names is None:
+        fine_layer_names = ("self", "cross") * fine_layers
     return LoFTRConfig(
         name=name,
         backbone=backbone,
         temp_bug_fix=True,
         coarse=TransformerConfig(d_model=backbone.coarse_dim, nhead=nhead,
                                  layer_names=("self", "cross") * coarse_layers),
-        fine=TransformerConfig(d_model=backbone.fine_dim, nhead=nhead, layer_names=("self", "cross") * fine_layers),
+        fine=TransformerConfig(d_model=backbone.fine_dim, nhead=nhead, layer_names=fine_layer_names),
     )
 
 
@@ -178,6 +183,10 @@ COMPACT_PRESETS: dict[str, LoFTRConfig] = {
     "compact_s": compact_config("compact_s", 32, (32, 64, 128), coarse_layers=2, nhead=4),
     "compact_m": compact_config("compact_m", 64, (64, 96, 128), coarse_layers=2),
     "xfeat_s": xfeat_config("xfeat_s", coarse_dim=128, fine_dim=32, coarse_layers=2),
+    # xfeat_s with a fine transformer of one cross layer instead of a self/cross pair: the fine stage's cost
+    # grows with the matches, and the pair took ~40% of a 320x240 CPU frame (~560 matches).
+    "xfeat_lite": xfeat_config("xfeat_lite", coarse_dim=128, fine_dim=32, coarse_layers=2,
+                               fine_layer_names=("cross",)),
 }
 
 PRESETS: dict[str, LoFTRConfig] = {**OFFICIAL_PRESETS, **COMPACT_PRESETS}

@@ -9,7 +9,7 @@ Two ways in:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -31,10 +31,13 @@ class Features:
 
     coarse: [B, C_c, ceil(H/8), ceil(W/8)] with the positional encoding added.
     fine: [B, C_f, ceil(H/2), ceil(W/2)].
+    first_layer: the coarse tokens after the coarse transformer's first layer [B, Hc*Wc, C_c], when that
+        layer is self-attention (which sees this image only) and was run ahead (see ``LoFTR.run_first_layer``).
     """
 
     coarse: torch.Tensor
     fine: torch.Tensor
+    first_layer: torch.Tensor | None = None
 
     @property
     def coarse_hw(self) -> tuple[int, int]:
@@ -80,6 +83,17 @@ class LoFTR(nn.Module):
         coarse, fine = self.backbone(image)
         return Features(self.pos_encoding(coarse), fine)
 
+    def run_first_layer(self, features: Features) -> Features:
+        """``features`` with the coarse transformer's first layer already applied, when it is self-attention.
+
+        That layer depends on one image only, so an anchor that is matched against every frame of a stream
+        needs it once instead of once per frame. Unmasked images only (what ``Matcher`` gives).
+        """
+        if self.loftr_coarse.layer_names[:1] != ("self",):
+            return features
+        tokens = features.tokens()
+        return replace(features, first_layer=self.loftr_coarse.layers[0](tokens, tokens))
+
     def coarse_matches(self, features0: Features, features1: Features, thr: float, border_rm: int,
                        mask0: torch.Tensor | None = None, mask1: torch.Tensor | None = None,
                        timer: StageTimer | None = None,
@@ -94,7 +108,8 @@ class LoFTR(nn.Module):
         flat0 = mask0.flatten(-2) if mask0 is not None else None
         flat1 = mask1.flatten(-2) if mask1 is not None else None
         with maybe_stage(timer, "coarse_transformer"):
-            tokens0, tokens1 = self.loftr_coarse(features0.tokens(), features1.tokens(), flat0, flat1)
+            tokens0, tokens1 = self.loftr_coarse(features0.tokens(), features1.tokens(), flat0, flat1,
+                                                 first0=features0.first_layer, first1=features1.first_layer)
         with maybe_stage(timer, "coarse_matching"):
             conf = self.coarse_matching.confidence(tokens0, tokens1, flat0, flat1)
             coarse = self.coarse_matching.select(conf, features0.coarse_hw, features1.coarse_hw, thr, border_rm,

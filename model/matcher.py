@@ -1,14 +1,15 @@
 """``Matcher``: LoFTR for applications. Images of any size in, matches in the caller's pixels out.
 
 It owns pre-processing (grayscale, resize), device and precision, run-time matching settings, and anchor
-caching: ``encode(image)`` runs the backbone once, and ``match(encoded, frame)`` runs it on the frame only.
+caching: ``encode(image)`` runs the backbone (and the first transformer layer) once, and ``match(encoded, frame)``
+runs them on the frame only.
 """
 
 from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Union
 
@@ -167,7 +168,8 @@ class Matcher:
     """LoFTR matching for applications.
 
     Args:
-        weights: a weights file, a built :class:`LoFTR`, or None for the project's bundled default weights.
+        weights: a weights file, a built :class:`LoFTR`, or None for the default weights of the device
+            (official ones placed in weights/, else the project's bundled ones; see ``model.weights``).
         preset: force a preset for a weights file (see ``model.config.PRESETS``).
         device: 'auto', 'cpu', 'cuda' or 'cuda:N'.
         precision: 'auto', 'fp32', 'fp16' or 'bf16' (autocast; coarse matching and fine expectation stay fp32).
@@ -188,7 +190,8 @@ class Matcher:
         else:
             from .weights import default_weights_path  # late import: weights imports this module's siblings
 
-            self.loaded = load_weights(weights if weights is not None else default_weights_path(), preset)
+            path = weights if weights is not None else default_weights_path(device_type=self.device.type)
+            self.loaded = load_weights(path, preset)
             model = self.loaded.model
         self.source_model = model
         # An inference copy: BN folded into the convolutions, channels-last layout for oneDNN/cuDNN convs.
@@ -258,10 +261,17 @@ class Matcher:
         return tensor, (int(height), int(width))
 
     @torch.inference_mode()
-    def encode(self, image: ImageLike, timer: StageTimer | None = None) -> EncodedImage:
-        """Backbone features of one image, to cache (e.g. the anchor of a live stream)."""
+    def encode(self, image: ImageLike) -> EncodedImage:
+        """Everything about one image that does not depend on the other: to cache (e.g. the anchor of a
+        live stream). Backbone features plus the coarse transformer's first (self-attention) layer."""
+        encoded = self._extract(image, StageTimer(self.device))
+        with self._autocast():
+            features = self.model.run_first_layer(encoded.features)
+        return replace(encoded, features=features)
+
+    def _extract(self, image: ImageLike, timer: StageTimer) -> EncodedImage:
+        """Backbone features of one image."""
         tensor, size = self.preprocess(image)
-        timer = timer or StageTimer(self.device)
         with timer.stage("backbone"), self._autocast():
             features = self.model.extract(tensor)
         return EncodedImage(features, size, (int(tensor.shape[2]), int(tensor.shape[3])), id(self.model))
@@ -274,16 +284,18 @@ class Matcher:
         with self._autocast():
             matches = self.model.match(encoded[0].features, encoded[1].features, thr=self.threshold,
                                        border_rm=self.border_rm, max_matches=self.max_matches, timer=timer)
-        confidence = matches.confidence.float()
-        order = torch.argsort(confidence, descending=True)
-        scale0 = torch.tensor(encoded[0].scale_xy, device=confidence.device)
-        scale1 = torch.tensor(encoded[1].scale_xy, device=confidence.device)
+        (scale0_x, scale0_y), (scale1_x, scale1_y) = encoded[0].scale_xy, encoded[1].scale_xy
+        # One [M, 6] table, sorted and scaled on the device, then a single copy to the host (one sync on CUDA).
+        table = torch.cat([matches.keypoints0.float(), matches.keypoints1.float(),
+                           matches.confidence.float()[:, None], matches.fine_std.float()[:, None]], dim=1)
+        table = table[torch.argsort(table[:, 4], descending=True)]
+        table = (table * table.new_tensor([scale0_x, scale0_y, scale1_x, scale1_y, 1.0, 1.0])).cpu().numpy()
         return MatchResult(
-            keypoints0=(matches.keypoints0.float()[order] * scale0).cpu().numpy(),
-            keypoints1=(matches.keypoints1.float()[order] * scale1).cpu().numpy(),
-            confidence=confidence[order].cpu().numpy(),
-            fine_std=matches.fine_std.float()[order].cpu().numpy(),
-            timings_ms=dict(timer.ms),
+            keypoints0=np.ascontiguousarray(table[:, 0:2]),
+            keypoints1=np.ascontiguousarray(table[:, 2:4]),
+            confidence=np.ascontiguousarray(table[:, 4]),
+            fine_std=np.ascontiguousarray(table[:, 5]),
+            timings_ms=timer.ms,
         )
 
     def _encoded(self, image: ImageLike | EncodedImage, timer: StageTimer) -> EncodedImage:
@@ -291,4 +303,4 @@ class Matcher:
             if image.model_token != id(self.model):
                 raise ValueError("these features were encoded by another model; encode the image again")
             return image
-        return self.encode(image, timer)
+        return self._extract(image, timer)

@@ -141,14 +141,23 @@ class LocalFeatureTransformer(nn.Module):
                 nn.init.xavier_uniform_(parameter)
 
     def forward(self, feat0: torch.Tensor, feat1: torch.Tensor, mask0: torch.Tensor | None = None,
-                mask1: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                mask1: torch.Tensor | None = None, first0: torch.Tensor | None = None,
+                first1: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """feat0 [N, L, C], feat1 [N, S, C] -> updated (feat0, feat1).
 
-        In a cross layer feat1 attends to the *updated* feat0, as in the official code.
+        In a cross layer feat1 attends to the *updated* feat0, as in the official code. ``first0`` /
+        ``first1``: the first layer's output for feat0 / feat1 when it is a self layer already run (a cached
+        anchor's); that layer is then skipped for them.
         """
         batch = feat0.shape[0]
+        layers = list(zip(self.layers, self.layer_names))
+        if (first0 is not None or first1 is not None) and self.layer_names[:1] == ("self",):
+            first_layer = self.layers[0]
+            feat0 = first0 if first0 is not None else first_layer(feat0, feat0, mask0, mask0)
+            feat1 = first1 if first1 is not None else first_layer(feat1, feat1, mask1, mask1)
+            layers = layers[1:]
         same_shape = feat0.shape == feat1.shape and (mask0 is None) == (mask1 is None)
-        for layer, name in zip(self.layers, self.layer_names):
+        for layer, name in layers:
             if name == "self" and same_shape:
                 # One call over both images: same per-sample maths, half the kernel launches.
                 both = torch.cat([feat0, feat1])

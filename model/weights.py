@@ -18,22 +18,27 @@ from .checkpoints import CheckpointError, load_weights
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
-#: The project's own weights, trained on natural photos (see weights/README.md); used for both domains
-#: until domain-specific fine-tunes exist.
-BUNDLED = WEIGHTS_DIR / "loftr_live_compact_s.pt"
+#: The project's own weights, trained on natural photos (see weights/README.md), by device: on a CPU the
+#: most accurate model that runs at >= 20 FPS at 320x240 on 2 cores (with the app's match cap), on a GPU
+#: (real-time with any of them) the most accurate one. Used for both domains until domain-specific
+#: fine-tunes exist.
+BUNDLED = {"cpu": WEIGHTS_DIR / "loftr_live_xfeat_s.pt", "cuda": WEIGHTS_DIR / "loftr_live_compact_s.pt"}
 #: Official checkpoints, by preference, per domain, when a user placed them in weights/.
 OFFICIAL = {"outdoor": ("outdoor_ds.ckpt", "loftr_outdoor.ckpt", "outdoor_ot.ckpt"),
             "indoor": ("indoor_ds_new.ckpt", "loftr_indoor_ds_new.ckpt", "indoor_ds.ckpt", "loftr_indoor.ckpt",
                        "indoor_ot.ckpt")}
 
 
-def default_weights_path(domain: str = "outdoor") -> Path:
-    """Official weights for ``domain`` if present in weights/, else the bundled ones."""
+def default_weights_path(domain: str = "outdoor", device_type: str = "cpu") -> Path:
+    """Official weights for ``domain`` if present in weights/, else the bundled ones for ``device_type``
+    ('cpu' or 'cuda'; either bundled file when the preferred one is missing)."""
     for name in OFFICIAL[domain]:
         if (WEIGHTS_DIR / name).is_file():
             return WEIGHTS_DIR / name
-    if BUNDLED.is_file():
-        return BUNDLED
+    preferred = BUNDLED["cuda" if device_type == "cuda" else "cpu"]
+    for path in (preferred, *BUNDLED.values()):
+        if path.is_file():
+            return path
     raise CheckpointError(f"no {domain} weights found in {WEIGHTS_DIR}; pass a weights file with --weights")
 
 

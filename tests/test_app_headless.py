@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from app.cli import main
+from app.cli import CPU_MAX_MATCHES, build_parser, main, max_matches_for
 from model.checkpoints import save_weights
 from model.config import get_preset
 from model.loftr import LoFTR
@@ -87,6 +87,7 @@ def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
     (["--resize", "1", "2", "3"], "--resize takes W H, MAX or -1"),
     (["--skip", "0"], "--skip must be at least 1"),
     (["--threshold", "2"], "--threshold must be between 0 and 1"),
+    (["--max_matches", "-5"], "--max_matches must be a count >= 0, or -1 for no cap"),
 ])
 def test_bad_input_is_one_line(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                args: list[str], message: str) -> None:
@@ -159,3 +160,12 @@ def test_missing_x11_library_is_named_with_its_package(monkeypatch: pytest.Monke
     not_a_library.write_text("not an ELF file")
     problem = xcb_plugin_problem(not_a_library)
     assert problem is not None and problem.startswith("Qt's X11 plugin does not load") and "\n" not in problem
+
+
+def test_match_cap_defaults_by_device() -> None:
+    parser = build_parser()
+    assert max_matches_for(parser.parse_args(["--device", "cpu"])) == CPU_MAX_MATCHES
+    assert max_matches_for(parser.parse_args(["--device", "cpu", "--max_matches", "-1"])) is None
+    assert max_matches_for(parser.parse_args(["--device", "cpu", "--max_matches", "50"])) == 50
+    if torch.cuda.is_available():
+        assert max_matches_for(parser.parse_args(["--device", "cuda"])) is None

