@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from .backbone import fold_batchnorm
 from .checkpoints import LoadedWeights, load_weights
 from .loftr import Features, LoFTR
-from .timing import StageTimer
+from .timing import StageTimer, maybe_stage
 
 ImageLike = Union[np.ndarray, torch.Tensor]
 #: (width, height) exactly, the longer side in pixels, or None for no resizing.
@@ -264,15 +264,15 @@ class Matcher:
     def encode(self, image: ImageLike) -> EncodedImage:
         """Everything about one image that does not depend on the other: to cache (e.g. the anchor of a
         live stream). Backbone features plus the coarse transformer's first (self-attention) layer."""
-        encoded = self._extract(image, StageTimer(self.device))
+        encoded = self._extract(image, timer=None)
         with self._autocast():
             features = self.model.run_first_layer(encoded.features)
         return replace(encoded, features=features)
 
-    def _extract(self, image: ImageLike, timer: StageTimer) -> EncodedImage:
-        """Backbone features of one image."""
+    def _extract(self, image: ImageLike, timer: StageTimer | None) -> EncodedImage:
+        """Backbone features of one image (timed as "backbone" when a timer is given)."""
         tensor, size = self.preprocess(image)
-        with timer.stage("backbone"), self._autocast():
+        with maybe_stage(timer, "backbone"), self._autocast():
             features = self.model.extract(tensor)
         return EncodedImage(features, size, (int(tensor.shape[2]), int(tensor.shape[3])), id(self.model))
 
@@ -284,12 +284,11 @@ class Matcher:
         with self._autocast():
             matches = self.model.match(encoded[0].features, encoded[1].features, thr=self.threshold,
                                        border_rm=self.border_rm, max_matches=self.max_matches, timer=timer)
-        (scale0_x, scale0_y), (scale1_x, scale1_y) = encoded[0].scale_xy, encoded[1].scale_xy
         # One [M, 6] table, sorted and scaled on the device, then a single copy to the host (one sync on CUDA).
         table = torch.cat([matches.keypoints0.float(), matches.keypoints1.float(),
                            matches.confidence.float()[:, None], matches.fine_std.float()[:, None]], dim=1)
         table = table[torch.argsort(table[:, 4], descending=True)]
-        table = (table * table.new_tensor([scale0_x, scale0_y, scale1_x, scale1_y, 1.0, 1.0])).cpu().numpy()
+        table = (table * table.new_tensor([*encoded[0].scale_xy, *encoded[1].scale_xy, 1.0, 1.0])).cpu().numpy()
         return MatchResult(
             keypoints0=np.ascontiguousarray(table[:, 0:2]),
             keypoints1=np.ascontiguousarray(table[:, 2:4]),
