@@ -4,37 +4,46 @@
 #   2. one more training stage of both bundled chains, side by side, continued from the shipped weights.
 # Results go into one archive, OUT_DIR/gpu_session.tgz (the device tool brings back few files).
 #
-# Before the lease, make the small photo copy the GPU machine can receive (64 MiB upload):
-#   python tools/shrink_images.py ../shared/data/train_images .gpu_data/train_images
-# then run, from the repository root on the GPU machine:
-#   bash tools/gpu_session.sh "$OUT" 4      # 4 training minutes per chain (.gpu_data travels as a carried path)
-# (kornia, for the bench's ratio, is not on those machines: bring its wheel as the device README says, or the
-# bench skips it) and afterwards compare the new stages here with `python -m model eval` (weights/README.md) before shipping.
+# Before the lease, make the small photo copy the GPU machine can receive; with the tree (16 MB) and
+# kornia's wheels in .gpu_data/whl (7 MB, `pip download` of kornia and kornia_rs for the machine's Python;
+# kornia, for the bench's ratio, is not on those machines, and without it the bench skips it) the upload
+# must stay under 64 MiB, which quality 65 does (39 MB):
+#   python tools/shrink_images.py ../shared/data/train_images .gpu_data/train_images --quality 65
+# then run, from the repository root on the GPU machine, with .gpu_data/train_images (and the wheels)
+# carried:
+#   bash tools/gpu_session.sh "$OUT" 4      # 4 training minutes per chain
+# and afterwards compare the new stages here with `python -m model eval --compare` before shipping.
 set -uo pipefail
 
 out=${1:?usage: tools/gpu_session.sh OUT_DIR [TRAIN_MINUTES]}
 minutes=${2:-4}
 photos=.gpu_data/train_images
+wheels=.gpu_data/whl
+python=${PYTHON:-python3}
 work=$(mktemp -d)
 export PYTHONUNBUFFERED=1
 [ -d "$photos" ] || { echo "no $photos: make it with tools/shrink_images.py before the lease" >&2; exit 2; }
+if ls "$wheels"/*.whl > /dev/null 2>&1; then
+    "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+        "$wheels"/*.whl && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
 
 {
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-    python -c "import torch, cv2; print('torch', torch.__version__, 'cv2', cv2.__version__)"
-    python -m pytest -q -p no:cacheprovider tests/test_cuda.py
+    "$python" -c "import torch, cv2; print('torch', torch.__version__, 'cv2', cv2.__version__)"
+    "$python" -m pytest -q -p no:cacheprovider tests/test_cuda.py
     for size in "640 480" "320 240"; do
         # shellcheck disable=SC2086  # the size is two arguments
-        python -m model bench --device cuda --weights weights/loftr_live_compact_s.pt --resize $size --runs 30
+        "$python" -m model bench --device cuda --weights weights/loftr_live_compact_s.pt --resize $size --runs 30
     done
 } > "$work/cuda_checks.txt" 2>&1
 tail -n 25 "$work/cuda_checks.txt"
 
 # The recipes of the last GPU stages (training/README.md), learning rates lowered for a later stage.
-python -m model train --images "$photos" --out "$work/compact_s" --init weights/loftr_live_compact_s.pt \
+"$python" -m model train --images "$photos" --out "$work/compact_s" --init weights/loftr_live_compact_s.pt \
     --batch 32 --lr 5e-4 --warmup 100 --minutes "$minutes" --schedule cosine --workers 7 \
     > "$work/compact_s.log" 2>&1 &
-python -m model train --images "$photos" --out "$work/xfeat_s" --init weights/loftr_live_xfeat_s.pt \
+"$python" -m model train --images "$photos" --out "$work/xfeat_s" --init weights/loftr_live_xfeat_s.pt \
     --backbone_lr_scale 0.3 --batch 32 --lr 1e-3 --warmup 100 --minutes "$minutes" --schedule cosine --workers 7 \
     > "$work/xfeat_s.log" 2>&1 &
 wait
