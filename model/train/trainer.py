@@ -162,14 +162,14 @@ def freeze_coarse_path(model: LoFTR) -> None:
         parameter.requires_grad_(in_fine_path(name, model))
 
 
-def set_training_mode(model: LoFTR, freeze_coarse: bool, freeze_bn: bool = False) -> None:
+def set_training_mode(model: LoFTR, settings: TrainSettings) -> None:
     """``model.train()`` with some BatchNorms kept in eval mode, so their running statistics stay those of
     the initial weights: all of them with ``freeze_bn`` (a fine-tune in batches too small to estimate
     statistics), those outside the fine path with ``freeze_coarse`` (so the coarse matches stay exact)."""
     model.train()
     for name, module in model.named_modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and (
-                freeze_bn or (freeze_coarse and not in_fine_path(name, model))):
+                settings.freeze_bn or (settings.freeze_coarse and not in_fine_path(name, model))):
             module.eval()
 
 
@@ -335,10 +335,10 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
                                     "workers": settings.workers, "minutes": settings.minutes,
                                     "schedule": settings.schedule, "checkpoint_minutes": settings.checkpoint_minutes,
                                     "warp": saved.warp, "photometric": saved.photometric})
-    if settings.freeze_coarse and not settings.init:
-        raise ValueError("--freeze_coarse keeps the coarse stage of --init: give the weights to start from")
-    if settings.freeze_bn and not settings.init:
-        raise ValueError("--freeze_bn keeps the BatchNorm statistics of --init: give the weights to start from")
+    for flag, kept in ((settings.freeze_coarse, "--freeze_coarse keeps the coarse stage"),
+                       (settings.freeze_bn, "--freeze_bn keeps the BatchNorm statistics")):
+        if flag and not settings.init:
+            raise ValueError(f"{kept} of --init: give the weights to start from")
     photometric = settings.photometric
     if not (0 <= photometric.blur_probability <= 1 and 0 <= photometric.motion_blur_probability <= 1
             and photometric.max_noise >= 0):
@@ -359,7 +359,7 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
     model = model.to(device, memory_format=torch.channels_last)  # faster oneDNN/cuDNN convolutions
     if settings.freeze_coarse:
         freeze_coarse_path(model)
-    set_training_mode(model, settings.freeze_coarse, settings.freeze_bn)
+    set_training_mode(model, settings)
     optimizer = torch.optim.AdamW(parameter_groups(model, settings.backbone_lr_scale), lr=settings.lr,
                                   weight_decay=settings.weight_decay)
     step, best = 0, -1.0
@@ -414,7 +414,7 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
                   f"ETA {_format_eta(eta)}", file=sys.stderr, flush=True)
         if step % settings.eval_every == 0 or step == settings.steps or _time_is_up(settings, start_time):
             metrics = validate(model, val_pairs, settings.precision)
-            set_training_mode(model, settings.freeze_coarse, settings.freeze_bn)
+            set_training_mode(model, settings)
             score = float(np.mean([metrics["auc@3"], metrics["auc@5"], metrics["auc@10"]]))
             log.write(json.dumps({"step": step, "time": time.time(), **{k: round(v, 5) for k, v in running.items()},
                                   **{f"val_{k}": v for k, v in metrics.items()}}) + "\n")
