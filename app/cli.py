@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
 from typing import Iterator
 
 import cv2
+import torch
 
 from model.checkpoints import CheckpointError
 from model.matcher import PRECISIONS, Matcher, Resize, network_size, parse_resize, resolve_device
@@ -17,6 +19,7 @@ from model.weights import default_weights_path
 from .headless import HeadlessOptions, ffmpeg_command, run_headless
 from .render import MatchWindow
 from .sources import DEFAULT_IMAGE_GLOB, Frame, SourceError, camera_available, looped, open_source, thin
+from .verify import GEOMETRY_MODES
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_VIDEO = ROOT / "assets" / "sample.mp4"
@@ -28,6 +31,7 @@ CPU_MAX_MATCHES = 300
 EPILOG = """keys (GUI):
   n, space   the current frame becomes the anchor (left)
   m          toggle the indoor / outdoor model (hot swap)
+  e          geometric verification: none / homography / fundamental (MAGSAC++; outliers greyed)
   d / f      shift the window of shown matches, ranked by confidence
   c / v      show fewer / more matches
   p pause    s save a PNG snapshot    h help overlay    q, Esc quit
@@ -37,6 +41,7 @@ examples:
   ./run_demo.sh --input video.mp4 --save_video    a video file, also written as an mp4 of the view
   ./run_demo.sh --input frames/ --image_glob '*.png' --no_display --output_dir out/
   ./run_demo.sh --input rtsp://camera/stream --model indoor
+  ./run_demo.sh --input poster.mp4 --geometry homography     outline the anchor in the live frame
   ./run_demo.sh --weight weights/outdoor_ds.ckpt --device cuda --precision fp16
 """
 
@@ -84,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"cap on matches per frame, the most confident are kept (they alone go through the fine stage); "
              f"default {CPU_MAX_MATCHES} on a CPU (interactive speed), none on CUDA; -1 for none")
     add("--anchor_every", type=int, default=0, help="headless: re-anchor every N frames (0: keep the first)")
+    add("--geometry", choices=GEOMETRY_MODES, default="none",
+        help="fit a homography (planar scenes, rotating camera) or a fundamental matrix (any rigid scene) to each "
+             "frame's matches with MAGSAC++ and grey out the outliers (key e cycles; default none)")
     return parser
 
 
@@ -218,7 +226,8 @@ def run(args: argparse.Namespace) -> int:
         output_dir = Path(args.output_dir) if args.output_dir else DEFAULT_OUTPUT
         if not gui or args.output_dir or args.save_video or args.save_input:
             _check_writable(output_dir)
-        matcher = build_matcher(args, args.model)
+        with single_threaded_torch(enabled=gui):
+            matcher = build_matcher(args, args.model)
         label = model_label(args.model, matcher)
         print(f"Model {label} on {matcher.device.type}/{matcher.precision}", file=sys.stderr)
         stride = args.skip_frames if source.is_live else args.skip
@@ -235,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
         frame_count = getattr(source, "frame_count", 0) or len(getattr(source, "files", []))
         total = min(-(-frame_count // stride), args.max_length) if frame_count else None
         options = HeadlessOptions(output_dir=output_dir, save_video=args.save_video, save_input=args.save_input,
-                                  anchor_every=args.anchor_every, window=window, fps=fps)
+                                  anchor_every=args.anchor_every, window=window, fps=fps, geometry=args.geometry)
         try:
             summary = run_headless(frames, matcher, options, label, total)
         except OSError as error:
@@ -246,6 +255,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"{how}: {summary.frames} frames in {summary.seconds:.1f} s "
           f"({summary.frames / max(summary.seconds, 1e-9):.1f} fps), {summary.pngs} PNGs in {output_dir}/",
           file=sys.stderr)
+    if summary.geometry_frames:
+        print(f"{args.geometry}: {summary.inliers / summary.geometry_frames:.0f} inliers of "
+              f"{summary.matches / summary.geometry_frames:.0f} matches per frame on average "
+              f"({100 * summary.inliers / max(summary.matches, 1):.0f}%)", file=sys.stderr)
     for path in (summary.video, summary.input_video):
         if path:
             print(f"wrote {path}", file=sys.stderr)
@@ -261,6 +274,27 @@ def model_label(domain: str, matcher: Matcher) -> str:
 def _load(args: argparse.Namespace, domain: str) -> tuple[Matcher, str]:
     matcher = build_matcher(args, domain)
     return matcher, model_label(domain, matcher)
+
+
+@contextlib.contextmanager
+def single_threaded_torch(enabled: bool) -> Iterator[None]:
+    """Run torch on one thread in the calling thread meanwhile (restored afterwards).
+
+    Every thread that runs a parallel torch op gets its own OpenMP team of worker threads. When the window's
+    main thread keeps one (left over from loading the model) beside the inference thread's, the two teams
+    contend for the cores and inference slows down (``tools/gui_fps.py --load_threads 2`` measures it; a
+    thread alone reaches ``python -m model bench`` speed only when it holds the only team). So the window's
+    model is loaded serially.
+    """
+    if not enabled:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _check_writable(folder: Path) -> None:

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-import cv2
-
 from model.matcher import Matcher
 
-from .render import MatchWindow, Overlay, render_view
+from .render import MatchWindow, Overlay, display_scale, render_view
 from .sources import Frame
-from .video import VideoWriter
+from .verify import verify_matches
+from .video import PngWriter, VideoWriter
 
 PNG_PATTERN = "frame_%06d.png"
 
@@ -35,6 +34,7 @@ class HeadlessOptions:
     anchor_every: int = 0  # re-anchor every N frames; 0 keeps the first frame as the anchor
     window: MatchWindow = MatchWindow()
     fps: float = 15.0
+    geometry: str = "none"  # geometric verification mode (app.verify.GEOMETRY_MODES)
 
 
 @dataclass
@@ -45,6 +45,9 @@ class HeadlessSummary:
     interrupted: bool
     video: Path | None
     input_video: Path | None
+    geometry_frames: int = 0  # frames with geometric verification, and their match and inlier totals
+    matches: int = 0
+    inliers: int = 0
 
 
 class _StopOnSignal:
@@ -89,14 +92,16 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
     video_path = options.output_dir / "loftr_matches.mp4" if options.save_video else None
     input_path = options.output_dir / "demo_input.mp4" if options.save_input else None
     device = f"{matcher.device.type}/{matcher.precision}"
-    count = pngs = 0
+    count = 0
     started = time.perf_counter()
     anchor = anchor_image = None
     anchor_index = 0
     latency_ms = 0.0
+    verified = matches = inliers = 0
     with ExitStack() as stack, _StopOnSignal() as signals:
         video = stack.enter_context(VideoWriter(video_path, options.fps)) if video_path else None
         raw = stack.enter_context(VideoWriter(input_path, options.fps)) if input_path else None
+        png_writer = stack.enter_context(PngWriter(options.output_dir, PNG_PATTERN)) if options.write_png else None
         for frame in frames:
             if signals.stop:
                 break
@@ -104,17 +109,17 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
                 anchor, anchor_image, anchor_index = matcher.encode(frame.image), frame.image, frame.index
             tick = time.perf_counter()
             result = matcher.match(anchor, frame.image)
+            geometry = verify_matches(result, options.geometry, frame.image.shape, matcher.resize)
             latency_ms = (time.perf_counter() - tick) * 1000.0
+            if geometry is not None:
+                verified, matches, inliers = verified + 1, matches + len(result), inliers + geometry.num_inliers
             elapsed = time.perf_counter() - started
             overlay = Overlay(model=model_label, device=device, fps=(count + 1) / elapsed if elapsed else 0.0,
                               latency_ms=latency_ms, anchor_index=anchor_index, frame_index=frame.index)
             view = render_view(anchor_image, frame.image, result.keypoints0, result.keypoints1, result.confidence,
-                               options.window, overlay)
-            if options.write_png:
-                path = options.output_dir / (PNG_PATTERN % count)
-                if not cv2.imwrite(str(path), view):
-                    raise OSError(f"cannot write {path}")
-                pngs += 1
+                               options.window, overlay, display_scale(frame.image.shape[0]), geometry)
+            if png_writer is not None:
+                png_writer.write(view, count)
             if video:
                 video.write(view)
             if raw:
@@ -122,7 +127,8 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
             count += 1
             _progress(count, total, started, stream)
     stream.write("\n")
-    return HeadlessSummary(count, pngs, time.perf_counter() - started, signals.stop, video_path, input_path)
+    return HeadlessSummary(count, png_writer.written if png_writer else 0, time.perf_counter() - started, signals.stop,
+                           video_path, input_path, verified, matches, inliers)
 
 
 def ffmpeg_command(output_dir: Path, fps: float) -> str:

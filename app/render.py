@@ -11,9 +11,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from model.geometry import TwoViewGeometry, project_outline
 from model.visualize import confidence_colors, draw_match_lines
 
 GAP = 10
+DISPLAY_HEIGHT = 480  # small frames are drawn enlarged to about this height, so lines and text stay readable
+OUTLIER_COLOR = (110, 110, 110)  # BGR: matches the fitted geometry rejects, drawn thin and grey beneath the rest
+OUTLINE_COLOR = (90, 255, 90)  # the anchor's border mapped into the live frame by the homography
+ESTIMATOR_NAME = "MAGSAC++"
 RANGE_STEP = 200  # d/f shift the window of shown matches by this many ranks (as the original demo)
 SIZE_STEP = 50  # c/v shrink/grow it by this many
 
@@ -50,6 +55,7 @@ class Overlay:
 HELP_LINES = (
     "n / space: current frame becomes the anchor",
     "m: toggle indoor / outdoor model",
+    "e: geometric check: none / homography / fundamental",
     "d / f: shift the shown matches (by rank)",
     "c / v: show fewer / more matches",
     "p: pause    s: save PNG    h: help    q / Esc: quit",
@@ -89,12 +95,37 @@ def _as_bgr(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
 
 
+def display_scale(frame_height: int) -> int:
+    """The integer factor that brings a frame closest to DISPLAY_HEIGHT (never below 1)."""
+    return max(1, round(DISPLAY_HEIGHT / frame_height))
+
+
+def _geometry_text(geometry: TwoViewGeometry) -> str:
+    if geometry.matrix is None:
+        return f"{geometry.model}: no fit"
+    return (f"{geometry.model} ({ESTIMATOR_NAME}, {geometry.threshold_px:.1f} px): "
+            f"{geometry.num_inliers}/{len(geometry.inliers)} inliers ({100 * geometry.inlier_ratio:.0f}%)")
+
+
+def _draw_outline(canvas: np.ndarray, homography: np.ndarray, anchor_shape: tuple[int, ...], scale: int,
+                  frame_region: np.ndarray) -> None:
+    """The anchor's border, mapped by the homography, drawn into the live frame's region of the canvas."""
+    outline = project_outline(homography, anchor_shape[1], anchor_shape[0])
+    if outline is None:
+        return
+    shift = 4
+    points = np.round(outline * scale * (1 << shift)).astype(np.int32)
+    cv2.polylines(frame_region, [points], True, OUTLINE_COLOR, 2, cv2.LINE_AA, shift)
+
+
 def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, keypoints1: np.ndarray,
-                confidence: np.ndarray, window: MatchWindow, overlay: Overlay, scale: int = 1) -> np.ndarray:
+                confidence: np.ndarray, window: MatchWindow, overlay: Overlay, scale: int = 1,
+                geometry: TwoViewGeometry | None = None) -> np.ndarray:
     """The full demo view. Matches must be sorted by confidence, descending (as the Matcher returns them).
 
     ``scale`` enlarges the images (and keypoints) before drawing, so lines and text stay crisp when small
-    frames are shown in a large window.
+    frames are shown in a large window. ``geometry`` (fitted to all matches, in the images' pixels) greys out
+    its outliers and, for a homography, outlines the anchor in the live frame.
     """
     left, right = _as_bgr(anchor), _as_bgr(frame)
     if scale > 1:
@@ -110,12 +141,21 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
     total = len(confidence)
     shown = slice(min(window.start, total), min(window.stop, total))
     kpts0, kpts1, conf = keypoints0[shown], keypoints1[shown], confidence[shown]
-    draw_match_lines(canvas, kpts0, kpts1, conf, offset)
+    if geometry is None:
+        draw_match_lines(canvas, kpts0, kpts1, conf, offset)
+    else:
+        inlier = geometry.inliers[shown]
+        draw_match_lines(canvas, kpts0[~inlier], kpts1[~inlier], conf[~inlier], offset, OUTLIER_COLOR, dots=False)
+        draw_match_lines(canvas, kpts0[inlier], kpts1[inlier], conf[inlier], offset)
+        if geometry.model == "homography" and geometry.matrix is not None:
+            _draw_outline(canvas, geometry.matrix, anchor.shape, scale, canvas[: right.shape[0], offset:])
 
     lines = [f"LoFTR Live  {overlay.model}  [{overlay.device}]",
              f"matches shown/total: {len(conf)}/{total}  (ranks {window.start}:{window.stop})"]
     if len(conf):
         lines.append(f"confidence range: {conf.min():.2f} - {conf.max():.2f}")
+    if geometry is not None:
+        lines.append(_geometry_text(geometry))
     lines.append(f"{overlay.fps:.1f} FPS   latency {overlay.latency_ms:.0f} ms")
     lines.append(f"anchor #{overlay.anchor_index}   frame #{overlay.frame_index}")
     text_width = max(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)[0][0] for text in lines)

@@ -1,10 +1,14 @@
-"""H.264 mp4 writing through imageio-ffmpeg; every file is finalised by ``close()`` (also on errors)."""
+"""Output writers: H.264 mp4 through imageio-ffmpeg, numbered PNGs on a background thread. Every output is
+finished by ``close()`` (also on errors and interruptions)."""
 
 from __future__ import annotations
 
+import queue
+import threading
 from pathlib import Path
 from typing import Any
 
+import cv2
 import imageio_ffmpeg
 import numpy as np
 
@@ -45,6 +49,57 @@ class VideoWriter:
             self._writer = None
 
     def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PngWriter:
+    """Writes frames as numbered PNGs (``pattern % index``) on a background thread, so that encoding a view
+    (tens of ms at 1290x480) overlaps with matching the next frame; OpenCV releases the GIL meanwhile.
+
+    A bounded queue keeps memory flat when the disk is slower than matching. A failed write is raised as
+    OSError by the next ``write()`` or by ``close()``, which waits for every queued frame.
+    """
+
+    def __init__(self, folder: str | Path, pattern: str, compression: int = 1, queue_size: int = 4) -> None:
+        self.folder, self.pattern = Path(folder), pattern
+        self.written = 0
+        # Level 1 with Huffman coding only: ~1.9x faster than the default (level 3, filtered) for these views,
+        # and the files are no larger (the drawn lines defeat LZ77 matching anyway).
+        self._params = [cv2.IMWRITE_PNG_COMPRESSION, compression, cv2.IMWRITE_PNG_STRATEGY,
+                        cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
+        self._queue: queue.Queue[tuple[Path, np.ndarray] | None] = queue.Queue(maxsize=queue_size)
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="png-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            path, image = item
+            if self._error is None:
+                if cv2.imwrite(str(path), image, self._params):
+                    self.written += 1
+                else:
+                    self._error = OSError(f"cannot write {path}")
+
+    def write(self, image: np.ndarray, index: int) -> None:
+        """Queue ``image`` as ``folder / (pattern % index)``; the array must not be changed afterwards."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put((self.folder / (self.pattern % index), image))
+
+    def close(self) -> None:
+        """Write everything queued and stop the thread; safe to call twice."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def __enter__(self) -> PngWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

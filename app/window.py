@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import collections
+import math
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QImage, QKeyEvent, QPixmap
 from PyQt6.QtWidgets import QLabel, QMainWindow, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
-from .render import RANGE_STEP, SIZE_STEP, MatchWindow, Overlay, render_view
+from .render import RANGE_STEP, SIZE_STEP, MatchWindow, Overlay, display_scale, render_view
+from .verify import next_mode
 from .video import VideoWriter
 from .worker import CaptureThread, InferenceThread, MatchPacket
 
 HISTORY = 200  # samples kept in the rolling plots
-DISPLAY_HEIGHT = 480  # small frames are drawn enlarged to about this height, for crisp lines and text
-STAGES = ("backbone", "coarse_transformer", "coarse_matching", "fine")
-STAGE_COLORS = ("#e6550d", "#3182bd", "#31a354", "#756bb1")
+REFRESH_MS = 500  # how often the plots are redrawn
+LEGEND_BRUSH = (32, 32, 32, 200)  # legends sit on the curves: a dark backing keeps both readable
+STAGES = ("backbone", "coarse_transformer", "coarse_matching", "fine", "geometry")
+STAGE_COLORS = ("#e6550d", "#3182bd", "#31a354", "#756bb1", "#bdbdbd")
 
 
 class MatchView(QLabel):
@@ -35,8 +38,9 @@ class MatchView(QLabel):
         self._pixmap: QPixmap | None = None
 
     def show_canvas(self, canvas: np.ndarray) -> None:
-        rgb = np.ascontiguousarray(canvas[:, :, ::-1])
-        image = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], QImage.Format.Format_RGB888).copy()
+        canvas = np.ascontiguousarray(canvas)
+        image = QImage(canvas.data, canvas.shape[1], canvas.shape[0], canvas.strides[0],
+                       QImage.Format.Format_BGR888).copy()
         self._pixmap = QPixmap.fromImage(image)
         self._rescale()
 
@@ -49,49 +53,77 @@ class MatchView(QLabel):
                                                Qt.TransformationMode.SmoothTransformation))
 
 
-class StatsPanel(QWidget):
-    """Rolling plots of FPS, per-stage latency and match count."""
+def round_up(value: float) -> float:
+    """The smallest of 1, 1.5, 2, 3, 5, 7.5 times a power of ten that is >= value (> 0)."""
+    power = 10.0 ** math.floor(math.log10(value))
+    return next(step * power for step in (1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0) if step * power >= value * (1 - 1e-12))
 
-    def __init__(self) -> None:
+
+class StatsPanel(QWidget):
+    """Rolling plots of FPS, per-stage latency, match count and (with geometric verification) inliers.
+
+    Results are recorded as they come, but the plots are redrawn by a timer a few times a second: redrawing
+    them for every result was most of the GUI thread's work (profiled), time a small CPU took from inference.
+    """
+
+    def __init__(self, refresh_ms: int = REFRESH_MS) -> None:
         super().__init__()
         pg.setConfigOptions(antialias=True, background="#202020", foreground="#d0d0d0")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.history: dict[str, collections.deque[float]] = {
-            name: collections.deque(maxlen=HISTORY) for name in ("fps", "matches", *STAGES)}
+            name: collections.deque(maxlen=HISTORY) for name in ("fps", "matches", "inliers", *STAGES)}
         self.fps_plot = pg.PlotWidget(title="frames per second")
         self.latency_plot = pg.PlotWidget(title="latency per stage (ms)")
         self.matches_plot = pg.PlotWidget(title="matches")
-        self.latency_plot.addLegend(offset=(5, 5))
+        self.latency_plot.addLegend(offset=(5, 5), brush=LEGEND_BRUSH)
+        self.matches_plot.addLegend(offset=(5, 5), brush=LEGEND_BRUSH)
+        # Inliers are NaN while verification is off: connect="finite" leaves a gap instead of a line at 0.
         self.curves = {"fps": self.fps_plot.plot(pen=pg.mkPen("#fdae6b", width=2)),
-                       "matches": self.matches_plot.plot(pen=pg.mkPen("#9ecae1", width=2))}
+                       "matches": self.matches_plot.plot(pen=pg.mkPen("#9ecae1", width=2), name="matches"),
+                       "inliers": self.matches_plot.plot(pen=pg.mkPen("#5aff5a", width=2), name="inliers",
+                                                         connect="finite")}
         for stage, color in zip(STAGES, STAGE_COLORS):
             self.curves[stage] = self.latency_plot.plot(pen=pg.mkPen(color, width=2), name=stage)
         for plot in (self.fps_plot, self.latency_plot, self.matches_plot):
             plot.setMinimumHeight(110)
             plot.showGrid(x=False, y=True, alpha=0.3)
             layout.addWidget(plot)
+        self.stale = False
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start(refresh_ms)
 
     def add(self, packet: MatchPacket) -> None:
         self.history["fps"].append(packet.fps)
         self.history["matches"].append(float(len(packet.result)))
-        for stage in STAGES:
+        self.history["inliers"].append(float("nan") if packet.geometry is None else packet.geometry.num_inliers)
+        for stage in STAGES[:-1]:
             self.history[stage].append(packet.result.timings_ms.get(stage, 0.0))
-        if self.isVisible():
+        self.history["geometry"].append(packet.geometry_ms)
+        self.stale = True
+
+    def refresh(self) -> None:
+        """Redraw the plots if results arrived since the last redraw (and the panel is shown)."""
+        if self.stale and self.isVisible():
+            self.stale = False
             for name, curve in self.curves.items():
                 curve.setData(np.fromiter(self.history[name], dtype=float))
             # y from 0: auto-range would blow a steady value (e.g. matches at the --max_matches cap) up to noise.
+            # The top is a round number, so the axes (costly to draw) change only when the scale really does.
             for plot, names in ((self.fps_plot, ("fps",)), (self.latency_plot, STAGES),
                                 (self.matches_plot, ("matches",))):
                 top = max(max(self.history[name], default=0.0) for name in names)
-                plot.setYRange(0.0, max(top, 1.0) * 1.1, padding=0)
+                if plot.viewRange()[1][1] != (rounded := round_up(max(top, 1.0) * 1.1)):
+                    plot.setYRange(0.0, rounded, padding=0)
 
 
 class MainWindow(QMainWindow):
     """Owns the threads and writers; turns keys into requests and results into pictures."""
 
     def __init__(self, capture: CaptureThread, inference: InferenceThread, window: MatchWindow,
-                 output_dir: Path, video: VideoWriter | None, input_video: VideoWriter | None) -> None:
+                 output_dir: Path, video: VideoWriter | None, input_video: VideoWriter | None,
+                 geometry: str = "none") -> None:
         super().__init__()
         self.setWindowTitle("LoFTR Live")
         self.capture, self.inference = capture, inference
@@ -108,10 +140,11 @@ class MainWindow(QMainWindow):
         self.resize(1600, 560)
         self.model_label, self.device_label, self.status_text = "", "", "starting..."
         self.show_help, self.paused = False, False
+        self.geometry_mode = geometry
         self.last_packet: MatchPacket | None = None
         self.results_shown = 0
-        self.statusBar().showMessage("n/space: anchor  m: indoor/outdoor  d/f c/v: matches shown  p: pause  "
-                                     "s: snapshot  g: graphs  h: help  q/Esc: quit")
+        self.statusBar().showMessage("n/space: anchor  m: indoor/outdoor  e: geometry  d/f c/v: matches shown  "
+                                     "p: pause  s: snapshot  g: graphs  h: help  q/Esc: quit")
         inference.result_ready.connect(self.on_result)
         inference.status.connect(self.on_status)
         inference.model_changed.connect(self.on_model_changed)
@@ -142,9 +175,9 @@ class MainWindow(QMainWindow):
         overlay = Overlay(model=self.model_label, device=self.device_label, fps=packet.fps,
                           latency_ms=packet.latency_ms, anchor_index=packet.anchor_index,
                           frame_index=packet.frame_index, status=status, show_help=self.show_help)
-        scale = max(1, round(DISPLAY_HEIGHT / packet.frame.shape[0]))
         canvas = render_view(packet.anchor, packet.frame, packet.result.keypoints0, packet.result.keypoints1,
-                             packet.result.confidence, self.window_range, overlay, scale)
+                             packet.result.confidence, self.window_range, overlay,
+                             display_scale(packet.frame.shape[0]), packet.geometry)
         self.view.show_canvas(canvas)
         return canvas
 
@@ -173,6 +206,10 @@ class MainWindow(QMainWindow):
             self.inference.request_anchor()
         elif key == Qt.Key.Key_M:
             self.inference.request_model("indoor" if self.inference.domain == "outdoor" else "outdoor")
+        elif key == Qt.Key.Key_E:
+            self.geometry_mode = next_mode(self.geometry_mode)
+            self.inference.request_geometry(self.geometry_mode)
+            self.statusBar().showMessage(f"geometric verification: {self.geometry_mode}", 5000)
         elif key in (Qt.Key.Key_D, Qt.Key.Key_F):
             self.window_range = self.window_range.shifted(-RANGE_STEP if key == Qt.Key.Key_D else RANGE_STEP)
             self.redraw()

@@ -17,9 +17,11 @@ from typing import Callable
 import numpy as np
 from PyQt6.QtCore import QThread, pyqtSignal
 
+from model.geometry import TwoViewGeometry
 from model.matcher import EncodedImage, Matcher, MatchResult
 
 from .sources import Frame, FrameSource
+from .verify import verify_matches
 
 
 class LatestFrame:
@@ -100,11 +102,13 @@ class MatchPacket:
     result: MatchResult
     latency_ms: float
     fps: float
+    geometry: TwoViewGeometry | None = None  # None when geometric verification is off
+    geometry_ms: float = 0.0
 
 
 @dataclass
 class _Request:
-    kind: str  # "anchor" or "model"
+    kind: str  # "anchor", "model" or "geometry"
     value: object = None
 
 
@@ -129,10 +133,12 @@ class InferenceThread(QThread):
     failed = pyqtSignal(str)
 
     def __init__(self, mailbox: LatestFrame, load_model: Callable[[str], tuple[Matcher, str]], domain: str,
-                 initial: tuple[Matcher, str] | None = None) -> None:
-        """``initial`` is an already loaded (matcher, label) for ``domain``; otherwise it loads here."""
+                 initial: tuple[Matcher, str] | None = None, geometry: str = "none") -> None:
+        """``initial`` is an already loaded (matcher, label) for ``domain``; otherwise it loads here.
+        ``geometry`` is the geometric verification mode (see ``app.verify.GEOMETRY_MODES``)."""
         super().__init__()
         self.mailbox, self.load_model, self.domain, self.initial = mailbox, load_model, domain, initial
+        self.geometry = geometry
         self.requests: queue.Queue[_Request] = queue.Queue()
         self._stop = threading.Event()
         self.matcher: Matcher | None = None
@@ -146,6 +152,9 @@ class InferenceThread(QThread):
 
     def request_model(self, domain: str) -> None:
         self.requests.put(_Request("model", domain))
+
+    def request_geometry(self, mode: str) -> None:
+        self.requests.put(_Request("geometry", mode))
 
     def stop(self) -> None:
         self._stop.set()
@@ -168,6 +177,8 @@ class InferenceThread(QThread):
     def _apply(self, request: _Request) -> None:
         if request.kind == "model":
             self._switch(str(request.value))
+        elif request.kind == "geometry":
+            self.geometry = str(request.value)
         elif request.kind == "anchor" and self.last_frame is not None and self.matcher is not None:
             self._set_anchor(self.last_frame)
 
@@ -193,6 +204,9 @@ class InferenceThread(QThread):
             start = time.perf_counter()
             assert self.anchor is not None and self.anchor_image is not None
             result = self.matcher.match(self.anchor, frame.image)
-            latency = (time.perf_counter() - start) * 1000.0
+            matched = time.perf_counter()
+            geometry = verify_matches(result, self.geometry, frame.image.shape, self.matcher.resize)
+            done = time.perf_counter()
             self.result_ready.emit(MatchPacket(self.anchor_image, self.anchor_index, frame.image, frame.index,
-                                               result, latency, meter.tick()))
+                                               result, (done - start) * 1000.0, meter.tick(), geometry,
+                                               (done - matched) * 1000.0))

@@ -284,7 +284,8 @@ def _print_reports(reports: list[HomographyReport]) -> None:
 
 def _print_comparison(reports: list[HomographyReport], first: str, second: str) -> None:
     """Paired AUC differences first - second per estimator, with 90% bootstrap intervals."""
-    from .evaluate import ESTIMATORS, paired_auc_difference
+    from .evaluate import paired_auc_difference
+    from .geometry import ESTIMATORS
 
     for estimator in ESTIMATORS:
         errors = {r.name: r.errors for r in reports if r.estimator == estimator}

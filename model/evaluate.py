@@ -20,8 +20,9 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from .geometry import ESTIMATORS, fit_geometry
+
 AUC_THRESHOLDS = (3.0, 5.0, 10.0)
-ESTIMATORS = {"ransac": cv2.RANSAC, "magsac": cv2.USAC_MAGSAC}
 
 
 def corner_error(estimate: np.ndarray | None, truth: np.ndarray, width: int, height: int) -> float:
@@ -63,20 +64,12 @@ def error_auc(errors: list[float] | np.ndarray, thresholds: tuple[float, ...] = 
 
 def estimate_homography(points0: np.ndarray, points1: np.ndarray, ransac_px: float = 3.0,
                         estimator: str = "ransac") -> tuple[np.ndarray | None, np.ndarray]:
-    """Robust homography from matches [N, 2] -> (H or None, inlier mask [N] bool).
+    """The benchmark's robust homography from matches [N, 2] -> (H or None, inlier mask [N] bool).
 
     estimator: a key of :data:`ESTIMATORS` ("ransac": OpenCV's classic RANSAC, "magsac": MAGSAC++).
     """
-    if len(points0) < 4:
-        return None, np.zeros(len(points0), dtype=bool)
-    # Classic RANSAC draws from OpenCV's global generator: seeding it makes each estimate depend on its
-    # matches alone, not on what ran before (MAGSAC++ seeds its own generator).
-    cv2.setRNGSeed(0)
-    homography, inliers = cv2.findHomography(points0.astype(np.float64), points1.astype(np.float64),
-                                             ESTIMATORS[estimator], ransac_px, maxIters=2000, confidence=0.9995)
-    if homography is None:
-        return None, np.zeros(len(points0), dtype=bool)
-    return homography, inliers.ravel().astype(bool)
+    fit = fit_geometry(points0, points1, "homography", ransac_px, estimator, confidence=0.9995, max_iters=2000)
+    return fit.matrix, fit.inliers
 
 
 def reprojection_errors(points0: np.ndarray, points1: np.ndarray, homography: np.ndarray) -> np.ndarray:
@@ -193,9 +186,7 @@ def homography_benchmark(methods: dict[str, MatchFunction], pairs: list[dict[str
 
 
 def epipolar_inlier_ratio(points0: np.ndarray, points1: np.ndarray, threshold_px: float = 1.0) -> float:
-    """Share of matches consistent with one fundamental matrix (RANSAC, Sampson distance)."""
-    if len(points0) < 8:
-        return 0.0
-    _, inliers = cv2.findFundamentalMat(points0.astype(np.float64), points1.astype(np.float64), cv2.FM_RANSAC,
-                                        threshold_px, 0.999)
-    return float(inliers.mean()) if inliers is not None else 0.0
+    """Share of matches consistent with one fundamental matrix (classic RANSAC, Sampson distance)."""
+    fit = fit_geometry(points0, points1, "fundamental", threshold_px, "ransac", confidence=0.999, max_iters=1000,
+                       seed=None)
+    return fit.inlier_ratio

@@ -37,18 +37,23 @@ def draw_matches(image0: np.ndarray, image1: np.ndarray, keypoints0: np.ndarray,
 
 
 def draw_match_lines(canvas: np.ndarray, keypoints0: np.ndarray, keypoints1: np.ndarray, confidence: np.ndarray,
-                     offset: int) -> None:
-    """Anti-aliased, sub-pixel lines and end dots, in place; image 1 starts ``offset`` pixels to the right.
+                     offset: int, color: tuple[int, int, int] | None = None, dots: bool = True) -> None:
+    """Anti-aliased, sub-pixel lines (and end dots), in place; image 1 starts ``offset`` pixels to the right.
 
-    The most confident matches are drawn last, on top.
+    Lines are coloured by confidence unless a fixed ``color`` (BGR) is given. The most confident matches are
+    drawn last, on top.
     """
-    colors = confidence_colors(confidence)
+    if color is None:
+        colors = confidence_colors(confidence)
+    else:
+        colors = np.tile(np.array(color, np.uint8), (len(confidence), 1))
     shift = 4  # sub-pixel drawing precision: 1/16 px
     scale = 1 << shift
     for index in np.argsort(confidence, kind="stable"):
         start = tuple(np.round((keypoints0[index] - 0.5) * scale).astype(int))
         end = tuple(np.round((keypoints1[index] - 0.5 + [offset, 0]) * scale).astype(int))
-        color = tuple(int(c) for c in colors[index])
-        cv2.line(canvas, start, end, color, 1, cv2.LINE_AA, shift)
-        cv2.circle(canvas, start, 2 * scale, color, -1, cv2.LINE_AA, shift)
-        cv2.circle(canvas, end, 2 * scale, color, -1, cv2.LINE_AA, shift)
+        line_color = tuple(int(c) for c in colors[index])
+        cv2.line(canvas, start, end, line_color, 1, cv2.LINE_AA, shift)
+        if dots:
+            cv2.circle(canvas, start, 2 * scale, line_color, -1, cv2.LINE_AA, shift)
+            cv2.circle(canvas, end, 2 * scale, line_color, -1, cv2.LINE_AA, shift)

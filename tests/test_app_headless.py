@@ -46,15 +46,17 @@ def test_headless_end_to_end(weights: Path, tmp_path: Path, capsys: pytest.Captu
     out = tmp_path / "out"
     code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
                  "--output_dir", str(out), "--max_length", "6", "--skip", "2", "--resize", "320", "240",
-                 "--save_video", "--save_input", "--precision", "fp32", "--anchor_every", "3"])
+                 "--save_video", "--save_input", "--precision", "fp32", "--anchor_every", "3",
+                 "--geometry", "homography"])
     assert code == 0
     pngs = sorted(out.glob("frame_*.png"))
     assert [p.name for p in pngs] == [f"frame_{i:06d}.png" for i in range(6)]
-    assert cv2.imread(str(pngs[0])).shape == (240, 650, 3)
-    assert _count_frames(out / "loftr_matches.mp4") == (6, (240, 650))
+    assert cv2.imread(str(pngs[0])).shape == (480, 1290, 3)  # 320x240 frames drawn at twice their size
+    assert _count_frames(out / "loftr_matches.mp4") == (6, (480, 1290))
     assert _count_frames(out / "demo_input.mp4") == (6, (240, 320))
     err = capsys.readouterr().err
     assert "6 PNGs" in err and "ffmpeg -framerate 7.5 -i" in err
+    assert "homography: " in err and " matches per frame on average" in err
 
 
 def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
@@ -130,7 +132,7 @@ def test_no_display_falls_back_to_headless_and_ctrl_c_finalises(weights: Path, t
     assert process.returncode == 130
     pngs = len(list(out.glob("frame_*.png")))
     frames, size = _count_frames(out / "loftr_matches.mp4")
-    assert pngs >= 3 and frames == pngs and size == (120, 330)
+    assert pngs >= 3 and frames == pngs and size == (480, 1290)  # 160x120 frames drawn at four times their size
 
 
 def test_looped_source_restarts_with_continuing_indices() -> None:

@@ -68,6 +68,22 @@ def test_m_hot_swaps_the_model(qtbot, window) -> None:  # type: ignore[no-untype
     qtbot.waitUntil(lambda: window.results_shown > shown, timeout=60000)  # still matching after the swap
 
 
+def test_e_cycles_geometric_verification(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
+    assert window.last_packet.geometry is None
+    qtbot.keyClick(window, Qt.Key.Key_E)
+    assert window.geometry_mode == "homography"
+    qtbot.waitUntil(lambda: window.last_packet.geometry is not None, timeout=60000)
+    assert window.last_packet.geometry.model == "homography"
+    assert len(window.last_packet.geometry.inliers) == len(window.last_packet.result)
+    assert window.stats.history["inliers"][-1] == window.last_packet.geometry.num_inliers
+    qtbot.keyClick(window, Qt.Key.Key_E)
+    qtbot.waitUntil(lambda: window.last_packet.geometry is not None
+                    and window.last_packet.geometry.model == "fundamental", timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_E)
+    qtbot.waitUntil(lambda: window.last_packet.geometry is None, timeout=60000)
+
+
 def test_display_keys_change_the_view_state(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
     qtbot.keyClick(window, Qt.Key.Key_F)

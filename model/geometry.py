@@ -1,0 +1,90 @@
+"""Robust two-view geometry from matches: which matches agree with one homography or one fundamental matrix.
+
+A homography explains a planar scene or a camera that only rotates; a fundamental matrix explains any rigid
+scene (a match is an inlier when it lies near its epipolar line, so it cannot catch errors along that line).
+Both are fitted with OpenCV: MAGSAC++ (``USAC_MAGSAC``, weighs every match by its residual) or classic RANSAC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+ESTIMATORS = {"ransac": cv2.RANSAC, "magsac": cv2.USAC_MAGSAC}
+MODELS = ("homography", "fundamental")
+#: Fewest matches each model can be fitted to (the minimal samples of OpenCV's estimators).
+MIN_MATCHES = {"homography": 4, "fundamental": 8}
+
+
+@dataclass(frozen=True)
+class TwoViewGeometry:
+    """A fitted model and its inliers.
+
+    matrix: [3, 3] float64, maps image 0 to image 1 (homography: x1 ~ H x0; fundamental: x1^T F x0 = 0),
+        or None when the fit failed or there were too few matches.
+    inliers: [N] bool, aligned with the matches it was fitted to.
+    """
+
+    model: str
+    matrix: np.ndarray | None
+    inliers: np.ndarray
+    threshold_px: float
+
+    @property
+    def num_inliers(self) -> int:
+        return int(self.inliers.sum())
+
+    @property
+    def inlier_ratio(self) -> float:
+        return float(self.inliers.mean()) if len(self.inliers) else 0.0
+
+
+def fit_geometry(points0: np.ndarray, points1: np.ndarray, model: str = "homography", threshold_px: float = 3.0,
+                 estimator: str = "magsac", confidence: float = 0.999, max_iters: int = 1000,
+                 seed: int | None = 0) -> TwoViewGeometry:
+    """Fit ``model`` to matches ([N, 2] each, pixels) -> :class:`TwoViewGeometry`. Too few matches or a failed
+    fit gives ``matrix=None`` and no inliers, never an exception.
+
+    threshold_px: inlier distance (homography: reprojection error in image 1; fundamental: distance to the
+        epipolar line). seed: classic RANSAC draws from OpenCV's global generator; seeding it makes a fit
+        depend on its matches alone (MAGSAC++ seeds its own generator). None leaves the generator alone.
+    """
+    if model not in MODELS:
+        raise ValueError(f"unknown geometry model {model!r}; choose one of {', '.join(MODELS)}")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+    count = len(points0)
+    failed = TwoViewGeometry(model, None, np.zeros(count, dtype=bool), threshold_px)
+    if count < MIN_MATCHES[model]:
+        return failed
+    if seed is not None:
+        cv2.setRNGSeed(seed)
+    points0, points1 = points0.astype(np.float64), points1.astype(np.float64)
+    if model == "homography":
+        matrix, inliers = cv2.findHomography(points0, points1, ESTIMATORS[estimator], threshold_px,
+                                             maxIters=max_iters, confidence=confidence)
+    else:
+        matrix, inliers = cv2.findFundamentalMat(points0, points1, ESTIMATORS[estimator], threshold_px, confidence,
+                                                 max_iters)
+        if matrix is not None and matrix.shape != (3, 3):  # the 7-point solver may return up to three stacked
+            matrix = matrix[:3]
+    if matrix is None or inliers is None:
+        return failed
+    return TwoViewGeometry(model, matrix, inliers.ravel().astype(bool), threshold_px)
+
+
+def project_outline(homography: np.ndarray, width: int, height: int) -> np.ndarray | None:
+    """Image 0's border ([4, 2] corners, clockwise from the top left) mapped by a homography into image 1, or
+    None when there is no sensible outline (the border crosses the horizon, or collapses onto a line)."""
+    corners = np.array([[0, 0, 1], [width, 0, 1], [width, height, 1], [0, height, 1]], dtype=np.float64)
+    mapped = corners @ homography.T
+    if np.any(mapped[:, 2] * np.sign(mapped[0, 2]) <= 1e-9):  # corners on both sides of the horizon
+        return None
+    outline = mapped[:, :2] / mapped[:, 2:]
+    edges = np.roll(outline, -1, axis=0) - outline
+    turns = edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1] - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
+    if not (np.all(turns > 1e-9) or np.all(turns < -1e-9)):  # a proper quadrilateral turns one way at each corner
+        return None
+    return outline

@@ -1,0 +1,120 @@
+"""Robust two-view geometry (model/geometry.py) and the app's verification of a frame's matches (app/verify.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.verify import GEOMETRY_MODES, frame_px_per_network_px, next_mode, verify_matches
+from model.geometry import MIN_MATCHES, fit_geometry, project_outline
+from model.matcher import MatchResult
+
+HOMOGRAPHY = np.array([[1.05, 0.04, 12.0], [-0.03, 0.97, -7.0], [2e-4, -1e-4, 1.0]])
+
+
+def _apply(homography: np.ndarray, points: np.ndarray) -> np.ndarray:
+    mapped = np.c_[points, np.ones(len(points))] @ homography.T
+    return mapped[:, :2] / mapped[:, 2:]
+
+
+def _homography_matches(count: int = 200, outliers: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Matches of a plane under HOMOGRAPHY with 0.3 px noise, the last ``outliers`` of them moved far away."""
+    rng = np.random.default_rng(0)
+    points0 = rng.uniform([0, 0], [640, 480], size=(count, 2))
+    points1 = _apply(HOMOGRAPHY, points0) + rng.normal(0, 0.3, size=(count, 2))
+    points1[count - outliers:] += rng.uniform(40, 120, size=(outliers, 2)) * rng.choice([-1, 1], size=(outliers, 2))
+    truth = np.arange(count) < count - outliers
+    return points0, points1, truth
+
+
+def _two_view_matches(count: int = 200, outliers: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Projections of a random 3D point cloud into two cameras (rotation + translation), with outliers that
+    are moved across their epipolar lines."""
+    rng = np.random.default_rng(1)
+    world = np.c_[rng.uniform(-2, 2, count), rng.uniform(-1.5, 1.5, count), rng.uniform(4, 9, count)]
+    intrinsics = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
+    angle = 0.12
+    rotation = np.array([[np.cos(angle), 0, np.sin(angle)], [0, 1, 0], [-np.sin(angle), 0, np.cos(angle)]])
+    translation = np.array([-0.6, 0.1, 0.2])
+
+    def project(points: np.ndarray) -> np.ndarray:
+        pixels = points @ intrinsics.T
+        return pixels[:, :2] / pixels[:, 2:]
+
+    points0 = project(world) + rng.normal(0, 0.2, size=(count, 2))
+    points1 = project(world @ rotation.T + translation) + rng.normal(0, 0.2, size=(count, 2))
+    points1[count - outliers:, 1] += rng.uniform(30, 80, size=outliers) * rng.choice([-1, 1], size=outliers)
+    truth = np.arange(count) < count - outliers
+    return points0, points1, truth
+
+
+@pytest.mark.parametrize("estimator", ["magsac", "ransac"])
+def test_homography_is_recovered_and_outliers_rejected(estimator: str) -> None:
+    points0, points1, truth = _homography_matches()
+    fit = fit_geometry(points0, points1, "homography", 3.0, estimator)
+    assert fit.matrix is not None
+    np.testing.assert_array_equal(fit.inliers, truth)
+    probe = np.array([[0.0, 0.0], [640.0, 480.0], [320.0, 100.0]])
+    np.testing.assert_allclose(_apply(fit.matrix, probe), _apply(HOMOGRAPHY, probe), atol=1.0)
+    assert fit.num_inliers == truth.sum() and fit.inlier_ratio == pytest.approx(truth.mean())
+
+
+def test_fundamental_matrix_keeps_a_3d_scene_and_rejects_outliers() -> None:
+    points0, points1, truth = _two_view_matches()
+    fit = fit_geometry(points0, points1, "fundamental", 1.0)
+    assert fit.matrix is not None and fit.matrix.shape == (3, 3)
+    assert fit.inliers[~truth].sum() == 0
+    assert fit.inliers[truth].mean() > 0.95
+    # A homography cannot explain this scene: most true matches are its outliers.
+    assert fit_geometry(points0, points1, "homography", 1.0).inliers[truth].mean() < 0.5
+
+
+@pytest.mark.parametrize("model", ["homography", "fundamental"])
+def test_too_few_or_no_matches_are_a_failed_fit_not_an_error(model: str) -> None:
+    for count in (0, MIN_MATCHES[model] - 1):
+        fit = fit_geometry(np.zeros((count, 2)), np.zeros((count, 2)), model)
+        assert fit.matrix is None and fit.inliers.shape == (count,) and fit.num_inliers == 0
+        assert fit.inlier_ratio == 0.0
+    degenerate = np.zeros((20, 2))  # every match the same point: no model fits
+    assert fit_geometry(degenerate, degenerate, model).matrix is None
+
+
+def test_unknown_model_or_estimator_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown geometry model 'affine'"):
+        fit_geometry(np.zeros((10, 2)), np.zeros((10, 2)), "affine")
+    with pytest.raises(ValueError, match="unknown estimator 'lmeds'"):
+        fit_geometry(np.zeros((10, 2)), np.zeros((10, 2)), estimator="lmeds")
+
+
+def test_outline_follows_the_homography_and_refuses_folded_borders() -> None:
+    np.testing.assert_allclose(project_outline(np.eye(3), 64, 48), [[0, 0], [64, 0], [64, 48], [0, 48]])
+    outline = project_outline(HOMOGRAPHY, 640, 480)
+    assert outline is not None
+    np.testing.assert_allclose(outline, _apply(HOMOGRAPHY, np.array([[0, 0], [640, 0], [640, 480], [0, 480.0]])))
+    mirror_x = np.diag([-1.0, 1.0, 1.0])  # a mirror is not something a camera sees: still a convex outline
+    assert project_outline(mirror_x, 64, 48) is not None
+    horizon = np.array([[1.0, 0, 0], [0, 1.0, 0], [-1 / 32, 0, 1.0]])  # the line x = 32 goes to infinity
+    assert project_outline(horizon, 64, 48) is None
+    collapsed = np.array([[1.0, 0, 0], [0, 0, 0], [0, 0, 1.0]])  # every point onto one line: nothing to outline
+    assert project_outline(collapsed, 64, 48) is None
+
+
+def test_geometry_modes_cycle_and_none_does_nothing() -> None:
+    assert [next_mode(mode) for mode in GEOMETRY_MODES] == ["homography", "fundamental", "none"]
+    empty = MatchResult(np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32), np.zeros(0, np.float32),
+                        np.zeros(0, np.float32))
+    assert verify_matches(empty, "none", (480, 640, 3), None) is None
+    with pytest.raises(ValueError, match="unknown geometry mode"):
+        verify_matches(empty, "affine", (480, 640, 3), None)
+
+
+def test_thresholds_are_in_network_pixels() -> None:
+    assert frame_px_per_network_px((480, 640, 3), None) == 1.0
+    assert frame_px_per_network_px((480, 640, 3), (320, 240)) == 2.0
+    points0, points1, _ = _homography_matches()
+    result = MatchResult(points0.astype(np.float32), points1.astype(np.float32), np.ones(len(points0), np.float32),
+                         np.zeros(len(points0), np.float32))
+    native = verify_matches(result, "homography", (480, 640, 3), None)
+    halved = verify_matches(result, "fundamental", (480, 640, 3), (320, 240))
+    assert native is not None and native.threshold_px == 3.0
+    assert halved is not None and halved.threshold_px == 2.0 and halved.model == "fundamental"

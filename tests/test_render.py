@@ -1,0 +1,75 @@
+"""The drawn view (app/render.py) and the PNG writer (app/video.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from app.render import GAP, OUTLIER_COLOR, OUTLINE_COLOR, MatchWindow, Overlay, display_scale, render_view
+from app.video import PngWriter
+from model.geometry import TwoViewGeometry
+
+HEIGHT, WIDTH = 240, 320
+
+
+def _is_outlier_grey(pixel: np.ndarray) -> bool:
+    """Grey near OUTLIER_COLOR (anti-aliasing dims a 1-px line a little)."""
+    return int(pixel.max()) - int(pixel.min()) <= 2 and abs(int(pixel[0]) - OUTLIER_COLOR[0]) <= 20
+
+
+def _view(geometry: TwoViewGeometry | None, scale: int = 1) -> np.ndarray:
+    anchor = np.zeros((HEIGHT, WIDTH), np.uint8)
+    frame = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    # Two horizontal lines, clear of the text panels: the first from (80, 130), the second from (240, 170).
+    keypoints = np.array([[80.5, 130.5], [240.5, 170.5]], np.float32)
+    confidence = np.array([0.9, 0.5], np.float32)
+    return render_view(anchor, frame, keypoints, keypoints, confidence, MatchWindow(), Overlay(), scale, geometry)
+
+
+def test_small_frames_are_drawn_larger() -> None:
+    assert [display_scale(h) for h in (120, 240, 360, 480, 1080)] == [4, 2, 1, 1, 1]
+    assert _view(None, scale=2).shape == (2 * HEIGHT, 2 * (2 * WIDTH) + GAP, 3)
+
+
+def test_outliers_are_grey_and_the_homography_outlines_the_anchor() -> None:
+    inliers = np.array([True, False])
+    geometry = TwoViewGeometry("homography", np.diag([0.5, 0.5, 1.0]), inliers, 3.0)
+    plain, verified = _view(None), _view(geometry)
+    # The inlier keeps its confidence colour; the outlier turns grey (checked at its midpoint).
+    inlier_x, outlier_x = (2 * 80 + WIDTH + GAP) // 2, (2 * 240 + WIDTH + GAP) // 2
+    np.testing.assert_array_equal(verified[130, inlier_x], plain[130, inlier_x])
+    assert not _is_outlier_grey(plain[130, inlier_x])
+    assert _is_outlier_grey(verified[170, outlier_x])
+    assert not _is_outlier_grey(plain[170, outlier_x])
+    # The anchor's border shrunk by half: its right edge runs down x = WIDTH / 2 of the live frame, to y = 120.
+    edge_x = WIDTH + GAP + WIDTH // 2
+    distance = np.abs(verified[106:118, edge_x - 1:edge_x + 2].astype(int) - OUTLINE_COLOR).sum(-1)
+    assert (distance.min(axis=1) < 60).all()
+    assert not np.any(plain[106:118, edge_x - 1:edge_x + 2, 1] > 100)
+
+
+def test_failed_fit_draws_every_match_grey_without_outline() -> None:
+    failed = TwoViewGeometry("fundamental", None, np.zeros(2, bool), 1.0)
+    view = _view(failed)
+    assert _is_outlier_grey(view[130, (2 * 80 + WIDTH + GAP) // 2])
+
+
+def test_png_writer_writes_everything_queued(tmp_path: Path) -> None:
+    images = [np.full((24, 32, 3), value, np.uint8) for value in (0, 100, 200)]
+    with PngWriter(tmp_path, "frame_%03d.png") as writer:
+        for index, image in enumerate(images):
+            writer.write(image, index)
+    assert writer.written == 3
+    for index, image in enumerate(images):
+        np.testing.assert_array_equal(cv2.imread(str(tmp_path / f"frame_{index:03d}.png")), image)
+
+
+def test_png_writer_reports_a_failed_write(tmp_path: Path) -> None:
+    writer = PngWriter(tmp_path / "missing_folder", "frame_%03d.png")
+    writer.write(np.zeros((8, 8, 3), np.uint8), 0)
+    with pytest.raises(OSError, match="cannot write .*frame_000.png"):
+        writer.close()
+    writer.close()  # the error is reported once; closing again is harmless

@@ -1,0 +1,73 @@
+"""Frames per second of the real window (offscreen Qt, no display needed), with a camera-like source.
+
+The bundled sample video is replayed in a loop at --camera_fps, like a webcam, through the app's own capture
+thread, inference thread and window (plots included); after --seconds the window closes and the means of the
+last two thirds of the run are printed: shown FPS and per-stage milliseconds of the inference thread.
+
+Usage:  .venv/bin/python tools/gui_fps.py [--seconds 30] [--camera_fps 30] [--load_threads N] [app flags...]
+--load_threads N loads the model with N torch threads in the main thread (the app uses 1; see
+``app.cli.single_threaded_torch``), to measure what that choice is worth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+from pathlib import Path
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+from PyQt6.QtCore import QTimer  # noqa: E402
+from PyQt6.QtWidgets import QApplication  # noqa: E402
+
+from app.cli import (SAMPLE_VIDEO, build_matcher, build_parser, model_label, resized,  # noqa: E402
+                     single_threaded_torch, validate)
+from app.gui import build_window  # noqa: E402
+from app.render import MatchWindow  # noqa: E402
+from app.sources import looped, open_source  # noqa: E402
+from app.window import STAGES  # noqa: E402
+
+
+def main() -> int:
+    tool = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    tool.add_argument("--seconds", type=float, default=30.0)
+    tool.add_argument("--camera_fps", type=float, default=30.0)
+    tool.add_argument("--load_threads", type=int, help="torch threads for loading the model in the main thread")
+    options, app_flags = tool.parse_known_args()
+    args = build_parser().parse_args(app_flags)
+    resize = validate(args)
+    application = QApplication(sys.argv[:1])
+    threads = torch.get_num_threads()
+    if options.load_threads:
+        torch.set_num_threads(options.load_threads)
+        matcher = build_matcher(args, args.model)
+        torch.set_num_threads(threads)
+    else:
+        with single_threaded_torch(enabled=True):
+            matcher = build_matcher(args, args.model)
+    source = open_source(str(SAMPLE_VIDEO))
+    source.fps = options.camera_fps  # the capture thread paces at the source's rate, as a camera delivers
+    frames = resized(looped(lambda: open_source(str(SAMPLE_VIDEO))), resize)
+    window = build_window(source, frames, matcher, model_label(args.model, matcher), args.model,
+                          MatchWindow(args.bottom_k, args.top_k), Path("demo_output"), source.fps, False, False,
+                          lambda domain: (build_matcher(args, domain), domain), args.geometry)
+    window.show()
+    window.start()
+    QTimer.singleShot(int(options.seconds * 1000), window.close)
+    application.exec()
+    window.shutdown()
+    history = {name: list(values) for name, values in window.stats.history.items()}
+    kept = slice(len(history["fps"]) // 3, None)  # skip the warm-up
+    stages = "  ".join(f"{stage} {statistics.mean(history[stage][kept]):.1f}" for stage in STAGES)
+    print(f"{model_label(args.model, matcher)} on {matcher.device.type}/{matcher.precision}, {threads} torch threads, "
+          f"model loaded with {options.load_threads or 1}: {window.results_shown} results in {options.seconds:g} s, "
+          f"{statistics.mean(history['fps'][kept]):.1f} FPS shown; ms per stage: {stages}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
