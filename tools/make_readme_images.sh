@@ -4,10 +4,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mkdir -p docs
-# No --input: without a camera the bundled sample video plays in a loop.
-tools/screenshot_gui.sh docs/gui.png 14
+# No --input: without a camera the bundled sample video (a planar photo wall) plays in a loop.
+tools/screenshot_gui.sh docs/gui.png 20 --geometry homography
 OUT="$(mktemp -d)"
 .venv/bin/python -m app --input assets/sample.mp4 --no_display --output_dir "$OUT" --max_length 31 --skip 1
-cp "$OUT/frame_000030.png" docs/headless_frame.png
+# The app writes PNGs fast (little compression); the committed copy is compressed hard.
+.venv/bin/python -c "import cv2, sys; cv2.imwrite(sys.argv[2], cv2.imread(sys.argv[1]), [cv2.IMWRITE_PNG_COMPRESSION, 9])" \
+    "$OUT/frame_000030.png" docs/headless_frame.png
 rm -r "$OUT"
 echo "wrote docs/gui.png docs/headless_frame.png"
