@@ -46,6 +46,9 @@ examples:
 """
 
 
+CLEAR_LINE = "\r\x1b[K"  # carriage return, then erase to the end of the line (ANSI)
+
+
 class AppError(Exception):
     """A one-line problem for the user; exit code 2."""
 
@@ -201,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    # On a terminal, clear the progress line first, so the warning gets a line of its own.
+    print(f"{CLEAR_LINE if sys.stderr.isatty() else ''}warning: {message}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -246,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
         options = HeadlessOptions(output_dir=output_dir, save_video=args.save_video, save_input=args.save_input,
                                   anchor_every=args.anchor_every, window=window, fps=fps, geometry=args.geometry)
         try:
-            summary = run_headless(frames, matcher, options, label, total)
+            summary = run_headless(frames, matcher, options, label, total, on_stop=source.interrupt)
         except OSError as error:
             raise AppError(str(error)) from None
     finally:

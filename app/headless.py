@@ -11,7 +11,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, Callable, Iterator, TextIO
 
 from model.matcher import Matcher
 
@@ -51,10 +51,12 @@ class HeadlessSummary:
 
 
 class _StopOnSignal:
-    """SIGINT/SIGTERM set a flag instead of killing the process mid-write; restores the old handlers."""
+    """SIGINT/SIGTERM set a flag instead of killing the process mid-write (and call ``on_stop``, e.g. to end
+    a source's wait to reconnect); restores the old handlers."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_stop: Callable[[], None]) -> None:
         self.stop = False
+        self.on_stop = on_stop
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopOnSignal:
@@ -64,41 +66,64 @@ class _StopOnSignal:
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.stop = True
+        self.on_stop()
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
 
-def _progress(done: int, total: int | None, started: float, stream: TextIO) -> None:
-    elapsed = time.perf_counter() - started
-    fps = done / elapsed if elapsed > 0 else 0.0
-    if total:
-        eta = (total - done) / fps if fps > 0 else 0.0
+class Progress:
+    """Frames, FPS and ETA on stderr: one line redrawn in place on a terminal; in a log file (not a terminal),
+    a plain line every ``log_every_s`` seconds, since redrawn lines would pile up there."""
+
+    def __init__(self, total: int | None, stream: TextIO, log_every_s: float = 10.0) -> None:
+        self.total, self.stream, self.log_every_s = total, stream, log_every_s
+        self.interactive = stream.isatty()
+        self.started = time.perf_counter()
+        self.last_logged = self.started
+
+    def update(self, done: int) -> None:
+        now = time.perf_counter()
+        if not self.interactive and now - self.last_logged < self.log_every_s:
+            return
+        self.last_logged = now
+        self.stream.write(("\r" if self.interactive else "") + self.text(done, now - self.started)
+                          + ("" if self.interactive else "\n"))
+        self.stream.flush()
+
+    def text(self, done: int, elapsed: float) -> str:
+        fps = done / elapsed if elapsed > 0 else 0.0
+        if not self.total:
+            return f"{done} frames  {fps:.1f} fps "
+        eta = (self.total - done) / fps if fps > 0 else 0.0
         width = 24
-        filled = int(width * done / total)
+        filled = int(width * done / self.total)
         bar = "#" * filled + "-" * (width - filled)
-        text = f"\r[{bar}] {done}/{total} frames  {fps:.1f} fps  ETA {int(eta) // 60}:{int(eta) % 60:02d} "
-    else:
-        text = f"\r{done} frames  {fps:.1f} fps "
-    stream.write(text)
-    stream.flush()
+        return f"[{bar}] {done}/{self.total} frames  {fps:.1f} fps  ETA {int(eta) // 60}:{int(eta) % 60:02d} "
+
+    def finish(self) -> None:
+        if self.interactive:
+            self.stream.write("\n")
 
 
 def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOptions, model_label: str,
-                 total: int | None = None, stream: TextIO = sys.stderr) -> HeadlessSummary:
-    """Match every frame against the anchor and write the rendered views."""
+                 total: int | None = None, stream: TextIO = sys.stderr,
+                 on_stop: Callable[[], None] = lambda: None) -> HeadlessSummary:
+    """Match every frame against the anchor and write the rendered views. ``on_stop`` is called on Ctrl-C
+    or SIGTERM (the loop itself stops before the next frame)."""
     options.output_dir.mkdir(parents=True, exist_ok=True)
     video_path = options.output_dir / "loftr_matches.mp4" if options.save_video else None
     input_path = options.output_dir / "demo_input.mp4" if options.save_input else None
     device = f"{matcher.device.type}/{matcher.precision}"
     count = 0
     started = time.perf_counter()
+    progress = Progress(total, stream)
     anchor = anchor_image = None
     anchor_index = 0
     latency_ms = 0.0
     verified = matches = inliers = 0
-    with ExitStack() as stack, _StopOnSignal() as signals:
+    with ExitStack() as stack, _StopOnSignal(on_stop) as signals:
         video = stack.enter_context(VideoWriter(video_path, options.fps)) if video_path else None
         raw = stack.enter_context(VideoWriter(input_path, options.fps)) if input_path else None
         png_writer = stack.enter_context(PngWriter(options.output_dir, PNG_PATTERN)) if options.write_png else None
@@ -125,8 +150,8 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
             if raw:
                 raw.write(frame.image)
             count += 1
-            _progress(count, total, started, stream)
-    stream.write("\n")
+            progress.update(count)
+    progress.finish()
     return HeadlessSummary(count, png_writer.written if png_writer else 0, time.perf_counter() - started, signals.stop,
                            video_path, input_path, verified, matches, inliers)
 

@@ -1,18 +1,25 @@
 """Frame sources: webcam, video file, image folder, network stream. Each yields BGR frames one by one.
 
 Opening problems are a :class:`SourceError` with one line for the user. A frame that fails to decode in
-the middle of a file or folder is skipped and reported once through the ``on_warning`` callback.
+the middle of a file or folder is skipped and reported once through the ``on_warning`` callback. A camera
+or network stream that stops delivering is reopened, with growing pauses, before the stream counts as ended.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
-import cv2
-import numpy as np
+# FFmpeg's own log lines ("Connection refused", "partial file") would precede the app's one-line messages,
+# which say the same for the user. Set OPENCV_FFMPEG_LOGLEVEL yourself (e.g. 32) to see them.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+import cv2  # noqa: E402 - after the FFmpeg log level, which OpenCV reads when it first opens a video
+import numpy as np  # noqa: E402
 
 DEFAULT_IMAGE_GLOB = ("*.png", "*.jpg", "*.jpeg", "*.bmp", "*.ppm", "*.pgm", "*.tif", "*.tiff", "*.webp")
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
@@ -40,16 +47,41 @@ class FrameSource:
     def frames(self) -> Iterator[Frame]:
         raise NotImplementedError
 
+    def interrupt(self) -> None:
+        """Make a pending wait (e.g. before reconnecting) end now, so the reading thread can stop."""
+
     def close(self) -> None:
         """Release the underlying capture; safe to call twice."""
 
 
-class CaptureSource(FrameSource):
-    """A cv2.VideoCapture: camera index, video file or stream URL."""
+#: Network streams give up opening or reading after this long instead of FFmpeg's default (minutes or never).
+STREAM_TIMEOUT_MS = 10000
+#: Pauses before each attempt to reopen a live source that stopped delivering (about a minute in all).
+RECONNECT_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0)
 
-    def __init__(self, target: int | str, name: str, is_live: bool, on_warning: Callable[[str], None]) -> None:
-        self.name, self.is_live, self.on_warning = name, is_live, on_warning
-        self.capture = cv2.VideoCapture(target)
+
+def open_capture(target: int | str) -> Any:
+    """cv2.VideoCapture for a camera index, a file or a URL (URLs with open and read timeouts)."""
+    if isinstance(target, str) and "://" in target:
+        return cv2.VideoCapture(target, cv2.CAP_ANY, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
+                                                       cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS])
+    return cv2.VideoCapture(target)
+
+
+class CaptureSource(FrameSource):
+    """A cv2.VideoCapture: camera index, video file or stream URL.
+
+    A live source (camera, stream) that stops delivering frames is reopened after each pause of
+    ``reconnect_delays_s`` in turn, frame indices continuing; it ends when every attempt failed.
+    """
+
+    def __init__(self, target: int | str, name: str, is_live: bool, on_warning: Callable[[str], None],
+                 reconnect_delays_s: tuple[float, ...] = RECONNECT_DELAYS_S,
+                 opener: Callable[[int | str], Any] = open_capture) -> None:
+        self.target, self.name, self.is_live, self.on_warning = target, name, is_live, on_warning
+        self.reconnect_delays_s, self.opener = reconnect_delays_s, opener
+        self._interrupted = threading.Event()
+        self.capture = opener(target)
         if not self.capture.isOpened():
             self.capture.release()
             kind = "camera" if isinstance(target, int) else ("stream" if is_live else "video")
@@ -78,9 +110,37 @@ class CaptureSource(FrameSource):
                     warned = True
                 index += 1
                 continue
+            if self.is_live and (image := self._reconnect()) is not None:
+                yield Frame(image, index)
+                index += 1
+                continue
             return
 
+    def _reconnect(self) -> np.ndarray | None:
+        """Reopen a live source that stopped delivering -> its first new frame, or None when every attempt
+        failed or interrupt() was called."""
+        self.capture.release()
+        attempts = len(self.reconnect_delays_s)
+        for attempt, delay in enumerate(self.reconnect_delays_s, start=1):
+            self.on_warning(f"{self.name} stopped delivering frames; reconnecting in {delay:g} s "
+                            f"(attempt {attempt}/{attempts})")
+            if self._interrupted.wait(delay):
+                return None
+            self.capture = self.opener(self.target)
+            if self.capture.isOpened():
+                ok, image = self.capture.read()
+                if ok and image is not None:
+                    self.on_warning(f"{self.name} reconnected")
+                    return image
+            self.capture.release()
+        self.on_warning(f"{self.name} did not come back after {attempts} attempts; stream ended")
+        return None
+
+    def interrupt(self) -> None:
+        self._interrupted.set()
+
     def close(self) -> None:
+        self._interrupted.set()
         self.capture.release()
 
 

@@ -89,6 +89,7 @@ class CaptureThread(QThread):
 
     def stop(self) -> None:
         self._stop.set()
+        self.source.interrupt()  # a source waiting to reconnect stops waiting
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -171,3 +172,26 @@ def test_match_cap_defaults_by_device() -> None:
     assert max_matches_for(parser.parse_args(["--device", "cpu", "--max_matches", "50"])) == 50
     if torch.cuda.is_available():
         assert max_matches_for(parser.parse_args(["--device", "cuda"])) is None
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_redraws_on_a_terminal_and_logs_lines_elsewhere() -> None:
+    from app.headless import Progress
+
+    terminal = _Terminal()
+    progress = Progress(4, terminal)
+    for done in range(1, 5):
+        progress.update(done)
+    progress.finish()
+    assert terminal.getvalue().count("\r") == 4 and terminal.getvalue().endswith("\n")
+    assert "[########################] 4/4 frames" in terminal.getvalue()
+    log = io.StringIO()
+    quiet, chatty = Progress(None, log, log_every_s=3600.0), Progress(None, log, log_every_s=0.0)
+    quiet.update(1)
+    assert log.getvalue() == ""
+    chatty.update(2)
+    assert log.getvalue().startswith("2 frames") and log.getvalue().endswith("\n") and "\r" not in log.getvalue()
