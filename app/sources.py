@@ -43,6 +43,7 @@ class FrameSource:
     name: str = "source"
     is_live: bool = False
     fps: float = 15.0
+    on_warning: Callable[[str], None] = staticmethod(lambda message: None)  # one line for the user
 
     def frames(self) -> Iterator[Frame]:
         raise NotImplementedError

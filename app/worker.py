@@ -52,7 +52,11 @@ class LatestFrame:
 
 
 class CaptureThread(QThread):
-    """Reads frames from a source into a LatestFrame; paces files and folders at their frame rate."""
+    """Reads frames from a source into a LatestFrame; paces files and folders at their frame rate.
+
+    The source's warnings (a broken frame, a lost stream and its reconnection) keep going where they went
+    (stderr) and are also emitted as ``warning``, for the window's status bar.
+    """
 
     warning = pyqtSignal(str)
     stream_ended = pyqtSignal()
@@ -63,6 +67,12 @@ class CaptureThread(QThread):
         self.source, self.make_frames, self.mailbox, self.pace = source, frames, mailbox, pace
         self._stop = threading.Event()
         self.paused = threading.Event()
+        self._report_elsewhere = source.on_warning
+        source.on_warning = self._warn
+
+    def _warn(self, message: str) -> None:
+        self._report_elsewhere(message)
+        self.warning.emit(message)
 
     def run(self) -> None:
         period = 1.0 / self.source.fps if self.pace else 0.0

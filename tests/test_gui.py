@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import torch
 from PyQt6.QtCore import Qt
@@ -108,3 +109,28 @@ def test_q_closes_and_finalises(qtbot, window, tmp_path: Path) -> None:  # type:
     while capture.read()[0]:
         frames += 1
     assert frames == window.results_shown
+
+
+def test_source_warnings_reach_the_status_bar_signal(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from app.sources import Frame, FrameSource
+    from app.worker import CaptureThread, LatestFrame
+
+    printed: list[str] = []
+
+    class LosingStream(FrameSource):
+        is_live = True
+
+        def __init__(self) -> None:
+            self.on_warning = printed.append
+
+        def frames(self):  # type: ignore[no-untyped-def]
+            yield Frame(np.zeros((8, 8, 3), np.uint8), 0)
+            self.on_warning("camera 0 stopped delivering frames; reconnecting in 0.5 s (attempt 1/10)")
+
+    source = LosingStream()
+    capture = CaptureThread(source, source.frames, LatestFrame(), pace=False)
+    with qtbot.waitSignal(capture.warning, timeout=10000) as signal:
+        capture.start()
+    capture.wait(5000)
+    assert signal.args == ["camera 0 stopped delivering frames; reconnecting in 0.5 s (attempt 1/10)"]
+    assert printed == signal.args
