@@ -68,8 +68,6 @@ def fit_geometry(points0: np.ndarray, points1: np.ndarray, model: str = "homogra
     else:
         matrix, inliers = cv2.findFundamentalMat(points0, points1, ESTIMATORS[estimator], threshold_px, confidence,
                                                  max_iters)
-        if matrix is not None and matrix.shape != (3, 3):  # the 7-point solver may return up to three stacked
-            matrix = matrix[:3]
     if matrix is None or inliers is None:
         return failed
     return TwoViewGeometry(model, matrix, inliers.ravel().astype(bool), threshold_px)
