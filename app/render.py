@@ -16,7 +16,6 @@ from model.visualize import confidence_colors, draw_match_lines
 
 GAP = 10
 DISPLAY_HEIGHT = 480  # small frames are drawn enlarged to about this height, so lines and text stay readable
-OUTLIER_COLOR = (110, 110, 110)  # BGR: matches the fitted geometry rejects, drawn thin and grey beneath the rest
 OUTLINE_COLOR = (90, 255, 90)  # the anchor's border mapped into the live frame by the homography
 ESTIMATOR_NAME = "MAGSAC++"
 RANGE_STEP = 200  # d/f shift the window of shown matches by this many ranks (as the original demo)
@@ -141,14 +140,9 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
     total = len(confidence)
     shown = slice(min(window.start, total), min(window.stop, total))
     kpts0, kpts1, conf = keypoints0[shown], keypoints1[shown], confidence[shown]
-    if geometry is None:
-        draw_match_lines(canvas, kpts0, kpts1, conf, offset)
-    else:
-        inlier = geometry.inliers[shown]
-        draw_match_lines(canvas, kpts0[~inlier], kpts1[~inlier], conf[~inlier], offset, OUTLIER_COLOR, dots=False)
-        draw_match_lines(canvas, kpts0[inlier], kpts1[inlier], conf[inlier], offset)
-        if geometry.model == "homography" and geometry.matrix is not None:
-            _draw_outline(canvas, geometry.matrix, anchor.shape, scale, canvas[: right.shape[0], offset:])
+    draw_match_lines(canvas, kpts0, kpts1, conf, offset, None if geometry is None else geometry.inliers[shown])
+    if geometry is not None and geometry.model == "homography" and geometry.matrix is not None:
+        _draw_outline(canvas, geometry.matrix, anchor.shape, scale, canvas[: right.shape[0], offset:])
 
     lines = [f"LoFTR Live  {overlay.model}  [{overlay.device}]",
              f"matches shown/total: {len(conf)}/{total}  (ranks {window.start}:{window.stop})"]

@@ -11,10 +11,11 @@ import numpy as np
 
 from .checkpoints import CheckpointError
 from .config import PRESETS
-from .matcher import PRECISIONS, Matcher, parse_resize
+from .matcher import PRECISIONS, Matcher, MatchResult, Resize, image_px_per_network_px, parse_resize
 
 if TYPE_CHECKING:
     from .evaluate import HomographyReport
+    from .geometry import TwoViewGeometry
 
 
 class CliError(Exception):
@@ -60,6 +61,12 @@ def add_match_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max_matches", type=int, help="keep at most this many matches, the most confident")
     parser.add_argument("--output", help="write keypoints0, keypoints1 (N x 2, input-file pixels), confidence (N)")
     parser.add_argument("--viz", help="write a PNG showing the matches coloured by confidence")
+    parser.add_argument("--geometry", choices=("homography", "fundamental"),
+                        help="fit this model to the matches with MAGSAC++: prints the inliers, adds 'inliers' (N, "
+                             "bool) and 'matrix' (3 x 3) to --output, greys the outliers in --viz")
+    parser.add_argument("--geometry_px", type=float,
+                        help="inlier threshold in image1's pixels (default: 3 for a homography, 1 for a fundamental "
+                             "matrix, in network pixels, scaled to image1)")
 
 
 def run_match(args: argparse.Namespace) -> int:
@@ -67,25 +74,49 @@ def run_match(args: argparse.Namespace) -> int:
         resize = parse_resize(args.resize)
     except ValueError as error:
         raise CliError(str(error)) from None
+    if args.geometry_px is not None and args.geometry_px <= 0:
+        raise CliError("--geometry_px must be positive (pixels)")
     image0, image1 = _read_image(args.image0), _read_image(args.image1)
     matcher = _build_matcher(args, resize, threshold=args.threshold, max_matches=args.max_matches)
     result = matcher.match(image0, image1)
     timing = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
     print(f"{len(result)} matches with {matcher.name} on {matcher.device.type}/{matcher.precision} ({timing})")
+    geometry = _fit_geometry(args, result, image1.shape, resize)
     if args.output:
         _writable(args.output)
+        extra = {} if geometry is None else {"inliers": geometry.inliers}
+        if geometry is not None and geometry.matrix is not None:
+            extra["matrix"] = geometry.matrix
         np.savez(args.output, keypoints0=result.keypoints0, keypoints1=result.keypoints1,
-                 confidence=result.confidence)
+                 confidence=result.confidence, **extra)
         print(f"wrote {args.output}")
     if args.viz:
         from .visualize import draw_matches
 
         _writable(args.viz)
-        canvas = draw_matches(image0, image1, result.keypoints0, result.keypoints1, result.confidence)
+        canvas = draw_matches(image0, image1, result.keypoints0, result.keypoints1, result.confidence,
+                              inliers=None if geometry is None else geometry.inliers)
         if not cv2.imwrite(args.viz, canvas):
             raise CliError(f"cannot write {args.viz}")
         print(f"wrote {args.viz}")
     return 0
+
+
+def _fit_geometry(args: argparse.Namespace, result: MatchResult, shape: tuple[int, ...],
+                  resize: Resize) -> TwoViewGeometry | None:
+    """--geometry: the fitted model (its inliers printed), or None without the flag."""
+    from .geometry import NETWORK_THRESHOLD_PX, fit_geometry
+
+    if not args.geometry:
+        return None
+    threshold = args.geometry_px or NETWORK_THRESHOLD_PX[args.geometry] * image_px_per_network_px(shape, resize)
+    geometry = fit_geometry(result.keypoints0, result.keypoints1, args.geometry, threshold)
+    if geometry.matrix is None:
+        print(f"{args.geometry}: no fit ({len(result)} matches)")
+    else:
+        print(f"{args.geometry} (MAGSAC++, {threshold:.1f} px): {geometry.num_inliers}/{len(result)} inliers "
+              f"({100 * geometry.inlier_ratio:.0f}%)")
+    return geometry
 
 
 def _writable(path: str) -> None:

@@ -16,6 +16,10 @@ ESTIMATORS = {"ransac": cv2.RANSAC, "magsac": cv2.USAC_MAGSAC}
 MODELS = ("homography", "fundamental")
 #: Fewest matches each model can be fitted to (the minimal samples of OpenCV's estimators).
 MIN_MATCHES = {"homography": 4, "fundamental": 8}
+#: Default inlier thresholds in network pixels (multiply by image pixels per network pixel): matches are as
+#: precise as the grid the network saw, so one threshold in image pixels would be too tight for a small
+#: network input and too loose for a large one.
+NETWORK_THRESHOLD_PX = {"homography": 3.0, "fundamental": 1.0}
 
 
 @dataclass(frozen=True)

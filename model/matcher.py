@@ -72,6 +72,13 @@ def network_size(height: int, width: int, resize: Resize) -> tuple[int, int]:
     return max(8, int(round(new_h / 8)) * 8), max(8, int(round(new_w / 8)) * 8)
 
 
+def image_px_per_network_px(shape: tuple[int, ...], resize: Resize) -> float:
+    """How many pixels of a (height, width, ...) image one network pixel spans (the larger of x and y)."""
+    height, width = shape[:2]
+    network_height, network_width = network_size(height, width, resize)
+    return max(width / network_width, height / network_height)
+
+
 def parse_resize(values: list[int] | tuple[int, ...] | int | None) -> Resize:
     """Command-line ``--resize`` (W H | MAX | -1) -> Resize; impossible values raise ValueError."""
     if values is None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+OUTLIER_COLOR = (110, 110, 110)  # BGR: matches a fitted geometry rejects, drawn thin and grey beneath the rest
+
 
 def confidence_colors(confidence: np.ndarray) -> np.ndarray:
     """[N] confidences in [0, 1] -> [N, 3] uint8 BGR on a fixed turbo scale (blue low, red high)."""
@@ -21,10 +23,11 @@ def _bgr(image: np.ndarray) -> np.ndarray:
 
 
 def draw_matches(image0: np.ndarray, image1: np.ndarray, keypoints0: np.ndarray, keypoints1: np.ndarray,
-                 confidence: np.ndarray, gap: int = 10) -> np.ndarray:
+                 confidence: np.ndarray, gap: int = 10, inliers: np.ndarray | None = None) -> np.ndarray:
     """A BGR canvas with image0 left, image1 right and one anti-aliased line per match.
 
-    Keypoints are (x, y) in each image's pixels, corner convention (pixel centres at +0.5).
+    Keypoints are (x, y) in each image's pixels, corner convention (pixel centres at +0.5). With ``inliers``
+    ([N] bool, e.g. from ``model.geometry.fit_geometry``) the other matches are drawn thin and grey.
     """
     left, right = _bgr(image0), _bgr(image1)
     height = max(left.shape[0], right.shape[0])
@@ -32,28 +35,36 @@ def draw_matches(image0: np.ndarray, image1: np.ndarray, keypoints0: np.ndarray,
     canvas[: left.shape[0], : left.shape[1]] = left
     offset = left.shape[1] + gap
     canvas[: right.shape[0], offset:] = right
-    draw_match_lines(canvas, keypoints0, keypoints1, confidence, offset)
+    draw_match_lines(canvas, keypoints0, keypoints1, confidence, offset, inliers)
     return canvas
 
 
 def draw_match_lines(canvas: np.ndarray, keypoints0: np.ndarray, keypoints1: np.ndarray, confidence: np.ndarray,
-                     offset: int, color: tuple[int, int, int] | None = None, dots: bool = True) -> None:
-    """Anti-aliased, sub-pixel lines (and end dots), in place; image 1 starts ``offset`` pixels to the right.
+                     offset: int, inliers: np.ndarray | None = None) -> None:
+    """Anti-aliased, sub-pixel lines and end dots, coloured by confidence, in place; image 1 starts ``offset``
+    pixels to the right. The most confident matches are drawn last, on top.
 
-    Lines are coloured by confidence unless a fixed ``color`` (BGR) is given. The most confident matches are
-    drawn last, on top.
+    With ``inliers`` ([N] bool), the other matches are drawn first, as thin grey lines without dots.
     """
-    if color is None:
-        colors = confidence_colors(confidence)
-    else:
-        colors = np.tile(np.array(color, np.uint8), (len(confidence), 1))
+    if inliers is None:
+        _draw_lines(canvas, keypoints0, keypoints1, confidence, confidence_colors(confidence), offset, dots=True)
+        return
+    outliers = ~inliers
+    grey = np.tile(np.array(OUTLIER_COLOR, np.uint8), (int(outliers.sum()), 1))
+    _draw_lines(canvas, keypoints0[outliers], keypoints1[outliers], confidence[outliers], grey, offset, dots=False)
+    _draw_lines(canvas, keypoints0[inliers], keypoints1[inliers], confidence[inliers],
+                confidence_colors(confidence[inliers]), offset, dots=True)
+
+
+def _draw_lines(canvas: np.ndarray, keypoints0: np.ndarray, keypoints1: np.ndarray, confidence: np.ndarray,
+                colors: np.ndarray, offset: int, dots: bool) -> None:
     shift = 4  # sub-pixel drawing precision: 1/16 px
     scale = 1 << shift
     for index in np.argsort(confidence, kind="stable"):
         start = tuple(np.round((keypoints0[index] - 0.5) * scale).astype(int))
         end = tuple(np.round((keypoints1[index] - 0.5 + [offset, 0]) * scale).astype(int))
-        line_color = tuple(int(c) for c in colors[index])
-        cv2.line(canvas, start, end, line_color, 1, cv2.LINE_AA, shift)
+        color = tuple(int(c) for c in colors[index])
+        cv2.line(canvas, start, end, color, 1, cv2.LINE_AA, shift)
         if dots:
-            cv2.circle(canvas, start, 2 * scale, line_color, -1, cv2.LINE_AA, shift)
-            cv2.circle(canvas, end, 2 * scale, line_color, -1, cv2.LINE_AA, shift)
+            cv2.circle(canvas, start, 2 * scale, color, -1, cv2.LINE_AA, shift)
+            cv2.circle(canvas, end, 2 * scale, color, -1, cv2.LINE_AA, shift)

@@ -46,6 +46,22 @@ def test_match_writes_npz_in_input_pixels(files: dict[str, Path], tmp_path: Path
     assert cv2.imread(str(viz)).shape == (480, 640 + 10 + 500, 3)
 
 
+def test_match_geometry_adds_inliers_and_matrix(files: dict[str, Path], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "m.npz"
+    code = main(["match", str(files["a"]), str(files["a"]), "--weights", str(files["weights"]), "--threshold", "0",
+                 "--resize", "320", "240", "--precision", "fp32", "--output", str(output),
+                 "--geometry", "homography"])
+    assert code == 0
+    data = np.load(output)
+    assert set(data.files) == {"keypoints0", "keypoints1", "confidence", "inliers", "matrix"}
+    assert data["inliers"].dtype == bool and data["inliers"].shape == data["confidence"].shape
+    # An image against itself: the fitted homography is near the identity, its threshold 3 network px = 6 px.
+    assert "homography (MAGSAC++, 6.0 px): " in capsys.readouterr().out
+    corners = np.array([[0, 0, 1], [640, 480, 1.0]]) @ data["matrix"].T
+    assert np.abs(corners[:, :2] / corners[:, 2:] - [[0, 0], [640, 480]]).max() < 20
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["match", "missing.png", "{a}"], "image not found: missing.png"),
     (["match", "{text}", "{a}"], "cannot decode image"),
@@ -54,6 +70,7 @@ def test_match_writes_npz_in_input_pixels(files: dict[str, Path], tmp_path: Path
     (["match", "{a}", "{a}", "--weights", "{weights}", "--output", "/nonexistent/dir/m.npz"],
      "output folder does not exist"),
     (["match", "{a}", "{a}", "--weights", "{weights}", "--device", "cuda:7"], "CUDA"),
+    (["match", "{a}", "{a}", "--geometry", "homography", "--geometry_px", "0"], "--geometry_px must be positive"),
 ])
 def test_bad_input_is_one_line_and_exit_2(files: dict[str, Path], argv: list[str], message: str,
                                           capsys: pytest.CaptureFixture[str]) -> None:

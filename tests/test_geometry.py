@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.verify import GEOMETRY_MODES, frame_px_per_network_px, next_mode, verify_matches
+from app.verify import GEOMETRY_MODES, next_mode, verify_matches
 from model.geometry import MIN_MATCHES, fit_geometry, project_outline
-from model.matcher import MatchResult
+from model.matcher import MatchResult, image_px_per_network_px
 
 HOMOGRAPHY = np.array([[1.05, 0.04, 12.0], [-0.03, 0.97, -7.0], [2e-4, -1e-4, 1.0]])
 
@@ -109,8 +109,8 @@ def test_geometry_modes_cycle_and_none_does_nothing() -> None:
 
 
 def test_thresholds_are_in_network_pixels() -> None:
-    assert frame_px_per_network_px((480, 640, 3), None) == 1.0
-    assert frame_px_per_network_px((480, 640, 3), (320, 240)) == 2.0
+    assert image_px_per_network_px((480, 640, 3), None) == 1.0
+    assert image_px_per_network_px((480, 640, 3), (320, 240)) == 2.0
     points0, points1, _ = _homography_matches()
     result = MatchResult(points0.astype(np.float32), points1.astype(np.float32), np.ones(len(points0), np.float32),
                          np.zeros(len(points0), np.float32))

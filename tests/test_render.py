@@ -8,9 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from app.render import GAP, OUTLIER_COLOR, OUTLINE_COLOR, MatchWindow, Overlay, display_scale, render_view
+from app.render import GAP, OUTLINE_COLOR, MatchWindow, Overlay, display_scale, render_view
 from app.video import PngWriter
 from model.geometry import TwoViewGeometry
+from model.visualize import OUTLIER_COLOR
 
 HEIGHT, WIDTH = 240, 320
 
