@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+from dataclasses import replace
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -169,7 +170,7 @@ def resized(frames: Iterator[Frame], resize: Resize) -> Iterator[Frame]:
         height, width = frame.image.shape[:2]
         target = network_size(height, width, resize)
         if target != (height, width):
-            frame = Frame(cv2.resize(frame.image, (target[1], target[0]), interpolation=cv2.INTER_AREA), frame.index)
+            frame = replace(frame, image=cv2.resize(frame.image, (target[1], target[0]), interpolation=cv2.INTER_AREA))
         yield frame
 
 

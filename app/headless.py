@@ -140,7 +140,8 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
                 verified, matches, inliers = verified + 1, matches + len(result), inliers + geometry.num_inliers
             elapsed = time.perf_counter() - started
             overlay = Overlay(model=model_label, device=device, fps=(count + 1) / elapsed if elapsed else 0.0,
-                              latency_ms=latency_ms, anchor_index=anchor_index, frame_index=frame.index)
+                              latency_ms=latency_ms, frame_age_ms=(time.perf_counter() - frame.captured) * 1000.0,
+                              anchor_index=anchor_index, frame_index=frame.index)
             view = render_view(anchor_image, frame.image, result.keypoints0, result.keypoints1, result.confidence,
                                options.window, overlay, display_scale(frame.image.shape[0]), geometry)
             if png_writer is not None:

@@ -44,7 +44,8 @@ class Overlay:
     model: str = ""
     device: str = ""
     fps: float = 0.0
-    latency_ms: float = 0.0
+    latency_ms: float = 0.0  # matching this frame
+    frame_age_ms: float = 0.0  # reading the frame to its result
     anchor_index: int = 0
     frame_index: int = 0
     status: str = ""  # e.g. "loading outdoor model..." or "paused"
@@ -150,7 +151,7 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
         lines.append(f"confidence range: {conf.min():.2f} - {conf.max():.2f}")
     if geometry is not None:
         lines.append(_geometry_text(geometry))
-    lines.append(f"{overlay.fps:.1f} FPS   latency {overlay.latency_ms:.0f} ms")
+    lines.append(f"{overlay.fps:.1f} FPS   match {overlay.latency_ms:.0f} ms   frame age {overlay.frame_age_ms:.0f} ms")
     lines.append(f"anchor #{overlay.anchor_index}   frame #{overlay.frame_index}")
     text_width = max(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)[0][0] for text in lines)
     _panel(canvas, 0, 0, min(text_width + 40, canvas.shape[1]), 14 + 18 * len(lines))

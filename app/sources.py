@@ -10,7 +10,8 @@ from __future__ import annotations
 import fnmatch
 import os
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -31,10 +32,12 @@ class SourceError(Exception):
 
 @dataclass
 class Frame:
-    """One input frame: BGR pixels and its index in the source (before --skip)."""
+    """One input frame: BGR pixels, its index in the source (before --skip) and when it was read
+    (``time.perf_counter()`` seconds), from which the app reports how old a result's frame is."""
 
     image: np.ndarray
     index: int
+    captured: float = field(default_factory=time.perf_counter)
 
 
 class FrameSource:
@@ -208,7 +211,7 @@ def looped(open_again: Callable[[], FrameSource]) -> Iterator[Frame]:
         try:
             for frame in source.frames():
                 count += 1
-                yield Frame(frame.image, offset + frame.index)
+                yield replace(frame, index=offset + frame.index)
         finally:
             source.close()
         if count == 0:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -91,6 +91,8 @@ class CaptureThread(QThread):
                         self._stop.wait(delay)
                     else:
                         next_time = time.perf_counter()
+                    # A paced file's frame is decoded ahead; it becomes current when presented, now.
+                    frame = replace(frame, captured=time.perf_counter())
                 self.mailbox.put(frame)
         finally:
             self.source.close()
@@ -111,8 +113,9 @@ class MatchPacket:
     frame: np.ndarray
     frame_index: int
     result: MatchResult
-    latency_ms: float
+    latency_ms: float  # matching (and geometric verification) of this frame
     fps: float
+    frame_age_ms: float  # from reading the frame to its result: latency plus waiting in the mailbox
     geometry: TwoViewGeometry | None = None  # None when geometric verification is off
     geometry_ms: float = 0.0
 
@@ -219,5 +222,6 @@ class InferenceThread(QThread):
             geometry = verify_matches(result, self.geometry, frame.image.shape, self.matcher.resize)
             done = time.perf_counter()
             self.result_ready.emit(MatchPacket(self.anchor_image, self.anchor_index, frame.image, frame.index,
-                                               result, (done - start) * 1000.0, meter.tick(), geometry,
+                                               result, (done - start) * 1000.0, meter.tick(),
+                                               (done - frame.captured) * 1000.0, geometry,
                                                (done - matched) * 1000.0))
