@@ -248,8 +248,12 @@ def run(args: argparse.Namespace) -> int:
                            lambda domain: _load(args, domain))
         frame_count = getattr(source, "frame_count", 0) or len(getattr(source, "files", []))
         total = min(-(-frame_count // stride), args.max_length) if frame_count else None
-        options = HeadlessOptions(output_dir=output_dir, save_video=args.save_video, save_input=args.save_input,
-                                  anchor_every=args.anchor_every, window=window, fps=fps, geometry=args.geometry)
+        # As in the original demo, PNGs go to an --output_dir that was asked for; without one they are
+        # written only when no video is, so that a headless run always leaves something to look at.
+        write_png = bool(args.output_dir) or not (args.save_video or args.save_input)
+        options = HeadlessOptions(output_dir=output_dir, write_png=write_png, save_video=args.save_video,
+                                  save_input=args.save_input, anchor_every=args.anchor_every, window=window, fps=fps,
+                                  geometry=args.geometry)
         try:
             summary = run_headless(frames, matcher, options, label, total, on_stop=source.interrupt)
         except OSError as error:
@@ -257,9 +261,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         source.close()
     how = "interrupted" if summary.interrupted else "done"
+    pngs = f", {summary.pngs} PNGs in {output_dir}/" if options.write_png else ""
     print(f"{how}: {summary.frames} frames in {summary.seconds:.1f} s "
-          f"({summary.frames / max(summary.seconds, 1e-9):.1f} fps), {summary.pngs} PNGs in {output_dir}/",
-          file=sys.stderr)
+          f"({summary.frames / max(summary.seconds, 1e-9):.1f} fps){pngs}", file=sys.stderr)
     if summary.geometry_frames:
         print(f"{args.geometry}: {summary.inliers / summary.geometry_frames:.0f} inliers of "
               f"{summary.matches / summary.geometry_frames:.0f} matches per frame on average "

@@ -195,3 +195,15 @@ def test_progress_redraws_on_a_terminal_and_logs_lines_elsewhere() -> None:
     assert log.getvalue() == ""
     chatty.update(2)
     assert log.getvalue().startswith("2 frames") and log.getvalue().endswith("\n") and "\r" not in log.getvalue()
+
+
+def test_video_only_run_writes_no_pngs(weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)  # the default output folder, ./demo_output/, lands here
+    code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
+                 "--max_length", "3", "--resize", "160", "120", "--precision", "fp32", "--save_video"])
+    assert code == 0
+    assert _count_frames(tmp_path / "demo_output" / "loftr_matches.mp4")[0] == 3
+    assert not list((tmp_path / "demo_output").glob("*.png"))
+    err = capsys.readouterr().err
+    assert "done: 3 frames in" in err and "PNGs" not in err and "ffmpeg -framerate" not in err
