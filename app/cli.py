@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 import cv2
+import numpy as np
 import torch
 
 from model.checkpoints import CheckpointError
@@ -43,6 +44,7 @@ examples:
   ./run_demo.sh --input frames/ --image_glob '*.png' --no_display --output_dir out/
   ./run_demo.sh --input rtsp://camera/stream --model indoor
   ./run_demo.sh --input poster.mp4 --geometry homography     outline the anchor in the live frame
+  ./run_demo.sh --anchor book_cover.jpg --geometry homography  find a known object in the webcam view
   ./run_demo.sh --weight weights/outdoor_ds.ckpt --device cuda --precision fp16
 """
 
@@ -92,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max_matches", type=int,
         help=f"cap on matches per frame, the most confident are kept (they alone go through the fine stage); "
              f"default {CPU_MAX_MATCHES} on a CPU (interactive speed), none on CUDA; -1 for none")
+    add("--anchor", metavar="IMAGE",
+        help="start with this image as the anchor (e.g. a photo of the object to find) instead of the first "
+             "frame; n replaces it with the live frame")
     add("--anchor_every", type=int, default=0, help="headless: re-anchor every N frames (0: keep the first)")
     add("--geometry", choices=GEOMETRY_MODES, default="none",
         help="fit a homography (planar scenes, rotating camera) or a fundamental matrix (any rigid scene) to each "
@@ -174,6 +179,19 @@ def resized(frames: Iterator[Frame], resize: Resize) -> Iterator[Frame]:
         yield frame
 
 
+def read_anchor(path: str, resize: Resize) -> tuple[np.ndarray, str]:
+    """--anchor: the image (its longer side brought to --resize's, its aspect ratio kept) and its name."""
+    image = cv2.imread(path, cv2.IMREAD_COLOR) if Path(path).is_file() else None
+    if image is None:
+        raise AppError(f"cannot read the anchor image {path} (missing, or not an image OpenCV can decode)")
+    if resize is not None:
+        height, width = image.shape[:2]
+        target = network_size(height, width, resize if isinstance(resize, int) else max(resize))
+        if target != (height, width):
+            image = cv2.resize(image, (target[1], target[0]), interpolation=cv2.INTER_AREA)
+    return image, Path(path).name
+
+
 def validate(args: argparse.Namespace) -> Resize:
     try:
         if args.resize is None:
@@ -231,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
         output_dir = Path(args.output_dir) if args.output_dir else DEFAULT_OUTPUT
         if not gui or args.output_dir or args.save_video or args.save_input:
             _check_writable(output_dir)
+        anchor_file = read_anchor(args.anchor, resize) if args.anchor else None
         with single_threaded_torch(enabled=gui):
             matcher = build_matcher(args, args.model)
         label = model_label(args.model, matcher)
@@ -245,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
             from .gui import run_gui  # Qt is imported only when a window is wanted
 
             return run_gui(args, source, frames, matcher, label, window, output_dir, fps,
-                           lambda domain: _load(args, domain))
+                           lambda domain: _load(args, domain), anchor_file)
         frame_count = getattr(source, "frame_count", 0) or len(getattr(source, "files", []))
         total = min(-(-frame_count // stride), args.max_length) if frame_count else None
         # As in the original demo, PNGs go to an --output_dir that was asked for; without one they are
@@ -255,7 +274,8 @@ def run(args: argparse.Namespace) -> int:
                                   save_input=args.save_input, anchor_every=args.anchor_every, window=window, fps=fps,
                                   geometry=args.geometry)
         try:
-            summary = run_headless(frames, matcher, options, label, total, on_stop=source.interrupt)
+            summary = run_headless(frames, matcher, options, label, total, on_stop=source.interrupt,
+                                   anchor_file=anchor_file)
         except OSError as error:
             raise AppError(str(error)) from None
     finally:

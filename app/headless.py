@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
 
+import numpy as np
+
 from model.matcher import Matcher
 
 from .render import MatchWindow, Overlay, display_scale, render_view
@@ -109,9 +111,11 @@ class Progress:
 
 def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOptions, model_label: str,
                  total: int | None = None, stream: TextIO = sys.stderr,
-                 on_stop: Callable[[], None] = lambda: None) -> HeadlessSummary:
+                 on_stop: Callable[[], None] = lambda: None,
+                 anchor_file: tuple[np.ndarray, str] | None = None) -> HeadlessSummary:
     """Match every frame against the anchor and write the rendered views. ``on_stop`` is called on Ctrl-C
-    or SIGTERM (the loop itself stops before the next frame)."""
+    or SIGTERM (the loop itself stops before the next frame). ``anchor_file`` is an (image, name) to use as
+    the anchor instead of the first frame (``anchor_every`` still re-anchors on frames N, 2N, ...)."""
     options.output_dir.mkdir(parents=True, exist_ok=True)
     video_path = options.output_dir / "loftr_matches.mp4" if options.save_video else None
     input_path = options.output_dir / "demo_input.mp4" if options.save_input else None
@@ -120,7 +124,10 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
     started = time.perf_counter()
     progress = Progress(total, stream)
     anchor = anchor_image = None
-    anchor_index = 0
+    anchor_label = "#0"
+    if anchor_file is not None:
+        anchor_image, anchor_label = anchor_file
+        anchor = matcher.encode(anchor_image)
     latency_ms = 0.0
     verified = matches = inliers = 0
     with ExitStack() as stack, _StopOnSignal(on_stop) as signals:
@@ -130,8 +137,8 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
         for frame in frames:
             if signals.stop:
                 break
-            if anchor is None or (options.anchor_every and count % options.anchor_every == 0):
-                anchor, anchor_image, anchor_index = matcher.encode(frame.image), frame.image, frame.index
+            if anchor is None or (options.anchor_every and count and count % options.anchor_every == 0):
+                anchor, anchor_image, anchor_label = matcher.encode(frame.image), frame.image, f"#{frame.index}"
             tick = time.perf_counter()
             result = matcher.match(anchor, frame.image)
             geometry = verify_matches(result, options.geometry, frame.image.shape, matcher.resize)
@@ -141,7 +148,7 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
             elapsed = time.perf_counter() - started
             overlay = Overlay(model=model_label, device=device, fps=(count + 1) / elapsed if elapsed else 0.0,
                               latency_ms=latency_ms, frame_age_ms=(time.perf_counter() - frame.captured) * 1000.0,
-                              anchor_index=anchor_index, frame_index=frame.index)
+                              anchor=anchor_label, frame_index=frame.index)
             view = render_view(anchor_image, frame.image, result.keypoints0, result.keypoints1, result.confidence,
                                options.window, overlay, display_scale(frame.image.shape[0]), geometry)
             if png_writer is not None:

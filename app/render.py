@@ -46,7 +46,7 @@ class Overlay:
     fps: float = 0.0
     latency_ms: float = 0.0  # matching this frame
     frame_age_ms: float = 0.0  # reading the frame to its result
-    anchor_index: int = 0
+    anchor: str = "#0"  # the anchor's frame number, or the name of the image file it came from
     frame_index: int = 0
     status: str = ""  # e.g. "loading outdoor model..." or "paused"
     show_help: bool = False
@@ -152,7 +152,7 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
     if geometry is not None:
         lines.append(_geometry_text(geometry))
     lines.append(f"{overlay.fps:.1f} FPS   match {overlay.latency_ms:.0f} ms   frame age {overlay.frame_age_ms:.0f} ms")
-    lines.append(f"anchor #{overlay.anchor_index}   frame #{overlay.frame_index}")
+    lines.append(f"anchor {overlay.anchor}   frame #{overlay.frame_index}")
     text_width = max(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)[0][0] for text in lines)
     _panel(canvas, 0, 0, min(text_width + 40, canvas.shape[1]), 14 + 18 * len(lines))
     for row, text in enumerate(lines):

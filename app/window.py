@@ -174,7 +174,7 @@ class MainWindow(QMainWindow):
         status = "paused" if self.paused else self.status_text
         overlay = Overlay(model=self.model_label, device=self.device_label, fps=packet.fps,
                           latency_ms=packet.latency_ms, frame_age_ms=packet.frame_age_ms,
-                          anchor_index=packet.anchor_index,
+                          anchor=packet.anchor_name or f"#{packet.anchor_index}",
                           frame_index=packet.frame_index, status=status, show_help=self.show_help)
         canvas = render_view(packet.anchor, packet.frame, packet.result.keypoints0, packet.result.keypoints1,
                              packet.result.confidence, self.window_range, overlay,

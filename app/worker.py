@@ -110,6 +110,7 @@ class MatchPacket:
 
     anchor: np.ndarray
     anchor_index: int
+    anchor_name: str  # the image file the anchor came from (--anchor), "" for a frame of the stream
     frame: np.ndarray
     frame_index: int
     result: MatchResult
@@ -147,9 +148,11 @@ class InferenceThread(QThread):
     failed = pyqtSignal(str)
 
     def __init__(self, mailbox: LatestFrame, load_model: Callable[[str], tuple[Matcher, str]], domain: str,
-                 initial: tuple[Matcher, str] | None = None, geometry: str = "none") -> None:
+                 initial: tuple[Matcher, str] | None = None, geometry: str = "none",
+                 anchor_file: tuple[np.ndarray, str] | None = None) -> None:
         """``initial`` is an already loaded (matcher, label) for ``domain``; otherwise it loads here.
-        ``geometry`` is the geometric verification mode (see ``app.verify.GEOMETRY_MODES``)."""
+        ``geometry`` is the geometric verification mode (see ``app.verify.GEOMETRY_MODES``); ``anchor_file``
+        an (image, name) to start with as the anchor instead of the first frame."""
         super().__init__()
         self.mailbox, self.load_model, self.domain, self.initial = mailbox, load_model, domain, initial
         self.geometry = geometry
@@ -159,6 +162,8 @@ class InferenceThread(QThread):
         self.anchor: EncodedImage | None = None
         self.anchor_image: np.ndarray | None = None
         self.anchor_index = 0
+        self.anchor_name = ""
+        self.anchor_file = anchor_file
         self.last_frame: Frame | None = None
 
     def request_anchor(self) -> None:
@@ -196,13 +201,16 @@ class InferenceThread(QThread):
         elif request.kind == "anchor" and self.last_frame is not None and self.matcher is not None:
             self._set_anchor(self.last_frame)
 
-    def _set_anchor(self, frame: Frame) -> None:
+    def _set_anchor(self, frame: Frame, name: str = "") -> None:
         assert self.matcher is not None
         self.anchor = self.matcher.encode(frame.image)
-        self.anchor_image, self.anchor_index = frame.image, frame.index
+        self.anchor_image, self.anchor_index, self.anchor_name = frame.image, frame.index, name
 
     def run(self) -> None:
         self._switch(self.domain)
+        if self.anchor_file is not None and self.matcher is not None:
+            image, name = self.anchor_file
+            self._set_anchor(Frame(image, 0), name)
         meter = _FpsMeter()
         while not self._stop.is_set():
             while not self.requests.empty():
@@ -221,7 +229,8 @@ class InferenceThread(QThread):
             matched = time.perf_counter()
             geometry = verify_matches(result, self.geometry, frame.image.shape, self.matcher.resize)
             done = time.perf_counter()
-            self.result_ready.emit(MatchPacket(self.anchor_image, self.anchor_index, frame.image, frame.index,
+            self.result_ready.emit(MatchPacket(self.anchor_image, self.anchor_index, self.anchor_name,
+                                               frame.image, frame.index,
                                                result, (done - start) * 1000.0, meter.tick(),
                                                (done - frame.captured) * 1000.0, geometry,
                                                (done - matched) * 1000.0))

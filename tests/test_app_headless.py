@@ -91,6 +91,8 @@ def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
     (["--skip", "0"], "--skip must be at least 1"),
     (["--threshold", "2"], "--threshold must be between 0 and 1"),
     (["--max_matches", "-5"], "--max_matches must be a count >= 0, or -1 for no cap"),
+    (["--anchor", "{text}"], "cannot read the anchor image"),
+    (["--anchor", "{empty}"], "cannot read the anchor image"),
 ])
 def test_bad_input_is_one_line(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                args: list[str], message: str) -> None:
@@ -207,3 +209,19 @@ def test_video_only_run_writes_no_pngs(weights: Path, tmp_path: Path, monkeypatc
     assert not list((tmp_path / "demo_output").glob("*.png"))
     err = capsys.readouterr().err
     assert "done: 3 frames in" in err and "PNGs" not in err and "ffmpeg -framerate" not in err
+
+
+def test_an_anchor_image_of_another_shape_is_matched_against_every_frame(
+        weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    anchor = tmp_path / "poster.jpg"
+    cv2.imwrite(str(anchor), np.random.default_rng(0).integers(0, 255, (900, 600, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
+                 "--output_dir", str(out), "--max_length", "3", "--resize", "160", "120", "--precision", "fp32",
+                 "--anchor", str(anchor), "--anchor_every", "2"])
+    assert code == 0 and "done: 3 frames" in capsys.readouterr().err
+    # The portrait anchor keeps its shape, its longer side brought to 160 (904x600 -> 160x104), at 4x:
+    # the canvas is as tall as the anchor; on frame 2 the anchor is a frame of the video again.
+    first, third = (cv2.imread(str(out / f"frame_{i:06d}.png")) for i in (0, 2))
+    assert first.shape == (4 * 160, 4 * (104 + 160) + 10, 3)
+    assert third.shape == (4 * 120, 4 * (160 + 160) + 10, 3)

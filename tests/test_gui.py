@@ -136,3 +136,23 @@ def test_source_warnings_reach_the_status_bar_signal(qtbot) -> None:  # type: ig
     capture.wait(5000)
     assert signal.args == ["camera 0 stopped delivering frames; reconnecting in 0.5 s (attempt 1/10)"]
     assert printed == signal.args
+
+
+def test_an_anchor_image_is_used_until_n(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    source = open_source(str(ROOT / "assets" / "sample.mp4"))
+    poster = np.random.default_rng(0).integers(0, 255, (96, 72, 3), dtype=np.uint8)
+    main_window = build_window(source, resized(source.frames(), (160, 120)), _matcher(), "outdoor: test model",
+                               "outdoor", MatchWindow(0, 2000), tmp_path, source.fps, save_video=False,
+                               save_input=False, load_model=lambda domain: (_matcher(), domain),
+                               anchor_file=(poster, "poster.png"))
+    qtbot.addWidget(main_window)
+    main_window.show()
+    main_window.start()
+    try:
+        qtbot.waitUntil(lambda: main_window.results_shown >= 1, timeout=60000)
+        assert main_window.last_packet.anchor_name == "poster.png"
+        assert main_window.last_packet.anchor is poster
+        qtbot.keyClick(main_window, Qt.Key.Key_N)
+        qtbot.waitUntil(lambda: main_window.last_packet.anchor_name == "", timeout=60000)
+    finally:
+        main_window.shutdown()
