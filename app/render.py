@@ -17,6 +17,7 @@ from model.visualize import confidence_colors, draw_match_lines
 GAP = 10
 DISPLAY_HEIGHT = 480  # small frames are drawn enlarged to about this height, so lines and text stay readable
 OUTLINE_COLOR = (90, 255, 90)  # the anchor's border mapped into the live frame by the homography
+MIN_OUTLINE_INLIERS = 20  # a homography with fewer inliers is too unreliable to outline the anchor with
 ESTIMATOR_NAME = "MAGSAC++"
 RANGE_STEP = 200  # d/f shift the window of shown matches by this many ranks (as the original demo)
 SIZE_STEP = 50  # c/v shrink/grow it by this many
@@ -125,7 +126,8 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
 
     ``scale`` enlarges the images (and keypoints) before drawing, so lines and text stay crisp when small
     frames are shown in a large window. ``geometry`` (fitted to all matches, in the images' pixels) greys out
-    its outliers and, for a homography, outlines the anchor in the live frame.
+    its outliers and, for a homography with at least MIN_OUTLINE_INLIERS inliers, outlines the anchor in the
+    live frame.
     """
     left, right = _as_bgr(anchor), _as_bgr(frame)
     if scale > 1:
@@ -142,7 +144,8 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
     shown = slice(min(window.start, total), min(window.stop, total))
     kpts0, kpts1, conf = keypoints0[shown], keypoints1[shown], confidence[shown]
     draw_match_lines(canvas, kpts0, kpts1, conf, offset, None if geometry is None else geometry.inliers[shown])
-    if geometry is not None and geometry.model == "homography" and geometry.matrix is not None:
+    if (geometry is not None and geometry.model == "homography" and geometry.matrix is not None
+            and geometry.num_inliers >= MIN_OUTLINE_INLIERS):
         _draw_outline(canvas, geometry.matrix, anchor.shape, scale, canvas[: right.shape[0], offset:])
 
     lines = [f"LoFTR Live  {overlay.model}  [{overlay.device}]",

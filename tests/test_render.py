@@ -35,7 +35,8 @@ def test_small_frames_are_drawn_larger() -> None:
     assert _view(None, scale=2).shape == (2 * HEIGHT, 2 * (2 * WIDTH) + GAP, 3)
 
 
-def test_outliers_are_grey_and_the_homography_outlines_the_anchor() -> None:
+def test_outliers_are_grey_and_the_homography_outlines_the_anchor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("app.render.MIN_OUTLINE_INLIERS", 1)  # two drawn matches stand for a well-supported fit
     inliers = np.array([True, False])
     geometry = TwoViewGeometry("homography", np.diag([0.5, 0.5, 1.0]), inliers, 3.0)
     plain, verified = _view(None), _view(geometry)
@@ -50,6 +51,13 @@ def test_outliers_are_grey_and_the_homography_outlines_the_anchor() -> None:
     distance = np.abs(verified[106:118, edge_x - 1:edge_x + 2].astype(int) - OUTLINE_COLOR).sum(-1)
     assert (distance.min(axis=1) < 60).all()
     assert not np.any(plain[106:118, edge_x - 1:edge_x + 2, 1] > 100)
+
+
+def test_no_outline_from_too_few_inliers() -> None:
+    few = TwoViewGeometry("homography", np.diag([0.5, 0.5, 1.0]), np.array([True, False]), 3.0)
+    view = _view(few)  # one inlier: the matrix is drawn from nothing
+    edge_x = WIDTH + GAP + WIDTH // 2
+    assert not np.any(view[106:118, edge_x - 1:edge_x + 2, 1] > 100)
 
 
 def test_failed_fit_draws_every_match_grey_without_outline() -> None:
