@@ -11,13 +11,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from model.geometry import TwoViewGeometry, project_outline
+from model.geometry import Box, TwoViewGeometry, project_outline
 from model.visualize import confidence_colors, draw_match_lines
 
 GAP = 10
 DISPLAY_HEIGHT = 480  # small frames are drawn enlarged to about this height, so lines and text stay readable
 OUTLINE_COLOR = (90, 255, 90)  # the anchor's border mapped into the live frame by the homography
 MIN_OUTLINE_INLIERS = 20  # a homography with fewer inliers is too unreliable to outline the anchor with
+REGION_COLOR = (0, 215, 255)  # BGR: the region of the anchor the matches are restricted to
 ESTIMATOR_NAME = "MAGSAC++"
 RANGE_STEP = 200  # d/f shift the window of shown matches by this many ranks (as the original demo)
 SIZE_STEP = 50  # c/v shrink/grow it by this many
@@ -55,6 +56,7 @@ class Overlay:
 
 HELP_LINES = (
     "n / space: current frame becomes the anchor",
+    "drag on the anchor: match only from that box (right click: whole anchor)",
     "m: toggle indoor / outdoor model",
     "e: geometric check: none / homography / fundamental",
     "d / f: shift the shown matches (by rank)",
@@ -108,10 +110,9 @@ def _geometry_text(geometry: TwoViewGeometry) -> str:
             f"{geometry.num_inliers}/{len(geometry.inliers)} inliers ({100 * geometry.inlier_ratio:.0f}%)")
 
 
-def _draw_outline(canvas: np.ndarray, homography: np.ndarray, anchor_shape: tuple[int, ...], scale: int,
-                  frame_region: np.ndarray) -> None:
-    """The anchor's border, mapped by the homography, drawn into the live frame's region of the canvas."""
-    outline = project_outline(homography, anchor_shape[1], anchor_shape[0])
+def _draw_outline(box: Box, homography: np.ndarray, scale: int, frame_region: np.ndarray) -> None:
+    """A box of the anchor, mapped by the homography, drawn into the live frame's region of the canvas."""
+    outline = project_outline(homography, box)
     if outline is None:
         return
     shift = 4
@@ -121,13 +122,13 @@ def _draw_outline(canvas: np.ndarray, homography: np.ndarray, anchor_shape: tupl
 
 def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, keypoints1: np.ndarray,
                 confidence: np.ndarray, window: MatchWindow, overlay: Overlay, scale: int = 1,
-                geometry: TwoViewGeometry | None = None) -> np.ndarray:
+                geometry: TwoViewGeometry | None = None, region: Box | None = None) -> np.ndarray:
     """The full demo view. Matches must be sorted by confidence, descending (as the Matcher returns them).
 
     ``scale`` enlarges the images (and keypoints) before drawing, so lines and text stay crisp when small
     frames are shown in a large window. ``geometry`` (fitted to all matches, in the images' pixels) greys out
-    its outliers and, for a homography with at least MIN_OUTLINE_INLIERS inliers, outlines the anchor in the
-    live frame.
+    its outliers and, for a homography with at least MIN_OUTLINE_INLIERS inliers, outlines the anchor (or
+    ``region``, a box of the anchor the matches were restricted to, drawn on the anchor) in the live frame.
     """
     left, right = _as_bgr(anchor), _as_bgr(frame)
     if scale > 1:
@@ -144,9 +145,13 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
     shown = slice(min(window.start, total), min(window.stop, total))
     kpts0, kpts1, conf = keypoints0[shown], keypoints1[shown], confidence[shown]
     draw_match_lines(canvas, kpts0, kpts1, conf, offset, None if geometry is None else geometry.inliers[shown])
+    if region is not None:
+        x0, y0, x1, y1 = (round(value * scale) for value in region)
+        cv2.rectangle(canvas, (x0, y0), (x1 - 1, y1 - 1), REGION_COLOR, 2, cv2.LINE_AA)
     if (geometry is not None and geometry.model == "homography" and geometry.matrix is not None
             and geometry.num_inliers >= MIN_OUTLINE_INLIERS):
-        _draw_outline(canvas, geometry.matrix, anchor.shape, scale, canvas[: right.shape[0], offset:])
+        box = region if region is not None else (0.0, 0.0, float(anchor.shape[1]), float(anchor.shape[0]))
+        _draw_outline(box, geometry.matrix, scale, canvas[: right.shape[0], offset:])
 
     lines = [f"LoFTR Live  {overlay.model}  [{overlay.device}]",
              f"matches shown/total: {len(conf)}/{total}  (ranks {window.start}:{window.stop})"]

@@ -1,6 +1,6 @@
 """Geometric verification of a frame's matches against the anchor: which of them one homography or one
 fundamental matrix explains (MAGSAC++), for the view to dim the rest and, for a homography, to outline where
-the anchor lies in the live frame."""
+the anchor (or the region of it the matches come from) lies in the live frame."""
 
 from __future__ import annotations
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtGui import QImage, QKeyEvent, QPixmap
-from PyQt6.QtWidgets import QLabel, QMainWindow, QSizePolicy, QSplitter, QVBoxLayout, QWidget
+from PyQt6.QtCore import QPoint, QRect, QSize, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QImage, QKeyEvent, QMouseEvent, QPixmap
+from PyQt6.QtWidgets import QLabel, QMainWindow, QRubberBand, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from .render import RANGE_STEP, SIZE_STEP, MatchWindow, Overlay, display_scale, render_view
 from .verify import next_mode
@@ -21,13 +21,21 @@ from .worker import CaptureThread, InferenceThread, MatchPacket
 
 HISTORY = 200  # samples kept in the rolling plots
 REFRESH_MS = 500  # how often the plots are redrawn
+MIN_REGION_PX = 16  # a smaller box (anchor pixels; e.g. a click) selects no region
 LEGEND_BRUSH = (32, 32, 32, 200)  # legends sit on the curves: a dark backing keeps both readable
 STAGES = ("backbone", "coarse_transformer", "coarse_matching", "fine", "geometry")
 STAGE_COLORS = ("#e6550d", "#3182bd", "#31a354", "#756bb1", "#bdbdbd")
 
 
 class MatchView(QLabel):
-    """Shows a BGR canvas scaled to the widget, keeping its aspect ratio."""
+    """Shows a BGR canvas scaled to the widget, keeping its aspect ratio.
+
+    A drag with the left button selects a box (``box_selected``, in canvas pixels), shown as a rubber band
+    meanwhile; a right click emits ``box_cleared``.
+    """
+
+    box_selected = pyqtSignal(object)  # (x0, y0, x1, y1) in canvas pixels
+    box_cleared = pyqtSignal()
 
     def __init__(self) -> None:
         super().__init__()
@@ -36,6 +44,8 @@ class MatchView(QLabel):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setStyleSheet("background: black;")
         self._pixmap: QPixmap | None = None
+        self._rubber_band = QRubberBand(QRubberBand.Shape.Rectangle, self)
+        self._drag_start: QPoint | None = None
 
     def show_canvas(self, canvas: np.ndarray) -> None:
         canvas = np.ascontiguousarray(canvas)
@@ -43,6 +53,37 @@ class MatchView(QLabel):
                        QImage.Format.Format_BGR888).copy()
         self._pixmap = QPixmap.fromImage(image)
         self._rescale()
+
+    def to_canvas(self, point: QPoint) -> tuple[float, float] | None:
+        """A widget position -> canvas pixels (the canvas is drawn scaled and centred), or None before one."""
+        shown = self.pixmap()
+        if self._pixmap is None or shown is None or shown.isNull():
+            return None
+        factor = shown.width() / self._pixmap.width()
+        left, top = (self.width() - shown.width()) / 2, (self.height() - shown.height()) / 2
+        return (point.x() - left) / factor, (point.y() - top) / factor
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt's name
+        if event.button() == Qt.MouseButton.RightButton:
+            self.box_cleared.emit()
+        elif event.button() == Qt.MouseButton.LeftButton:
+            self._drag_start = event.position().toPoint()
+            self._rubber_band.setGeometry(QRect(self._drag_start, QSize()))
+            self._rubber_band.show()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt's name
+        if self._drag_start is not None:
+            self._rubber_band.setGeometry(QRect(self._drag_start, event.position().toPoint()).normalized())
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt's name
+        if self._drag_start is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        self._rubber_band.hide()
+        corners = [self.to_canvas(point) for point in (self._drag_start, event.position().toPoint())]
+        self._drag_start = None
+        if corners[0] is not None and corners[1] is not None:
+            (xa, ya), (xb, yb) = corners
+            self.box_selected.emit((min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb)))
 
     def resizeEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
         self._rescale()
@@ -143,13 +184,15 @@ class MainWindow(QMainWindow):
         self.geometry_mode = geometry
         self.last_packet: MatchPacket | None = None
         self.results_shown = 0
-        self.statusBar().showMessage("n/space: anchor  m: indoor/outdoor  e: geometry  d/f c/v: matches shown  "
-                                     "p: pause  s: snapshot  g: graphs  h: help  q/Esc: quit")
+        self.statusBar().showMessage("n/space: anchor  drag on it: region  m: indoor/outdoor  e: geometry  "
+                                     "d/f c/v: matches shown  p: pause  s: snapshot  g: graphs  h: help  q: quit")
         inference.result_ready.connect(self.on_result)
         inference.status.connect(self.on_status)
         inference.model_changed.connect(self.on_model_changed)
         inference.failed.connect(lambda message: self.statusBar().showMessage(message, 8000))
         capture.stream_ended.connect(self.on_stream_ended)
+        self.view.box_selected.connect(self.on_box_selected)
+        self.view.box_cleared.connect(lambda: self.inference.request_region(None))
         capture.warning.connect(lambda message: self.statusBar().showMessage(message, 8000))
 
     def start(self) -> None:
@@ -178,9 +221,25 @@ class MainWindow(QMainWindow):
                           frame_index=packet.frame_index, status=status, show_help=self.show_help)
         canvas = render_view(packet.anchor, packet.frame, packet.result.keypoints0, packet.result.keypoints1,
                              packet.result.confidence, self.window_range, overlay,
-                             display_scale(packet.frame.shape[0]), packet.geometry)
+                             display_scale(packet.frame.shape[0]), packet.geometry, packet.region)
         self.view.show_canvas(canvas)
         return canvas
+
+    def on_box_selected(self, box: tuple[float, float, float, float]) -> None:
+        """A box dragged over the anchor (canvas pixels) -> the region of the anchor to match from."""
+        packet = self.last_packet
+        if packet is None:
+            return
+        scale = display_scale(packet.frame.shape[0])
+        height, width = packet.anchor.shape[:2]
+        x0, y0, x1, y1 = (value / scale for value in box)
+        x0, x1 = max(x0, 0.0), min(x1, float(width))
+        y0, y1 = max(y0, 0.0), min(y1, float(height))
+        if x1 - x0 < MIN_REGION_PX or y1 - y0 < MIN_REGION_PX:
+            self.statusBar().showMessage("drag a box over the anchor (left image) to match only from it; "
+                                         "right click: whole anchor again", 6000)
+            return
+        self.inference.request_region((x0, y0, x1, y1))
 
     def on_status(self, text: str) -> None:
         self.status_text = text

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 from PyQt6.QtCore import QThread, pyqtSignal
 
-from model.geometry import TwoViewGeometry
+from model.geometry import Box, TwoViewGeometry
 from model.matcher import EncodedImage, Matcher, MatchResult
 
 from .sources import Frame, FrameSource
@@ -119,11 +119,12 @@ class MatchPacket:
     frame_age_ms: float  # from reading the frame to its result: latency plus waiting in the mailbox
     geometry: TwoViewGeometry | None = None  # None when geometric verification is off
     geometry_ms: float = 0.0
+    region: Box | None = None  # the box of the anchor the matches were restricted to (anchor pixels)
 
 
 @dataclass
 class _Request:
-    kind: str  # "anchor", "model" or "geometry"
+    kind: str  # "anchor", "model", "geometry" or "region"
     value: object = None
 
 
@@ -164,6 +165,7 @@ class InferenceThread(QThread):
         self.anchor_index = 0
         self.anchor_name = ""
         self.anchor_file = anchor_file
+        self.region: Box | None = None
         self.last_frame: Frame | None = None
 
     def request_anchor(self) -> None:
@@ -174,6 +176,10 @@ class InferenceThread(QThread):
 
     def request_geometry(self, mode: str) -> None:
         self.requests.put(_Request("geometry", mode))
+
+    def request_region(self, region: Box | None) -> None:
+        """Keep only matches from this box of the current anchor (anchor pixels); None: the whole anchor."""
+        self.requests.put(_Request("region", region))
 
     def stop(self) -> None:
         self._stop.set()
@@ -198,6 +204,8 @@ class InferenceThread(QThread):
             self._switch(str(request.value))
         elif request.kind == "geometry":
             self.geometry = str(request.value)
+        elif request.kind == "region":
+            self.region = request.value  # type: ignore[assignment]
         elif request.kind == "anchor" and self.last_frame is not None and self.matcher is not None:
             self._set_anchor(self.last_frame)
 
@@ -205,6 +213,7 @@ class InferenceThread(QThread):
         assert self.matcher is not None
         self.anchor = self.matcher.encode(frame.image)
         self.anchor_image, self.anchor_index, self.anchor_name = frame.image, frame.index, name
+        self.region = None  # a box of the old anchor means nothing on the new one
 
     def run(self) -> None:
         self._switch(self.domain)
@@ -225,7 +234,7 @@ class InferenceThread(QThread):
                 self._set_anchor(frame)
             start = time.perf_counter()
             assert self.anchor is not None and self.anchor_image is not None
-            result = self.matcher.match(self.anchor, frame.image)
+            result = self.matcher.match(self.anchor, frame.image, region0=self.region)
             matched = time.perf_counter()
             geometry = verify_matches(result, self.geometry, frame.image.shape, self.matcher.resize)
             done = time.perf_counter()
@@ -233,4 +242,4 @@ class InferenceThread(QThread):
                                                frame.image, frame.index,
                                                result, (done - start) * 1000.0, meter.tick(),
                                                (done - frame.captured) * 1000.0, geometry,
-                                               (done - matched) * 1000.0))
+                                               (done - matched) * 1000.0, self.region))

@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 
 ESTIMATORS = {"ransac": cv2.RANSAC, "magsac": cv2.USAC_MAGSAC}
+#: An axis-aligned box in image pixels: (x0, y0, x1, y1), x0 < x1, y0 < y1.
+Box = tuple[float, float, float, float]
 MODELS = ("homography", "fundamental")
 #: Fewest matches each model can be fitted to (the minimal samples of OpenCV's estimators).
 MIN_MATCHES = {"homography": 4, "fundamental": 8}
@@ -77,10 +79,12 @@ def fit_geometry(points0: np.ndarray, points1: np.ndarray, model: str = "homogra
     return TwoViewGeometry(model, matrix, inliers.ravel().astype(bool), threshold_px)
 
 
-def project_outline(homography: np.ndarray, width: int, height: int) -> np.ndarray | None:
-    """Image 0's border ([4, 2] corners, clockwise from the top left) mapped by a homography into image 1, or
-    None when there is no sensible outline (the border crosses the horizon, or collapses onto a line)."""
-    corners = np.array([[0, 0, 1], [width, 0, 1], [width, height, 1], [0, height, 1]], dtype=np.float64)
+def project_outline(homography: np.ndarray, box: Box) -> np.ndarray | None:
+    """A box of image 0 (e.g. its whole border, (0, 0, width, height)) mapped by a homography into image 1:
+    [4, 2] corners, clockwise from the top left, or None when there is no sensible outline (the box crosses
+    the horizon, or collapses onto a line)."""
+    x0, y0, x1, y1 = box
+    corners = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]], dtype=np.float64)
     mapped = corners @ homography.T
     if np.any(mapped[:, 2] * np.sign(mapped[0, 2]) <= 1e-9):  # corners on both sides of the horizon
         return None

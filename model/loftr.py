@@ -128,7 +128,8 @@ class LoFTR(nn.Module):
 
     def match(self, features0: Features, features1: Features, thr: float | None = None,
               border_rm: int | None = None, max_matches: int | None = None, mask0: torch.Tensor | None = None,
-              mask1: torch.Tensor | None = None, timer: StageTimer | None = None) -> Matches:
+              mask1: torch.Tensor | None = None, timer: StageTimer | None = None,
+              allowed0: torch.Tensor | None = None) -> Matches:
         """Match two batches of features.
 
         Args:
@@ -137,11 +138,15 @@ class LoFTR(nn.Module):
                 time per match). When given, the result is sorted by confidence, descending.
             mask0, mask1: padding masks at coarse resolution [B, Hc, Wc].
             timer: collects per-stage milliseconds when given.
+            allowed0: [B, Hc * Wc] bool, the coarse cells of image 0 whose matches are kept (a region of
+                interest); applied to the mutual nearest neighbours, before ``max_matches``.
         """
         settings = self.config.match_coarse
         thr = settings.thr if thr is None else thr
         border_rm = settings.border_rm if border_rm is None else border_rm
         tokens0, tokens1, _, coarse = self.coarse_matches(features0, features1, thr, border_rm, mask0, mask1, timer)
+        if allowed0 is not None:
+            coarse = coarse.take(allowed0[coarse.b_ids, coarse.i_ids])
         with maybe_stage(timer, "fine"):
             if max_matches is not None:
                 order = torch.argsort(coarse.mconf, descending=True)[:max_matches]

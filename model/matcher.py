@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from .backbone import fold_batchnorm
 from .checkpoints import LoadedWeights, load_weights
-from .loftr import Features, LoFTR
+from .loftr import COARSE_STRIDE, Features, LoFTR
 from .timing import StageTimer, maybe_stage
 
 ImageLike = Union[np.ndarray, torch.Tensor]
@@ -284,13 +284,20 @@ class Matcher:
         return EncodedImage(features, size, (int(tensor.shape[2]), int(tensor.shape[3])), id(self.model))
 
     @torch.inference_mode()
-    def match(self, image0: ImageLike | EncodedImage, image1: ImageLike | EncodedImage) -> MatchResult:
-        """Match two images (or cached encodings). Zero matches gives empty arrays."""
+    def match(self, image0: ImageLike | EncodedImage, image1: ImageLike | EncodedImage,
+              region0: tuple[float, float, float, float] | None = None) -> MatchResult:
+        """Match two images (or cached encodings). Zero matches gives empty arrays.
+
+        region0: (x0, y0, x1, y1) in image 0's pixels: keep only matches whose keypoint0 lies in it. It is
+            applied before ``max_matches``, so the cap selects the most confident matches of the region.
+        """
         timer = StageTimer(self.device)
         encoded = [self._encoded(image, timer) for image in (image0, image1)]
+        allowed0 = None if region0 is None else self._cells_in_region(encoded[0], region0)
         with self._autocast():
             matches = self.model.match(encoded[0].features, encoded[1].features, thr=self.threshold,
-                                       border_rm=self.border_rm, max_matches=self.max_matches, timer=timer)
+                                       border_rm=self.border_rm, max_matches=self.max_matches, timer=timer,
+                                       allowed0=allowed0)
         # One [M, 6] table, sorted and scaled on the device, then a single copy to the host (one sync on CUDA).
         table = torch.cat([matches.keypoints0.float(), matches.keypoints1.float(),
                            matches.confidence.float()[:, None], matches.fine_std.float()[:, None]], dim=1)
@@ -303,6 +310,16 @@ class Matcher:
             fine_std=np.ascontiguousarray(table[:, 5]),
             timings_ms=timer.ms,
         )
+
+    def _cells_in_region(self, encoded: EncodedImage, region: tuple[float, float, float, float]) -> torch.Tensor:
+        """[1, Hc * Wc] bool: the coarse cells whose keypoint (in the caller's pixels) lies in ``region``."""
+        height, width = encoded.features.coarse_hw
+        scale_x, scale_y = encoded.scale_xy
+        x = torch.arange(width, device=self.device, dtype=torch.float32) * (COARSE_STRIDE * scale_x)
+        y = torch.arange(height, device=self.device, dtype=torch.float32) * (COARSE_STRIDE * scale_y)
+        x0, y0, x1, y1 = region
+        inside = ((y >= y0) & (y < y1))[:, None] & ((x >= x0) & (x < x1))[None, :]
+        return inside.reshape(1, -1)
 
     def _encoded(self, image: ImageLike | EncodedImage, timer: StageTimer) -> EncodedImage:
         if isinstance(image, EncodedImage):

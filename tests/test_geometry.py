@@ -87,16 +87,16 @@ def test_unknown_model_or_estimator_is_a_clear_error() -> None:
 
 
 def test_outline_follows_the_homography_and_refuses_folded_borders() -> None:
-    np.testing.assert_allclose(project_outline(np.eye(3), 64, 48), [[0, 0], [64, 0], [64, 48], [0, 48]])
-    outline = project_outline(HOMOGRAPHY, 640, 480)
+    np.testing.assert_allclose(project_outline(np.eye(3), (0, 0, 64, 48)), [[0, 0], [64, 0], [64, 48], [0, 48]])
+    outline = project_outline(HOMOGRAPHY, (0, 0, 640, 480))
     assert outline is not None
     np.testing.assert_allclose(outline, _apply(HOMOGRAPHY, np.array([[0, 0], [640, 0], [640, 480], [0, 480.0]])))
     mirror_x = np.diag([-1.0, 1.0, 1.0])  # a mirror is not something a camera sees: still a convex outline
-    assert project_outline(mirror_x, 64, 48) is not None
+    assert project_outline(mirror_x, (0, 0, 64, 48)) is not None
     horizon = np.array([[1.0, 0, 0], [0, 1.0, 0], [-1 / 32, 0, 1.0]])  # the line x = 32 goes to infinity
-    assert project_outline(horizon, 64, 48) is None
+    assert project_outline(horizon, (0, 0, 64, 48)) is None
     collapsed = np.array([[1.0, 0, 0], [0, 0, 0], [0, 0, 1.0]])  # every point onto one line: nothing to outline
-    assert project_outline(collapsed, 64, 48) is None
+    assert project_outline(collapsed, (0, 0, 64, 48)) is None
 
 
 def test_geometry_modes_cycle_and_none_does_nothing() -> None:

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QPoint, Qt
 
 from app.cli import resized
 from app.gui import build_window
@@ -156,3 +156,27 @@ def test_an_anchor_image_is_used_until_n(qtbot, tmp_path: Path) -> None:  # type
         qtbot.waitUntil(lambda: main_window.last_packet.anchor_name == "", timeout=60000)
     finally:
         main_window.shutdown()
+
+
+def test_a_box_dragged_on_the_anchor_restricts_the_matches(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
+    view = window.view
+    shown, canvas_width = view.pixmap(), view._pixmap.width()
+    factor = shown.width() / canvas_width
+    left, top = (view.width() - shown.width()) / 2, (view.height() - shown.height()) / 2
+
+    def widget_point(x: float, y: float) -> QPoint:  # canvas pixels -> widget position
+        return QPoint(round(left + x * factor), round(top + y * factor))
+
+    # Frames are 160x120, drawn at 4x: the anchor's box (20, 10)-(100, 90) is (80, 40)-(400, 360) on the canvas.
+    start, end = widget_point(80, 40), widget_point(400, 360)
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(view, end)
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=end)
+    qtbot.waitUntil(lambda: window.last_packet.region is not None, timeout=60000)
+    x0, y0, x1, y1 = window.last_packet.region
+    assert abs(x0 - 20) < 2 and abs(y0 - 10) < 2 and abs(x1 - 100) < 2 and abs(y1 - 90) < 2
+    points = window.last_packet.result.keypoints0
+    assert ((points[:, 0] >= x0) & (points[:, 0] < x1) & (points[:, 1] >= y0) & (points[:, 1] < y1)).all()
+    qtbot.mouseClick(view, Qt.MouseButton.RightButton, pos=start)
+    qtbot.waitUntil(lambda: window.last_packet.region is None, timeout=60000)

@@ -152,3 +152,22 @@ def test_a_preset_with_a_single_fine_cross_layer(photo_pair: tuple[np.ndarray, n
     network_points = result.keypoints1 * np.array([320 / photo_pair[1].shape[1], 240 / photo_pair[1].shape[0]])
     assert np.abs(network_points / 8 - np.round(network_points / 8)).max() > 0.05
     assert np.all(result.fine_std > 0)
+
+
+def test_region0_keeps_the_most_confident_matches_inside_it(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    torch.manual_seed(0)
+    matcher = Matcher(LoFTR(get_preset("compact_s")), device="cpu", precision="fp32", resize=(320, 240),
+                      threshold=0.0)
+    anchor = matcher.encode(photo_pair[0])
+    everything = matcher.match(anchor, photo_pair[1])
+    region = (100.0, 80.0, 400.0, 300.0)  # in photo_pair[0]'s 640x480 pixels
+
+    def inside(points: np.ndarray) -> np.ndarray:
+        return (points[:, 0] >= 100) & (points[:, 0] < 400) & (points[:, 1] >= 80) & (points[:, 1] < 300)
+
+    restricted = matcher.match(anchor, photo_pair[1], region0=region)
+    assert inside(restricted.keypoints0).all() and len(restricted) == inside(everything.keypoints0).sum() > 0
+    matcher.max_matches = 20
+    capped = matcher.match(anchor, photo_pair[1], region0=region)
+    assert len(capped) == 20 and inside(capped.keypoints0).all()  # the cap counts only the region's matches
+    np.testing.assert_allclose(capped.confidence, restricted.confidence[:20], rtol=1e-5)

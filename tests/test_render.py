@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.render import GAP, OUTLINE_COLOR, MatchWindow, Overlay, display_scale, render_view
+from app.render import GAP, OUTLINE_COLOR, REGION_COLOR, MatchWindow, Overlay, display_scale, render_view
 from app.video import PngWriter
 from model.geometry import TwoViewGeometry
 from model.visualize import OUTLIER_COLOR
@@ -21,13 +21,14 @@ def _is_outlier_grey(pixel: np.ndarray) -> bool:
     return int(pixel.max()) - int(pixel.min()) <= 2 and abs(int(pixel[0]) - OUTLIER_COLOR[0]) <= 20
 
 
-def _view(geometry: TwoViewGeometry | None, scale: int = 1) -> np.ndarray:
+def _view(geometry: TwoViewGeometry | None, scale: int = 1, region: tuple[float, ...] | None = None) -> np.ndarray:
     anchor = np.zeros((HEIGHT, WIDTH), np.uint8)
     frame = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
     # Two horizontal lines, clear of the text panels: the first from (80, 130), the second from (240, 170).
     keypoints = np.array([[80.5, 130.5], [240.5, 170.5]], np.float32)
     confidence = np.array([0.9, 0.5], np.float32)
-    return render_view(anchor, frame, keypoints, keypoints, confidence, MatchWindow(), Overlay(), scale, geometry)
+    return render_view(anchor, frame, keypoints, keypoints, confidence, MatchWindow(), Overlay(), scale, geometry,
+                       region)  # type: ignore[arg-type]
 
 
 def test_small_frames_are_drawn_larger() -> None:
@@ -51,6 +52,18 @@ def test_outliers_are_grey_and_the_homography_outlines_the_anchor(monkeypatch: p
     distance = np.abs(verified[106:118, edge_x - 1:edge_x + 2].astype(int) - OUTLINE_COLOR).sum(-1)
     assert (distance.min(axis=1) < 60).all()
     assert not np.any(plain[106:118, edge_x - 1:edge_x + 2, 1] > 100)
+
+
+def test_a_region_is_boxed_on_the_anchor_and_outlined_in_the_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("app.render.MIN_OUTLINE_INLIERS", 1)
+    geometry = TwoViewGeometry("homography", np.diag([0.5, 0.5, 1.0]), np.array([True, True]), 3.0)
+    view = _view(geometry, region=(200.0, 120.0, 300.0, 220.0))
+    assert np.abs(view[150:190, 199:202].astype(int) - REGION_COLOR).sum(-1).min() < 60  # the box's left edge
+    # Its outline in the frame: the right edge at x = 300 / 2, from y = 60 to 110; the whole anchor's would be
+    # at x = 160, which stays dark.
+    edge_x = WIDTH + GAP + 150
+    assert (np.abs(view[70:100, edge_x - 1:edge_x + 2].astype(int) - OUTLINE_COLOR).sum(-1).min(axis=1) < 60).all()
+    assert not np.any(view[70:100, WIDTH + GAP + 159:WIDTH + GAP + 162, 1] > 100)
 
 
 def test_no_outline_from_too_few_inliers() -> None:
