@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Regenerate docs/gui.png (the real window under Xvfb) and docs/headless_frame.png (a headless PNG).
-# Needs Debian's xvfb, imagemagick and Qt's X11 libraries (libxcb-cursor0, libxkbcommon-x11-0).
+# Needs Debian's xvfb, imagemagick, xdotool and Qt's X11 libraries (libxcb-cursor0, libxkbcommon-x11-0).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mkdir -p docs
-# No --input: without a camera the bundled sample video (a planar photo wall) plays in a loop.
-tools/screenshot_gui.sh docs/gui.png 20 --geometry homography
+# No --input: without a camera the bundled sample video (a planar photo wall) plays in a loop. Halfway, the
+# mouse drags a box over the cat on the anchor (screen pixels of the window at its default size).
+DRAG="36 285 268 490" tools/screenshot_gui.sh docs/gui.png 20 --geometry homography
 OUT="$(mktemp -d)"
 .venv/bin/python -m app --input assets/sample.mp4 --no_display --output_dir "$OUT" --max_length 31 --skip 1
 # The app writes PNGs fast (little compression); the committed copy is compressed hard.
