@@ -183,7 +183,8 @@ class MainWindow(QMainWindow):
         self.show_help, self.paused = False, False
         self.geometry_mode = geometry
         self.last_packet: MatchPacket | None = None
-        self.results_shown = 0
+        self.results_received = self.results_shown = 0
+        self._draw_pending = False
         self.statusBar().showMessage("n/space: anchor  drag on it: region  m: indoor/outdoor  e: geometry  "
                                      "d/f c/v: matches shown  p: pause  s: snapshot  g: graphs  h: help  q: quit")
         inference.result_ready.connect(self.on_result)
@@ -201,14 +202,26 @@ class MainWindow(QMainWindow):
 
     # --- results -------------------------------------------------------------------------------------
     def on_result(self, packet: MatchPacket) -> None:
+        """Every result counts in the plots and the input video; only the newest is drawn.
+
+        Drawing (thousands of lines on a GPU's 640x480 results) can be slower than inference: drawing every
+        result would queue them up in Qt's event loop, and the view would fall further and further behind.
+        """
         self.last_packet = packet
-        self.results_shown += 1
-        canvas = self.redraw()
+        self.results_received += 1
         self.stats.add(packet)
-        if self.video is not None and canvas is not None:
-            self.video.write(canvas)
         if self.input_video is not None:
             self.input_video.write(packet.frame)
+        if not self._draw_pending:
+            self._draw_pending = True
+            QTimer.singleShot(0, self._show_newest)
+
+    def _show_newest(self) -> None:
+        self._draw_pending = False
+        canvas = self.redraw()
+        self.results_shown += 1
+        if self.video is not None and canvas is not None:
+            self.video.write(canvas)  # the mp4 shows what the window showed
 
     def redraw(self) -> np.ndarray | None:
         packet = self.last_packet

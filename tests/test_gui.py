@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
@@ -180,3 +181,20 @@ def test_a_box_dragged_on_the_anchor_restricts_the_matches(qtbot, window) -> Non
     assert ((points[:, 0] >= x0) & (points[:, 0] < x1) & (points[:, 1] >= y0) & (points[:, 1] < y1)).all()
     qtbot.mouseClick(view, Qt.MouseButton.RightButton, pos=start)
     qtbot.waitUntil(lambda: window.last_packet.region is None, timeout=60000)
+
+
+def test_a_slow_view_skips_to_the_newest_result(qtbot, window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import app.window
+
+    draw = app.window.render_view
+
+    def slow_draw(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.3)  # far slower than matching a 160x120 frame
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(app.window, "render_view", slow_draw)
+    qtbot.waitUntil(lambda: window.results_received >= 8, timeout=60000)
+    # Drawing every result would have queued them up (shown == received, each drawn late); instead results
+    # that arrived during a draw were skipped, and every one of them still reached the plots.
+    assert window.results_shown < window.results_received
+    assert len(window.stats.history["fps"]) == window.results_received

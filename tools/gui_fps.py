@@ -2,7 +2,8 @@
 
 The bundled sample video is replayed in a loop at --camera_fps, like a webcam, through the app's own capture
 thread, inference thread and window (plots included); after --seconds the window closes and the means of the
-last two thirds of the run are printed: shown FPS and per-stage milliseconds of the inference thread.
+last two thirds of the run are printed: frames matched per second and per-stage milliseconds of the
+inference thread, with how many results there were and how many of them were drawn.
 
 Usage:  .venv/bin/python tools/gui_fps.py [--seconds 30] [--camera_fps 30] [--load_threads N] [app flags...]
 --load_threads N loads the model with N torch threads in the main thread (the app uses 1; see
@@ -64,8 +65,9 @@ def main() -> int:
     kept = slice(len(history["fps"]) // 3, None)  # skip the warm-up
     stages = "  ".join(f"{stage} {statistics.mean(history[stage][kept]):.1f}" for stage in STAGES)
     print(f"{model_label(args.model, matcher)} on {matcher.device.type}/{matcher.precision}, {threads} torch threads, "
-          f"model loaded with {options.load_threads or 1}: {window.results_shown} results in {options.seconds:g} s, "
-          f"{statistics.mean(history['fps'][kept]):.1f} FPS shown; ms per stage: {stages}")
+          f"model loaded with {options.load_threads or 1}: {window.results_received} results ({window.results_shown} "
+          f"drawn) in {options.seconds:g} s, "
+          f"{statistics.mean(history['fps'][kept]):.1f} FPS matched; ms per stage: {stages}")
     return 0
 
 
