@@ -131,6 +131,7 @@ class StatsPanel(QWidget):
             plot.showGrid(x=False, y=True, alpha=0.3)
             layout.addWidget(plot)
         self.stale = False
+        self.tops: dict[str, float] = {}  # the y-axis top each plot was last given
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.refresh)
         self.timer.start(refresh_ms)
@@ -152,11 +153,12 @@ class StatsPanel(QWidget):
                 curve.setData(np.fromiter(self.history[name], dtype=float))
             # y from 0: auto-range would blow a steady value (e.g. matches at the --max_matches cap) up to noise.
             # The top is a round number, so the axes (costly to draw) change only when the scale really does.
-            for plot, names in ((self.fps_plot, ("fps",)), (self.latency_plot, STAGES),
-                                (self.matches_plot, ("matches",))):
-                top = max(max(self.history[name], default=0.0) for name in names)
-                if plot.viewRange()[1][1] != (rounded := round_up(max(top, 1.0) * 1.1)):
-                    plot.setYRange(0.0, rounded, padding=0)
+            for key, plot, names in (("fps", self.fps_plot, ("fps",)), ("latency", self.latency_plot, STAGES),
+                                     ("matches", self.matches_plot, ("matches",))):
+                top = round_up(max(max(max(self.history[name], default=0.0) for name in names), 1.0) * 1.1)
+                if self.tops.get(key) != top:
+                    self.tops[key] = top
+                    plot.setYRange(0.0, top, padding=0)
 
 
 class MainWindow(QMainWindow):

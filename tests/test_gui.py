@@ -198,3 +198,10 @@ def test_a_slow_view_skips_to_the_newest_result(qtbot, window, monkeypatch) -> N
     # that arrived during a draw were skipped, and every one of them still reached the plots.
     assert window.results_shown < window.results_received
     assert len(window.stats.history["fps"]) == window.results_received
+
+
+def test_plot_tops_are_round_numbers() -> None:
+    from app.window import round_up
+
+    assert [round_up(v) for v in (0.5, 1.0, 1.2, 2.5, 9.0, 10.0, 11.0, 33.0, 330.0, 770.0)] == \
+        [0.5, 1.0, 1.5, 3.0, 10.0, 10.0, 15.0, 50.0, 500.0, 1000.0]
