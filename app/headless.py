@@ -17,9 +17,9 @@ import numpy as np
 
 from model.matcher import Matcher
 
-from .render import MatchWindow, Overlay, display_scale, render_view
+from .render import MatchWindow
+from .session import MatchSession, render_packet
 from .sources import Frame
-from .verify import verify_matches
 from .video import PngWriter, VideoWriter
 
 PNG_PATTERN = "frame_%06d.png"
@@ -120,16 +120,12 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
     video_path = options.output_dir / "loftr_matches.mp4" if options.save_video else None
     input_path = options.output_dir / "demo_input.mp4" if options.save_input else None
     device = f"{matcher.device.type}/{matcher.precision}"
-    count = 0
+    session = MatchSession(matcher, options.geometry)
+    if anchor_file is not None:
+        session.set_anchor(anchor_file[0], 0, anchor_file[1])
+    count = verified = matches = inliers = 0
     started = time.perf_counter()
     progress = Progress(total, stream)
-    anchor = anchor_image = None
-    anchor_label = "#0"
-    if anchor_file is not None:
-        anchor_image, anchor_label = anchor_file
-        anchor = matcher.encode(anchor_image)
-    latency_ms = 0.0
-    verified = matches = inliers = 0
     with ExitStack() as stack, _StopOnSignal(on_stop) as signals:
         video = stack.enter_context(VideoWriter(video_path, options.fps)) if video_path else None
         raw = stack.enter_context(VideoWriter(input_path, options.fps)) if input_path else None
@@ -137,20 +133,13 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
         for frame in frames:
             if signals.stop:
                 break
-            if anchor is None or (options.anchor_every and count and count % options.anchor_every == 0):
-                anchor, anchor_image, anchor_label = matcher.encode(frame.image), frame.image, f"#{frame.index}"
-            tick = time.perf_counter()
-            result = matcher.match(anchor, frame.image)
-            geometry = verify_matches(result, options.geometry, frame.image.shape, matcher.resize)
-            latency_ms = (time.perf_counter() - tick) * 1000.0
-            if geometry is not None:
-                verified, matches, inliers = verified + 1, matches + len(result), inliers + geometry.num_inliers
-            elapsed = time.perf_counter() - started
-            overlay = Overlay(model=model_label, device=device, fps=(count + 1) / elapsed if elapsed else 0.0,
-                              latency_ms=latency_ms, frame_age_ms=(time.perf_counter() - frame.captured) * 1000.0,
-                              anchor=anchor_label, frame_index=frame.index)
-            view = render_view(anchor_image, frame.image, result.keypoints0, result.keypoints1, result.confidence,
-                               options.window, overlay, display_scale(frame.image.shape[0]), geometry)
+            if options.anchor_every and count and count % options.anchor_every == 0:
+                session.set_anchor(frame.image, frame.index)
+            packet = session.process(frame)
+            if packet.geometry is not None:
+                verified += 1
+                matches, inliers = matches + len(packet.result), inliers + packet.geometry.num_inliers
+            view = render_packet(packet, options.window, model_label, device)
             if png_writer is not None:
                 png_writer.write(view, count)
             if video:

@@ -14,10 +14,11 @@ from PyQt6.QtCore import QPoint, QRect, QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QImage, QKeyEvent, QMouseEvent, QPixmap
 from PyQt6.QtWidgets import QLabel, QMainWindow, QRubberBand, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
-from .render import RANGE_STEP, SIZE_STEP, MatchWindow, Overlay, display_scale, render_view
+from .render import RANGE_STEP, SIZE_STEP, MatchWindow, display_scale
+from .session import MatchPacket, render_packet
 from .verify import next_mode
 from .video import VideoWriter
-from .worker import CaptureThread, InferenceThread, MatchPacket
+from .worker import CaptureThread, InferenceThread
 
 HISTORY = 200  # samples kept in the rolling plots
 REFRESH_MS = 500  # how often the plots are redrawn
@@ -230,13 +231,8 @@ class MainWindow(QMainWindow):
         if packet is None:
             return None
         status = "paused" if self.paused else self.status_text
-        overlay = Overlay(model=self.model_label, device=self.device_label, fps=packet.fps,
-                          latency_ms=packet.latency_ms, frame_age_ms=packet.frame_age_ms,
-                          anchor=packet.anchor_name or f"#{packet.anchor_index}",
-                          frame_index=packet.frame_index, status=status, show_help=self.show_help)
-        canvas = render_view(packet.anchor, packet.frame, packet.result.keypoints0, packet.result.keypoints1,
-                             packet.result.confidence, self.window_range, overlay,
-                             display_scale(packet.frame.shape[0]), packet.geometry, packet.region)
+        canvas = render_packet(packet, self.window_range, self.model_label, self.device_label, status,
+                               self.show_help)
         self.view.show_canvas(canvas)
         return canvas
 

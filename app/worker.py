@@ -11,17 +11,17 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
 from PyQt6.QtCore import QThread, pyqtSignal
 
-from model.geometry import Box, TwoViewGeometry
-from model.matcher import EncodedImage, Matcher, MatchResult
+from model.geometry import Box
+from model.matcher import Matcher
 
+from .session import MatchSession
 from .sources import Frame, FrameSource
-from .verify import verify_matches
 
 
 class LatestFrame:
@@ -105,43 +105,14 @@ class CaptureThread(QThread):
 
 
 @dataclass
-class MatchPacket:
-    """What the window needs to draw one result."""
-
-    anchor: np.ndarray
-    anchor_index: int
-    anchor_name: str  # the image file the anchor came from (--anchor), "" for a frame of the stream
-    frame: np.ndarray
-    frame_index: int
-    result: MatchResult
-    latency_ms: float  # matching (and geometric verification) of this frame
-    fps: float
-    frame_age_ms: float  # from reading the frame to its result: latency plus waiting in the mailbox
-    geometry: TwoViewGeometry | None = None  # None when geometric verification is off
-    geometry_ms: float = 0.0
-    region: Box | None = None  # the box of the anchor the matches were restricted to (anchor pixels)
-
-
-@dataclass
 class _Request:
     kind: str  # "anchor", "model", "geometry" or "region"
     value: object = None
 
 
-@dataclass
-class _FpsMeter:
-    times: list[float] = field(default_factory=list)
-
-    def tick(self) -> float:
-        now = time.perf_counter()
-        self.times = [t for t in self.times if now - t < 2.0] + [now]
-        if len(self.times) < 2:
-            return 0.0
-        return (len(self.times) - 1) / (self.times[-1] - self.times[0])
-
-
 class InferenceThread(QThread):
-    """Owns the Matcher: caches the anchor's features, matches each newest frame, loads/switches models."""
+    """Owns the model: matches each newest frame against the anchor (a :class:`MatchSession`), applies the
+    window's requests (new anchor, model switch, geometry mode, region) between frames."""
 
     result_ready = pyqtSignal(object)  # MatchPacket
     status = pyqtSignal(str)  # "" when idle
@@ -156,16 +127,10 @@ class InferenceThread(QThread):
         an (image, name) to start with as the anchor instead of the first frame."""
         super().__init__()
         self.mailbox, self.load_model, self.domain, self.initial = mailbox, load_model, domain, initial
-        self.geometry = geometry
+        self.geometry, self.anchor_file = geometry, anchor_file
         self.requests: queue.Queue[_Request] = queue.Queue()
         self._stop = threading.Event()
-        self.matcher: Matcher | None = None
-        self.anchor: EncodedImage | None = None
-        self.anchor_image: np.ndarray | None = None
-        self.anchor_index = 0
-        self.anchor_name = ""
-        self.anchor_file = anchor_file
-        self.region: Box | None = None
+        self.session: MatchSession | None = None  # made in run(), with the first model
         self.last_frame: Frame | None = None
 
     def request_anchor(self) -> None:
@@ -193,53 +158,38 @@ class InferenceThread(QThread):
             self.failed.emit(f"cannot load the {domain} model: {error}")
             self.status.emit("")
             return
-        self.matcher, self.domain = matcher, domain
+        self.domain = domain
+        if self.session is None:
+            self.session = MatchSession(matcher, self.geometry)
+        else:
+            self.session.set_matcher(matcher)
         self.model_changed.emit(label, f"{matcher.device.type}/{matcher.precision}")
-        if self.anchor_image is not None:  # the cached features belong to the old model
-            self.anchor = matcher.encode(self.anchor_image)
         self.status.emit("")
 
     def _apply(self, request: _Request) -> None:
         if request.kind == "model":
             self._switch(str(request.value))
+        elif self.session is None:
+            return
         elif request.kind == "geometry":
-            self.geometry = str(request.value)
+            self.session.geometry = str(request.value)
         elif request.kind == "region":
-            self.region = request.value  # type: ignore[assignment]
-        elif request.kind == "anchor" and self.last_frame is not None and self.matcher is not None:
-            self._set_anchor(self.last_frame)
-
-    def _set_anchor(self, frame: Frame, name: str = "") -> None:
-        assert self.matcher is not None
-        self.anchor = self.matcher.encode(frame.image)
-        self.anchor_image, self.anchor_index, self.anchor_name = frame.image, frame.index, name
-        self.region = None  # a box of the old anchor means nothing on the new one
+            self.session.region = request.value  # type: ignore[assignment]
+        elif request.kind == "anchor" and self.last_frame is not None:
+            self.session.set_anchor(self.last_frame.image, self.last_frame.index)
 
     def run(self) -> None:
         self._switch(self.domain)
-        if self.anchor_file is not None and self.matcher is not None:
+        if self.anchor_file is not None and self.session is not None:
             image, name = self.anchor_file
-            self._set_anchor(Frame(image, 0), name)
-        meter = _FpsMeter()
+            self.session.set_anchor(image, 0, name)
         while not self._stop.is_set():
             while not self.requests.empty():
                 self._apply(self.requests.get_nowait())
             frame, ended = self.mailbox.take(timeout=0.05)
             if ended:
                 break
-            if frame is None or self.matcher is None:
+            if frame is None or self.session is None:
                 continue
             self.last_frame = frame
-            if self.anchor is None:
-                self._set_anchor(frame)
-            start = time.perf_counter()
-            assert self.anchor is not None and self.anchor_image is not None
-            result = self.matcher.match(self.anchor, frame.image, region0=self.region)
-            matched = time.perf_counter()
-            geometry = verify_matches(result, self.geometry, frame.image.shape, self.matcher.resize)
-            done = time.perf_counter()
-            self.result_ready.emit(MatchPacket(self.anchor_image, self.anchor_index, self.anchor_name,
-                                               frame.image, frame.index,
-                                               result, (done - start) * 1000.0, meter.tick(),
-                                               (done - frame.captured) * 1000.0, geometry,
-                                               (done - matched) * 1000.0, self.region))
+            self.result_ready.emit(self.session.process(frame))

@@ -186,13 +186,13 @@ def test_a_box_dragged_on_the_anchor_restricts_the_matches(qtbot, window) -> Non
 def test_a_slow_view_skips_to_the_newest_result(qtbot, window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import app.window
 
-    draw = app.window.render_view
+    draw = app.window.render_packet
 
     def slow_draw(*args, **kwargs):  # type: ignore[no-untyped-def]
         time.sleep(0.3)  # far slower than matching a 160x120 frame
         return draw(*args, **kwargs)
 
-    monkeypatch.setattr(app.window, "render_view", slow_draw)
+    monkeypatch.setattr(app.window, "render_packet", slow_draw)
     qtbot.waitUntil(lambda: window.results_received >= 8, timeout=60000)
     # Drawing every result would have queued them up (shown == received, each drawn late); instead results
     # that arrived during a draw were skipped, and every one of them still reached the plots.

@@ -1,0 +1,110 @@
+"""A matching session: one matcher, one anchor and the settings that turn each frame into a :class:`MatchPacket`.
+
+Shared by the window's inference thread and the headless runner. No Qt and no threads of its own: its owner
+calls it from one thread.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from model.geometry import Box, TwoViewGeometry
+from model.matcher import EncodedImage, Matcher, MatchResult
+
+from .render import MatchWindow, Overlay, display_scale, render_view
+from .sources import Frame
+from .verify import verify_matches
+
+
+@dataclass
+class MatchPacket:
+    """One frame's result and everything needed to draw it."""
+
+    anchor: np.ndarray
+    anchor_index: int
+    anchor_name: str  # the image file the anchor came from (--anchor), "" for a frame of the stream
+    frame: np.ndarray
+    frame_index: int
+    result: MatchResult
+    latency_ms: float  # matching (and geometric verification) of this frame
+    fps: float  # frames matched per second, over the last two seconds
+    frame_age_ms: float  # from reading the frame to its result: latency plus waiting for the matcher
+    geometry: TwoViewGeometry | None = None  # None when geometric verification is off
+    geometry_ms: float = 0.0
+    region: Box | None = None  # the box of the anchor the matches were restricted to (anchor pixels)
+
+    @property
+    def anchor_label(self) -> str:
+        return self.anchor_name or f"#{self.anchor_index}"
+
+
+def render_packet(packet: MatchPacket, window: MatchWindow, model: str, device: str, status: str = "",
+                  show_help: bool = False) -> np.ndarray:
+    """The demo view of a packet (small frames enlarged, see ``display_scale``), as the window and headless
+    runs show it."""
+    overlay = Overlay(model=model, device=device, fps=packet.fps, latency_ms=packet.latency_ms,
+                      frame_age_ms=packet.frame_age_ms, anchor=packet.anchor_label, frame_index=packet.frame_index,
+                      status=status, show_help=show_help)
+    return render_view(packet.anchor, packet.frame, packet.result.keypoints0, packet.result.keypoints1,
+                       packet.result.confidence, window, overlay, display_scale(packet.frame.shape[0]),
+                       packet.geometry, packet.region)
+
+
+@dataclass
+class FpsMeter:
+    """Events per second over a sliding two-second window."""
+
+    times: list[float] = field(default_factory=list)
+
+    def tick(self) -> float:
+        now = time.perf_counter()
+        self.times = [t for t in self.times if now - t < 2.0] + [now]
+        if len(self.times) < 2:
+            return 0.0
+        return (len(self.times) - 1) / (self.times[-1] - self.times[0])
+
+
+class MatchSession:
+    """The anchor (its cached features), the region of it to match from and the geometric verification mode.
+
+    Args:
+        matcher: the model; ``set_matcher`` swaps it (the anchor is encoded again).
+        geometry: geometric verification mode (``app.verify.GEOMETRY_MODES``).
+    """
+
+    def __init__(self, matcher: Matcher, geometry: str = "none") -> None:
+        self.matcher, self.geometry = matcher, geometry
+        self.region: Box | None = None
+        self.anchor: EncodedImage | None = None
+        self.anchor_image: np.ndarray | None = None
+        self.anchor_index, self.anchor_name = 0, ""
+        self._meter = FpsMeter()
+
+    def set_anchor(self, image: np.ndarray, index: int = 0, name: str = "") -> None:
+        """A new anchor: a frame (its index) or an image file (its name). Forgets the region."""
+        self.anchor = self.matcher.encode(image)
+        self.anchor_image, self.anchor_index, self.anchor_name = image, index, name
+        self.region = None  # a box of the old anchor means nothing on the new one
+
+    def set_matcher(self, matcher: Matcher) -> None:
+        """Another model; the anchor's cached features belong to the old one and are computed again."""
+        self.matcher = matcher
+        if self.anchor_image is not None:
+            self.anchor = matcher.encode(self.anchor_image)
+
+    def process(self, frame: Frame) -> MatchPacket:
+        """Match a frame against the anchor (the frame becomes the anchor when there is none yet)."""
+        if self.anchor is None or self.anchor_image is None:
+            self.set_anchor(frame.image, frame.index)
+        assert self.anchor is not None and self.anchor_image is not None
+        start = time.perf_counter()
+        result = self.matcher.match(self.anchor, frame.image, region0=self.region)
+        matched = time.perf_counter()
+        geometry = verify_matches(result, self.geometry, frame.image.shape, self.matcher.resize)
+        done = time.perf_counter()
+        return MatchPacket(self.anchor_image, self.anchor_index, self.anchor_name, frame.image, frame.index, result,
+                           (done - start) * 1000.0, self._meter.tick(), (done - frame.captured) * 1000.0, geometry,
+                           (done - matched) * 1000.0, self.region)

@@ -1,0 +1,61 @@
+"""The matching session shared by the window's inference thread and the headless runner (app/session.py)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from app.render import MatchWindow
+from app.session import MatchSession, render_packet
+from app.sources import Frame
+from model.config import get_preset
+from model.loftr import LoFTR
+from model.matcher import Matcher
+
+
+def _matcher(seed: int = 0) -> Matcher:
+    torch.manual_seed(seed)
+    return Matcher(LoFTR(get_preset("compact_s")), device="cpu", precision="fp32", resize=None, threshold=0.0)
+
+
+def _frames(photo_pair: tuple[np.ndarray, np.ndarray]) -> list[Frame]:
+    return [Frame(cv2.resize(image, (160, 120), interpolation=cv2.INTER_AREA), index)
+            for index, image in enumerate(photo_pair)]
+
+
+def test_first_frame_is_the_anchor_and_packets_carry_what_the_view_needs(
+        photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    first, second = _frames(photo_pair)
+    session = MatchSession(_matcher(), geometry="homography")
+    packet = session.process(first)
+    assert packet.anchor is first.image and packet.anchor_label == "#0"
+    packet = session.process(second)
+    assert packet.anchor is first.image and packet.frame_index == 1 and len(packet.result) > 0
+    assert packet.geometry is not None and len(packet.geometry.inliers) == len(packet.result)
+    assert 0 < packet.latency_ms <= packet.frame_age_ms and packet.geometry_ms > 0
+    view = render_packet(packet, MatchWindow(), "test model", "cpu/fp32")
+    assert view.shape == (480, 4 * 160 * 2 + 10, 3)  # 160x120 frames drawn at 4x
+
+
+def test_region_is_applied_and_forgotten_with_a_new_anchor(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    first, second = _frames(photo_pair)
+    session = MatchSession(_matcher())
+    session.set_anchor(first.image, 0, "poster.png")
+    session.region = (40.0, 30.0, 120.0, 90.0)
+    packet = session.process(second)
+    points = packet.result.keypoints0
+    assert packet.anchor_label == "poster.png" and packet.region == session.region
+    assert ((points[:, 0] >= 40) & (points[:, 0] < 120) & (points[:, 1] >= 30) & (points[:, 1] < 90)).all()
+    session.set_anchor(second.image, 1)
+    assert session.region is None and session.process(second).anchor_label == "#1"
+
+
+def test_a_new_matcher_encodes_the_anchor_again(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    first, second = _frames(photo_pair)
+    session = MatchSession(_matcher(0))
+    session.process(first)
+    other = _matcher(1)
+    session.set_matcher(other)
+    assert session.anchor is not None and session.anchor.model_token == id(other.model)
+    assert len(session.process(second).result) > 0  # features of the old model would be refused
