@@ -36,6 +36,7 @@ EPILOG = """keys (GUI):
   e          geometric verification: none / homography / fundamental (MAGSAC++; outliers greyed)
   d / f      shift the window of shown matches, ranked by confidence
   c / v      show fewer / more matches
+  [ / ]      lower / raise the coarse confidence threshold by 0.05
   p pause    s save a PNG snapshot    h help overlay    q, Esc quit
 
 examples:

@@ -48,6 +48,7 @@ class Overlay:
     fps: float = 0.0
     latency_ms: float = 0.0  # matching this frame
     frame_age_ms: float = 0.0  # reading the frame to its result
+    threshold: float | None = None  # the coarse confidence threshold the matches passed
     anchor: str = "#0"  # the anchor's frame number, or the name of the image file it came from
     frame_index: int = 0
     status: str = ""  # e.g. "loading outdoor model..." or "paused"
@@ -60,7 +61,7 @@ HELP_LINES = (
     "m: toggle indoor / outdoor model",
     "e: geometric check: none / homography / fundamental",
     "d / f: shift the shown matches (by rank)",
-    "c / v: show fewer / more matches",
+    "c / v: show fewer / more matches    [ / ]: lower / raise the threshold",
     "p: pause    s: save PNG    h: help    q / Esc: quit",
 )
 
@@ -155,8 +156,10 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
 
     lines = [f"LoFTR Live  {overlay.model}  [{overlay.device}]",
              f"matches shown/total: {len(conf)}/{total}  (ranks {window.start}:{window.stop})"]
-    if len(conf):
-        lines.append(f"confidence range: {conf.min():.2f} - {conf.max():.2f}")
+    if len(conf) or overlay.threshold is not None:
+        confidence_range = f"{conf.min():.2f} - {conf.max():.2f}" if len(conf) else "-"
+        threshold = f"   (threshold {overlay.threshold:.2f})" if overlay.threshold is not None else ""
+        lines.append(f"confidence range: {confidence_range}{threshold}")
     if geometry is not None:
         lines.append(_geometry_text(geometry))
     lines.append(f"{overlay.fps:.1f} FPS   match {overlay.latency_ms:.0f} ms   frame age {overlay.frame_age_ms:.0f} ms")

@@ -35,6 +35,7 @@ class MatchPacket:
     geometry: TwoViewGeometry | None = None  # None when geometric verification is off
     geometry_ms: float = 0.0
     region: Box | None = None  # the box of the anchor the matches were restricted to (anchor pixels)
+    threshold: float | None = None  # the matcher's coarse confidence threshold for this frame
 
     @property
     def anchor_label(self) -> str:
@@ -46,8 +47,8 @@ def render_packet(packet: MatchPacket, window: MatchWindow, model: str, device: 
     """The demo view of a packet (small frames enlarged, see ``display_scale``), as the window and headless
     runs show it."""
     overlay = Overlay(model=model, device=device, fps=packet.fps, latency_ms=packet.latency_ms,
-                      frame_age_ms=packet.frame_age_ms, anchor=packet.anchor_label, frame_index=packet.frame_index,
-                      status=status, show_help=show_help)
+                      frame_age_ms=packet.frame_age_ms, threshold=packet.threshold, anchor=packet.anchor_label,
+                      frame_index=packet.frame_index, status=status, show_help=show_help)
     return render_view(packet.anchor, packet.frame, packet.result.keypoints0, packet.result.keypoints1,
                        packet.result.confidence, window, overlay, display_scale(packet.frame.shape[0]),
                        packet.geometry, packet.region)
@@ -107,4 +108,4 @@ class MatchSession:
         done = time.perf_counter()
         return MatchPacket(self.anchor_image, self.anchor_index, self.anchor_name, frame.image, frame.index, result,
                            (done - start) * 1000.0, self._meter.tick(), (done - frame.captured) * 1000.0, geometry,
-                           (done - matched) * 1000.0, self.region)
+                           (done - matched) * 1000.0, self.region, self.matcher.threshold)

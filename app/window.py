@@ -22,6 +22,7 @@ from .worker import CaptureThread, InferenceThread
 
 HISTORY = 200  # samples kept in the rolling plots
 REFRESH_MS = 500  # how often the plots are redrawn
+THRESHOLD_STEP = 0.05  # [ / ] lower / raise the coarse confidence threshold by this much
 MIN_REGION_PX = 16  # a smaller box (anchor pixels; e.g. a click) selects no region
 LEGEND_BRUSH = (32, 32, 32, 200)  # legends sit on the curves: a dark backing keeps both readable
 STAGES = ("backbone", "coarse_transformer", "coarse_matching", "fine", "geometry")
@@ -293,6 +294,12 @@ class MainWindow(QMainWindow):
             self.redraw()
         elif key == Qt.Key.Key_S:
             self.snapshot()
+        elif key in (Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight) and self.last_packet is not None:
+            current = self.last_packet.threshold or 0.0
+            step = THRESHOLD_STEP if key == Qt.Key.Key_BracketRight else -THRESHOLD_STEP
+            threshold = min(max(round(current + step, 2), 0.0), 1.0)
+            self.inference.request_threshold(threshold)
+            self.statusBar().showMessage(f"coarse confidence threshold {threshold:.2f}", 5000)
         elif key == Qt.Key.Key_H:
             self.show_help = not self.show_help
             self.redraw()

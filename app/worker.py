@@ -106,7 +106,7 @@ class CaptureThread(QThread):
 
 @dataclass
 class _Request:
-    kind: str  # "anchor", "model", "geometry" or "region"
+    kind: str  # "anchor", "model", "geometry", "region" or "threshold"
     value: object = None
 
 
@@ -146,6 +146,10 @@ class InferenceThread(QThread):
         """Keep only matches from this box of the current anchor (anchor pixels); None: the whole anchor."""
         self.requests.put(_Request("region", region))
 
+    def request_threshold(self, threshold: float) -> None:
+        """A new coarse confidence threshold for the current model (clipped to [0, 1])."""
+        self.requests.put(_Request("threshold", min(max(threshold, 0.0), 1.0)))
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -175,6 +179,8 @@ class InferenceThread(QThread):
             self.session.geometry = str(request.value)
         elif request.kind == "region":
             self.session.region = request.value  # type: ignore[assignment]
+        elif request.kind == "threshold":
+            self.session.matcher.threshold = float(request.value)  # type: ignore[arg-type]
         elif request.kind == "anchor" and self.last_frame is not None:
             self.session.set_anchor(self.last_frame.image, self.last_frame.index)
 

@@ -205,3 +205,13 @@ def test_plot_tops_are_round_numbers() -> None:
 
     assert [round_up(v) for v in (0.5, 1.0, 1.2, 2.5, 9.0, 10.0, 11.0, 33.0, 330.0, 770.0)] == \
         [0.5, 1.0, 1.5, 3.0, 10.0, 10.0, 15.0, 50.0, 500.0, 1000.0]
+
+
+def test_brackets_change_the_threshold(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
+    assert window.last_packet.threshold == 0.0  # the test matcher's
+    qtbot.keyClick(window, Qt.Key.Key_BracketRight)
+    qtbot.waitUntil(lambda: window.last_packet.threshold == 0.05, timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_BracketLeft)
+    qtbot.keyClick(window, Qt.Key.Key_BracketLeft)  # never below 0
+    qtbot.waitUntil(lambda: window.last_packet.threshold == 0.0, timeout=60000)
