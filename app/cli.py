@@ -221,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     except (AppError, SourceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except torch.OutOfMemoryError:
+        print("error: out of GPU memory; use a smaller --resize or --max_matches, or --device cpu", file=sys.stderr)
+        return 2
 
 
 def _warn(message: str) -> None:

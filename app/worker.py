@@ -185,6 +185,7 @@ class InferenceThread(QThread):
             self.session.set_anchor(self.last_frame.image, self.last_frame.index)
 
     def run(self) -> None:
+        last_failure = ""  # a failure repeated frame after frame is reported once
         self._switch(self.domain)
         if self.anchor_file is not None and self.session is not None:
             image, name = self.anchor_file
@@ -198,4 +199,13 @@ class InferenceThread(QThread):
             if frame is None or self.session is None:
                 continue
             self.last_frame = frame
-            self.result_ready.emit(self.session.process(frame))
+            try:
+                packet = self.session.process(frame)
+            except Exception as error:  # noqa: BLE001 - e.g. out of GPU memory: said once, the next frame may work
+                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                if reason != last_failure:
+                    self.failed.emit(f"matching frame {frame.index} failed: {reason}")
+                last_failure = reason
+                continue
+            last_failure = ""
+            self.result_ready.emit(packet)

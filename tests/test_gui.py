@@ -215,3 +215,24 @@ def test_brackets_change_the_threshold(qtbot, window) -> None:  # type: ignore[n
     qtbot.keyClick(window, Qt.Key.Key_BracketLeft)
     qtbot.keyClick(window, Qt.Key.Key_BracketLeft)  # never below 0
     qtbot.waitUntil(lambda: window.last_packet.threshold == 0.0, timeout=60000)
+
+
+def test_a_failing_frame_is_reported_once_and_matching_goes_on(qtbot, window,  # type: ignore[no-untyped-def]
+                                                              monkeypatch) -> None:
+    qtbot.waitUntil(lambda: window.results_received >= 1, timeout=60000)
+    session = window.inference.session
+    process = session.process
+    failures = {"left": 3}
+    messages: list[str] = []
+    window.inference.failed.connect(messages.append)
+
+    def flaky(frame):  # type: ignore[no-untyped-def]
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return process(frame)
+
+    monkeypatch.setattr(session, "process", flaky)
+    received = window.results_received
+    qtbot.waitUntil(lambda: window.results_received > received and not failures["left"], timeout=60000)
+    assert len(messages) == 1 and messages[0].endswith("failed: CUDA out of memory. Tried to allocate 2.00 GiB")
