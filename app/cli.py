@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--anchor", metavar="IMAGE",
         help="start with this image as the anchor (e.g. a photo of the object to find) instead of the first "
              "frame; n replaces it with the live frame")
+    add("--region", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"),
+        help="match only from this box of the anchor, in fractions of its width and height (0 0 1 1: all of "
+             "it), for every anchor; in the window, drag a box on the anchor instead")
     add("--anchor_every", type=int, default=0, help="headless: re-anchor every N frames (0: keep the first)")
     add("--geometry", choices=GEOMETRY_MODES, default="none",
         help="fit a homography (planar scenes, rotating camera) or a fundamental matrix (any rigid scene) to each "
@@ -210,6 +213,12 @@ def validate(args: argparse.Namespace) -> Resize:
         raise AppError("--threshold must be between 0 and 1")
     if args.max_matches is not None and args.max_matches < -1:
         raise AppError("--max_matches must be a count >= 0, or -1 for no cap")
+    if args.region is not None:
+        x0, y0, x1, y1 = args.region
+        if not (0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0):
+            raise AppError("--region X0 Y0 X1 Y1 are fractions of the anchor's size: 0 <= X0 < X1 <= 1 and "
+                           "0 <= Y0 < Y1 <= 1")
+        args.region = (x0, y0, x1, y1)
     return resize
 
 
@@ -276,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
         write_png = bool(args.output_dir) or not (args.save_video or args.save_input)
         options = HeadlessOptions(output_dir=output_dir, write_png=write_png, save_video=args.save_video,
                                   save_input=args.save_input, anchor_every=args.anchor_every, window=window, fps=fps,
-                                  geometry=args.geometry)
+                                  geometry=args.geometry, region=args.region)
         try:
             summary = run_headless(frames, matcher, options, label, total, on_stop=source.interrupt,
                                    anchor_file=anchor_file)

@@ -25,12 +25,13 @@ from .worker import CaptureThread, InferenceThread, LatestFrame
 def build_window(source: FrameSource, frames: Iterator[Frame], matcher: Matcher, label: str, domain: str,
                  window: MatchWindow, output_dir: Path, fps: float, save_video: bool, save_input: bool,
                  load_model: Callable[[str], tuple[Matcher, str]], geometry: str = "none",
-                 anchor_file: tuple[np.ndarray, str] | None = None) -> MainWindow:
+                 anchor_file: tuple[np.ndarray, str] | None = None,
+                 anchor_region: tuple[float, float, float, float] | None = None) -> MainWindow:
     """The window with its capture and inference threads (not started)."""
     mailbox = LatestFrame()
     capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live)
     inference = InferenceThread(mailbox, load_model, domain, initial=(matcher, label), geometry=geometry,
-                                anchor_file=anchor_file)
+                                anchor_file=anchor_file, anchor_region=anchor_region)
     video = VideoWriter(output_dir / "loftr_matches.mp4", fps) if save_video else None
     input_video = VideoWriter(output_dir / "demo_input.mp4", fps) if save_input else None
     return MainWindow(capture, inference, window, output_dir, video, input_video, geometry)
@@ -41,7 +42,8 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
             anchor_file: tuple[np.ndarray, str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     main_window = build_window(source, frames, matcher, label, args.model, window, output_dir, fps,
-                               args.save_video, args.save_input, load_model, args.geometry, anchor_file)
+                               args.save_video, args.save_input, load_model, args.geometry, anchor_file,
+                               args.region)
     interrupted = []
 
     def on_signal(signum: int, frame: object) -> None:

@@ -37,6 +37,7 @@ class HeadlessOptions:
     window: MatchWindow = MatchWindow()
     fps: float = 15.0
     geometry: str = "none"  # geometric verification mode (app.verify.GEOMETRY_MODES)
+    region: tuple[float, float, float, float] | None = None  # of every anchor, in fractions of its size
 
 
 @dataclass
@@ -120,7 +121,7 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
     video_path = options.output_dir / "loftr_matches.mp4" if options.save_video else None
     input_path = options.output_dir / "demo_input.mp4" if options.save_input else None
     device = f"{matcher.device.type}/{matcher.precision}"
-    session = MatchSession(matcher, options.geometry)
+    session = MatchSession(matcher, options.geometry, options.region)
     if anchor_file is not None:
         session.set_anchor(anchor_file[0], 0, anchor_file[1])
     count = verified = matches = inliers = 0

@@ -74,10 +74,12 @@ class MatchSession:
     Args:
         matcher: the model; ``set_matcher`` swaps it (the anchor is encoded again).
         geometry: geometric verification mode (``app.verify.GEOMETRY_MODES``).
+        anchor_region: a box in fractions of the anchor's width and height, (0, 0, 1, 1) being all of it:
+            the region of every new anchor (None: the whole anchor). ``region`` can be changed meanwhile.
     """
 
-    def __init__(self, matcher: Matcher, geometry: str = "none") -> None:
-        self.matcher, self.geometry = matcher, geometry
+    def __init__(self, matcher: Matcher, geometry: str = "none", anchor_region: Box | None = None) -> None:
+        self.matcher, self.geometry, self.anchor_region = matcher, geometry, anchor_region
         self.region: Box | None = None
         self.anchor: EncodedImage | None = None
         self.anchor_image: np.ndarray | None = None
@@ -85,10 +87,15 @@ class MatchSession:
         self._meter = FpsMeter()
 
     def set_anchor(self, image: np.ndarray, index: int = 0, name: str = "") -> None:
-        """A new anchor: a frame (its index) or an image file (its name). Forgets the region."""
+        """A new anchor: a frame (its index) or an image file (its name). Its region is ``anchor_region``
+        (a box of the old anchor means nothing on the new one)."""
         self.anchor = self.matcher.encode(image)
         self.anchor_image, self.anchor_index, self.anchor_name = image, index, name
-        self.region = None  # a box of the old anchor means nothing on the new one
+        self.region = None
+        if self.anchor_region is not None:
+            height, width = image.shape[:2]
+            x0, y0, x1, y1 = self.anchor_region
+            self.region = (x0 * width, y0 * height, x1 * width, y1 * height)
 
     def set_matcher(self, matcher: Matcher) -> None:
         """Another model; the anchor's cached features belong to the old one and are computed again."""

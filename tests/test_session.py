@@ -51,6 +51,17 @@ def test_region_is_applied_and_forgotten_with_a_new_anchor(photo_pair: tuple[np.
     assert session.region is None and session.process(second).anchor_label == "#1"
 
 
+def test_an_anchor_region_in_fractions_applies_to_every_anchor(
+        photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    first, second = _frames(photo_pair)
+    session = MatchSession(_matcher(), anchor_region=(0.25, 0.5, 0.75, 1.0))
+    assert session.process(first).region == (40.0, 60.0, 120.0, 120.0)  # of a 160x120 anchor
+    session.region = None  # e.g. a right click in the window
+    assert session.process(second).region is None
+    session.set_anchor(np.zeros((240, 320, 3), np.uint8), 5)
+    assert session.region == (80.0, 120.0, 240.0, 240.0)
+
+
 def test_a_new_matcher_encodes_the_anchor_again(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
     first, second = _frames(photo_pair)
     session = MatchSession(_matcher(0))
