@@ -100,7 +100,8 @@ def parse_resize(values: list[int] | tuple[int, ...] | int | None) -> Resize:
 
 
 def to_gray_float(image: ImageLike) -> torch.Tensor:
-    """Any supported image -> float32 tensor [1, 1, H, W] in [0, 1] on the CPU.
+    """Any supported image -> float32 tensor [1, 1, H, W] in [0, 1] (numpy: on the CPU; a tensor stays on its
+    device, so a GPU pipeline's frames are not copied to the host and back).
 
     numpy: uint8/uint16/float arrays, (H, W), (H, W, 1), BGR (H, W, 3) or BGRA (H, W, 4), OpenCV's layout.
     torch: [H, W], [C, H, W] or [1, C, H, W] with C = 1 or 3 (RGB, torch's convention), float in [0, 1] or uint8.
@@ -124,7 +125,7 @@ def to_gray_float(image: ImageLike) -> torch.Tensor:
             raise ValueError(f"unsupported image dtype {array.dtype}")
         return tensor[None, None]
     if isinstance(image, torch.Tensor):
-        tensor = image.detach().cpu()
+        tensor = image.detach()
         tensor = tensor.float() / 255.0 if tensor.dtype == torch.uint8 else tensor.float()
         while tensor.dim() < 4:
             tensor = tensor.unsqueeze(0)
@@ -132,7 +133,7 @@ def to_gray_float(image: ImageLike) -> torch.Tensor:
             raise ValueError(f"unsupported image tensor shape {tuple(image.shape)}; expected [H, W], [C, H, W] "
                              "or [1, C, H, W] with C = 1 or 3")
         if tensor.shape[1] == 3:
-            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            weights = torch.tensor([0.299, 0.587, 0.114], device=tensor.device).view(1, 3, 1, 1)
             tensor = (tensor * weights).sum(1, keepdim=True)
         return tensor
     raise ValueError(f"unsupported image type {type(image).__name__}; pass a numpy array or a torch tensor")

@@ -171,3 +171,16 @@ def test_region0_keeps_the_most_confident_matches_inside_it(photo_pair: tuple[np
     capped = matcher.match(anchor, photo_pair[1], region0=region)
     assert len(capped) == 20 and inside(capped.keypoints0).all()  # the cap counts only the region's matches
     np.testing.assert_allclose(capped.confidence, restricted.confidence[:20], rtol=1e-5)
+
+
+def test_a_tensor_image_is_matched_where_it_lives_and_like_its_array(
+        photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    torch.manual_seed(0)
+    matcher = Matcher(LoFTR(get_preset("compact_s")), device="cpu", precision="fp32", resize=None,
+                      threshold=0.0)  # no resizing: arrays (cv2) and tensors (torch) are resized differently
+    gray = [cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), (320, 240)) for image in photo_pair]
+    from_arrays = matcher.match(gray[0], gray[1])
+    from_tensors = matcher.match(*(torch.from_numpy(image) for image in gray))  # uint8 [H, W] tensors
+    np.testing.assert_allclose(from_tensors.keypoints1, from_arrays.keypoints1, atol=1e-3)
+    network_input = matcher.preprocess(photo_pair[1])[0]  # the bench's "tensor in": already the network's size
+    assert matcher.preprocess(network_input)[0].data_ptr() == network_input.data_ptr()  # no copy on its device
