@@ -104,6 +104,11 @@ class CaptureThread(QThread):
         self.source.interrupt()  # a source waiting to reconnect stops waiting
 
 
+def _reason(error: Exception) -> str:
+    """The first line of an error's message (its type when it has none), for the status bar."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
 @dataclass
 class _Request:
     kind: str  # "anchor", "model", "geometry", "region" or "threshold"
@@ -112,7 +117,8 @@ class _Request:
 
 class InferenceThread(QThread):
     """Owns the model: matches each newest frame against the anchor (a :class:`MatchSession`), applies the
-    window's requests (new anchor, model switch, geometry mode, region) between frames."""
+    window's requests (new anchor, model switch, geometry mode, region, threshold) between frames. A request
+    or a frame that fails is reported through ``failed`` and the thread goes on."""
 
     result_ready = pyqtSignal(object)  # MatchPacket
     status = pyqtSignal(str)  # "" when idle
@@ -193,7 +199,11 @@ class InferenceThread(QThread):
             self.session.set_anchor(image, 0, name)
         while not self._stop.is_set():
             while not self.requests.empty():
-                self._apply(self.requests.get_nowait())
+                request = self.requests.get_nowait()
+                try:
+                    self._apply(request)
+                except Exception as error:  # noqa: BLE001 - e.g. encoding a new anchor ran out of memory
+                    self.failed.emit(f"{request.kind} request failed: {_reason(error)}")
             frame, ended = self.mailbox.take(timeout=0.05)
             if ended:
                 break
@@ -203,7 +213,7 @@ class InferenceThread(QThread):
             try:
                 packet = self.session.process(frame)
             except Exception as error:  # noqa: BLE001 - e.g. out of GPU memory: said once, the next frame may work
-                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                reason = _reason(error)
                 if reason != last_failure:
                     self.failed.emit(f"matching frame {frame.index} failed: {reason}")
                 last_failure = reason
