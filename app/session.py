@@ -41,6 +41,21 @@ class MatchPacket:
     def anchor_label(self) -> str:
         return self.anchor_name or f"#{self.anchor_index}"
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The result with its two images, as arrays for ``np.savez``: keypoints0/1 (N x 2, pixels of anchor
+        and frame), confidence (N), anchor and frame (BGR), and when present inliers (N), matrix (3 x 3,
+        ``geometry_model`` names it) and region (x0, y0, x1, y1 of the anchor)."""
+        arrays = {"keypoints0": self.result.keypoints0, "keypoints1": self.result.keypoints1,
+                  "confidence": self.result.confidence, "anchor": self.anchor, "frame": self.frame}
+        if self.geometry is not None:
+            arrays["inliers"] = self.geometry.inliers
+            arrays["geometry_model"] = np.array(self.geometry.model)
+            if self.geometry.matrix is not None:
+                arrays["matrix"] = self.geometry.matrix
+        if self.region is not None:
+            arrays["region"] = np.array(self.region)
+        return arrays
+
 
 def render_packet(packet: MatchPacket, window: MatchWindow, model: str, device: str, status: str = "",
                   show_help: bool = False) -> np.ndarray:

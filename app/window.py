@@ -309,16 +309,22 @@ class MainWindow(QMainWindow):
             super().keyPressEvent(event)
 
     def snapshot(self) -> Path | None:
+        """The view as a PNG, and beside it an npz of the matches with both images (``MatchPacket.arrays``)."""
         canvas = self.redraw()
-        if canvas is None:
+        if canvas is None or self.last_packet is None:
             return None
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        path = self.output_dir / time.strftime("snapshot_%Y%m%d_%H%M%S.png")
-        if cv2.imwrite(str(path), canvas):
-            self.statusBar().showMessage(f"saved {path}", 5000)
-            return path
-        self.statusBar().showMessage(f"cannot write {path}", 8000)
-        return None
+        stem = time.strftime("snapshot_%Y%m%d_%H%M%S") + f"_frame{self.last_packet.frame_index:06d}"
+        path = self.output_dir / f"{stem}.png"
+        try:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            if not cv2.imwrite(str(path), canvas):
+                raise OSError("OpenCV could not write it")
+            np.savez_compressed(path.with_suffix(".npz"), **self.last_packet.arrays())
+        except OSError as error:
+            self.statusBar().showMessage(f"cannot write {path}: {error}", 8000)
+            return None
+        self.statusBar().showMessage(f"saved {path} and its matches, {path.with_suffix('.npz').name}", 5000)
+        return path
 
     # --- shutdown ------------------------------------------------------------------------------------
     def finalise_videos(self) -> None:

@@ -100,6 +100,9 @@ def test_display_keys_change_the_view_state(qtbot, window) -> None:  # type: ign
     assert not window.stats.isVisible()
     snapshot = window.snapshot()
     assert snapshot is not None and cv2.imread(str(snapshot)) is not None
+    saved = np.load(snapshot.with_suffix(".npz"))
+    assert saved["keypoints0"].shape == saved["keypoints1"].shape and saved["frame"].shape == (120, 160, 3)
+    assert len(saved["confidence"]) == len(window.last_packet.result) and "inliers" not in saved.files
 
 
 def test_q_closes_and_finalises(qtbot, window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
