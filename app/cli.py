@@ -37,7 +37,7 @@ EPILOG = """keys (GUI):
   d / f      shift the window of shown matches, ranked by confidence
   c / v      show fewer / more matches
   [ / ]      lower / raise the coarse confidence threshold by 0.05
-  p pause    s save a PNG snapshot    h help overlay    q, Esc quit
+  p pause    s save a PNG snapshot and its matches (npz)    h help overlay    q, Esc quit
 
 examples:
   ./run_demo.sh                                   webcam 0 (or the bundled sample video without a camera)

@@ -62,7 +62,7 @@ HELP_LINES = (
     "e: geometric check: none / homography / fundamental",
     "d / f: shift the shown matches (by rank)",
     "c / v: show fewer / more matches    [ / ]: lower / raise the threshold",
-    "p: pause    s: save PNG    h: help    q / Esc: quit",
+    "p: pause    s: save PNG + matches    h: help    q / Esc: quit",
 )
 
 
