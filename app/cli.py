@@ -297,6 +297,9 @@ def run(args: argparse.Namespace) -> int:
     pngs = f", {summary.pngs} PNGs in {output_dir}/" if options.write_png else ""
     print(f"{how}: {summary.frames} frames in {summary.seconds:.1f} s "
           f"({summary.frames / max(summary.seconds, 1e-9):.1f} fps){pngs}", file=sys.stderr)
+    if summary.latencies_ms:
+        median, slowest = np.percentile(summary.latencies_ms, [50, 95])
+        print(f"matching time per frame: median {median:.0f} ms, 95th percentile {slowest:.0f} ms", file=sys.stderr)
     if summary.geometry_frames:
         print(f"{args.geometry}: {summary.inliers / summary.geometry_frames:.0f} inliers of "
               f"{summary.matches / summary.geometry_frames:.0f} matches per frame on average "

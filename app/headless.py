@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
 
@@ -51,6 +51,7 @@ class HeadlessSummary:
     geometry_frames: int = 0  # frames with geometric verification, and their match and inlier totals
     matches: int = 0
     inliers: int = 0
+    latencies_ms: list[float] = field(default_factory=list)  # matching (and verification) time of each frame
 
 
 class _StopOnSignal:
@@ -125,6 +126,7 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
     if anchor_file is not None:
         session.set_anchor(anchor_file[0], 0, anchor_file[1])
     count = verified = matches = inliers = 0
+    latencies: list[float] = []
     started = time.perf_counter()
     progress = Progress(total, stream)
     with ExitStack() as stack, _StopOnSignal(on_stop) as signals:
@@ -137,6 +139,7 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
             if options.anchor_every and count and count % options.anchor_every == 0:
                 session.set_anchor(frame.image, frame.index)
             packet = session.process(frame)
+            latencies.append(packet.latency_ms)
             if packet.geometry is not None:
                 verified += 1
                 matches, inliers = matches + len(packet.result), inliers + packet.geometry.num_inliers
@@ -151,7 +154,7 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
             progress.update(count)
     progress.finish()
     return HeadlessSummary(count, png_writer.written if png_writer else 0, time.perf_counter() - started, signals.stop,
-                           video_path, input_path, verified, matches, inliers)
+                           video_path, input_path, verified, matches, inliers, latencies)
 
 
 def ffmpeg_command(output_dir: Path, fps: float) -> str:

@@ -57,7 +57,7 @@ class Overlay:
 
 HELP_LINES = (
     "n / space: current frame becomes the anchor",
-    "drag on the anchor: match only from that box (right click: whole anchor)",
+    "drag on the anchor: match only from that box (right click / Backspace: whole anchor)",
     "m: toggle indoor / outdoor model",
     "e: geometric check: none / homography / fundamental",
     "d / f: shift the shown matches (by rank)",

@@ -300,6 +300,8 @@ class MainWindow(QMainWindow):
             threshold = min(max(round(current + step, 2), 0.0), 1.0)
             self.inference.request_threshold(threshold)
             self.statusBar().showMessage(f"coarse confidence threshold {threshold:.2f}", 5000)
+        elif key in (Qt.Key.Key_Backspace, Qt.Key.Key_Delete):
+            self.inference.request_region(None)
         elif key == Qt.Key.Key_H:
             self.show_help = not self.show_help
             self.redraw()

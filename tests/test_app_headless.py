@@ -58,6 +58,7 @@ def test_headless_end_to_end(weights: Path, tmp_path: Path, capsys: pytest.Captu
     err = capsys.readouterr().err
     assert "6 PNGs" in err and "ffmpeg -framerate 7.5 -i" in err
     assert "homography: " in err and " matches per frame on average" in err
+    assert "matching time per frame: median " in err
 
 
 def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,

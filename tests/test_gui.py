@@ -239,3 +239,11 @@ def test_a_failing_frame_is_reported_once_and_matching_goes_on(qtbot, window,  #
     received = window.results_received
     qtbot.waitUntil(lambda: window.results_received > received and not failures["left"], timeout=60000)
     assert len(messages) == 1 and messages[0].endswith("failed: CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def test_backspace_clears_the_region(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
+    window.inference.request_region((10.0, 10.0, 80.0, 60.0))
+    qtbot.waitUntil(lambda: window.last_packet.region is not None, timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_Backspace)
+    qtbot.waitUntil(lambda: window.last_packet.region is None, timeout=60000)
