@@ -115,11 +115,11 @@ class StatsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.history: dict[str, collections.deque[float]] = {
-            name: collections.deque(maxlen=HISTORY) for name in ("fps", "matches", "inliers", *STAGES)}
+            name: collections.deque(maxlen=HISTORY) for name in ("fps", "matches", "inliers", "frame_age", *STAGES)}
         self.fps_plot = pg.PlotWidget(title="frames per second")
-        self.latency_plot = pg.PlotWidget(title="latency per stage (ms)")
+        self.latency_plot = pg.PlotWidget(title="latency per stage and frame age (ms)")
         self.matches_plot = pg.PlotWidget(title="matches")
-        self.latency_plot.addLegend(offset=(5, 5), brush=LEGEND_BRUSH)
+        self.latency_plot.addLegend(offset=(5, 5), brush=LEGEND_BRUSH, colCount=2)
         self.matches_plot.addLegend(offset=(5, 5), brush=LEGEND_BRUSH)
         # Inliers are NaN while verification is off: connect="finite" leaves a gap instead of a line at 0.
         self.curves = {"fps": self.fps_plot.plot(pen=pg.mkPen("#fdae6b", width=2)),
@@ -128,6 +128,9 @@ class StatsPanel(QWidget):
                                                          connect="finite")}
         for stage, color in zip(STAGES, STAGE_COLORS):
             self.curves[stage] = self.latency_plot.plot(pen=pg.mkPen(color, width=2), name=stage)
+        # How old each result's frame was: the stages plus the wait for the matcher (the latency a user sees).
+        self.curves["frame_age"] = self.latency_plot.plot(
+            pen=pg.mkPen("#f0f0f0", width=1, style=Qt.PenStyle.DashLine), name="frame age")
         for plot in (self.fps_plot, self.latency_plot, self.matches_plot):
             plot.setMinimumHeight(110)
             plot.showGrid(x=False, y=True, alpha=0.3)
@@ -145,6 +148,7 @@ class StatsPanel(QWidget):
         for stage in STAGES[:-1]:
             self.history[stage].append(packet.result.timings_ms.get(stage, 0.0))
         self.history["geometry"].append(packet.geometry_ms)
+        self.history["frame_age"].append(packet.frame_age_ms)
         self.stale = True
 
     def refresh(self) -> None:
@@ -155,7 +159,8 @@ class StatsPanel(QWidget):
                 curve.setData(np.fromiter(self.history[name], dtype=float))
             # y from 0: auto-range would blow a steady value (e.g. matches at the --max_matches cap) up to noise.
             # The top is a round number, so the axes (costly to draw) change only when the scale really does.
-            for key, plot, names in (("fps", self.fps_plot, ("fps",)), ("latency", self.latency_plot, STAGES),
+            for key, plot, names in (("fps", self.fps_plot, ("fps",)),
+                                     ("latency", self.latency_plot, (*STAGES, "frame_age")),
                                      ("matches", self.matches_plot, ("matches",))):
                 top = round_up(max(max(max(self.history[name], default=0.0) for name in names), 1.0) * 1.1)
                 if self.tops.get(key) != top:
