@@ -70,3 +70,15 @@ def test_a_new_matcher_encodes_the_anchor_again(photo_pair: tuple[np.ndarray, np
     session.set_matcher(other)
     assert session.anchor is not None and session.anchor.model_token == id(other.model)
     assert len(session.process(second).result) > 0  # features of the old model would be refused
+
+
+def test_a_blank_frame_gives_an_empty_packet_that_still_draws() -> None:
+    blank = Frame(np.full((120, 160, 3), 128, np.uint8), 0)
+    matcher = _matcher()
+    matcher.threshold = 0.2
+    session = MatchSession(matcher, geometry="homography", anchor_region=(0.0, 0.0, 0.5, 0.5))
+    packet = session.process(blank)
+    assert len(packet.result) == 0 and packet.geometry is not None and packet.geometry.matrix is None
+    view = render_packet(packet, MatchWindow(), "test model", "cpu/fp32")
+    assert view.shape == (480, 1290, 3)
+    assert set(packet.arrays()) >= {"keypoints0", "inliers", "region"} and "matrix" not in packet.arrays()
