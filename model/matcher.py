@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Union
 
 import cv2
