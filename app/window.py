@@ -175,7 +175,7 @@ class MainWindow(QMainWindow):
                  output_dir: Path, video: VideoWriter | None, input_video: VideoWriter | None,
                  geometry: str = "none") -> None:
         super().__init__()
-        self.setWindowTitle("LoFTR Live")
+        self.setWindowTitle(f"LoFTR Live - {capture.source.name}")
         self.capture, self.inference = capture, inference
         self.window_range, self.output_dir = window, output_dir
         self.video, self.input_video = video, input_video
@@ -266,6 +266,7 @@ class MainWindow(QMainWindow):
 
     def on_model_changed(self, label: str, device: str) -> None:
         self.model_label, self.device_label = label, device
+        self.setWindowTitle(f"LoFTR Live - {self.capture.source.name} - {label} [{device}]")
         self.statusBar().showMessage(f"model: {label} on {device}", 5000)
 
     def on_stream_ended(self) -> None:

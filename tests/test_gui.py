@@ -52,6 +52,7 @@ def test_frames_flow_and_stats_update(qtbot, window) -> None:  # type: ignore[no
     assert window.view.pixmap() is not None and not window.view.pixmap().isNull()
     assert len(window.stats.history["fps"]) >= 3
     assert window.model_label == "outdoor: test model"
+    assert window.windowTitle() == "LoFTR Live - sample.mp4 - outdoor: test model [cpu/fp32]"
     packet = window.last_packet
     assert 0 < packet.latency_ms <= packet.frame_age_ms  # the frame waited at least as long as its matching took
 
