@@ -32,6 +32,7 @@ CPU_MAX_MATCHES = 300
 
 EPILOG = """keys (GUI):
   n, space   the current frame becomes the anchor (left)
+  mouse      drag a box on the anchor: match only from it; right click or Backspace: the whole anchor
   m          toggle the indoor / outdoor model (hot swap)
   e          geometric verification: none / homography / fundamental (MAGSAC++; outliers greyed)
   d / f      shift the window of shown matches, ranked by confidence
