@@ -29,6 +29,7 @@ DEFAULT_OUTPUT = Path("demo_output")
 #: Matches kept per frame on a CPU: the fine stage costs time per match, and the most confident few hundred
 #: also gave a better homography than all of them (weights/README.md, ``--max_matches`` of ``model eval``).
 CPU_MAX_MATCHES = 300
+MAX_ANCHOR_SIDE = 1280  # an --anchor image's longer side when frames are not resized (--resize -1)
 
 EPILOG = """keys (GUI):
   n, space   the current frame becomes the anchor (left)
@@ -185,12 +186,20 @@ def resized(frames: Iterator[Frame], resize: Resize) -> Iterator[Frame]:
 
 
 def read_anchor(path: str, resize: Resize) -> tuple[np.ndarray, str]:
-    """--anchor: the image (its longer side brought to --resize's, its aspect ratio kept) and its name."""
+    """--anchor: the image (its longer side brought to --resize's, its aspect ratio kept) and its name.
+
+    With --resize -1 a photo larger than MAX_ANCHOR_SIDE is brought down to it: frames are not resized then,
+    but a camera photo's 4000 pixels would make coarse matching take gigabytes.
+    """
     image = cv2.imread(path, cv2.IMREAD_COLOR) if Path(path).is_file() else None
     if image is None:
         raise AppError(f"cannot read the anchor image {path} (missing, or not an image OpenCV can decode)")
+    height, width = image.shape[:2]
+    if resize is None and max(height, width) > MAX_ANCHOR_SIDE:
+        _warn(f"the anchor image is {width}x{height}; using it at {MAX_ANCHOR_SIDE} pixels on its longer side "
+              "(choose another size with --resize)")
+        resize = MAX_ANCHOR_SIDE
     if resize is not None:
-        height, width = image.shape[:2]
         target = network_size(height, width, resize if isinstance(resize, int) else max(resize))
         if target != (height, width):
             image = cv2.resize(image, (target[1], target[0]), interpolation=cv2.INTER_AREA)

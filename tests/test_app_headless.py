@@ -227,3 +227,16 @@ def test_an_anchor_image_of_another_shape_is_matched_against_every_frame(
     first, third = (cv2.imread(str(out / f"frame_{i:06d}.png")) for i in (0, 2))
     assert first.shape == (4 * 160, 4 * (104 + 160) + 10, 3)
     assert third.shape == (4 * 120, 4 * (160 + 160) + 10, 3)
+
+
+def test_a_huge_anchor_is_brought_down_without_resize(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import MAX_ANCHOR_SIDE, read_anchor
+
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.zeros((3000, 4000, 3), np.uint8))
+    image, name = read_anchor(str(photo), None)
+    assert name == "photo.png" and max(image.shape[:2]) == MAX_ANCHOR_SIDE
+    assert "the anchor image is 4000x3000; using it at 1280 pixels" in capsys.readouterr().err
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), np.zeros((300, 400, 3), np.uint8))
+    assert read_anchor(str(small), None)[0].shape == (300, 400, 3)  # kept as it is
