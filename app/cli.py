@@ -175,14 +175,19 @@ def build_matcher(args: argparse.Namespace, domain: str) -> Matcher:
         raise AppError(str(error)) from None
 
 
+def resize_image(image: np.ndarray, resize: Resize) -> np.ndarray:
+    """An image at the size --resize gives it (snapped to multiples of 8, as the network wants)."""
+    height, width = image.shape[:2]
+    target = network_size(height, width, resize)
+    if target == (height, width):
+        return image
+    return cv2.resize(image, (target[1], target[0]), interpolation=cv2.INTER_AREA)
+
+
 def resized(frames: Iterator[Frame], resize: Resize) -> Iterator[Frame]:
     """Frames resized as --resize says (the original demo's semantics: display and matching size)."""
     for frame in frames:
-        height, width = frame.image.shape[:2]
-        target = network_size(height, width, resize)
-        if target != (height, width):
-            frame = replace(frame, image=cv2.resize(frame.image, (target[1], target[0]), interpolation=cv2.INTER_AREA))
-        yield frame
+        yield replace(frame, image=resize_image(frame.image, resize))
 
 
 def read_anchor(path: str, resize: Resize) -> tuple[np.ndarray, str]:
@@ -200,9 +205,7 @@ def read_anchor(path: str, resize: Resize) -> tuple[np.ndarray, str]:
               "(choose another size with --resize)")
         resize = MAX_ANCHOR_SIDE
     if resize is not None:
-        target = network_size(height, width, resize if isinstance(resize, int) else max(resize))
-        if target != (height, width):
-            image = cv2.resize(image, (target[1], target[0]), interpolation=cv2.INTER_AREA)
+        image = resize_image(image, resize if isinstance(resize, int) else max(resize))
     return image, Path(path).name
 
 

@@ -4,10 +4,8 @@ the anchor (or the region of it the matches come from) lies in the live frame.""
 
 from __future__ import annotations
 
-import numpy as np
-
-from model.geometry import NETWORK_THRESHOLD_PX, TwoViewGeometry, fit_geometry
-from model.matcher import MatchResult, Resize, image_px_per_network_px
+from model.geometry import TwoViewGeometry, fit_to_result
+from model.matcher import MatchResult, Resize
 
 GEOMETRY_MODES = ("none", "homography", "fundamental")
 
@@ -24,5 +22,4 @@ def verify_matches(result: MatchResult, mode: str, frame_shape: tuple[int, ...],
         return None
     if mode not in GEOMETRY_MODES:
         raise ValueError(f"unknown geometry mode {mode!r}; choose one of {', '.join(GEOMETRY_MODES)}")
-    threshold = NETWORK_THRESHOLD_PX[mode] * image_px_per_network_px(frame_shape, resize)
-    return fit_geometry(np.asarray(result.keypoints0), np.asarray(result.keypoints1), mode, threshold)
+    return fit_to_result(result, mode, frame_shape, resize)

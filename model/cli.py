@@ -11,7 +11,7 @@ import numpy as np
 
 from .checkpoints import CheckpointError
 from .config import PRESETS
-from .matcher import PRECISIONS, Matcher, MatchResult, Resize, image_px_per_network_px, parse_resize
+from .matcher import PRECISIONS, Matcher, MatchResult, Resize, parse_resize
 
 if TYPE_CHECKING:
     from .evaluate import HomographyReport
@@ -35,8 +35,8 @@ def _build_matcher(args: argparse.Namespace, resize: object, weights: str | None
                    **settings: object) -> Matcher:
     """The matcher of ``args`` (or of ``weights`` instead of ``args.weights``), or one clear CliError."""
     try:
-        return Matcher(args.weights if weights is None else weights, preset=args.preset, device=args.device, precision=args.precision,
-                       resize=resize, **settings)  # type: ignore[arg-type]
+        return Matcher(args.weights if weights is None else weights, preset=args.preset, device=args.device,
+                       precision=args.precision, resize=resize, **settings)  # type: ignore[arg-type]
     except (CheckpointError, ValueError) as error:
         raise CliError(str(error)) from None
 
@@ -105,17 +105,16 @@ def run_match(args: argparse.Namespace) -> int:
 def _fit_geometry(args: argparse.Namespace, result: MatchResult, shape: tuple[int, ...],
                   resize: Resize) -> TwoViewGeometry | None:
     """--geometry: the fitted model (its inliers printed), or None without the flag."""
-    from .geometry import NETWORK_THRESHOLD_PX, fit_geometry
+    from .geometry import fit_to_result
 
     if not args.geometry:
         return None
-    threshold = args.geometry_px or NETWORK_THRESHOLD_PX[args.geometry] * image_px_per_network_px(shape, resize)
-    geometry = fit_geometry(result.keypoints0, result.keypoints1, args.geometry, threshold)
+    geometry = fit_to_result(result, args.geometry, shape, resize, args.geometry_px)
     if geometry.matrix is None:
         print(f"{args.geometry}: no fit ({len(result)} matches)")
     else:
-        print(f"{args.geometry} (MAGSAC++, {threshold:.1f} px): {geometry.num_inliers}/{len(result)} inliers "
-              f"({100 * geometry.inlier_ratio:.0f}%)")
+        print(f"{args.geometry} (MAGSAC++, {geometry.threshold_px:.1f} px): {geometry.num_inliers}/{len(result)} "
+              f"inliers ({100 * geometry.inlier_ratio:.0f}%)")
     return geometry
 
 

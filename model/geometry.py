@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .matcher import MatchResult, Resize, image_px_per_network_px
+
 ESTIMATORS = {"ransac": cv2.RANSAC, "magsac": cv2.USAC_MAGSAC}
 #: An axis-aligned box in image pixels: (x0, y0, x1, y1), x0 < x1, y0 < y1.
 Box = tuple[float, float, float, float]
@@ -77,6 +79,15 @@ def fit_geometry(points0: np.ndarray, points1: np.ndarray, model: str = "homogra
     if matrix is None or inliers is None:
         return failed
     return TwoViewGeometry(model, matrix, inliers.ravel().astype(bool), threshold_px)
+
+
+def fit_to_result(result: MatchResult, model: str, image1_shape: tuple[int, ...], resize: Resize,
+                  threshold_px: float | None = None) -> TwoViewGeometry:
+    """``fit_geometry`` (MAGSAC++) on a Matcher's result; the threshold defaults to NETWORK_THRESHOLD_PX
+    scaled to image 1's pixels (``resize`` is the Matcher's)."""
+    if threshold_px is None:
+        threshold_px = NETWORK_THRESHOLD_PX[model] * image_px_per_network_px(image1_shape, resize)
+    return fit_geometry(np.asarray(result.keypoints0), np.asarray(result.keypoints1), model, threshold_px)
 
 
 def project_outline(homography: np.ndarray, box: Box) -> np.ndarray | None:
