@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from model.checkpoints import CheckpointError
-from model.matcher import PRECISIONS, Matcher, Resize, network_size, parse_resize, resolve_device
+from model.matcher import PRECISIONS, Matcher, Resize, parse_resize, resize_array, resolve_device
 from model.weights import default_weights_path
 
 from .headless import HeadlessOptions, ffmpeg_command, run_headless
@@ -175,19 +175,10 @@ def build_matcher(args: argparse.Namespace, domain: str) -> Matcher:
         raise AppError(str(error)) from None
 
 
-def resize_image(image: np.ndarray, resize: Resize) -> np.ndarray:
-    """An image at the size --resize gives it (snapped to multiples of 8, as the network wants)."""
-    height, width = image.shape[:2]
-    target = network_size(height, width, resize)
-    if target == (height, width):
-        return image
-    return cv2.resize(image, (target[1], target[0]), interpolation=cv2.INTER_AREA)
-
-
 def resized(frames: Iterator[Frame], resize: Resize) -> Iterator[Frame]:
     """Frames resized as --resize says (the original demo's semantics: display and matching size)."""
     for frame in frames:
-        yield replace(frame, image=resize_image(frame.image, resize))
+        yield replace(frame, image=resize_array(frame.image, resize))
 
 
 def read_anchor(path: str, resize: Resize) -> tuple[np.ndarray, str]:
@@ -205,7 +196,7 @@ def read_anchor(path: str, resize: Resize) -> tuple[np.ndarray, str]:
               "(choose another size with --resize)")
         resize = MAX_ANCHOR_SIDE
     if resize is not None:
-        image = resize_image(image, resize if isinstance(resize, int) else max(resize))
+        image = resize_array(image, resize if isinstance(resize, int) else max(resize))
     return image, Path(path).name
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -58,13 +57,10 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
     ticker.timeout.connect(lambda: None)
     main_window.show()
     main_window.start()
-    started = time.perf_counter()
     app.exec()
     main_window.shutdown()
-    seconds = time.perf_counter() - started
-    print(f"{main_window.results_received} frames matched in {seconds:.1f} s "
-          f"({main_window.results_received / max(seconds, 1e-9):.1f} fps), {main_window.results_shown} drawn",
-          file=sys.stderr)
+    print(f"{main_window.results_received} frames matched ({main_window.matching_rate():.1f} per second while "
+          f"matching), {main_window.results_shown} drawn", file=sys.stderr)
     for wanted, name in ((args.save_video, "loftr_matches.mp4"), (args.save_input, "demo_input.mp4")):
         if wanted:
             print(f"wrote {output_dir / name}", file=sys.stderr)

@@ -193,6 +193,7 @@ class MainWindow(QMainWindow):
         self.geometry_mode = geometry
         self.last_packet: MatchPacket | None = None
         self.results_received = self.results_shown = 0
+        self.result_times: tuple[float, float] | None = None  # perf_counter of the first and the latest result
         self._draw_pending = False
         self.statusBar().showMessage("n/space: anchor  drag on it: region  m: indoor/outdoor  e: geometry  "
                                      "d/f c/v: matches shown  p: pause  s: snapshot  g: graphs  h: help  q: quit")
@@ -218,12 +219,22 @@ class MainWindow(QMainWindow):
         """
         self.last_packet = packet
         self.results_received += 1
+        now = time.perf_counter()
+        self.result_times = (self.result_times[0] if self.result_times else now, now)
         self.stats.add(packet)
         if self.input_video is not None:
             self.input_video.write(packet.frame)
         if not self._draw_pending:
             self._draw_pending = True
             QTimer.singleShot(0, self._show_newest)
+
+    def matching_rate(self) -> float:
+        """Results per second from the first result to the latest (loading, and waiting after the end of a
+        file, do not count); 0 before two results."""
+        if self.result_times is None or self.results_received < 2:
+            return 0.0
+        first, latest = self.result_times
+        return (self.results_received - 1) / max(latest - first, 1e-9)
 
     def _show_newest(self) -> None:
         self._draw_pending = False

@@ -71,6 +71,17 @@ def network_size(height: int, width: int, resize: Resize) -> tuple[int, int]:
     return max(8, int(round(new_h / 8)) * 8), max(8, int(round(new_w / 8)) * 8)
 
 
+def resize_array(image: np.ndarray, resize: Resize) -> np.ndarray:
+    """An image array at ``network_size``: area-averaged when shrunk (no aliasing), bilinear when enlarged
+    (area interpolation enlarges into blocks, which the network matches as if they were structure)."""
+    height, width = image.shape[:2]
+    target = network_size(height, width, resize)
+    if target == (height, width):
+        return image
+    interpolation = cv2.INTER_AREA if target[0] * target[1] < height * width else cv2.INTER_LINEAR
+    return cv2.resize(image, (target[1], target[0]), interpolation=interpolation)
+
+
 def image_px_per_network_px(shape: tuple[int, ...], resize: Resize) -> float:
     """How many pixels of a (height, width, ...) image one network pixel spans (the larger of x and y)."""
     height, width = shape[:2]
@@ -254,10 +265,7 @@ class Matcher:
         """Image -> (network input [1, 1, h, w] on the device, caller's (height, width))."""
         if isinstance(image, np.ndarray):
             height, width = image.shape[:2]
-            target = network_size(height, width, self.resize)
-            if target != (height, width):
-                image = cv2.resize(image, (target[1], target[0]), interpolation=cv2.INTER_AREA)
-            tensor = to_gray_float(image)
+            tensor = to_gray_float(resize_array(image, self.resize))
         else:
             tensor = to_gray_float(image)
             height, width = tensor.shape[2:]

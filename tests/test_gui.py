@@ -55,6 +55,9 @@ def test_frames_flow_and_stats_update(qtbot, window) -> None:  # type: ignore[no
     assert window.windowTitle() == "LoFTR Live - sample.mp4 - outdoor: test model [cpu/fp32]"
     packet = window.last_packet
     assert 0 < packet.latency_ms <= packet.frame_age_ms  # the frame waited at least as long as its matching took
+    first, latest = window.result_times
+    assert window.matching_rate() == pytest.approx((window.results_received - 1) / (latest - first))
+    assert 0 < window.matching_rate() <= 1.5 * window.capture.source.fps  # the file is paced at its frame rate
 
 
 def test_n_makes_the_current_frame_the_anchor(qtbot, window) -> None:  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ import torch
 
 from model.config import get_preset
 from model.loftr import LoFTR
-from model.matcher import Matcher, network_size, parse_resize, resolve_device, resolve_precision
+from model.matcher import Matcher, network_size, parse_resize, resize_array, resolve_device, resolve_precision
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +114,17 @@ def test_resize_rules() -> None:
     for bad in ([0, 480], [8], [1, 2, 3], [-5]):
         with pytest.raises(ValueError):
             parse_resize(bad)
+
+
+def test_resize_array_averages_when_shrinking_and_interpolates_when_enlarging() -> None:
+    checker = np.kron(np.indices((4, 4)).sum(0) % 2, np.ones((8, 8))).astype(np.uint8) * 255  # 32x32, 8 px squares
+    shrunk = resize_array(checker, (8, 8))
+    np.testing.assert_array_equal(shrunk, cv2.resize(checker, (8, 8), interpolation=cv2.INTER_AREA))
+    tiny = np.array([[0, 255], [255, 0]], np.uint8)
+    enlarged = resize_array(tiny, (16, 16))
+    assert enlarged.shape == (16, 16)
+    assert len(np.unique(enlarged)) > 4  # a ramp between the pixels, not 8x8 blocks of two values
+    assert resize_array(checker, None) is checker
 
 
 def test_device_and_precision_resolution() -> None:
