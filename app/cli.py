@@ -18,7 +18,7 @@ from model.checkpoints import CheckpointError
 from model.matcher import PRECISIONS, Matcher, Resize, parse_resize, resize_array, resolve_device
 from model.weights import default_weights_path
 
-from .headless import HeadlessOptions, ffmpeg_command, run_headless
+from .headless import MATCHES_FOLDER, HeadlessOptions, ffmpeg_command, run_headless
 from .render import MatchWindow
 from .sources import DEFAULT_IMAGE_GLOB, Frame, SourceError, camera_available, looped, open_source, thin
 from .verify import GEOMETRY_MODES
@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--output_dir", help=f"folder for PNGs and videos (default with --no_display: ./{DEFAULT_OUTPUT}/)")
     add("--save_video", action="store_true", help="write the rendered view as an H.264 mp4")
     add("--save_input", action="store_true", help="write the raw input frames as an mp4")
+    add("--save_matches", action="store_true",
+        help="write each frame's matches (keypoints, confidences, inliers, ...) as an npz into "
+             "OUTPUT_DIR/matches/, numbered like the PNGs")
     add("--skip_frames", type=int, default=1, help="match every N-th frame of a live camera or stream")
     add("--top_k", type=int, default=2000, help="end of the shown window of matches (by confidence rank)")
     add("--bottom_k", type=int, default=0, help="start of the shown window of matches (by confidence rank)")
@@ -264,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(input_spec, tuple(args.image_glob), on_warning=_warn)
     try:
         output_dir = Path(args.output_dir) if args.output_dir else DEFAULT_OUTPUT
-        if not gui or args.output_dir or args.save_video or args.save_input:
+        if not gui or args.output_dir or args.save_video or args.save_input or args.save_matches:
             _check_writable(output_dir)
         anchor_file = read_anchor(args.anchor, resize) if args.anchor else None
         with single_threaded_torch(enabled=gui):
@@ -285,10 +288,11 @@ def run(args: argparse.Namespace) -> int:
         frame_count = getattr(source, "frame_count", 0) or len(getattr(source, "files", []))
         total = min(-(-frame_count // stride), args.max_length) if frame_count else None
         # As in the original demo, PNGs go to an --output_dir that was asked for; without one they are
-        # written only when no video is, so that a headless run always leaves something to look at.
-        write_png = bool(args.output_dir) or not (args.save_video or args.save_input)
+        # written only when nothing else is, so that a headless run always leaves something to look at.
+        write_png = bool(args.output_dir) or not (args.save_video or args.save_input or args.save_matches)
         options = HeadlessOptions(output_dir=output_dir, write_png=write_png, save_video=args.save_video,
-                                  save_input=args.save_input, anchor_every=args.anchor_every, window=window, fps=fps,
+                                  save_input=args.save_input, save_matches=args.save_matches,
+                                  anchor_every=args.anchor_every, window=window, fps=fps,
                                   geometry=args.geometry, region=args.region)
         try:
             summary = run_headless(frames, matcher, options, label, total, on_stop=source.interrupt,
@@ -311,6 +315,9 @@ def run(args: argparse.Namespace) -> int:
     for path in (summary.video, summary.input_video):
         if path:
             print(f"wrote {path}", file=sys.stderr)
+    if summary.match_files:
+        print(f"wrote {summary.match_files} match files to {output_dir / MATCHES_FOLDER}/ "
+              f"(numpy.load: keypoints0, keypoints1, confidence, ...)", file=sys.stderr)
     if summary.pngs:
         print(f"make a video of the PNGs with:\n  {ffmpeg_command(output_dir, options.fps)}", file=sys.stderr)
     return 130 if summary.interrupted else 0

@@ -14,9 +14,10 @@ from PyQt6.QtWidgets import QApplication
 
 from model.matcher import Matcher
 
+from .headless import MATCHES_FOLDER, MATCHES_PATTERN
 from .render import MatchWindow
 from .sources import Frame, FrameSource
-from .video import VideoWriter
+from .video import MatchFileWriter, VideoWriter
 from .window import MainWindow
 from .worker import CaptureThread, InferenceThread, LatestFrame
 
@@ -25,7 +26,8 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: Matcher,
                  window: MatchWindow, output_dir: Path, fps: float, save_video: bool, save_input: bool,
                  load_model: Callable[[str], tuple[Matcher, str]], geometry: str = "none",
                  anchor_file: tuple[np.ndarray, str] | None = None,
-                 anchor_region: tuple[float, float, float, float] | None = None) -> MainWindow:
+                 anchor_region: tuple[float, float, float, float] | None = None,
+                 save_matches: bool = False) -> MainWindow:
     """The window with its capture and inference threads (not started)."""
     mailbox = LatestFrame()
     capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live)
@@ -33,7 +35,8 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: Matcher,
                                 anchor_file=anchor_file, anchor_region=anchor_region)
     video = VideoWriter(output_dir / "loftr_matches.mp4", fps) if save_video else None
     input_video = VideoWriter(output_dir / "demo_input.mp4", fps) if save_input else None
-    return MainWindow(capture, inference, window, output_dir, video, input_video, geometry)
+    match_files = MatchFileWriter(output_dir / MATCHES_FOLDER, MATCHES_PATTERN) if save_matches else None
+    return MainWindow(capture, inference, window, output_dir, video, input_video, geometry, match_files)
 
 
 def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Frame], matcher: Matcher, label: str,
@@ -42,7 +45,7 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
     app = QApplication.instance() or QApplication(sys.argv[:1])
     main_window = build_window(source, frames, matcher, label, args.model, window, output_dir, fps,
                                args.save_video, args.save_input, load_model, args.geometry, anchor_file,
-                               args.region)
+                               args.region, args.save_matches)
     interrupted = []
 
     def on_signal(signum: int, frame: object) -> None:
@@ -64,4 +67,6 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
     for wanted, name in ((args.save_video, "loftr_matches.mp4"), (args.save_input, "demo_input.mp4")):
         if wanted:
             print(f"wrote {output_dir / name}", file=sys.stderr)
+    if main_window.match_files is not None and main_window.match_files.written:
+        print(f"wrote {main_window.match_files.written} match files to {output_dir / MATCHES_FOLDER}/", file=sys.stderr)
     return 130 if interrupted else 0

@@ -20,9 +20,10 @@ from model.matcher import Matcher
 from .render import MatchWindow
 from .session import MatchSession, render_packet
 from .sources import Frame
-from .video import PngWriter, VideoWriter
+from .video import MatchFileWriter, PngWriter, VideoWriter
 
 PNG_PATTERN = "frame_%06d.png"
+MATCHES_FOLDER, MATCHES_PATTERN = "matches", "frame_%06d.npz"  # beside the PNG of the same number
 
 
 @dataclass
@@ -33,6 +34,7 @@ class HeadlessOptions:
     write_png: bool = True
     save_video: bool = False
     save_input: bool = False
+    save_matches: bool = False  # one npz of matches per frame in output_dir / MATCHES_FOLDER
     anchor_every: int = 0  # re-anchor every N frames; 0 keeps the first frame as the anchor
     window: MatchWindow = MatchWindow()
     fps: float = 15.0
@@ -48,6 +50,7 @@ class HeadlessSummary:
     interrupted: bool
     video: Path | None
     input_video: Path | None
+    match_files: int = 0
     geometry_frames: int = 0  # frames with geometric verification, and their match and inlier totals
     matches: int = 0
     inliers: int = 0
@@ -133,6 +136,8 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
         video = stack.enter_context(VideoWriter(video_path, options.fps)) if video_path else None
         raw = stack.enter_context(VideoWriter(input_path, options.fps)) if input_path else None
         png_writer = stack.enter_context(PngWriter(options.output_dir, PNG_PATTERN)) if options.write_png else None
+        match_files = (MatchFileWriter(options.output_dir / MATCHES_FOLDER, MATCHES_PATTERN)
+                       if options.save_matches else None)
         for frame in frames:
             if signals.stop:
                 break
@@ -150,11 +155,14 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
                 video.write(view)
             if raw:
                 raw.write(frame.image)
+            if match_files is not None:
+                match_files.write(packet.arrays(images=False), count)
             count += 1
             progress.update(count)
     progress.finish()
     return HeadlessSummary(count, png_writer.written if png_writer else 0, time.perf_counter() - started, signals.stop,
-                           video_path, input_path, verified, matches, inliers, latencies)
+                           video_path, input_path, match_files.written if match_files else 0, verified, matches,
+                           inliers, latencies)
 
 
 def ffmpeg_command(output_dir: Path, fps: float) -> str:

@@ -41,12 +41,17 @@ class MatchPacket:
     def anchor_label(self) -> str:
         return self.anchor_name or f"#{self.anchor_index}"
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        """The result with its two images, as arrays for ``np.savez``: keypoints0/1 (N x 2, pixels of anchor
-        and frame), confidence (N), anchor and frame (BGR), and when present inliers (N), matrix (3 x 3,
+    def arrays(self, images: bool = True) -> dict[str, np.ndarray]:
+        """The result as arrays for ``np.savez``: keypoints0/1 (N x 2, pixels of anchor and frame), confidence
+        and fine_std (N), frame_index and anchor_index (the source's frame numbers), anchor_name (the --anchor
+        file, or ""), with ``images`` anchor and frame (BGR), and when present inliers (N), matrix (3 x 3,
         ``geometry_model`` names it) and region (x0, y0, x1, y1 of the anchor)."""
         arrays = {"keypoints0": self.result.keypoints0, "keypoints1": self.result.keypoints1,
-                  "confidence": self.result.confidence, "anchor": self.anchor, "frame": self.frame}
+                  "confidence": self.result.confidence, "fine_std": self.result.fine_std,
+                  "frame_index": np.array(self.frame_index), "anchor_index": np.array(self.anchor_index),
+                  "anchor_name": np.array(self.anchor_name)}
+        if images:
+            arrays.update(anchor=self.anchor, frame=self.frame)
         if self.geometry is not None:
             arrays["inliers"] = self.geometry.inliers
             arrays["geometry_model"] = np.array(self.geometry.model)

@@ -1,5 +1,5 @@
-"""Output writers: H.264 mp4 through imageio-ffmpeg, numbered PNGs on a background thread. Every output is
-finished by ``close()`` (also on errors and interruptions)."""
+"""Output writers: H.264 mp4 through imageio-ffmpeg, numbered PNGs on a background thread, numbered npz files of
+matches. Every output is finished by ``close()`` (also on errors and interruptions)."""
 
 from __future__ import annotations
 
@@ -107,3 +107,23 @@ class PngWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class MatchFileWriter:
+    """Writes each frame's matches as one numbered npz (``folder / (pattern % index)``), e.g. for analysis
+    after a headless run. Small files (a few kB per hundred matches), written at once: nothing is lost when
+    the run is interrupted. A failed write raises OSError."""
+
+    def __init__(self, folder: str | Path, pattern: str) -> None:
+        self.folder, self.pattern = Path(folder), pattern
+        self.written = 0
+
+    def write(self, arrays: dict[str, np.ndarray], index: int) -> Path:
+        path = self.folder / (self.pattern % index)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            np.savez(path, **arrays)
+        except OSError as error:
+            raise OSError(f"cannot write {path}: {error.strerror or error}") from None
+        self.written += 1
+        return path

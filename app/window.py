@@ -17,7 +17,7 @@ from PyQt6.QtWidgets import QLabel, QMainWindow, QRubberBand, QSizePolicy, QSpli
 from .render import RANGE_STEP, SIZE_STEP, MatchWindow, display_scale
 from .session import MatchPacket, render_packet
 from .verify import next_mode
-from .video import VideoWriter
+from .video import MatchFileWriter, VideoWriter
 from .worker import CaptureThread, InferenceThread
 
 HISTORY = 200  # samples kept in the rolling plots
@@ -173,12 +173,12 @@ class MainWindow(QMainWindow):
 
     def __init__(self, capture: CaptureThread, inference: InferenceThread, window: MatchWindow,
                  output_dir: Path, video: VideoWriter | None, input_video: VideoWriter | None,
-                 geometry: str = "none") -> None:
+                 geometry: str = "none", match_files: MatchFileWriter | None = None) -> None:
         super().__init__()
         self.setWindowTitle(f"LoFTR Live - {capture.source.name}")
         self.capture, self.inference = capture, inference
         self.window_range, self.output_dir = window, output_dir
-        self.video, self.input_video = video, input_video
+        self.video, self.input_video, self.match_files = video, input_video, match_files
         self.view = MatchView()
         self.stats = StatsPanel()
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -224,9 +224,20 @@ class MainWindow(QMainWindow):
         self.stats.add(packet)
         if self.input_video is not None:
             self.input_video.write(packet.frame)
+        if self.match_files is not None:
+            self._write_matches(packet)
         if not self._draw_pending:
             self._draw_pending = True
             QTimer.singleShot(0, self._show_newest)
+
+    def _write_matches(self, packet: MatchPacket) -> None:
+        """Every result's matches, numbered in order of arrival; after a failed write, no more are tried."""
+        assert self.match_files is not None
+        try:
+            self.match_files.write(packet.arrays(images=False), self.results_received - 1)
+        except OSError as error:
+            self.statusBar().showMessage(f"{error}; matches are no longer saved", 8000)
+            self.match_files = None
 
     def matching_rate(self) -> float:
         """Results per second from the first result to the latest (loading, and waiting after the end of a

@@ -19,6 +19,7 @@ from app.cli import CPU_MAX_MATCHES, build_parser, main, max_matches_for
 from model.checkpoints import save_weights
 from model.config import get_preset
 from model.loftr import LoFTR
+from model.matcher import Matcher, resize_array
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -211,6 +212,44 @@ def test_video_only_run_writes_no_pngs(weights: Path, tmp_path: Path, monkeypatc
     assert not list((tmp_path / "demo_output").glob("*.png"))
     err = capsys.readouterr().err
     assert "done: 3 frames in" in err and "PNGs" not in err and "ffmpeg -framerate" not in err
+
+
+def test_matches_of_every_frame_are_saved_beside_its_png(weights: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
+                 "--output_dir", str(out), "--max_length", "4", "--skip", "2", "--resize", "160", "120",
+                 "--precision", "fp32", "--threshold", "0", "--anchor_every", "2", "--geometry", "homography",
+                 "--save_matches"])
+    assert code == 0
+    assert "wrote 4 match files to" in capsys.readouterr().err
+    files = sorted((out / "matches").glob("*.npz"))
+    assert [f.stem for f in files] == [p.stem for p in sorted(out.glob("frame_*.png"))]
+    saved = [dict(np.load(f)) for f in files]
+    assert [int(s["frame_index"]) for s in saved] == [0, 2, 4, 6]  # --skip 2: the video's own frame numbers
+    assert [int(s["anchor_index"]) for s in saved] == [0, 0, 4, 4]  # --anchor_every 2
+    assert "anchor" not in saved[0] and "frame" not in saved[0]  # the images are in the PNGs and videos
+    # The file holds what the matcher returns for that pair: frame 2 against frame 0, at the size matched.
+    capture = cv2.VideoCapture(str(ROOT / "assets" / "sample.mp4"))
+    frames = [resize_array(capture.read()[1], (160, 120)) for _ in range(3)]
+    expected = Matcher(weights, device="cpu", precision="fp32", resize=None, threshold=0.0,
+                       max_matches=CPU_MAX_MATCHES).match(frames[0], frames[2])
+    second = saved[1]
+    assert len(expected) > 0
+    np.testing.assert_allclose(second["keypoints1"], expected.keypoints1, atol=1e-4)
+    np.testing.assert_allclose(second["confidence"], expected.confidence, atol=1e-6)
+    assert second["inliers"].shape == second["confidence"].shape and second["matrix"].shape == (3, 3)
+
+
+def test_an_unwritable_matches_folder_is_one_line(weights: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "matches").write_text("a file where the folder should be")
+    code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
+                 "--output_dir", str(out), "--max_length", "2", "--resize", "160", "120", "--save_matches"])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("error: cannot write ") and "frame_000000.npz" in last
 
 
 def test_an_anchor_image_of_another_shape_is_matched_against_every_frame(

@@ -38,7 +38,8 @@ def window(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
         return _matcher(), f"{domain}: test model"
 
     main_window = build_window(source, frames, _matcher(), "outdoor: test model", "outdoor", MatchWindow(0, 2000),
-                               tmp_path, source.fps, save_video=True, save_input=False, load_model=load)
+                               tmp_path, source.fps, save_video=True, save_input=False, load_model=load,
+                               save_matches=True)
     main_window.loads = loads  # type: ignore[attr-defined]
     qtbot.addWidget(main_window)
     main_window.show()
@@ -119,6 +120,12 @@ def test_q_closes_and_finalises(qtbot, window, tmp_path: Path) -> None:  # type:
     while capture.read()[0]:
         frames += 1
     assert frames == window.results_shown
+    # Every result's matches, drawn or not, numbered in order of arrival.
+    files = sorted((tmp_path / "matches").glob("*.npz"))
+    assert [f.name for f in files] == [f"frame_{i:06d}.npz" for i in range(window.results_received)]
+    frame_numbers = [int(np.load(f)["frame_index"]) for f in files]
+    assert frame_numbers == sorted(frame_numbers) and int(np.load(files[-1])["frame_index"]) == \
+        window.last_packet.frame_index
 
 
 def test_source_warnings_reach_the_status_bar_signal(qtbot) -> None:  # type: ignore[no-untyped-def]
