@@ -36,6 +36,7 @@ EPILOG = """keys (GUI):
   mouse      drag a box on the anchor: match only from it; right click or Backspace: the whole anchor
   m          toggle the indoor / outdoor model (hot swap)
   e          geometric verification: none / homography / fundamental (MAGSAC++; outliers greyed)
+  w          blend the anchor into the live frame through the homography (turns the homography on)
   d / f      shift the window of shown matches, ranked by confidence
   c / v      show fewer / more matches
   [ / ]      lower / raise the coarse confidence threshold by 0.05
@@ -48,6 +49,7 @@ examples:
   ./run_demo.sh --input rtsp://camera/stream --model indoor
   ./run_demo.sh --input poster.mp4 --geometry homography     outline the anchor in the live frame
   ./run_demo.sh --anchor book_cover.jpg --geometry homography  find a known object in the webcam view
+  ./run_demo.sh --input poster.mp4 --geometry homography --blend_anchor   see where the homography is right
   ./run_demo.sh --weight weights/outdoor_ds.ckpt --device cuda --precision fp16
 """
 
@@ -110,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--geometry", choices=GEOMETRY_MODES, default="none",
         help="fit a homography (planar scenes, rotating camera) or a fundamental matrix (any rigid scene) to each "
              "frame's matches with MAGSAC++ and grey out the outliers (key e cycles; default none)")
+    add("--blend_anchor", action="store_true",
+        help="with --geometry homography: blend the anchor, warped by the homography, into the live frame (where "
+             "the fit is right the two coincide; key w toggles it)")
     return parser
 
 
@@ -226,6 +231,8 @@ def validate(args: argparse.Namespace) -> Resize:
             raise AppError("--region X0 Y0 X1 Y1 are fractions of the anchor's size: 0 <= X0 < X1 <= 1 and "
                            "0 <= Y0 < Y1 <= 1")
         args.region = (x0, y0, x1, y1)
+    if args.blend_anchor and args.geometry != "homography":
+        raise AppError("--blend_anchor draws the anchor through the fitted homography: add --geometry homography")
     return resize
 
 
@@ -293,7 +300,7 @@ def run(args: argparse.Namespace) -> int:
         options = HeadlessOptions(output_dir=output_dir, write_png=write_png, save_video=args.save_video,
                                   save_input=args.save_input, save_matches=args.save_matches,
                                   anchor_every=args.anchor_every, window=window, fps=fps,
-                                  geometry=args.geometry, region=args.region)
+                                  geometry=args.geometry, region=args.region, blend_anchor=args.blend_anchor)
         try:
             summary = run_headless(frames, matcher, options, label, total, on_stop=source.interrupt,
                                    anchor_file=anchor_file)

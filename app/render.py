@@ -62,6 +62,7 @@ HELP_LINES = (
     "e: geometric check: none / homography / fundamental",
     "d / f: shift the shown matches (by rank)",
     "c / v: show fewer / more matches    [ / ]: lower / raise the threshold",
+    "w: anchor over the live frame through the homography (grey: aligned)",
     "p: pause    s: save PNG + matches    h: help    q / Esc: quit",
 )
 
@@ -111,6 +112,20 @@ def _geometry_text(geometry: TwoViewGeometry) -> str:
             f"{geometry.num_inliers}/{len(geometry.inliers)} inliers ({100 * geometry.inlier_ratio:.0f}%)")
 
 
+def _trusted_homography(geometry: TwoViewGeometry | None) -> np.ndarray | None:
+    """The fitted homography when it has enough inliers to draw the anchor through it, else None."""
+    if (geometry is not None and geometry.model == "homography" and geometry.matrix is not None
+            and geometry.num_inliers >= MIN_OUTLINE_INLIERS):
+        return geometry.matrix
+    return None
+
+
+def _scaled(homography: np.ndarray, scale: int) -> np.ndarray:
+    """The homography between the two images drawn ``scale`` times enlarged."""
+    zoom = np.diag([float(scale), float(scale), 1.0])
+    return zoom @ homography @ np.linalg.inv(zoom)
+
+
 def _draw_outline(box: Box, homography: np.ndarray, scale: int, frame_region: np.ndarray) -> None:
     """A box of the anchor, mapped by the homography, drawn into the live frame's region of the canvas."""
     outline = project_outline(homography, box)
@@ -121,15 +136,38 @@ def _draw_outline(box: Box, homography: np.ndarray, scale: int, frame_region: np
     cv2.polylines(frame_region, [points], True, OUTLINE_COLOR, 2, cv2.LINE_AA, shift)
 
 
+def _blend_warped_anchor(anchor: np.ndarray, box: Box, homography: np.ndarray, scale: int,
+                         frame_region: np.ndarray) -> None:
+    """Overlay a box of the (drawn, ``scale`` times enlarged) anchor, warped by the homography, on the live
+    frame's region of the canvas in false colour: the anchor in magenta, the frame in green. Where the
+    homography is right the two coincide and the picture is grey; where it is wrong, edges show green and
+    magenta fringes."""
+    if project_outline(homography, box) is None:
+        return
+    warp = _scaled(homography, scale)
+    height, width = frame_region.shape[:2]
+    mask = np.zeros(anchor.shape[:2], np.uint8)
+    x0, y0, x1, y1 = (round(value * scale) for value in box)
+    mask[y0:y1, x0:x1] = 255
+    inside = cv2.warpPerspective(mask, warp, (width, height), flags=cv2.INTER_NEAREST) > 0
+    warped = cv2.warpPerspective(cv2.cvtColor(anchor, cv2.COLOR_BGR2GRAY), warp, (width, height),
+                                 flags=cv2.INTER_LINEAR)
+    frame_gray = cv2.cvtColor(frame_region, cv2.COLOR_BGR2GRAY)
+    frame_region[inside] = np.stack([warped[inside], frame_gray[inside], warped[inside]], axis=-1)
+
+
 def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, keypoints1: np.ndarray,
                 confidence: np.ndarray, window: MatchWindow, overlay: Overlay, scale: int = 1,
-                geometry: TwoViewGeometry | None = None, region: Box | None = None) -> np.ndarray:
+                geometry: TwoViewGeometry | None = None, region: Box | None = None,
+                blend_anchor: bool = False) -> np.ndarray:
     """The full demo view. Matches must be sorted by confidence, descending (as the Matcher returns them).
 
     ``scale`` enlarges the images (and keypoints) before drawing, so lines and text stay crisp when small
     frames are shown in a large window. ``geometry`` (fitted to all matches, in the images' pixels) greys out
     its outliers and, for a homography with at least MIN_OUTLINE_INLIERS inliers, outlines the anchor (or
-    ``region``, a box of the anchor the matches were restricted to, drawn on the anchor) in the live frame.
+    ``region``, a box of the anchor the matches were restricted to, drawn on the anchor) in the live frame;
+    with ``blend_anchor`` that part of the anchor is also warped into the live frame and overlaid on it in
+    false colour (grey where they coincide).
     """
     left, right = _as_bgr(anchor), _as_bgr(frame)
     if scale > 1:
@@ -141,6 +179,10 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
     canvas[: left.shape[0], : left.shape[1]] = left
     offset = left.shape[1] + GAP
     canvas[: right.shape[0], offset:] = right
+    homography = _trusted_homography(geometry)
+    box = region if region is not None else (0.0, 0.0, float(anchor.shape[1]), float(anchor.shape[0]))
+    if blend_anchor and homography is not None:
+        _blend_warped_anchor(left, box, homography, scale, canvas[: right.shape[0], offset:])
 
     total = len(confidence)
     shown = slice(min(window.start, total), min(window.stop, total))
@@ -149,10 +191,8 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
     if region is not None:
         x0, y0, x1, y1 = (round(value * scale) for value in region)
         cv2.rectangle(canvas, (x0, y0), (x1 - 1, y1 - 1), REGION_COLOR, 2, cv2.LINE_AA)
-    if (geometry is not None and geometry.model == "homography" and geometry.matrix is not None
-            and geometry.num_inliers >= MIN_OUTLINE_INLIERS):
-        box = region if region is not None else (0.0, 0.0, float(anchor.shape[1]), float(anchor.shape[0]))
-        _draw_outline(box, geometry.matrix, scale, canvas[: right.shape[0], offset:])
+    if homography is not None:
+        _draw_outline(box, homography, scale, canvas[: right.shape[0], offset:])
 
     lines = [f"LoFTR Live  {overlay.model}  [{overlay.device}]",
              f"matches shown/total: {len(conf)}/{total}  (ranks {window.start}:{window.stop})"]

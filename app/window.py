@@ -173,7 +173,8 @@ class MainWindow(QMainWindow):
 
     def __init__(self, capture: CaptureThread, inference: InferenceThread, window: MatchWindow,
                  output_dir: Path, video: VideoWriter | None, input_video: VideoWriter | None,
-                 geometry: str = "none", match_files: MatchFileWriter | None = None) -> None:
+                 geometry: str = "none", match_files: MatchFileWriter | None = None,
+                 blend_anchor: bool = False) -> None:
         super().__init__()
         self.setWindowTitle(f"LoFTR Live - {capture.source.name}")
         self.capture, self.inference = capture, inference
@@ -190,12 +191,12 @@ class MainWindow(QMainWindow):
         self.resize(1600, 560)
         self.model_label, self.device_label, self.status_text = "", "", "starting..."
         self.show_help, self.paused = False, False
-        self.geometry_mode = geometry
+        self.geometry_mode, self.blend_anchor = geometry, blend_anchor
         self.last_packet: MatchPacket | None = None
         self.results_received = self.results_shown = 0
         self.result_times: tuple[float, float] | None = None  # perf_counter of the first and the latest result
         self._draw_pending = False
-        self.statusBar().showMessage("n/space: anchor  drag on it: region  m: indoor/outdoor  e: geometry  "
+        self.statusBar().showMessage("n/space: anchor  drag on it: region  m: indoor/outdoor  e: geometry  w: blend  "
                                      "d/f c/v: matches shown  p: pause  s: snapshot  g: graphs  h: help  q: quit")
         inference.result_ready.connect(self.on_result)
         inference.status.connect(self.on_status)
@@ -260,7 +261,7 @@ class MainWindow(QMainWindow):
             return None
         status = "paused" if self.paused else self.status_text
         canvas = render_packet(packet, self.window_range, self.model_label, self.device_label, status,
-                               self.show_help)
+                               self.show_help, self.blend_anchor)
         self.view.show_canvas(canvas)
         return canvas
 
@@ -310,6 +311,8 @@ class MainWindow(QMainWindow):
             self.geometry_mode = next_mode(self.geometry_mode)
             self.inference.request_geometry(self.geometry_mode)
             self.statusBar().showMessage(f"geometric verification: {self.geometry_mode}", 5000)
+        elif key == Qt.Key.Key_W:
+            self.toggle_blend_anchor()
         elif key in (Qt.Key.Key_D, Qt.Key.Key_F):
             self.window_range = self.window_range.shifted(-RANGE_STEP if key == Qt.Key.Key_D else RANGE_STEP)
             self.redraw()
@@ -337,6 +340,18 @@ class MainWindow(QMainWindow):
             self.stats.setVisible(not self.stats.isVisible())
         else:
             super().keyPressEvent(event)
+
+    def toggle_blend_anchor(self) -> None:
+        """Blend the anchor into the live frame through the homography, or stop; turning it on also turns on
+        the homography fit it needs."""
+        self.blend_anchor = not self.blend_anchor
+        message = "anchor blended into the live frame" if self.blend_anchor else "anchor blending off"
+        if self.blend_anchor and self.geometry_mode != "homography":
+            self.geometry_mode = "homography"
+            self.inference.request_geometry(self.geometry_mode)
+            message += " (geometric verification: homography)"
+        self.statusBar().showMessage(message, 5000)
+        self.redraw()
 
     def snapshot(self) -> Path | None:
         """The view as a PNG, and beside it an npz of the matches with both images (``MatchPacket.arrays``)."""

@@ -93,6 +93,21 @@ def test_e_cycles_geometric_verification(qtbot, window) -> None:  # type: ignore
     qtbot.waitUntil(lambda: window.last_packet.geometry is None, timeout=60000)
 
 
+def test_w_blends_the_anchor_and_turns_on_the_homography(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    from app.window import render_packet
+
+    qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_W)
+    assert window.blend_anchor and window.geometry_mode == "homography"
+    qtbot.waitUntil(lambda: window.last_packet.geometry is not None, timeout=60000)
+    drawn = window.redraw()
+    packet = window.last_packet
+    np.testing.assert_array_equal(drawn, render_packet(packet, window.window_range, window.model_label,
+                                                       window.device_label, window.status_text, False, True))
+    qtbot.keyClick(window, Qt.Key.Key_W)
+    assert not window.blend_anchor and window.geometry_mode == "homography"
+
+
 def test_display_keys_change_the_view_state(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
     qtbot.keyClick(window, Qt.Key.Key_F)

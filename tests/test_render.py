@@ -66,6 +66,37 @@ def test_a_region_is_boxed_on_the_anchor_and_outlined_in_the_frame(monkeypatch: 
     assert not np.any(view[70:100, WIDTH + GAP + 159:WIDTH + GAP + 162, 1] > 100)
 
 
+@pytest.mark.parametrize("scale", [1, 2])
+def test_the_anchor_is_laid_over_the_frame_in_false_colour_through_the_homography(scale: int) -> None:
+    rng = np.random.default_rng(0)
+    anchor = cv2.GaussianBlur(rng.integers(0, 255, (HEIGHT, WIDTH, 3), dtype=np.uint8), (5, 5), 0)
+    shift = np.array([[1.0, 0.0, 30.0], [0.0, 1.0, 20.0], [0.0, 0.0, 1.0]])
+    frame = cv2.warpPerspective(anchor, shift, (WIDTH, HEIGHT))  # the anchor moved by (30, 20)
+    box = (100.0, 60.0, 200.0, 160.0)
+    no_matches = np.zeros((0, 2), np.float32)
+
+    def live_panel(homography: np.ndarray, blend: bool) -> np.ndarray:
+        geometry = TwoViewGeometry("homography", homography, np.ones(40, bool), 3.0)
+        view = render_view(anchor, frame, no_matches, no_matches, np.zeros(0, np.float32), MatchWindow(),
+                           Overlay(), scale, geometry, box, blend_anchor=blend)
+        return view[:, scale * WIDTH + GAP:].astype(int)
+
+    plain, right, wrong = live_panel(shift, False), live_panel(shift, True), live_panel(np.eye(3), True)
+    # Where the box lands in the frame, (130, 80) to (230, 180), the anchor (magenta: blue and red) is laid
+    # over the frame (green). The right homography lays it onto itself: grey, the frame's brightness. The
+    # wrong one (identity: the box lands at (100, 60) to (200, 160)) lays it 30 px off. Compared where both land:
+    inside = (slice(scale * 90, scale * 150), slice(scale * 140, scale * 190))
+    gray = cv2.cvtColor(plain[inside].astype(np.uint8), cv2.COLOR_BGR2GRAY).astype(int)
+    np.testing.assert_array_equal(right[inside][..., 1], gray)
+    np.testing.assert_array_equal(right[inside][..., 0], right[inside][..., 2])
+    assert np.abs(right[inside][..., 2] - right[inside][..., 1]).mean() < 2.0
+    assert np.abs(wrong[inside][..., 2] - wrong[inside][..., 1]).mean() > 10.0
+    # Outside it nothing changes, whichever the homography.
+    outside = (slice(scale * 190, scale * 230), slice(scale * 20, scale * 100))
+    np.testing.assert_array_equal(right[outside], plain[outside])
+    np.testing.assert_array_equal(wrong[outside], plain[outside])
+
+
 def test_no_outline_from_too_few_inliers() -> None:
     few = TwoViewGeometry("homography", np.diag([0.5, 0.5, 1.0]), np.array([True, False]), 3.0)
     view = _view(few)  # one inlier: the matrix is drawn from nothing
