@@ -196,8 +196,10 @@ class MainWindow(QMainWindow):
         self.results_received = self.results_shown = 0
         self.result_times: tuple[float, float] | None = None  # perf_counter of the first and the latest result
         self._draw_pending = False
-        self.statusBar().showMessage("n/space: anchor  drag on it: region  m: indoor/outdoor  e: geometry  w: blend  "
-                                     "d/f c/v: matches shown  p: pause  s: snapshot  g: graphs  h: help  q: quit")
+        # A normal status-bar widget: messages cover it for their time, then the keys show again.
+        self.statusBar().addWidget(QLabel("n/space: anchor  drag on it: region  m: indoor/outdoor  e: geometry  "
+                                          "w: blend  d/f c/v: matches shown  p: pause  s: snapshot  g: graphs  "
+                                          "h: help  q: quit"))
         inference.result_ready.connect(self.on_result)
         inference.status.connect(self.on_status)
         inference.model_changed.connect(self.on_model_changed)
@@ -282,9 +284,11 @@ class MainWindow(QMainWindow):
         self.inference.request_region((x0, y0, x1, y1))
 
     def on_status(self, text: str) -> None:
-        self.status_text = text
+        previous, self.status_text = self.status_text, text
         if text:
             self.statusBar().showMessage(text)
+        elif self.statusBar().currentMessage() == previous:  # not a message shown since (e.g. a failure)
+            self.statusBar().clearMessage()
         self.redraw()
 
     def on_model_changed(self, label: str, device: str) -> None:

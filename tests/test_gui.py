@@ -73,8 +73,22 @@ def test_m_hot_swaps_the_model(qtbot, window) -> None:  # type: ignore[no-untype
     qtbot.keyClick(window, Qt.Key.Key_M)
     qtbot.waitUntil(lambda: window.model_label == "indoor: test model", timeout=60000)
     assert window.loads == ["indoor"]
+    # "loading indoor model..." is gone from the status bar; the new model's name stays for its time.
+    qtbot.waitUntil(lambda: window.status_text == "", timeout=60000)
+    assert window.statusBar().currentMessage() == "model: indoor: test model on cpu/fp32"
     shown = window.results_shown
     qtbot.waitUntil(lambda: window.results_shown > shown, timeout=60000)  # still matching after the swap
+
+
+def test_the_keys_show_again_after_a_message(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    from PyQt6.QtWidgets import QLabel
+
+    keys = [label for label in window.statusBar().findChildren(QLabel) if label.text().startswith("n/space")]
+    assert len(keys) == 1
+    qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)  # the model's messages came before
+    window.statusBar().showMessage("a message for a moment", 50)
+    qtbot.waitUntil(lambda: keys[0].isVisible(), timeout=5000)
+    assert window.statusBar().currentMessage() == ""
 
 
 def test_e_cycles_geometric_verification(qtbot, window) -> None:  # type: ignore[no-untyped-def]
