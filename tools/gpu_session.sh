@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything a short GPU lease is for, as one command (the device tool runs one command per call):
-#   1. the CUDA checks (tests/test_cuda.py) and CUDA timings of the bundled CUDA default against kornia;
+#   1. the CUDA checks (tests/test_cuda.py), CUDA timings of the bundled CUDA default against kornia, and the
+#      app run headless on CUDA;
 #   2. one more training stage of both bundled chains, side by side, continued from the shipped weights.
 # Results go into one archive, OUT_DIR/gpu_session.tgz (the device tool brings back few files).
 #
@@ -36,6 +37,14 @@ fi
         # shellcheck disable=SC2086  # the size is two arguments
         "$python" -m model bench --device cuda --weights weights/loftr_live_compact_s.pt --resize $size --runs 30
     done
+    # The app end to end on CUDA (headless: its defaults there, 640x480, fp16, no cap), when its packages are here.
+    if "$python" -c "import imageio_ffmpeg" 2> /dev/null; then
+        "$python" -m app --no_display --input assets/sample.mp4 --max_length 150 --geometry homography \
+            --output_dir "$work/app_cuda" --save_matches
+        rm -rf "$work/app_cuda"
+    else
+        echo "app on CUDA: skipped (no imageio_ffmpeg here)"
+    fi
 } > "$work/cuda_checks.txt" 2>&1
 tail -n 25 "$work/cuda_checks.txt"
 
