@@ -18,6 +18,9 @@ from typing import Any, Callable, Iterator
 # FFmpeg's own log lines ("Connection refused", "partial file") would precede the app's one-line messages,
 # which say the same for the user. Set OPENCV_FFMPEG_LOGLEVEL yourself (e.g. 32) to see them.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+# RTSP over TCP: over UDP (FFmpeg's first choice) a Wi-Fi camera's lost packets become smeared frames, whose
+# matches are garbage. Other inputs ignore the option. Set OPENCV_FFMPEG_CAPTURE_OPTIONS yourself to override.
+os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
 
 import cv2  # noqa: E402 - after the FFmpeg log level, which OpenCV reads when it first opens a video
 import numpy as np  # noqa: E402
