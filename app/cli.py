@@ -309,8 +309,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         source.close()
     how = "interrupted" if summary.interrupted else "done"
-    pngs = f", {summary.pngs} PNGs in {output_dir}/" if options.write_png else ""
-    print(f"{how}: {summary.frames} frames in {summary.seconds:.1f} s "
+    pngs = f", {summary.pngs} PNG{'s' * (summary.pngs != 1)} in {output_dir}/" if options.write_png else ""
+    print(f"{how}: {summary.frames} frame{'s' * (summary.frames != 1)} in {summary.seconds:.1f} s "
           f"({summary.frames / max(summary.seconds, 1e-9):.1f} fps){pngs}", file=sys.stderr)
     if summary.latencies_ms:
         median, slowest = np.percentile(summary.latencies_ms, [50, 95])
