@@ -19,7 +19,7 @@ from model.matcher import PRECISIONS, Matcher, Resize, parse_resize, resize_arra
 from model.weights import default_weights_path
 
 from .headless import MATCHES_FOLDER, HeadlessOptions, ffmpeg_command, run_headless
-from .render import MatchWindow
+from .render import VIEWS, MatchWindow
 from .sources import DEFAULT_IMAGE_GLOB, Frame, SourceError, camera_available, looped, open_source, thin
 from .verify import GEOMETRY_MODES
 
@@ -37,6 +37,7 @@ EPILOG = """keys (GUI):
   m          toggle the indoor / outdoor model (hot swap)
   e          geometric verification: none / homography / fundamental (MAGSAC++; outliers greyed)
   w          blend the anchor into the live frame through the homography (turns the homography on)
+  l          lines (colour: confidence) / points (colour: position in the anchor)
   d / f      shift the window of shown matches, ranked by confidence
   c / v      show fewer / more matches
   [ / ]      lower / raise the coarse confidence threshold by 0.05
@@ -115,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--blend_anchor", action="store_true",
         help="with --geometry homography: blend the anchor, warped by the homography, into the live frame (where "
              "the fit is right the two coincide; key w toggles it)")
+    add("--view", choices=VIEWS, default="lines",
+        help="draw matches as lines coloured by confidence, or as dots at both ends coloured by their position in "
+             "the anchor (the correspondence field, clearer for thousands of matches; key l toggles)")
     return parser
 
 
@@ -300,7 +304,8 @@ def run(args: argparse.Namespace) -> int:
         options = HeadlessOptions(output_dir=output_dir, write_png=write_png, save_video=args.save_video,
                                   save_input=args.save_input, save_matches=args.save_matches,
                                   anchor_every=args.anchor_every, window=window, fps=fps,
-                                  geometry=args.geometry, region=args.region, blend_anchor=args.blend_anchor)
+                                  geometry=args.geometry, region=args.region, blend_anchor=args.blend_anchor,
+                                  view=args.view)
         try:
             summary = run_headless(frames, matcher, options, label, total, on_stop=source.interrupt,
                                    anchor_file=anchor_file)

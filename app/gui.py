@@ -27,7 +27,7 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: Matcher,
                  load_model: Callable[[str], tuple[Matcher, str]], geometry: str = "none",
                  anchor_file: tuple[np.ndarray, str] | None = None,
                  anchor_region: tuple[float, float, float, float] | None = None,
-                 save_matches: bool = False, blend_anchor: bool = False) -> MainWindow:
+                 save_matches: bool = False, blend_anchor: bool = False, view: str = "lines") -> MainWindow:
     """The window with its capture and inference threads (not started)."""
     mailbox = LatestFrame()
     capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live)
@@ -36,7 +36,8 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: Matcher,
     video = VideoWriter(output_dir / "loftr_matches.mp4", fps) if save_video else None
     input_video = VideoWriter(output_dir / "demo_input.mp4", fps) if save_input else None
     match_files = MatchFileWriter(output_dir / MATCHES_FOLDER, MATCHES_PATTERN) if save_matches else None
-    return MainWindow(capture, inference, window, output_dir, video, input_video, geometry, match_files, blend_anchor)
+    return MainWindow(capture, inference, window, output_dir, video, input_video, geometry, match_files, blend_anchor,
+                      view)
 
 
 def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Frame], matcher: Matcher, label: str,
@@ -45,7 +46,7 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
     app = QApplication.instance() or QApplication(sys.argv[:1])
     main_window = build_window(source, frames, matcher, label, args.model, window, output_dir, fps,
                                args.save_video, args.save_input, load_model, args.geometry, anchor_file,
-                               args.region, args.save_matches, args.blend_anchor)
+                               args.region, args.save_matches, args.blend_anchor, args.view)
     interrupted = []
 
     def on_signal(signum: int, frame: object) -> None:

@@ -41,6 +41,7 @@ class HeadlessOptions:
     geometry: str = "none"  # geometric verification mode (app.verify.GEOMETRY_MODES)
     region: tuple[float, float, float, float] | None = None  # of every anchor, in fractions of its size
     blend_anchor: bool = False  # blend the anchor into each frame through the homography (geometry homography)
+    view: str = "lines"  # app.render.VIEWS
 
 
 @dataclass
@@ -149,7 +150,8 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
             if packet.geometry is not None:
                 verified += 1
                 matches, inliers = matches + len(packet.result), inliers + packet.geometry.num_inliers
-            view = render_packet(packet, options.window, model_label, device, blend_anchor=options.blend_anchor)
+            view = render_packet(packet, options.window, model_label, device, blend_anchor=options.blend_anchor,
+                                 view=options.view)
             if png_writer is not None:
                 png_writer.write(view, count)
             if video:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from model.geometry import Box, TwoViewGeometry, project_outline
-from model.visualize import confidence_colors, draw_match_lines
+from model.visualize import confidence_colors, draw_match_lines, draw_match_points, position_colors
 
 GAP = 10
 DISPLAY_HEIGHT = 480  # small frames are drawn enlarged to about this height, so lines and text stay readable
@@ -20,6 +20,10 @@ OUTLINE_COLOR = (90, 255, 90)  # the anchor's border mapped into the live frame 
 MIN_OUTLINE_INLIERS = 20  # a homography with fewer inliers is too unreliable to outline the anchor with
 REGION_COLOR = (0, 215, 255)  # BGR: the region of the anchor the matches are restricted to
 ESTIMATOR_NAME = "MAGSAC++"
+#: How matches are drawn: lines coloured by confidence, or dots at both ends coloured by their position in the
+#: anchor (the correspondence field: smooth where matches agree, speckled where they do not; no lines to clutter
+#: thousands of matches).
+VIEWS = ("lines", "points")
 RANGE_STEP = 200  # d/f shift the window of shown matches by this many ranks (as the original demo)
 SIZE_STEP = 50  # c/v shrink/grow it by this many
 
@@ -63,6 +67,7 @@ HELP_LINES = (
     "d / f: shift the shown matches (by rank)",
     "c / v: show fewer / more matches    [ / ]: lower / raise the threshold",
     "w: anchor over the live frame through the homography (grey: aligned)",
+    "l: lines (colour: confidence) / points (colour: position in the anchor)",
     "p: pause    s: save PNG + matches    h: help    q / Esc: quit",
 )
 
@@ -94,6 +99,15 @@ def _legend(canvas: np.ndarray, left: int, top: int, width: int = 160, height: i
     _put_text(canvas, "0", (left - 4, top + height + 14), 0.4)
     _put_text(canvas, "confidence", (left + width // 2 - 34, top + height + 14), 0.4)
     _put_text(canvas, "1", (left + width - 4, top + height + 14), 0.4)
+
+
+def _position_legend(canvas: np.ndarray, left: int, top: int, width: int = 48, height: int = 30) -> None:
+    xs, ys = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+    square = position_colors(np.stack([xs.ravel(), ys.ravel()], axis=1), width, height).reshape(height, width, 3)
+    canvas[top:top + height, left:left + width] = square
+    cv2.rectangle(canvas, (left - 1, top - 1), (left + width, top + height), (255, 255, 255), 1)
+    _put_text(canvas, "colour = position", (left + width + 8, top + 12), 0.4)
+    _put_text(canvas, "in the anchor", (left + width + 8, top + 27), 0.4)
 
 
 def _as_bgr(image: np.ndarray) -> np.ndarray:
@@ -159,7 +173,7 @@ def _blend_warped_anchor(anchor: np.ndarray, box: Box, homography: np.ndarray, s
 def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, keypoints1: np.ndarray,
                 confidence: np.ndarray, window: MatchWindow, overlay: Overlay, scale: int = 1,
                 geometry: TwoViewGeometry | None = None, region: Box | None = None,
-                blend_anchor: bool = False) -> np.ndarray:
+                blend_anchor: bool = False, view: str = "lines") -> np.ndarray:
     """The full demo view. Matches must be sorted by confidence, descending (as the Matcher returns them).
 
     ``scale`` enlarges the images (and keypoints) before drawing, so lines and text stay crisp when small
@@ -167,8 +181,10 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
     its outliers and, for a homography with at least MIN_OUTLINE_INLIERS inliers, outlines the anchor (or
     ``region``, a box of the anchor the matches were restricted to, drawn on the anchor) in the live frame;
     with ``blend_anchor`` that part of the anchor is also warped into the live frame and overlaid on it in
-    false colour (grey where they coincide).
+    false colour (grey where they coincide). ``view`` is one of VIEWS.
     """
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
     left, right = _as_bgr(anchor), _as_bgr(frame)
     if scale > 1:
         left, right = (cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
@@ -187,7 +203,12 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
     total = len(confidence)
     shown = slice(min(window.start, total), min(window.stop, total))
     kpts0, kpts1, conf = keypoints0[shown], keypoints1[shown], confidence[shown]
-    draw_match_lines(canvas, kpts0, kpts1, conf, offset, None if geometry is None else geometry.inliers[shown])
+    inliers = None if geometry is None else geometry.inliers[shown]
+    if view == "points":
+        colors = position_colors(kpts0, left.shape[1], left.shape[0])
+        draw_match_points(canvas, kpts0, kpts1, colors, offset, inliers)
+    else:
+        draw_match_lines(canvas, kpts0, kpts1, conf, offset, inliers)
     if region is not None:
         x0, y0, x1, y1 = (round(value * scale) for value in region)
         cv2.rectangle(canvas, (x0, y0), (x1 - 1, y1 - 1), REGION_COLOR, 2, cv2.LINE_AA)
@@ -211,7 +232,10 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
     if overlay.status:
         _put_text(canvas, overlay.status, (offset + 10, 24), 0.6, (80, 220, 255))
     _panel(canvas, canvas.shape[1] - 196, height - 46, canvas.shape[1], height)
-    _legend(canvas, canvas.shape[1] - 180, height - 34)
+    if view == "points":
+        _position_legend(canvas, canvas.shape[1] - 180, height - 38)
+    else:
+        _legend(canvas, canvas.shape[1] - 180, height - 34)
     help_lines = HELP_LINES if overlay.show_help else ("h: help",)
     help_width = max(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0] for text in help_lines)
     _panel(canvas, 0, height - 26 - 18 * len(help_lines), help_width + 30, height)

@@ -63,15 +63,15 @@ class MatchPacket:
 
 
 def render_packet(packet: MatchPacket, window: MatchWindow, model: str, device: str, status: str = "",
-                  show_help: bool = False, blend_anchor: bool = False) -> np.ndarray:
+                  show_help: bool = False, blend_anchor: bool = False, view: str = "lines") -> np.ndarray:
     """The demo view of a packet (small frames enlarged, see ``display_scale``), as the window and headless
-    runs show it; ``blend_anchor``: see ``render_view``."""
+    runs show it; ``blend_anchor`` and ``view``: see ``render_view``."""
     overlay = Overlay(model=model, device=device, fps=packet.fps, latency_ms=packet.latency_ms,
                       frame_age_ms=packet.frame_age_ms, threshold=packet.threshold, anchor=packet.anchor_label,
                       frame_index=packet.frame_index, status=status, show_help=show_help)
     return render_view(packet.anchor, packet.frame, packet.result.keypoints0, packet.result.keypoints1,
                        packet.result.confidence, window, overlay, display_scale(packet.frame.shape[0]),
-                       packet.geometry, packet.region, blend_anchor)
+                       packet.geometry, packet.region, blend_anchor, view)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from PyQt6.QtCore import QPoint, QRect, QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QImage, QKeyEvent, QMouseEvent, QPixmap
 from PyQt6.QtWidgets import QLabel, QMainWindow, QRubberBand, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
-from .render import RANGE_STEP, SIZE_STEP, MatchWindow, display_scale
+from .render import RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, display_scale
 from .session import MatchPacket, render_packet
 from .verify import next_mode
 from .video import MatchFileWriter, VideoWriter
@@ -174,7 +174,7 @@ class MainWindow(QMainWindow):
     def __init__(self, capture: CaptureThread, inference: InferenceThread, window: MatchWindow,
                  output_dir: Path, video: VideoWriter | None, input_video: VideoWriter | None,
                  geometry: str = "none", match_files: MatchFileWriter | None = None,
-                 blend_anchor: bool = False) -> None:
+                 blend_anchor: bool = False, view: str = "lines") -> None:
         super().__init__()
         self.setWindowTitle(f"LoFTR Live - {capture.source.name}")
         self.capture, self.inference = capture, inference
@@ -191,15 +191,15 @@ class MainWindow(QMainWindow):
         self.resize(1600, 560)
         self.model_label, self.device_label, self.status_text = "", "", "starting..."
         self.show_help, self.paused = False, False
-        self.geometry_mode, self.blend_anchor = geometry, blend_anchor
+        self.geometry_mode, self.blend_anchor, self.view_mode = geometry, blend_anchor, view
         self.last_packet: MatchPacket | None = None
         self.results_received = self.results_shown = 0
         self.result_times: tuple[float, float] | None = None  # perf_counter of the first and the latest result
         self._draw_pending = False
         # A normal status-bar widget: messages cover it for their time, then the keys show again.
         self.statusBar().addWidget(QLabel("n/space: anchor  drag on it: region  m: indoor/outdoor  e: geometry  "
-                                          "w: blend  d/f c/v: matches shown  p: pause  s: snapshot  g: graphs  "
-                                          "h: help  q: quit"))
+                                          "w: blend  l: lines/points  d/f c/v: matches shown  p: pause  "
+                                          "s: snapshot  g: graphs  h: help  q: quit"))
         inference.result_ready.connect(self.on_result)
         inference.status.connect(self.on_status)
         inference.model_changed.connect(self.on_model_changed)
@@ -263,7 +263,7 @@ class MainWindow(QMainWindow):
             return None
         status = "paused" if self.paused else self.status_text
         canvas = render_packet(packet, self.window_range, self.model_label, self.device_label, status,
-                               self.show_help, self.blend_anchor)
+                               self.show_help, self.blend_anchor, self.view_mode)
         self.view.show_canvas(canvas)
         return canvas
 
@@ -317,6 +317,10 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"geometric verification: {self.geometry_mode}", 5000)
         elif key == Qt.Key.Key_W:
             self.toggle_blend_anchor()
+        elif key == Qt.Key.Key_L:
+            self.view_mode = VIEWS[(VIEWS.index(self.view_mode) + 1) % len(VIEWS)]
+            self.statusBar().showMessage(f"matches drawn as {self.view_mode}", 5000)
+            self.redraw()
         elif key in (Qt.Key.Key_D, Qt.Key.Key_F):
             self.window_range = self.window_range.shifted(-RANGE_STEP if key == Qt.Key.Key_D else RANGE_STEP)
             self.redraw()

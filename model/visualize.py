@@ -16,6 +16,15 @@ def confidence_colors(confidence: np.ndarray) -> np.ndarray:
     return cv2.applyColorMap(levels.reshape(-1, 1), cv2.COLORMAP_TURBO).reshape(-1, 3)
 
 
+def position_colors(points: np.ndarray, width: int, height: int) -> np.ndarray:
+    """[N, 2] (x, y) pixels of a width x height image -> [N, 3] uint8 BGR, a smooth map of the position:
+    left blue, right red, top dark, bottom green (top left blue, bottom right yellow). Drawn at both ends of
+    each match, it shows the correspondence field: smooth colours where matches are consistent."""
+    x = np.clip(np.asarray(points[:, 0], np.float32) / max(width, 1), 0.0, 1.0)
+    y = np.clip(np.asarray(points[:, 1], np.float32) / max(height, 1), 0.0, 1.0)
+    return np.round(np.stack([255 * (1 - x), 255 * y, 255 * x], axis=1)).astype(np.uint8)
+
+
 def _bgr(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
@@ -56,15 +65,42 @@ def draw_match_lines(canvas: np.ndarray, keypoints0: np.ndarray, keypoints1: np.
                 confidence_colors(confidence[inliers]), offset, dots=True)
 
 
+def draw_match_points(canvas: np.ndarray, keypoints0: np.ndarray, keypoints1: np.ndarray, colors: np.ndarray,
+                      offset: int, inliers: np.ndarray | None = None, radius: float = 3.0) -> None:
+    """Both ends of each match as a dot of its colour (e.g. ``position_colors`` of keypoints0), no lines, in
+    place; image 1 starts ``offset`` pixels to the right. With ``inliers``, the other matches are small grey
+    dots beneath."""
+    if inliers is not None:
+        outliers = ~inliers
+        grey = np.tile(np.array(OUTLIER_COLOR, np.uint8), (int(outliers.sum()), 1))
+        _draw_dots(canvas, keypoints0[outliers], keypoints1[outliers], grey, offset, radius / 2)
+        keypoints0, keypoints1, colors = keypoints0[inliers], keypoints1[inliers], colors[inliers]
+    _draw_dots(canvas, keypoints0, keypoints1, colors, offset, radius)
+
+
+def _fixed_point(keypoints: np.ndarray, offset: int, scale: int) -> list[list[int]]:
+    """Keypoints (corner convention) as OpenCV's sub-pixel integer coordinates, as Python ints: converting
+    them match by match cost more than OpenCV's drawing (a live view draws hundreds to thousands a frame)."""
+    return np.round((keypoints - 0.5 + [offset, 0]) * scale).astype(np.int64).tolist()
+
+
+def _draw_dots(canvas: np.ndarray, keypoints0: np.ndarray, keypoints1: np.ndarray, colors: np.ndarray, offset: int,
+               radius: float) -> None:
+    shift = 4
+    scale = 1 << shift
+    size = round(radius * scale)
+    for start, end, color in zip(_fixed_point(keypoints0, 0, scale), _fixed_point(keypoints1, offset, scale),
+                                 colors.tolist()):
+        cv2.circle(canvas, start, size, color, -1, cv2.LINE_AA, shift)
+        cv2.circle(canvas, end, size, color, -1, cv2.LINE_AA, shift)
+
+
 def _draw_lines(canvas: np.ndarray, keypoints0: np.ndarray, keypoints1: np.ndarray, confidence: np.ndarray,
                 colors: np.ndarray, offset: int, dots: bool) -> None:
     shift = 4  # sub-pixel drawing precision: 1/16 px
     scale = 1 << shift
     order = np.argsort(confidence, kind="stable")
-    # Fixed-point coordinates and colours converted once, as Python ints: converting them match by match
-    # cost more than OpenCV's drawing (a live view draws hundreds to thousands of lines per frame).
-    starts = np.round((keypoints0[order] - 0.5) * scale).astype(np.int64).tolist()
-    ends = np.round((keypoints1[order] - 0.5 + [offset, 0]) * scale).astype(np.int64).tolist()
+    starts, ends = _fixed_point(keypoints0[order], 0, scale), _fixed_point(keypoints1[order], offset, scale)
     radius = 2 * scale
     for start, end, color in zip(starts, ends, colors[order].tolist()):
         cv2.line(canvas, start, end, color, 1, cv2.LINE_AA, shift)

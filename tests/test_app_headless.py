@@ -221,7 +221,7 @@ def test_matches_of_every_frame_are_saved_beside_its_png(weights: Path, tmp_path
     code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
                  "--output_dir", str(out), "--max_length", "4", "--skip", "2", "--resize", "160", "120",
                  "--precision", "fp32", "--threshold", "0", "--anchor_every", "2", "--geometry", "homography",
-                 "--save_matches"])
+                 "--save_matches", "--view", "points"])
     assert code == 0
     assert "wrote 4 match files to" in capsys.readouterr().err
     files = sorted((out / "matches").glob("*.npz"))

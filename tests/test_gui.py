@@ -15,6 +15,7 @@ from app.cli import resized
 from app.gui import build_window
 from app.render import MatchWindow
 from app.sources import open_source
+from app.window import render_packet
 from model.config import get_preset
 from model.loftr import LoFTR
 from model.matcher import Matcher
@@ -108,8 +109,6 @@ def test_e_cycles_geometric_verification(qtbot, window) -> None:  # type: ignore
 
 
 def test_w_blends_the_anchor_and_turns_on_the_homography(qtbot, window) -> None:  # type: ignore[no-untyped-def]
-    from app.window import render_packet
-
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
     qtbot.keyClick(window, Qt.Key.Key_W)
     assert window.blend_anchor and window.geometry_mode == "homography"
@@ -132,6 +131,13 @@ def test_display_keys_change_the_view_state(qtbot, window) -> None:  # type: ign
     assert window.show_help
     qtbot.keyClick(window, Qt.Key.Key_G)
     assert not window.stats.isVisible()
+    qtbot.keyClick(window, Qt.Key.Key_L)
+    assert window.view_mode == "points"
+    np.testing.assert_array_equal(window.redraw(), render_packet(
+        window.last_packet, window.window_range, window.model_label, window.device_label, window.status_text, True,
+        False, "points"))
+    qtbot.keyClick(window, Qt.Key.Key_L)
+    assert window.view_mode == "lines"
     snapshot = window.snapshot()
     assert snapshot is not None and cv2.imread(str(snapshot)) is not None
     saved = np.load(snapshot.with_suffix(".npz"))

@@ -11,7 +11,7 @@ import pytest
 from app.render import GAP, OUTLINE_COLOR, REGION_COLOR, MatchWindow, Overlay, display_scale, render_view
 from app.video import PngWriter
 from model.geometry import TwoViewGeometry
-from model.visualize import OUTLIER_COLOR
+from model.visualize import OUTLIER_COLOR, position_colors
 
 HEIGHT, WIDTH = 240, 320
 
@@ -95,6 +95,33 @@ def test_the_anchor_is_laid_over_the_frame_in_false_colour_through_the_homograph
     outside = (slice(scale * 190, scale * 230), slice(scale * 20, scale * 100))
     np.testing.assert_array_equal(right[outside], plain[outside])
     np.testing.assert_array_equal(wrong[outside], plain[outside])
+
+
+def test_position_colours_are_distinct_at_the_corners() -> None:
+    corners = np.array([[0, 0], [320, 0], [0, 240], [320, 240]], np.float32)
+    colors = position_colors(corners, 320, 240).tolist()
+    assert colors == [[255, 0, 0], [0, 0, 255], [255, 255, 0], [0, 255, 255]]  # BGR: blue, red, cyan, yellow
+
+
+def test_the_points_view_draws_both_ends_in_the_anchor_positions_colour() -> None:
+    anchor = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    keypoints0 = np.array([[40.5, 130.5], [280.5, 200.5]], np.float32)
+    keypoints1 = np.array([[60.5, 140.5], [250.5, 190.5]], np.float32)
+    confidence = np.array([0.9, 0.5], np.float32)
+    inliers = np.array([True, False])
+    geometry = TwoViewGeometry("homography", None, inliers, 3.0)
+    view = render_view(anchor, anchor, keypoints0, keypoints1, confidence, MatchWindow(), Overlay(), 1, geometry,
+                       view="points")
+    expected = position_colors(keypoints0[:1], WIDTH, HEIGHT)[0]
+    offset = WIDTH + GAP
+    for x, y in ((40, 130), (offset + 60, 140)):  # the inlier's two dots, in its anchor position's colour
+        np.testing.assert_array_equal(view[y, x], expected)
+    for x, y in ((280, 200), (offset + 250, 190)):  # the outlier's, small and grey
+        assert _is_outlier_grey(view[y, x]) and view[y, x].max() > 50
+    midpoint = ((40 + offset + 60) // 2, 135)
+    assert view[midpoint[1], midpoint[0]].max() == 0  # no line between them
+    with pytest.raises(ValueError, match="unknown view"):
+        render_view(anchor, anchor, keypoints0, keypoints1, confidence, MatchWindow(), Overlay(), view="arrows")
 
 
 def test_no_outline_from_too_few_inliers() -> None:
