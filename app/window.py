@@ -14,6 +14,7 @@ from PyQt6.QtCore import QPoint, QRect, QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QImage, QKeyEvent, QMouseEvent, QPixmap
 from PyQt6.QtWidgets import QLabel, QMainWindow, QRubberBand, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
+from .controls import THRESHOLD_STEP, ControlBar
 from .render import RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, display_scale
 from .session import MatchPacket, render_packet
 from .verify import next_mode
@@ -22,7 +23,6 @@ from .worker import CaptureThread, InferenceThread
 
 HISTORY = 200  # samples kept in the rolling plots
 REFRESH_MS = 500  # how often the plots are redrawn
-THRESHOLD_STEP = 0.05  # [ / ] lower / raise the coarse confidence threshold by this much
 MIN_REGION_PX = 16  # a smaller box (anchor pixels; e.g. a click) selects no region
 LEGEND_BRUSH = (32, 32, 32, 200)  # legends sit on the curves: a dark backing keeps both readable
 STAGES = ("backbone", "coarse_transformer", "coarse_matching", "fine", "geometry")
@@ -192,6 +192,19 @@ class MainWindow(QMainWindow):
         self.model_label, self.device_label, self.status_text = "", "", "starting..."
         self.show_help, self.paused = False, False
         self.geometry_mode, self.blend_anchor, self.view_mode = geometry, blend_anchor, view
+        self.domain = inference.domain  # the model shown; the inference thread's own copy is not read here
+        self.threshold: float | None = None  # the coarse threshold asked for; None: the model's, not yet known
+        self.controls = ControlBar(geometry, view, blend_anchor)
+        self.addToolBar(self.controls)
+        self.controls.anchor_clicked.connect(self.inference.request_anchor)
+        self.controls.model_clicked.connect(self.toggle_model)
+        self.controls.geometry_chosen.connect(self.set_geometry)
+        self.controls.blend_toggled.connect(self.set_blend_anchor)
+        self.controls.view_chosen.connect(self.set_view)
+        self.controls.threshold_chosen.connect(self.set_threshold)
+        self.controls.pause_toggled.connect(self.set_paused)
+        self.controls.snapshot_clicked.connect(self.snapshot)
+        self.controls.plots_toggled.connect(self.set_plots_visible)
         self.last_packet: MatchPacket | None = None
         self.results_received = self.results_shown = 0
         self.result_times: tuple[float, float] | None = None  # perf_counter of the first and the latest result
@@ -222,6 +235,9 @@ class MainWindow(QMainWindow):
         """
         self.last_packet = packet
         self.results_received += 1
+        if self.threshold is None and packet.threshold is not None:
+            self.threshold = packet.threshold
+            self.controls.show_state(threshold=packet.threshold)
         now = time.perf_counter()
         self.result_times = (self.result_times[0] if self.result_times else now, now)
         self.stats.add(packet)
@@ -291,8 +307,10 @@ class MainWindow(QMainWindow):
             self.statusBar().clearMessage()
         self.redraw()
 
-    def on_model_changed(self, label: str, device: str) -> None:
-        self.model_label, self.device_label = label, device
+    def on_model_changed(self, domain: str, label: str, device: str) -> None:
+        self.domain, self.model_label, self.device_label = domain, label, device
+        self.threshold = None  # the new model starts at its own threshold; the next result shows it
+        self.controls.show_state(domain=domain)
         self.setWindowTitle(f"LoFTR Live - {self.capture.source.name} - {label} [{device}]")
         self.statusBar().showMessage(f"model: {label} on {device}", 5000)
 
@@ -302,7 +320,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("end of stream; videos finalised. Press q to quit.")
         self.redraw()
 
-    # --- keys ----------------------------------------------------------------------------------------
+    # --- keys and controls ----------------------------------------------------------------------------
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
         key = event.key()
         if key in (Qt.Key.Key_Q, Qt.Key.Key_Escape):
@@ -310,17 +328,13 @@ class MainWindow(QMainWindow):
         elif key in (Qt.Key.Key_N, Qt.Key.Key_Space):
             self.inference.request_anchor()
         elif key == Qt.Key.Key_M:
-            self.inference.request_model("indoor" if self.inference.domain == "outdoor" else "outdoor")
+            self.toggle_model()
         elif key == Qt.Key.Key_E:
-            self.geometry_mode = next_mode(self.geometry_mode)
-            self.inference.request_geometry(self.geometry_mode)
-            self.statusBar().showMessage(f"geometric verification: {self.geometry_mode}", 5000)
+            self.set_geometry(next_mode(self.geometry_mode))
         elif key == Qt.Key.Key_W:
-            self.toggle_blend_anchor()
+            self.set_blend_anchor(not self.blend_anchor)
         elif key == Qt.Key.Key_L:
-            self.view_mode = VIEWS[(VIEWS.index(self.view_mode) + 1) % len(VIEWS)]
-            self.statusBar().showMessage(f"matches drawn as {self.view_mode}", 5000)
-            self.redraw()
+            self.set_view(VIEWS[(VIEWS.index(self.view_mode) + 1) % len(VIEWS)])
         elif key in (Qt.Key.Key_D, Qt.Key.Key_F):
             self.window_range = self.window_range.shifted(-RANGE_STEP if key == Qt.Key.Key_D else RANGE_STEP)
             self.redraw()
@@ -328,38 +342,65 @@ class MainWindow(QMainWindow):
             self.window_range = self.window_range.resized(-SIZE_STEP if key == Qt.Key.Key_C else SIZE_STEP)
             self.redraw()
         elif key == Qt.Key.Key_P:
-            self.paused = not self.paused
-            (self.capture.paused.set if self.paused else self.capture.paused.clear)()
-            self.redraw()
+            self.set_paused(not self.paused)
         elif key == Qt.Key.Key_S:
             self.snapshot()
-        elif key in (Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight) and self.last_packet is not None:
-            current = self.last_packet.threshold or 0.0
+        elif key in (Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight) and self.threshold is not None:
             step = THRESHOLD_STEP if key == Qt.Key.Key_BracketRight else -THRESHOLD_STEP
-            threshold = min(max(round(current + step, 2), 0.0), 1.0)
-            self.inference.request_threshold(threshold)
-            self.statusBar().showMessage(f"coarse confidence threshold {threshold:.2f}", 5000)
+            self.set_threshold(self.threshold + step)
         elif key in (Qt.Key.Key_Backspace, Qt.Key.Key_Delete):
             self.inference.request_region(None)
         elif key == Qt.Key.Key_H:
             self.show_help = not self.show_help
             self.redraw()
         elif key == Qt.Key.Key_G:
-            self.stats.setVisible(not self.stats.isVisible())
+            self.set_plots_visible(not self.stats.isVisible())
         else:
             super().keyPressEvent(event)
 
-    def toggle_blend_anchor(self) -> None:
+    def toggle_model(self) -> None:
+        self.inference.request_model("indoor" if self.domain == "outdoor" else "outdoor")
+
+    def set_geometry(self, mode: str) -> None:
+        self.geometry_mode = mode
+        self.inference.request_geometry(mode)
+        self.controls.show_state(geometry=mode)
+        self.statusBar().showMessage(f"geometric verification: {mode}", 5000)
+
+    def set_blend_anchor(self, on: bool) -> None:
         """Blend the anchor into the live frame through the homography, or stop; turning it on also turns on
         the homography fit it needs."""
-        self.blend_anchor = not self.blend_anchor
-        message = "anchor blended into the live frame" if self.blend_anchor else "anchor blending off"
-        if self.blend_anchor and self.geometry_mode != "homography":
-            self.geometry_mode = "homography"
-            self.inference.request_geometry(self.geometry_mode)
+        self.blend_anchor = on
+        self.controls.show_state(blend=on)
+        message = "anchor blended into the live frame" if on else "anchor blending off"
+        if on and self.geometry_mode != "homography":
+            self.set_geometry("homography")
             message += " (geometric verification: homography)"
         self.statusBar().showMessage(message, 5000)
         self.redraw()
+
+    def set_view(self, view: str) -> None:
+        self.view_mode = view
+        self.controls.show_state(view=view)
+        self.statusBar().showMessage(f"matches drawn as {view}", 5000)
+        self.redraw()
+
+    def set_threshold(self, value: float) -> None:
+        """A new coarse confidence threshold (clipped to [0, 1], to two decimals) for the current model."""
+        self.threshold = min(max(round(value, 2), 0.0), 1.0)
+        self.inference.request_threshold(self.threshold)
+        self.controls.show_state(threshold=self.threshold)
+        self.statusBar().showMessage(f"coarse confidence threshold {self.threshold:.2f}", 5000)
+
+    def set_paused(self, on: bool) -> None:
+        self.paused = on
+        (self.capture.paused.set if on else self.capture.paused.clear)()
+        self.controls.show_state(paused=on)
+        self.redraw()
+
+    def set_plots_visible(self, on: bool) -> None:
+        self.stats.setVisible(on)
+        self.controls.show_state(plots=on)
 
     def snapshot(self) -> Path | None:
         """The view as a PNG, and beside it an npz of the matches with both images (``MatchPacket.arrays``)."""

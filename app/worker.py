@@ -122,7 +122,7 @@ class InferenceThread(QThread):
 
     result_ready = pyqtSignal(object)  # MatchPacket
     status = pyqtSignal(str)  # "" when idle
-    model_changed = pyqtSignal(str, str)  # (label, device/precision)
+    model_changed = pyqtSignal(str, str, str)  # (domain, label, device/precision)
     failed = pyqtSignal(str)
 
     def __init__(self, mailbox: LatestFrame, load_model: Callable[[str], tuple[Matcher, str]], domain: str,
@@ -174,7 +174,7 @@ class InferenceThread(QThread):
             self.session = MatchSession(matcher, self.geometry, self.anchor_region)
         else:
             self.session.set_matcher(matcher)
-        self.model_changed.emit(label, f"{matcher.device.type}/{matcher.precision}")
+        self.model_changed.emit(domain, label, f"{matcher.device.type}/{matcher.precision}")
         self.status.emit("")
 
     def _apply(self, request: _Request) -> None:

@@ -264,6 +264,45 @@ def test_brackets_change_the_threshold(qtbot, window) -> None:  # type: ignore[n
     qtbot.keyClick(window, Qt.Key.Key_BracketLeft)
     qtbot.keyClick(window, Qt.Key.Key_BracketLeft)  # never below 0
     qtbot.waitUntil(lambda: window.last_packet.threshold == 0.0, timeout=60000)
+    assert window.controls.threshold_box.value() == 0.0
+
+
+def test_the_control_bar_and_the_keys_stay_in_step(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    from PyQt6.QtWidgets import QComboBox, QDoubleSpinBox
+
+    controls = window.controls
+    for widget in controls.findChildren((QComboBox, QDoubleSpinBox)):
+        assert widget.focusPolicy() == Qt.FocusPolicy.NoFocus  # the window's keys keep working after a click
+    qtbot.waitUntil(lambda: window.results_shown >= 1 and controls.model_action.text() == "Model: outdoor",
+                    timeout=60000)
+    # A widget acts like its key ...
+    controls.geometry_box.setCurrentText("fundamental")  # as a user's pick does: currentTextChanged
+    assert window.geometry_mode == "fundamental"
+    qtbot.waitUntil(lambda: window.last_packet.geometry is not None
+                    and window.last_packet.geometry.model == "fundamental", timeout=60000)
+    controls.threshold_box.stepUp()
+    assert window.threshold == 0.05
+    qtbot.waitUntil(lambda: window.last_packet.threshold == 0.05, timeout=60000)
+    controls.view_box.setCurrentText("points")
+    assert window.view_mode == "points"
+    controls.pause_action.trigger()
+    assert window.paused and window.capture.paused.is_set()
+    controls.pause_action.trigger()
+    assert not window.paused and not window.capture.paused.is_set()
+    # ... and a key shows in the widgets.
+    qtbot.keyClick(window, Qt.Key.Key_E)
+    assert window.geometry_mode == "none" and controls.geometry_box.currentText() == "none"
+    qtbot.keyClick(window, Qt.Key.Key_W)
+    assert controls.blend_action.isChecked() and controls.geometry_box.currentText() == "homography"
+    qtbot.keyClick(window, Qt.Key.Key_BracketRight)
+    assert controls.threshold_box.value() == 0.1
+    qtbot.keyClick(window, Qt.Key.Key_L)
+    assert controls.view_box.currentText() == "lines"
+    qtbot.keyClick(window, Qt.Key.Key_G)
+    assert not controls.plots_action.isChecked() and not window.stats.isVisible()
+    controls.model_action.trigger()
+    qtbot.waitUntil(lambda: controls.model_action.text() == "Model: indoor", timeout=60000)
+    assert window.loads == ["indoor"]
 
 
 def test_a_failing_frame_is_reported_once_and_matching_goes_on(qtbot, window,  # type: ignore[no-untyped-def]

@@ -1,0 +1,118 @@
+"""The window's control bar: every setting a key changes, as a widget, for those who reach for the mouse.
+
+The bar only reports what was clicked (signals) and shows what it is told (``show_state``); the window owns
+the state, so keys and widgets stay in step. Its widgets never take the keyboard focus: the window's keys
+keep working after a click (a focused combo box would otherwise swallow letters to pick its items).
+"""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtGui import QAction
+from PyQt6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QToolBar, QWidget
+
+from .render import VIEWS
+from .verify import GEOMETRY_MODES
+
+THRESHOLD_STEP = 0.05  # the spin box's step, as the [ / ] keys
+
+
+class ControlBar(QToolBar):
+    """Anchor, model, geometric verification, blend, view, threshold, pause, snapshot, plots."""
+
+    anchor_clicked = pyqtSignal()
+    model_clicked = pyqtSignal()
+    geometry_chosen = pyqtSignal(str)
+    blend_toggled = pyqtSignal(bool)
+    view_chosen = pyqtSignal(str)
+    threshold_chosen = pyqtSignal(float)
+    pause_toggled = pyqtSignal(bool)
+    snapshot_clicked = pyqtSignal()
+    plots_toggled = pyqtSignal(bool)
+
+    def __init__(self, geometry: str, view: str, blend: bool, parent: QWidget | None = None) -> None:
+        super().__init__("controls", parent)
+        self.setMovable(False)
+        self.anchor_action = self._action("Set anchor", "n / space: the current frame becomes the anchor",
+                                          self.anchor_clicked)
+        self.model_action = self._action("Model: -", "m: switch between the indoor and the outdoor model",
+                                         self.model_clicked)
+        self.addSeparator()
+        self.geometry_box = self._combo("Geometry", GEOMETRY_MODES, geometry,
+                                        "e: fit a homography or a fundamental matrix (MAGSAC++), grey the outliers",
+                                        self.geometry_chosen)
+        self.blend_action = self._toggle("Blend anchor", blend,
+                                         "w: the anchor over the live frame through the homography (grey: aligned)",
+                                         self.blend_toggled)
+        self.addSeparator()
+        self.view_box = self._combo("View", VIEWS, view,
+                                    "l: lines coloured by confidence, or dots coloured by position in the anchor",
+                                    self.view_chosen)
+        self.addWidget(QLabel(" Threshold "))
+        self.threshold_box = QDoubleSpinBox()
+        self.threshold_box.setRange(0.0, 1.0)
+        self.threshold_box.setSingleStep(THRESHOLD_STEP)
+        self.threshold_box.setDecimals(2)
+        self.threshold_box.setToolTip("[ / ]: the coarse confidence threshold")
+        self.threshold_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.threshold_box.valueChanged.connect(self.threshold_chosen)
+        self.addWidget(self.threshold_box)
+        self.addSeparator()
+        self.pause_action = self._toggle("Pause", False, "p: pause", self.pause_toggled)
+        self.snapshot_action = self._action("Snapshot", "s: save the view as a PNG and its matches as an npz",
+                                            self.snapshot_clicked)
+        self.plots_action = self._toggle("Plots", True, "g: show / hide the plots", self.plots_toggled)
+
+    def _action(self, text: str, tip: str, signal: pyqtSignal) -> QAction:
+        action = self.addAction(text)
+        assert action is not None
+        action.setToolTip(tip)
+        action.triggered.connect(lambda: signal.emit())
+        return action
+
+    def _toggle(self, text: str, checked: bool, tip: str, signal: pyqtSignal) -> QAction:
+        action = self.addAction(text)
+        assert action is not None
+        action.setCheckable(True)
+        action.setChecked(checked)
+        action.setToolTip(tip)
+        action.toggled.connect(signal)
+        return action
+
+    def _combo(self, label: str, items: tuple[str, ...], current: str, tip: str, signal: pyqtSignal) -> QComboBox:
+        self.addWidget(QLabel(f" {label} "))
+        box = QComboBox()
+        box.addItems(list(items))
+        box.setCurrentText(current)
+        box.setToolTip(tip)
+        box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        box.currentTextChanged.connect(signal)
+        self.addWidget(box)
+        return box
+
+    def show_state(self, *, domain: str | None = None, geometry: str | None = None, blend: bool | None = None,
+                   view: str | None = None, threshold: float | None = None, paused: bool | None = None,
+                   plots: bool | None = None) -> None:
+        """Show the window's state (what a key changed) without emitting the widgets' signals again."""
+        widgets = (self.model_action, self.geometry_box, self.blend_action, self.view_box, self.threshold_box,
+                   self.pause_action, self.plots_action)
+        for widget in widgets:
+            widget.blockSignals(True)
+        try:
+            if domain is not None:
+                self.model_action.setText(f"Model: {domain}")
+            if geometry is not None:
+                self.geometry_box.setCurrentText(geometry)
+            if blend is not None:
+                self.blend_action.setChecked(blend)
+            if view is not None:
+                self.view_box.setCurrentText(view)
+            if threshold is not None:
+                self.threshold_box.setValue(threshold)
+            if paused is not None:
+                self.pause_action.setChecked(paused)
+            if plots is not None:
+                self.plots_action.setChecked(plots)
+        finally:
+            for widget in widgets:
+                widget.blockSignals(False)
