@@ -32,7 +32,7 @@ CPU_MAX_MATCHES = 300
 MAX_ANCHOR_SIDE = 1280  # an --anchor image's longer side when frames are not resized (--resize -1)
 
 EPILOG = """keys (GUI):
-  n, space   the current frame becomes the anchor (left)
+  n, space   the current frame becomes the anchor (left); or drop an image file on the window
   mouse      drag a box on the anchor: match only from it; right click or Backspace: the whole anchor
   m          toggle the indoor / outdoor model (hot swap)
   e          geometric verification: none / homography / fundamental (MAGSAC++; outliers greyed)
@@ -295,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
             from .gui import run_gui  # Qt is imported only when a window is wanted
 
             return run_gui(args, source, frames, matcher, label, window, output_dir, fps,
-                           lambda domain: _load(args, domain), anchor_file)
+                           lambda domain: _load(args, domain), anchor_file, lambda path: read_anchor(path, resize))
         frame_count = getattr(source, "frame_count", 0) or len(getattr(source, "files", []))
         total = min(-(-frame_count // stride), args.max_length) if frame_count else None
         # As in the original demo, PNGs go to an --output_dir that was asked for; without one they are

@@ -27,7 +27,8 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: Matcher,
                  load_model: Callable[[str], tuple[Matcher, str]], geometry: str = "none",
                  anchor_file: tuple[np.ndarray, str] | None = None,
                  anchor_region: tuple[float, float, float, float] | None = None,
-                 save_matches: bool = False, blend_anchor: bool = False, view: str = "lines") -> MainWindow:
+                 save_matches: bool = False, blend_anchor: bool = False, view: str = "lines",
+                 read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None) -> MainWindow:
     """The window with its capture and inference threads (not started)."""
     mailbox = LatestFrame()
     capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live)
@@ -37,16 +38,17 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: Matcher,
     input_video = VideoWriter(output_dir / "demo_input.mp4", fps) if save_input else None
     match_files = MatchFileWriter(output_dir / MATCHES_FOLDER, MATCHES_PATTERN) if save_matches else None
     return MainWindow(capture, inference, window, output_dir, video, input_video, geometry, match_files, blend_anchor,
-                      view)
+                      view, read_anchor_file)
 
 
 def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Frame], matcher: Matcher, label: str,
             window: MatchWindow, output_dir: Path, fps: float, load_model: Callable[[str], tuple[Matcher, str]],
-            anchor_file: tuple[np.ndarray, str] | None = None) -> int:
+            anchor_file: tuple[np.ndarray, str] | None = None,
+            read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     main_window = build_window(source, frames, matcher, label, args.model, window, output_dir, fps,
                                args.save_video, args.save_input, load_model, args.geometry, anchor_file,
-                               args.region, args.save_matches, args.blend_anchor, args.view)
+                               args.region, args.save_matches, args.blend_anchor, args.view, read_anchor_file)
     interrupted = []
 
     def on_signal(signum: int, frame: object) -> None:

@@ -6,12 +6,13 @@ import collections
 import math
 import time
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPoint, QRect, QSize, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QImage, QKeyEvent, QMouseEvent, QPixmap
+from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QMouseEvent, QPixmap
 from PyQt6.QtWidgets import QLabel, QMainWindow, QRubberBand, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from .controls import THRESHOLD_STEP, ControlBar
@@ -27,6 +28,15 @@ MIN_REGION_PX = 16  # a smaller box (anchor pixels; e.g. a click) selects no reg
 LEGEND_BRUSH = (32, 32, 32, 200)  # legends sit on the curves: a dark backing keeps both readable
 STAGES = ("backbone", "coarse_transformer", "coarse_matching", "fine", "geometry")
 STAGE_COLORS = ("#e6550d", "#3182bd", "#31a354", "#756bb1", "#bdbdbd")
+
+
+def _dropped_file(event: QDragEnterEvent | QDropEvent) -> str | None:
+    """The first local file a drag carries, or None (text, web links)."""
+    mime = event.mimeData()
+    if mime is None:
+        return None
+    files = [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
+    return files[0] if files else None
 
 
 class MatchView(QLabel):
@@ -174,7 +184,8 @@ class MainWindow(QMainWindow):
     def __init__(self, capture: CaptureThread, inference: InferenceThread, window: MatchWindow,
                  output_dir: Path, video: VideoWriter | None, input_video: VideoWriter | None,
                  geometry: str = "none", match_files: MatchFileWriter | None = None,
-                 blend_anchor: bool = False, view: str = "lines") -> None:
+                 blend_anchor: bool = False, view: str = "lines",
+                 read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None) -> None:
         super().__init__()
         self.setWindowTitle(f"LoFTR Live - {capture.source.name}")
         self.capture, self.inference = capture, inference
@@ -194,6 +205,9 @@ class MainWindow(QMainWindow):
         self.geometry_mode, self.blend_anchor, self.view_mode = geometry, blend_anchor, view
         self.domain = inference.domain  # the model shown; the inference thread's own copy is not read here
         self.threshold: float | None = None  # the coarse threshold asked for; None: the model's, not yet known
+        # An image file dropped on the window becomes the anchor, read (and sized) as --anchor reads it.
+        self.read_anchor_file = read_anchor_file
+        self.setAcceptDrops(read_anchor_file is not None)
         self.controls = ControlBar(geometry, view, blend_anchor)
         self.addToolBar(self.controls)
         self.controls.anchor_clicked.connect(self.inference.request_anchor)
@@ -357,6 +371,28 @@ class MainWindow(QMainWindow):
             self.set_plots_visible(not self.stats.isVisible())
         else:
             super().keyPressEvent(event)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
+        if _dropped_file(event) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt's name
+        path = _dropped_file(event)
+        if path is None or self.read_anchor_file is None:
+            return
+        event.acceptProposedAction()
+        self.use_anchor_file(path)
+
+    def use_anchor_file(self, path: str) -> None:
+        """An image file becomes the anchor (as --anchor); one that cannot be read is said in the status bar."""
+        assert self.read_anchor_file is not None
+        try:
+            image, name = self.read_anchor_file(path)
+        except Exception as error:  # noqa: BLE001 - the reader's one-line message, shown to the user
+            self.statusBar().showMessage(str(error), 8000)
+            return
+        self.inference.request_anchor_image(image, name)
+        self.statusBar().showMessage(f"anchor: {name}", 5000)
 
     def toggle_model(self) -> None:
         self.inference.request_model("indoor" if self.domain == "outdoor" else "outdoor")

@@ -111,7 +111,7 @@ def _reason(error: Exception) -> str:
 
 @dataclass
 class _Request:
-    kind: str  # "anchor", "model", "geometry", "region" or "threshold"
+    kind: str  # "anchor", "anchor_image", "model", "geometry", "region" or "threshold"
     value: object = None
 
 
@@ -142,6 +142,10 @@ class InferenceThread(QThread):
 
     def request_anchor(self) -> None:
         self.requests.put(_Request("anchor"))
+
+    def request_anchor_image(self, image: np.ndarray, name: str) -> None:
+        """This image (e.g. a file dropped on the window) becomes the anchor, as with --anchor."""
+        self.requests.put(_Request("anchor_image", (image, name)))
 
     def request_model(self, domain: str) -> None:
         self.requests.put(_Request("model", domain))
@@ -190,6 +194,9 @@ class InferenceThread(QThread):
             self.session.matcher.threshold = float(request.value)  # type: ignore[arg-type]
         elif request.kind == "anchor" and self.last_frame is not None:
             self.session.set_anchor(self.last_frame.image, self.last_frame.index)
+        elif request.kind == "anchor_image":
+            image, name = request.value  # type: ignore[misc]
+            self.session.set_anchor(image, 0, name)
 
     def run(self) -> None:
         last_failure = ""  # a failure repeated frame after frame is reported once

@@ -208,6 +208,45 @@ def test_an_anchor_image_is_used_until_n(qtbot, tmp_path: Path) -> None:  # type
         main_window.shutdown()
 
 
+def test_an_image_file_dropped_on_the_window_becomes_the_anchor(  # type: ignore[no-untyped-def]
+        qtbot, tmp_path: Path) -> None:
+    from PyQt6.QtCore import QMimeData, QPointF, QUrl
+    from PyQt6.QtGui import QDropEvent
+
+    from app.cli import read_anchor
+
+    poster = tmp_path / "poster.png"
+    cv2.imwrite(str(poster), np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8))
+    (tmp_path / "notes.png").write_text("not an image")
+    source = open_source(str(ROOT / "assets" / "sample.mp4"))
+    main_window = build_window(source, resized(source.frames(), (160, 120)), _matcher(), "outdoor: test model",
+                               "outdoor", MatchWindow(0, 2000), tmp_path, source.fps, save_video=False,
+                               save_input=False, load_model=lambda domain: (_matcher(), domain),
+                               read_anchor_file=lambda path: read_anchor(path, (160, 120)))
+    qtbot.addWidget(main_window)
+    main_window.show()
+    main_window.start()
+
+    def drop(path: Path) -> None:
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(path))])
+        event = QDropEvent(QPointF(100, 100), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                           Qt.KeyboardModifier.NoModifier)
+        # Straight to the window: QApplication passes a drop on only during a real drag-and-drop.
+        main_window.event(event)
+
+    try:
+        assert main_window.acceptDrops()
+        qtbot.waitUntil(lambda: main_window.results_shown >= 1, timeout=60000)
+        drop(tmp_path / "notes.png")
+        assert main_window.statusBar().currentMessage().startswith("cannot read the anchor image")
+        drop(poster)
+        qtbot.waitUntil(lambda: main_window.last_packet.anchor_name == "poster.png", timeout=60000)
+        assert main_window.last_packet.anchor.shape == (160, 104, 3)  # as --anchor: aspect kept, longer side 160, x 8
+    finally:
+        main_window.shutdown()
+
+
 def test_a_box_dragged_on_the_anchor_restricts_the_matches(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
     view = window.view
