@@ -21,6 +21,7 @@ class ControlBar(QToolBar):
     """Anchor, model, geometric verification, blend, view, threshold, pause, snapshot, plots."""
 
     anchor_clicked = pyqtSignal()
+    anchor_file_clicked = pyqtSignal()
     model_clicked = pyqtSignal()
     geometry_chosen = pyqtSignal(str)
     blend_toggled = pyqtSignal(bool)
@@ -35,6 +36,9 @@ class ControlBar(QToolBar):
         self.setMovable(False)
         self.anchor_action = self._action("Set anchor", "n / space: the current frame becomes the anchor",
                                           self.anchor_clicked)
+        self.anchor_file_action = self._action("Anchor from file...",
+                                               "an image file becomes the anchor (or drop one on the window)",
+                                               self.anchor_file_clicked)
         self.model_action = self._action("Model: -", "m: switch between the indoor and the outdoor model",
                                          self.model_clicked)
         self.addSeparator()

@@ -13,7 +13,8 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPoint, QRect, QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QMouseEvent, QPixmap
-from PyQt6.QtWidgets import QLabel, QMainWindow, QRubberBand, QSizePolicy, QSplitter, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QRubberBand, QSizePolicy, QSplitter, QVBoxLayout,
+                             QWidget)
 
 from .controls import THRESHOLD_STEP, ControlBar
 from .render import RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, display_scale
@@ -211,6 +212,8 @@ class MainWindow(QMainWindow):
         self.controls = ControlBar(geometry, view, blend_anchor)
         self.addToolBar(self.controls)
         self.controls.anchor_clicked.connect(self.inference.request_anchor)
+        self.controls.anchor_file_clicked.connect(self.choose_anchor_file)
+        self.controls.anchor_file_action.setEnabled(read_anchor_file is not None)
         self.controls.model_clicked.connect(self.toggle_model)
         self.controls.geometry_chosen.connect(self.set_geometry)
         self.controls.blend_toggled.connect(self.set_blend_anchor)
@@ -393,6 +396,12 @@ class MainWindow(QMainWindow):
             return
         self.inference.request_anchor_image(image, name)
         self.statusBar().showMessage(f"anchor: {name}", 5000)
+
+    def choose_anchor_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Anchor image", "",
+                                              "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp);;All files (*)")
+        if path:
+            self.use_anchor_file(path)
 
     def toggle_model(self) -> None:
         self.inference.request_model("indoor" if self.domain == "outdoor" else "outdoor")

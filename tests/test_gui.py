@@ -208,8 +208,8 @@ def test_an_anchor_image_is_used_until_n(qtbot, tmp_path: Path) -> None:  # type
         main_window.shutdown()
 
 
-def test_an_image_file_dropped_on_the_window_becomes_the_anchor(  # type: ignore[no-untyped-def]
-        qtbot, tmp_path: Path) -> None:
+def test_an_image_file_dropped_or_chosen_becomes_the_anchor(  # type: ignore[no-untyped-def]
+        qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from PyQt6.QtCore import QMimeData, QPointF, QUrl
     from PyQt6.QtGui import QDropEvent
 
@@ -243,6 +243,12 @@ def test_an_image_file_dropped_on_the_window_becomes_the_anchor(  # type: ignore
         drop(poster)
         qtbot.waitUntil(lambda: main_window.last_packet.anchor_name == "poster.png", timeout=60000)
         assert main_window.last_packet.anchor.shape == (160, 104, 3)  # as --anchor: aspect kept, longer side 160, x 8
+        qtbot.keyClick(main_window, Qt.Key.Key_N)
+        qtbot.waitUntil(lambda: main_window.last_packet.anchor_name == "", timeout=60000)
+        # The control bar's file dialog (answered here without a dialog) does the same.
+        monkeypatch.setattr("app.window.QFileDialog.getOpenFileName", lambda *args: (str(poster), ""))
+        main_window.controls.anchor_file_action.trigger()
+        qtbot.waitUntil(lambda: main_window.last_packet.anchor_name == "poster.png", timeout=60000)
     finally:
         main_window.shutdown()
 
@@ -312,6 +318,7 @@ def test_the_control_bar_and_the_keys_stay_in_step(qtbot, window) -> None:  # ty
     controls = window.controls
     for widget in controls.findChildren((QComboBox, QDoubleSpinBox)):
         assert widget.focusPolicy() == Qt.FocusPolicy.NoFocus  # the window's keys keep working after a click
+    assert not controls.anchor_file_action.isEnabled()  # this window was given no way to read image files
     qtbot.waitUntil(lambda: window.results_shown >= 1 and controls.model_action.text() == "Model: outdoor",
                     timeout=60000)
     # A widget acts like its key ...
