@@ -41,6 +41,7 @@ EPILOG = """keys (GUI):
   d / f      shift the window of shown matches, ranked by confidence
   c / v      show fewer / more matches
   [ / ]      lower / raise the coarse confidence threshold by 0.05
+  r          record the view as an mp4 (again: stop and save)
   p pause    s save a PNG snapshot and its matches (npz)    h help overlay    q, Esc quit
 
 examples:

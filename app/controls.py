@@ -18,7 +18,7 @@ THRESHOLD_STEP = 0.05  # the spin box's step, as the [ / ] keys
 
 
 class ControlBar(QToolBar):
-    """Anchor, model, geometric verification, blend, view, threshold, pause, snapshot, plots."""
+    """Anchor, model, geometric verification, blend, view, threshold, pause, snapshot, record, plots."""
 
     anchor_clicked = pyqtSignal()
     anchor_file_clicked = pyqtSignal()
@@ -29,6 +29,7 @@ class ControlBar(QToolBar):
     threshold_chosen = pyqtSignal(float)
     pause_toggled = pyqtSignal(bool)
     snapshot_clicked = pyqtSignal()
+    record_toggled = pyqtSignal(bool)
     plots_toggled = pyqtSignal(bool)
 
     def __init__(self, geometry: str, view: str, blend: bool, parent: QWidget | None = None) -> None:
@@ -65,6 +66,8 @@ class ControlBar(QToolBar):
         self.pause_action = self._toggle("Pause", False, "p: pause", self.pause_toggled)
         self.snapshot_action = self._action("Snapshot", "s: save the view as a PNG and its matches as an npz",
                                             self.snapshot_clicked)
+        self.record_action = self._toggle("Record", False, "r: record the view as an mp4 (again: stop and save)",
+                                          self.record_toggled)
         self.plots_action = self._toggle("Plots", True, "g: show / hide the plots", self.plots_toggled)
 
     def _action(self, text: str, tip: str, signal: pyqtSignal) -> QAction:
@@ -96,10 +99,10 @@ class ControlBar(QToolBar):
 
     def show_state(self, *, domain: str | None = None, geometry: str | None = None, blend: bool | None = None,
                    view: str | None = None, threshold: float | None = None, paused: bool | None = None,
-                   plots: bool | None = None) -> None:
+                   plots: bool | None = None, recording: bool | None = None) -> None:
         """Show the window's state (what a key changed) without emitting the widgets' signals again."""
         widgets = (self.model_action, self.geometry_box, self.blend_action, self.view_box, self.threshold_box,
-                   self.pause_action, self.plots_action)
+                   self.pause_action, self.plots_action, self.record_action)
         for widget in widgets:
             widget.blockSignals(True)
         try:
@@ -117,6 +120,8 @@ class ControlBar(QToolBar):
                 self.pause_action.setChecked(paused)
             if plots is not None:
                 self.plots_action.setChecked(plots)
+            if recording is not None:
+                self.record_action.setChecked(recording)
         finally:
             for widget in widgets:
                 widget.blockSignals(False)

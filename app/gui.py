@@ -17,9 +17,11 @@ from model.matcher import Matcher
 from .headless import MATCHES_FOLDER, MATCHES_PATTERN
 from .render import MatchWindow
 from .sources import Frame, FrameSource
-from .video import MatchFileWriter, VideoWriter
+from .video import MatchFileWriter, PacedVideoWriter
 from .window import MainWindow
 from .worker import CaptureThread, InferenceThread, LatestFrame
+
+MAX_VIDEO_FPS = 30.0  # a faster camera's rate is not worth repeating views for
 
 
 def build_window(source: FrameSource, frames: Iterator[Frame], matcher: Matcher, label: str, domain: str,
@@ -34,11 +36,14 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: Matcher,
     capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live)
     inference = InferenceThread(mailbox, load_model, domain, initial=(matcher, label), geometry=geometry,
                                 anchor_file=anchor_file, anchor_region=anchor_region)
-    video = VideoWriter(output_dir / "loftr_matches.mp4", fps) if save_video else None
-    input_video = VideoWriter(output_dir / "demo_input.mp4", fps) if save_input else None
+    # The window's videos play in real time at the source's rate (at most MAX_VIDEO_FPS), whatever the rate of
+    # results: a view is repeated until the next one is drawn.
+    video_fps = min(fps, MAX_VIDEO_FPS)
+    video = PacedVideoWriter(output_dir / "loftr_matches.mp4", video_fps) if save_video else None
+    input_video = PacedVideoWriter(output_dir / "demo_input.mp4", video_fps) if save_input else None
     match_files = MatchFileWriter(output_dir / MATCHES_FOLDER, MATCHES_PATTERN) if save_matches else None
     return MainWindow(capture, inference, window, output_dir, video, input_video, geometry, match_files, blend_anchor,
-                      view, read_anchor_file)
+                      view, read_anchor_file, video_fps)
 
 
 def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Frame], matcher: Matcher, label: str,
@@ -67,9 +72,8 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
     main_window.shutdown()
     print(f"{main_window.results_received} frames matched ({main_window.matching_rate():.1f} per second while "
           f"matching), {main_window.results_shown} drawn", file=sys.stderr)
-    for wanted, name in ((args.save_video, "loftr_matches.mp4"), (args.save_input, "demo_input.mp4")):
-        if wanted:
-            print(f"wrote {output_dir / name}", file=sys.stderr)
+    for path, frames in main_window.videos_written:
+        print(f"wrote {path} ({frames} frames)", file=sys.stderr)
     if main_window.match_files is not None and main_window.match_files.written:
         print(f"wrote {main_window.match_files.written} match files to {output_dir / MATCHES_FOLDER}/", file=sys.stderr)
     return 130 if interrupted else 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,38 @@ class VideoWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class PacedVideoWriter:
+    """A :class:`VideoWriter` for frames that come at irregular moments (a window draws a view when a result
+    arrives, 5 or 25 times a second) whose video still plays in real time: frame k of the video shows what was
+    current at k / fps seconds. A frame is repeated until the next arrives; one that arrives while its slot is
+    already written is not written, but fills the following slots."""
+
+    def __init__(self, path: str | Path, fps: float) -> None:
+        self.video = VideoWriter(path, fps)
+        self.path, self.fps = self.video.path, fps
+        self._start: float | None = None
+        self._last: np.ndarray | None = None
+
+    @property
+    def frames_written(self) -> int:
+        return self.video.frames_written
+
+    def write(self, frame: np.ndarray, now: float | None = None) -> None:
+        """``frame`` became current at ``now`` (time.perf_counter() seconds; default: now)."""
+        now = time.perf_counter() if now is None else now
+        if self._start is None:
+            self._start = now
+        slot = int((now - self._start) * self.fps)
+        while self._last is not None and self.video.frames_written < slot:
+            self.video.write(self._last)
+        if self.video.frames_written <= slot:
+            self.video.write(frame)
+        self._last = frame
+
+    def close(self) -> None:
+        self.video.close()
 
 
 class PngWriter:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from .controls import THRESHOLD_STEP, ControlBar
 from .render import RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, display_scale
 from .session import MatchPacket, render_packet
 from .verify import next_mode
-from .video import MatchFileWriter, VideoWriter
+from .video import MatchFileWriter, PacedVideoWriter
 from .worker import CaptureThread, InferenceThread
 
 HISTORY = 200  # samples kept in the rolling plots
@@ -183,15 +184,18 @@ class MainWindow(QMainWindow):
     """Owns the threads and writers; turns keys into requests and results into pictures."""
 
     def __init__(self, capture: CaptureThread, inference: InferenceThread, window: MatchWindow,
-                 output_dir: Path, video: VideoWriter | None, input_video: VideoWriter | None,
+                 output_dir: Path, video: PacedVideoWriter | None, input_video: PacedVideoWriter | None,
                  geometry: str = "none", match_files: MatchFileWriter | None = None,
                  blend_anchor: bool = False, view: str = "lines",
-                 read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None) -> None:
+                 read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
+                 video_fps: float = 15.0) -> None:
         super().__init__()
         self.setWindowTitle(f"LoFTR Live - {capture.source.name}")
         self.capture, self.inference = capture, inference
         self.window_range, self.output_dir = window, output_dir
         self.video, self.input_video, self.match_files = video, input_video, match_files
+        self.video_fps = video_fps  # of recordings started with r
+        self.videos_written: list[tuple[Path, int]] = []  # finalised videos and their frame counts
         self.view = MatchView()
         self.stats = StatsPanel()
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -221,6 +225,8 @@ class MainWindow(QMainWindow):
         self.controls.threshold_chosen.connect(self.set_threshold)
         self.controls.pause_toggled.connect(self.set_paused)
         self.controls.snapshot_clicked.connect(self.snapshot)
+        self.controls.record_toggled.connect(self.set_recording)
+        self.controls.show_state(recording=video is not None)
         self.controls.plots_toggled.connect(self.set_plots_visible)
         self.last_packet: MatchPacket | None = None
         self.results_received = self.results_shown = 0
@@ -229,7 +235,7 @@ class MainWindow(QMainWindow):
         # A normal status-bar widget: messages cover it for their time, then the keys show again.
         self.statusBar().addWidget(QLabel("n/space: anchor  drag on it: region  m: indoor/outdoor  e: geometry  "
                                           "w: blend  l: lines/points  d/f c/v: matches shown  p: pause  "
-                                          "s: snapshot  g: graphs  h: help  q: quit"))
+                                          "s: snapshot  r: record  g: graphs  h: help  q: quit"))
         inference.result_ready.connect(self.on_result)
         inference.status.connect(self.on_status)
         inference.model_changed.connect(self.on_model_changed)
@@ -362,6 +368,8 @@ class MainWindow(QMainWindow):
             self.set_paused(not self.paused)
         elif key == Qt.Key.Key_S:
             self.snapshot()
+        elif key == Qt.Key.Key_R:
+            self.set_recording(self.video is None)
         elif key in (Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight) and self.threshold is not None:
             step = THRESHOLD_STEP if key == Qt.Key.Key_BracketRight else -THRESHOLD_STEP
             self.set_threshold(self.threshold + step)
@@ -443,6 +451,30 @@ class MainWindow(QMainWindow):
         self.controls.show_state(paused=on)
         self.redraw()
 
+    def set_recording(self, on: bool) -> None:
+        """Start recording the view (a new, time-stamped mp4 in the output folder) or finalise the recording."""
+        if on and self.video is None:
+            stem = time.strftime("recording_%Y%m%d_%H%M%S")
+            path = self.output_dir / f"{stem}.mp4"
+            for number in itertools.count(2):  # two recordings within a second keep both
+                if not path.exists() and path not in (written for written, _ in self.videos_written):
+                    break
+                path = self.output_dir / f"{stem}_{number}.mp4"
+            try:
+                self.output_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                self.statusBar().showMessage(f"cannot record into {self.output_dir}: {error}", 8000)
+                on = False
+            else:
+                self.video = PacedVideoWriter(path, self.video_fps)
+                self.statusBar().showMessage(f"recording the view to {path} (r stops)", 5000)
+        elif not on and self.video is not None:
+            path = self.video.path
+            self._finalise(self.video)
+            self.video = None
+            self.statusBar().showMessage(f"saved {path}", 5000)
+        self.controls.show_state(recording=on)
+
     def set_plots_visible(self, on: bool) -> None:
         self.stats.setVisible(on)
         self.controls.show_state(plots=on)
@@ -466,11 +498,17 @@ class MainWindow(QMainWindow):
         return path
 
     # --- shutdown ------------------------------------------------------------------------------------
+    def _finalise(self, writer: PacedVideoWriter) -> None:
+        writer.close()
+        if writer.frames_written:
+            self.videos_written.append((writer.path, writer.frames_written))
+
     def finalise_videos(self) -> None:
         for writer in (self.video, self.input_video):
             if writer is not None:
-                writer.close()
+                self._finalise(writer)
         self.video = self.input_video = None
+        self.controls.show_state(recording=False)
 
     def shutdown(self) -> None:
         """Stop both threads and finalise the outputs; safe to call twice."""

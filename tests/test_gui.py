@@ -23,6 +23,14 @@ from model.matcher import Matcher
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _count_frames(path: Path) -> int:
+    capture = cv2.VideoCapture(str(path))
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    return frames
+
+
 def _matcher() -> Matcher:
     torch.manual_seed(0)
     return Matcher(LoFTR(get_preset("compact_s")), device="cpu", precision="fp32", resize=None, threshold=0.0)
@@ -150,17 +158,38 @@ def test_q_closes_and_finalises(qtbot, window, tmp_path: Path) -> None:  # type:
     qtbot.keyClick(window, Qt.Key.Key_Q)
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=10000)
     assert window.capture.isFinished() and window.inference.isFinished()
-    capture = cv2.VideoCapture(str(tmp_path / "loftr_matches.mp4"))
-    frames = 0
-    while capture.read()[0]:
-        frames += 1
-    assert frames == window.results_shown
+    # The video of the view is finalised with every frame it was given: the views drawn, repeated to play in
+    # real time.
+    assert [path.name for path, _ in window.videos_written] == ["loftr_matches.mp4"]
+    assert _count_frames(tmp_path / "loftr_matches.mp4") == window.videos_written[0][1] > 0
     # Every result's matches, drawn or not, numbered in order of arrival.
     files = sorted((tmp_path / "matches").glob("*.npz"))
     assert [f.name for f in files] == [f"frame_{i:06d}.npz" for i in range(window.results_received)]
     frame_numbers = [int(np.load(f)["frame_index"]) for f in files]
     assert frame_numbers == sorted(frame_numbers) and int(np.load(files[-1])["frame_index"]) == \
         window.last_packet.frame_index
+
+
+def test_r_records_the_view_until_pressed_again(qtbot, window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_R)  # the fixture records from the start (--save_video): r stops that
+    assert window.video is None and not window.controls.record_action.isChecked()
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert window.video is not None and window.controls.record_action.isChecked()
+    recording = window.video.path
+    assert recording.parent == tmp_path and recording.name.startswith("recording_")
+    shown = window.results_shown
+    qtbot.waitUntil(lambda: window.results_shown >= shown + 3, timeout=60000)
+    window.controls.record_action.trigger()  # the control bar's button does the same
+    assert window.video is None
+    assert [path for path, _ in window.videos_written] == [tmp_path / "loftr_matches.mp4", recording]
+    assert _count_frames(recording) == window.videos_written[1][1] >= 1
+    qtbot.keyClick(window, Qt.Key.Key_R)  # a second recording, maybe within the same second: its own name
+    shown = window.results_shown
+    qtbot.waitUntil(lambda: window.results_shown > shown, timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    second = window.videos_written[-1][0]
+    assert len(window.videos_written) == 3 and second != recording and second.name.startswith("recording_")
 
 
 def test_source_warnings_reach_the_status_bar_signal(qtbot) -> None:  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.render import GAP, OUTLINE_COLOR, REGION_COLOR, MatchWindow, Overlay, display_scale, render_view
-from app.video import PngWriter
+from app.video import PacedVideoWriter, PngWriter
 from model.geometry import TwoViewGeometry
 from model.visualize import OUTLIER_COLOR, position_colors
 
@@ -153,3 +153,20 @@ def test_png_writer_reports_a_failed_write(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="cannot write .*frame_000.png"):
         writer.close()
     writer.close()  # the error is reported once; closing again is harmless
+
+
+def test_a_paced_video_plays_in_real_time(tmp_path: Path) -> None:
+    path = tmp_path / "paced.mp4"
+    writer = PacedVideoWriter(path, fps=10.0)
+    greys = [30, 90, 150, 210]
+    # Views drawn at 0 s, 0.15 s, 0.17 s (the same slot as the one before) and 0.35 s.
+    for grey, seconds in zip(greys, (100.0, 100.15, 100.17, 100.35)):
+        writer.write(np.full((48, 64, 3), grey, np.uint8), now=seconds)
+    writer.close()
+    capture = cv2.VideoCapture(str(path))
+    shown = []
+    while (read := capture.read())[0]:
+        shown.append(int(round(float(read[1].mean()))))
+    # Slot 0: the first view; 1: the second; 2: the third, which came in slot 1 and waited; 3: the fourth.
+    assert len(shown) == writer.frames_written == 4
+    assert all(abs(value - expected) <= 3 for value, expected in zip(shown, greys))
