@@ -265,12 +265,28 @@ class MainWindow(QMainWindow):
         self.result_times = (self.result_times[0] if self.result_times else now, now)
         self.stats.add(packet)
         if self.input_video is not None:
-            self.input_video.write(packet.frame)
+            self.input_video = self._write_video(self.input_video, packet.frame)
         if self.match_files is not None:
             self._write_matches(packet)
         if not self._draw_pending:
             self._draw_pending = True
             QTimer.singleShot(0, self._show_newest)
+
+    def _write_video(self, writer: PacedVideoWriter, frame: np.ndarray) -> PacedVideoWriter | None:
+        """``writer`` after writing ``frame``, or None when it failed (e.g. a full disk: said in the status bar,
+        what was written is finalised, the window goes on; an exception here would abort the Qt application)."""
+        try:
+            writer.write(frame)
+            return writer
+        except OSError as error:
+            self.statusBar().showMessage(f"cannot write {writer.path}: {error}; that video stops here", 8000)
+            try:
+                self._finalise(writer)
+            except OSError:
+                pass  # the file is already broken; the message above says so
+            if writer is self.video:
+                self.controls.show_state(recording=False)
+            return None
 
     def _write_matches(self, packet: MatchPacket) -> None:
         """Every result's matches, numbered in order of arrival; after a failed write, no more are tried."""
@@ -294,7 +310,7 @@ class MainWindow(QMainWindow):
         canvas = self.redraw()
         self.results_shown += 1
         if self.video is not None and canvas is not None:
-            self.video.write(canvas)  # the mp4 shows what the window showed
+            self.video = self._write_video(self.video, canvas)  # the mp4 shows what the window showed
 
     def redraw(self) -> np.ndarray | None:
         packet = self.last_packet

@@ -192,6 +192,20 @@ def test_r_records_the_view_until_pressed_again(qtbot, window, tmp_path: Path) -
     assert len(window.videos_written) == 3 and second != recording and second.name.startswith("recording_")
 
 
+def test_a_video_that_cannot_be_written_stops_alone(qtbot, window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
+
+    def full_disk(frame: np.ndarray, now: float | None = None) -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(window.video, "write", full_disk)
+    shown = window.results_shown
+    qtbot.waitUntil(lambda: window.video is None, timeout=60000)
+    assert "cannot write" in window.statusBar().currentMessage()
+    assert not window.controls.record_action.isChecked()
+    qtbot.waitUntil(lambda: window.results_shown > shown + 1, timeout=60000)  # the window goes on
+
+
 def test_source_warnings_reach_the_status_bar_signal(qtbot) -> None:  # type: ignore[no-untyped-def]
     from app.sources import Frame, FrameSource
     from app.worker import CaptureThread, LatestFrame
