@@ -150,7 +150,7 @@ def _draw_outline(box: Box, homography: np.ndarray, scale: int, frame_region: np
     cv2.polylines(frame_region, [points], True, OUTLINE_COLOR, 2, cv2.LINE_AA, shift)
 
 
-def _blend_warped_anchor(anchor: np.ndarray, box: Box, homography: np.ndarray, scale: int,
+def _overlay_warped_anchor(anchor: np.ndarray, box: Box, homography: np.ndarray, scale: int,
                          frame_region: np.ndarray) -> None:
     """Overlay a box of the (drawn, ``scale`` times enlarged) anchor, warped by the homography, on the live
     frame's region of the canvas in false colour: the anchor in magenta, the frame in green. Where the
@@ -198,7 +198,7 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
     homography = _trusted_homography(geometry)
     box = region if region is not None else (0.0, 0.0, float(anchor.shape[1]), float(anchor.shape[0]))
     if blend_anchor and homography is not None:
-        _blend_warped_anchor(left, box, homography, scale, canvas[: right.shape[0], offset:])
+        _overlay_warped_anchor(left, box, homography, scale, canvas[: right.shape[0], offset:])
 
     total = len(confidence)
     shown = slice(min(window.start, total), min(window.stop, total))
