@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-from dataclasses import replace
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 

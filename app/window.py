@@ -14,8 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPoint, QRect, QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QMouseEvent, QPixmap
-from PyQt6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QRubberBand, QSizePolicy, QSplitter, QVBoxLayout,
-                             QWidget)
+from PyQt6.QtWidgets import QFileDialog, QLabel, QMainWindow, QRubberBand, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from .controls import THRESHOLD_STEP, ControlBar
 from .render import RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, display_scale
@@ -138,7 +137,7 @@ class StatsPanel(QWidget):
                        "matches": self.matches_plot.plot(pen=pg.mkPen("#9ecae1", width=2), name="matches"),
                        "inliers": self.matches_plot.plot(pen=pg.mkPen("#5aff5a", width=2), name="inliers",
                                                          connect="finite")}
-        for stage, color in zip(STAGES, STAGE_COLORS):
+        for stage, color in zip(STAGES, STAGE_COLORS, strict=True):
             self.curves[stage] = self.latency_plot.plot(pen=pg.mkPen(color, width=2), name=stage)
         # How old each result's frame was: the stages plus the wait for the matcher (the latency a user sees).
         self.curves["frame_age"] = self.latency_plot.plot(

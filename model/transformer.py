@@ -150,7 +150,7 @@ class LocalFeatureTransformer(nn.Module):
         anchor's); that layer is then skipped for them.
         """
         batch = feat0.shape[0]
-        layers = list(zip(self.layers, self.layer_names))
+        layers = list(zip(self.layers, self.layer_names, strict=True))
         if (first0 is not None or first1 is not None) and self.layer_names[:1] == ("self",):
             first_layer = self.layers[0]
             feat0 = first0 if first0 is not None else first_layer(feat0, feat0, mask0, mask0)

@@ -90,7 +90,7 @@ def _draw_dots(canvas: np.ndarray, keypoints0: np.ndarray, keypoints1: np.ndarra
     scale = 1 << shift
     size = round(radius * scale)
     for start, end, color in zip(_fixed_point(keypoints0, 0, scale), _fixed_point(keypoints1, offset, scale),
-                                 colors.tolist()):
+                                 colors.tolist(), strict=True):
         cv2.circle(canvas, start, size, color, -1, cv2.LINE_AA, shift)
         cv2.circle(canvas, end, size, color, -1, cv2.LINE_AA, shift)
 
@@ -102,7 +102,7 @@ def _draw_lines(canvas: np.ndarray, keypoints0: np.ndarray, keypoints1: np.ndarr
     order = np.argsort(confidence, kind="stable")
     starts, ends = _fixed_point(keypoints0[order], 0, scale), _fixed_point(keypoints1[order], offset, scale)
     radius = 2 * scale
-    for start, end, color in zip(starts, ends, colors[order].tolist()):
+    for start, end, color in zip(starts, ends, colors[order].tolist(), strict=True):
         cv2.line(canvas, start, end, color, 1, cv2.LINE_AA, shift)
         if dots:
             cv2.circle(canvas, start, radius, color, -1, cv2.LINE_AA, shift)

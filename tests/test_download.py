@@ -12,10 +12,10 @@ from typing import Iterator
 import pytest
 import torch
 
-from model.config import OFFICIAL_PRESETS
-from model.loftr import LoFTR
 import model.weights as weights_module
 from model.checkpoints import CheckpointError, load_weights
+from model.config import OFFICIAL_PRESETS
+from model.loftr import LoFTR
 from model.weights import DownloadError, default_weights_path, download, main
 
 

@@ -6,8 +6,15 @@ import cv2
 import numpy as np
 import pytest
 
-from model.evaluate import (corner_error, error_auc, estimate_homography, paired_auc_difference,
-                            reprojection_errors, sift_matcher, xfeat_matcher)
+from model.evaluate import (
+    corner_error,
+    error_auc,
+    estimate_homography,
+    paired_auc_difference,
+    reprojection_errors,
+    sift_matcher,
+    xfeat_matcher,
+)
 
 
 def test_corner_error_of_a_known_shift() -> None:

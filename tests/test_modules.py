@@ -38,7 +38,7 @@ def test_folding_batchnorm_keeps_outputs(build) -> None:
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     image = torch.rand(1, 1, 72, 100)
     with torch.no_grad():
-        for expected, got in zip(backbone(image), folded(image)):
+        for expected, got in zip(backbone(image), folded(image), strict=True):
             torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
 
 
@@ -169,7 +169,7 @@ def test_coarse_selection_is_mutual_and_respects_threshold_and_border() -> None:
     conf[0, 0, 0] = 0.95  # on the border
     conf[0, 15, 14] = 0.1  # below threshold
     matches = matcher.select(conf, (6, 6), (6, 6), thr=0.2, border_rm=1)
-    assert sorted(zip(matches.i_ids.tolist(), matches.j_ids.tolist())) == [(14, 15), (20, 21)]
+    assert sorted(zip(matches.i_ids.tolist(), matches.j_ids.tolist(), strict=True)) == [(14, 15), (20, 21)]
     assert len(matcher.select(conf, (6, 6), (6, 6), thr=0.2, border_rm=3)) == 0
 
 

@@ -160,7 +160,7 @@ def test_a_paced_video_plays_in_real_time(tmp_path: Path) -> None:
     writer = PacedVideoWriter(path, fps=10.0)
     greys = [30, 90, 150, 210]
     # Views drawn at 0 s, 0.15 s, 0.17 s (the same slot as the one before) and 0.35 s.
-    for grey, seconds in zip(greys, (100.0, 100.15, 100.17, 100.35)):
+    for grey, seconds in zip(greys, (100.0, 100.15, 100.17, 100.35), strict=True):
         writer.write(np.full((48, 64, 3), grey, np.uint8), now=seconds)
     writer.close()
     capture = cv2.VideoCapture(str(path))
@@ -169,4 +169,4 @@ def test_a_paced_video_plays_in_real_time(tmp_path: Path) -> None:
         shown.append(int(round(float(read[1].mean()))))
     # Slot 0: the first view; 1: the second; 2: the third, which came in slot 1 and waited; 3: the fourth.
     assert len(shown) == writer.frames_written == 4
-    assert all(abs(value - expected) <= 3 for value, expected in zip(shown, greys))
+    assert all(abs(value - expected) <= 3 for value, expected in zip(shown, greys, strict=True))

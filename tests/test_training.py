@@ -9,13 +9,19 @@ import numpy as np
 import pytest
 import torch
 
+from model.checkpoints import load_weights, save_weights
 from model.config import get_preset
 from model.loftr import LoFTR
 from model.train.data import PhotometricRanges, WarpRanges, list_images, make_pair, split_images
 from model.train.supervision import coarse_focal_loss, coarse_truth, fine_l2_std_loss, fine_truth
-from model.checkpoints import load_weights, save_weights
-from model.train.trainer import (TrainSettings, damp_fine_projections, in_fine_path, train, training_losses,
-                                 transfer_weights)
+from model.train.trainer import (
+    TrainSettings,
+    damp_fine_projections,
+    in_fine_path,
+    train,
+    training_losses,
+    transfer_weights,
+)
 
 
 def _truth(homography: np.ndarray, size: tuple[int, int] = (48, 64)):

@@ -25,8 +25,7 @@ import torch  # noqa: E402
 from PyQt6.QtCore import QTimer  # noqa: E402
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
-from app.cli import (SAMPLE_VIDEO, build_matcher, build_parser, model_label, resized,  # noqa: E402
-                     single_threaded_torch, validate)
+from app.cli import SAMPLE_VIDEO, build_matcher, build_parser, model_label, resized, single_threaded_torch, validate  # noqa: E402
 from app.gui import build_window  # noqa: E402
 from app.render import MatchWindow  # noqa: E402
 from app.sources import looped, open_source  # noqa: E402

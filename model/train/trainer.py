@@ -128,7 +128,8 @@ def training_losses(model: LoFTR, batch: dict[str, torch.Tensor], settings: Trai
     loss_fine = fine_l2_std_loss(expec_f, target, use_std_weight=step >= settings.fine_std_weight_after)
     radius_px = (model.config.fine_window_size // 2) * 2
     inside = target.abs().amax(-1) < 1
-    fine_px = ((expec_f[inside, :2] - target[inside]).norm(dim=-1) * radius_px).mean() if inside.any() else expec_f.new_zeros(())
+    fine_px = (((expec_f[inside, :2] - target[inside]).norm(dim=-1) * radius_px).mean() if inside.any()
+               else expec_f.new_zeros(()))
     coarse_px = (target[inside].norm(dim=-1) * radius_px).mean() if inside.any() else expec_f.new_zeros(())
     return {"loss": loss_coarse + settings.fine_weight * loss_fine, "coarse": loss_coarse.detach(),
             "fine": loss_fine.detach(), "fine_px": fine_px.detach(), "coarse_px": coarse_px.detach(),
@@ -182,7 +183,7 @@ def _layer_renames(source: LoFTR, target: LoFTR) -> dict[str, str]:
         for kind in ("self", "cross"):
             their_positions = [i for i, name in enumerate(theirs) if name == kind]
             my_positions = [i for i, name in enumerate(mine) if name == kind]
-            for their, my in zip(their_positions, my_positions):
+            for their, my in zip(their_positions, my_positions, strict=False):
                 renames[f"{stack}.layers.{their}."] = f"{stack}.layers.{my}."
     return renames
 
@@ -370,7 +371,7 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
         scales = [group["lr_scale"] for group in optimizer.param_groups]
         optimizer.load_state_dict(state["optimizer"])
         step, best = int(state["step"]), float(state["best"])
-        for group, scale in zip(optimizer.param_groups, scales):
+        for group, scale in zip(optimizer.param_groups, scales, strict=True):
             group["lr"], group["lr_scale"] = settings.lr, scale
     dataset = HomographyPairs(train_files, out_hw, settings.warp, settings.photometric, seed=settings.seed + step)
     loader = DataLoader(dataset, batch_size=settings.batch, num_workers=settings.workers,
