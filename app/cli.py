@@ -42,6 +42,7 @@ EPILOG = """keys (GUI):
   c / v      show fewer / more matches
   [ / ]      lower / raise the coarse confidence threshold by 0.05
   r          record the view as an mp4 (again: stop and save)
+  F11        full screen (again: back)
   p pause    s save a PNG snapshot and its matches (npz)    h help overlay    q, Esc quit
 
 examples:

@@ -395,6 +395,8 @@ class MainWindow(QMainWindow):
             self.redraw()
         elif key == Qt.Key.Key_G:
             self.set_plots_visible(not self.stats.isVisible())
+        elif key == Qt.Key.Key_F11:
+            (self.showNormal if self.isFullScreen() else self.showFullScreen)()
         else:
             super().keyPressEvent(event)
 

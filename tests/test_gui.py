@@ -139,6 +139,10 @@ def test_display_keys_change_the_view_state(qtbot, window) -> None:  # type: ign
     assert window.show_help
     qtbot.keyClick(window, Qt.Key.Key_G)
     assert not window.stats.isVisible()
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    assert window.isFullScreen()
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    assert not window.isFullScreen()
     qtbot.keyClick(window, Qt.Key.Key_L)
     assert window.view_mode == "points"
     np.testing.assert_array_equal(window.redraw(), render_packet(
