@@ -297,7 +297,8 @@ def run(args: argparse.Namespace) -> int:
             from .gui import run_gui  # Qt is imported only when a window is wanted
 
             return run_gui(args, source, frames, matcher, label, window, output_dir, fps,
-                           lambda domain: _load(args, domain), anchor_file, lambda path: read_anchor(path, resize))
+                           lambda domain: _load(args, domain), anchor_file, lambda path: read_anchor(path, resize),
+                           _other_model_differs(args))
         frame_count = getattr(source, "frame_count", 0) or len(getattr(source, "files", []))
         total = min(-(-frame_count // stride), args.max_length) if frame_count else None
         # As in the original demo, PNGs go to an --output_dir that was asked for; without one they are
@@ -335,6 +336,15 @@ def run(args: argparse.Namespace) -> int:
     if summary.pngs:
         print(f"make a video of the PNGs with:\n  {ffmpeg_command(output_dir, options.fps)}", file=sys.stderr)
     return 130 if summary.interrupted else 0
+
+
+def _other_model_differs(args: argparse.Namespace) -> bool:
+    """Whether the indoor and the outdoor model are different files (on CUDA, without official weights or
+    --indoor_weight / --outdoor_weight, both are the bundled compact_s: switching would reload the same)."""
+    try:
+        return weights_for(args, "indoor").resolve() != weights_for(args, "outdoor").resolve()
+    except CheckpointError:
+        return True  # a domain without weights: switching says why, in the status bar
 
 
 def model_label(domain: str, matcher: Matcher) -> str:

@@ -30,7 +30,8 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: Matcher,
                  anchor_file: tuple[np.ndarray, str] | None = None,
                  anchor_region: tuple[float, float, float, float] | None = None,
                  save_matches: bool = False, blend_anchor: bool = False, view: str = "lines",
-                 read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None) -> MainWindow:
+                 read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
+                 model_switch: bool = True) -> MainWindow:
     """The window with its capture and inference threads (not started)."""
     mailbox = LatestFrame()
     capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live)
@@ -43,17 +44,19 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: Matcher,
     input_video = PacedVideoWriter(output_dir / "demo_input.mp4", video_fps) if save_input else None
     match_files = MatchFileWriter(output_dir / MATCHES_FOLDER, MATCHES_PATTERN) if save_matches else None
     return MainWindow(capture, inference, window, output_dir, video, input_video, geometry, match_files, blend_anchor,
-                      view, read_anchor_file, video_fps)
+                      view, read_anchor_file, video_fps, model_switch)
 
 
 def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Frame], matcher: Matcher, label: str,
             window: MatchWindow, output_dir: Path, fps: float, load_model: Callable[[str], tuple[Matcher, str]],
             anchor_file: tuple[np.ndarray, str] | None = None,
-            read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None) -> int:
+            read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
+            model_switch: bool = True) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     main_window = build_window(source, frames, matcher, label, args.model, window, output_dir, fps,
                                args.save_video, args.save_input, load_model, args.geometry, anchor_file,
-                               args.region, args.save_matches, args.blend_anchor, args.view, read_anchor_file)
+                               args.region, args.save_matches, args.blend_anchor, args.view, read_anchor_file,
+                               model_switch)
     interrupted = []
 
     def on_signal(signum: int, frame: object) -> None:

@@ -187,7 +187,7 @@ class MainWindow(QMainWindow):
                  geometry: str = "none", match_files: MatchFileWriter | None = None,
                  blend_anchor: bool = False, view: str = "lines",
                  read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
-                 video_fps: float = 15.0) -> None:
+                 video_fps: float = 15.0, model_switch: bool = True) -> None:
         super().__init__()
         self.setWindowTitle(f"LoFTR Live - {capture.source.name}")
         self.capture, self.inference = capture, inference
@@ -208,6 +208,7 @@ class MainWindow(QMainWindow):
         self.show_help, self.paused = False, False
         self.geometry_mode, self.blend_anchor, self.view_mode = geometry, blend_anchor, view
         self.domain = inference.domain  # the model shown; the inference thread's own copy is not read here
+        self.model_switch = model_switch  # False: indoor and outdoor are the same weights file
         self.threshold: float | None = None  # the coarse threshold asked for; None: the model's, not yet known
         # An image file dropped on the window becomes the anchor, read (and sized) as --anchor reads it.
         self.read_anchor_file = read_anchor_file
@@ -429,6 +430,10 @@ class MainWindow(QMainWindow):
             self.use_anchor_file(path)
 
     def toggle_model(self) -> None:
+        if not self.model_switch:
+            self.statusBar().showMessage("the indoor and the outdoor model are the same weights here; give "
+                                         "--indoor_weight or --outdoor_weight to switch between two", 8000)
+            return
         self.inference.request_model("indoor" if self.domain == "outdoor" else "outdoor")
 
     def set_geometry(self, mode: str) -> None:

@@ -100,6 +100,31 @@ def test_the_keys_show_again_after_a_message(qtbot, window) -> None:  # type: ig
     assert window.statusBar().currentMessage() == ""
 
 
+def test_m_says_so_when_both_models_are_one_file(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    source = open_source(str(ROOT / "assets" / "sample.mp4"))
+    loads: list[str] = []
+
+    def load(domain: str) -> tuple[Matcher, str]:
+        loads.append(domain)
+        return _matcher(), domain
+
+    main_window = build_window(source, resized(source.frames(), (160, 120)), _matcher(), "outdoor: test model",
+                               "outdoor", MatchWindow(0, 2000), tmp_path, source.fps, save_video=False,
+                               save_input=False, load_model=load, model_switch=False)
+    qtbot.addWidget(main_window)
+    main_window.show()
+    main_window.start()
+    try:
+        qtbot.waitUntil(lambda: main_window.results_shown >= 1, timeout=60000)
+        qtbot.keyClick(main_window, Qt.Key.Key_M)
+        assert "same weights" in main_window.statusBar().currentMessage()
+        shown = main_window.results_shown
+        qtbot.waitUntil(lambda: main_window.results_shown > shown, timeout=60000)
+        assert loads == [] and main_window.domain == "outdoor"
+    finally:
+        main_window.shutdown()
+
+
 def test_e_cycles_geometric_verification(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
     assert window.last_packet.geometry is None
