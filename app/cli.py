@@ -111,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--region", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"),
         help="match only from this box of the anchor, in fractions of its width and height (0 0 1 1: all of "
              "it), for every anchor; in the window, drag a box on the anchor instead")
-    add("--anchor_every", type=int, default=0, help="headless: re-anchor every N frames (0: keep the first)")
+    add("--anchor_every", type=int, default=0,
+        help="every N-th frame matched after an anchor becomes the anchor (0: keep it); in the window, frames "
+             "dropped while matching do not count")
     add("--geometry", choices=GEOMETRY_MODES, default="none",
         help="fit a homography (planar scenes, rotating camera) or a fundamental matrix (any rigid scene) to each "
              "frame's matches with MAGSAC++ and grey out the outliers (key e cycles; default none)")

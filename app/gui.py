@@ -31,12 +31,12 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: Matcher,
                  anchor_region: tuple[float, float, float, float] | None = None,
                  save_matches: bool = False, blend_anchor: bool = False, view: str = "lines",
                  read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
-                 model_switch: bool = True) -> MainWindow:
+                 model_switch: bool = True, anchor_every: int = 0) -> MainWindow:
     """The window with its capture and inference threads (not started)."""
     mailbox = LatestFrame()
     capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live)
     inference = InferenceThread(mailbox, load_model, domain, initial=(matcher, label), geometry=geometry,
-                                anchor_file=anchor_file, anchor_region=anchor_region)
+                                anchor_file=anchor_file, anchor_region=anchor_region, anchor_every=anchor_every)
     # The window's videos play in real time at the source's rate (at most MAX_VIDEO_FPS), whatever the rate of
     # results: a view is repeated until the next one is drawn.
     video_fps = min(fps, MAX_VIDEO_FPS)
@@ -56,7 +56,7 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
     main_window = build_window(source, frames, matcher, label, args.model, window, output_dir, fps,
                                args.save_video, args.save_input, load_model, args.geometry, anchor_file,
                                args.region, args.save_matches, args.blend_anchor, args.view, read_anchor_file,
-                               model_switch)
+                               model_switch, args.anchor_every)
     interrupted = []
 
     def on_signal(signum: int, frame: object) -> None:

@@ -127,7 +127,7 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
     video_path = options.output_dir / "loftr_matches.mp4" if options.save_video else None
     input_path = options.output_dir / "demo_input.mp4" if options.save_input else None
     device = f"{matcher.device.type}/{matcher.precision}"
-    session = MatchSession(matcher, options.geometry, options.region)
+    session = MatchSession(matcher, options.geometry, options.region, options.anchor_every)
     if anchor_file is not None:
         session.set_anchor(anchor_file[0], 0, anchor_file[1])
     count = verified = matches = inliers = 0
@@ -143,8 +143,6 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
         for frame in frames:
             if signals.stop:
                 break
-            if options.anchor_every and count and count % options.anchor_every == 0:
-                session.set_anchor(frame.image, frame.index)
             packet = session.process(frame)
             latencies.append(packet.latency_ms)
             if packet.geometry is not None:

@@ -96,10 +96,14 @@ class MatchSession:
         geometry: geometric verification mode (``app.verify.GEOMETRY_MODES``).
         anchor_region: a box in fractions of the anchor's width and height, (0, 0, 1, 1) being all of it:
             the region of every new anchor (None: the whole anchor). ``region`` can be changed meanwhile.
+        anchor_every: the N-th frame processed after an anchor was set becomes the anchor (0: never), e.g. to
+            match each frame against a recent one rather than against the first.
     """
 
-    def __init__(self, matcher: Matcher, geometry: str = "none", anchor_region: Box | None = None) -> None:
+    def __init__(self, matcher: Matcher, geometry: str = "none", anchor_region: Box | None = None,
+                 anchor_every: int = 0) -> None:
         self.matcher, self.geometry, self.anchor_region = matcher, geometry, anchor_region
+        self.anchor_every, self.frames_since_anchor = anchor_every, 0
         self.region: Box | None = None
         self.anchor: EncodedImage | None = None
         self.anchor_image: np.ndarray | None = None
@@ -111,6 +115,7 @@ class MatchSession:
         (a box of the old anchor means nothing on the new one)."""
         self.anchor = self.matcher.encode(image)
         self.anchor_image, self.anchor_index, self.anchor_name = image, index, name
+        self.frames_since_anchor = 0
         self.region = None
         if self.anchor_region is not None:
             height, width = image.shape[:2]
@@ -124,9 +129,12 @@ class MatchSession:
             self.anchor = matcher.encode(self.anchor_image)
 
     def process(self, frame: Frame) -> MatchPacket:
-        """Match a frame against the anchor (the frame becomes the anchor when there is none yet)."""
-        if self.anchor is None or self.anchor_image is None:
+        """Match a frame against the anchor (the frame becomes the anchor when there is none yet, and every
+        ``anchor_every``-th frame)."""
+        due = self.anchor_every and self.frames_since_anchor >= self.anchor_every
+        if self.anchor is None or self.anchor_image is None or due:
             self.set_anchor(frame.image, frame.index)
+        self.frames_since_anchor += 1
         assert self.anchor is not None and self.anchor_image is not None
         start = time.perf_counter()
         result = self.matcher.match(self.anchor, frame.image, region0=self.region)

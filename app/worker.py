@@ -127,14 +127,17 @@ class InferenceThread(QThread):
 
     def __init__(self, mailbox: LatestFrame, load_model: Callable[[str], tuple[Matcher, str]], domain: str,
                  initial: tuple[Matcher, str] | None = None, geometry: str = "none",
-                 anchor_file: tuple[np.ndarray, str] | None = None, anchor_region: Box | None = None) -> None:
+                 anchor_file: tuple[np.ndarray, str] | None = None, anchor_region: Box | None = None,
+                 anchor_every: int = 0) -> None:
         """``initial`` is an already loaded (matcher, label) for ``domain``; otherwise it loads here.
         ``geometry`` is the geometric verification mode (see ``app.verify.GEOMETRY_MODES``); ``anchor_file``
         an (image, name) to start with as the anchor instead of the first frame; ``anchor_region`` the region
-        of every anchor, in fractions of its size (see ``MatchSession``)."""
+        of every anchor, in fractions of its size, and ``anchor_every`` how often a frame becomes the anchor
+        (see ``MatchSession``)."""
         super().__init__()
         self.mailbox, self.load_model, self.domain, self.initial = mailbox, load_model, domain, initial
         self.geometry, self.anchor_file, self.anchor_region = geometry, anchor_file, anchor_region
+        self.anchor_every = anchor_every
         self.requests: queue.Queue[_Request] = queue.Queue()
         self._stop = threading.Event()
         self.session: MatchSession | None = None  # made in run(), with the first model
@@ -175,7 +178,7 @@ class InferenceThread(QThread):
             return
         self.domain = domain
         if self.session is None:
-            self.session = MatchSession(matcher, self.geometry, self.anchor_region)
+            self.session = MatchSession(matcher, self.geometry, self.anchor_region, self.anchor_every)
         else:
             self.session.set_matcher(matcher)
         self.model_changed.emit(domain, label, f"{matcher.device.type}/{matcher.precision}")

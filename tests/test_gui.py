@@ -125,6 +125,21 @@ def test_m_says_so_when_both_models_are_one_file(qtbot, tmp_path: Path) -> None:
         main_window.shutdown()
 
 
+def test_anchor_every_reanchors_in_the_window_too(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    source = open_source(str(ROOT / "assets" / "sample.mp4"))
+    main_window = build_window(source, resized(source.frames(), (160, 120)), _matcher(), "outdoor: test model",
+                               "outdoor", MatchWindow(0, 2000), tmp_path, source.fps, save_video=False,
+                               save_input=False, load_model=lambda domain: (_matcher(), domain), anchor_every=2)
+    qtbot.addWidget(main_window)
+    main_window.show()
+    main_window.start()
+    try:
+        qtbot.waitUntil(lambda: main_window.last_packet is not None and main_window.last_packet.anchor_index > 0,
+                        timeout=60000)
+    finally:
+        main_window.shutdown()
+
+
 def test_e_cycles_geometric_verification(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
     assert window.last_packet.geometry is None

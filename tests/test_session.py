@@ -82,3 +82,13 @@ def test_a_blank_frame_gives_an_empty_packet_that_still_draws() -> None:
     view = render_packet(packet, MatchWindow(), "test model", "cpu/fp32")
     assert view.shape == (480, 1290, 3)
     assert set(packet.arrays()) >= {"keypoints0", "inliers", "region"} and "matrix" not in packet.arrays()
+
+
+def test_every_nth_frame_after_an_anchor_becomes_the_anchor(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    image = cv2.resize(photo_pair[0], (64, 48), interpolation=cv2.INTER_AREA)
+    session = MatchSession(_matcher(), anchor_every=3)
+    anchors = [session.process(Frame(image, index)).anchor_index for index in range(5)]
+    assert anchors == [0, 0, 0, 3, 3]
+    session.set_anchor(image, 5)  # a new anchor (n in the window) starts the count again
+    anchors = [session.process(Frame(image, index)).anchor_index for index in range(5, 9)]
+    assert anchors == [5, 5, 5, 8]
