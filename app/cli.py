@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -20,7 +19,7 @@ from model.weights import default_weights_path
 
 from .headless import MATCHES_FOLDER, HeadlessOptions, ffmpeg_command, run_headless
 from .render import VIEWS, MatchWindow
-from .sources import DEFAULT_IMAGE_GLOB, Frame, SourceError, camera_available, looped, open_source, thin
+from .sources import DEFAULT_IMAGE_GLOB, SourceError, camera_available, looped, open_source, thin
 from .verify import GEOMETRY_MODES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +40,7 @@ EPILOG = """keys (GUI):
   d / f      shift the window of shown matches, ranked by confidence
   c / v      show fewer / more matches
   [ / ]      lower / raise the coarse confidence threshold by 0.05
+  , / .      match at a smaller / larger size (faster / more matches)
   r          record the view as an mp4 (again: stop and save)
   F11        full screen (again: back)
   p pause    s save a PNG snapshot and its matches (npz)    h help overlay    q, Esc quit
@@ -191,28 +191,21 @@ def build_matcher(args: argparse.Namespace, domain: str) -> Matcher:
         raise AppError(str(error)) from None
 
 
-def resized(frames: Iterator[Frame], resize: Resize) -> Iterator[Frame]:
-    """Frames resized as --resize says (the original demo's semantics: display and matching size)."""
-    for frame in frames:
-        yield replace(frame, image=resize_array(frame.image, resize))
-
-
 def read_anchor(path: str, resize: Resize) -> tuple[np.ndarray, str]:
-    """--anchor: the image (its longer side brought to --resize's, its aspect ratio kept) and its name.
+    """--anchor: the image and its name. The matching session brings its longer side to the frames' (aspect kept).
 
-    With --resize -1 a photo larger than MAX_ANCHOR_SIDE is brought down to it: frames are not resized then,
-    but a camera photo's 4000 pixels would make coarse matching take gigabytes.
+    An image larger than MAX_ANCHOR_SIDE is brought down to it here: with --resize -1 (frames as they come) a
+    camera photo's 4000 pixels would make coarse matching take gigabytes; that case is said.
     """
     image = cv2.imread(path, cv2.IMREAD_COLOR) if Path(path).is_file() else None
     if image is None:
         raise AppError(f"cannot read the anchor image {path} (missing, or not an image OpenCV can decode)")
     height, width = image.shape[:2]
-    if resize is None and max(height, width) > MAX_ANCHOR_SIDE:
-        _warn(f"the anchor image is {width}x{height}; using it at {MAX_ANCHOR_SIDE} pixels on its longer side "
-              "(choose another size with --resize)")
-        resize = MAX_ANCHOR_SIDE
-    if resize is not None:
-        image = resize_array(image, resize if isinstance(resize, int) else max(resize))
+    if max(height, width) > MAX_ANCHOR_SIDE:
+        if resize is None:
+            _warn(f"the anchor image is {width}x{height}; using it at {MAX_ANCHOR_SIDE} pixels on its longer side "
+                  "(choose another size with --resize)")
+        image = resize_array(image, MAX_ANCHOR_SIDE)
     return image, Path(path).name
 
 
@@ -292,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
         stride = args.skip_frames if source.is_live else args.skip
         # In a window the fallback sample video loops, so a new user always has something to look at.
         raw = looped(lambda: open_source(str(SAMPLE_VIDEO))) if gui and fallback else source.frames()
-        frames = resized(thin(raw, stride, args.max_length), resize)
+        frames = thin(raw, stride, args.max_length)  # sized for matching by the session (see MatchSession)
         window = MatchWindow(args.bottom_k, args.top_k)
         fps = source.fps / stride
         if gui:
@@ -300,14 +293,14 @@ def run(args: argparse.Namespace) -> int:
 
             return run_gui(args, source, frames, matcher, label, window, output_dir, fps,
                            lambda domain: _load(args, domain), anchor_file, lambda path: read_anchor(path, resize),
-                           _other_model_differs(args))
+                           _other_model_differs(args), resize)
         frame_count = getattr(source, "frame_count", 0) or len(getattr(source, "files", []))
         total = min(-(-frame_count // stride), args.max_length) if frame_count else None
         # As in the original demo, PNGs go to an --output_dir that was asked for; without one they are
         # written only when nothing else is, so that a headless run always leaves something to look at.
         write_png = bool(args.output_dir) or not (args.save_video or args.save_input or args.save_matches)
         options = HeadlessOptions(output_dir=output_dir, write_png=write_png, save_video=args.save_video,
-                                  save_input=args.save_input, save_matches=args.save_matches,
+                                  save_input=args.save_input, save_matches=args.save_matches, resize=resize,
                                   anchor_every=args.anchor_every, window=window, fps=fps,
                                   geometry=args.geometry, region=args.region, blend_anchor=args.blend_anchor,
                                   view=args.view)

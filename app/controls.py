@@ -18,7 +18,7 @@ THRESHOLD_STEP = 0.05  # the spin box's step, as the [ / ] keys
 
 
 class ControlBar(QToolBar):
-    """Anchor, model, geometric verification, blend, view, threshold, pause, snapshot, record, plots."""
+    """Anchor, model, geometric verification, blend, view, size, threshold, pause, snapshot, record, plots."""
 
     anchor_clicked = pyqtSignal()
     anchor_file_clicked = pyqtSignal()
@@ -27,12 +27,14 @@ class ControlBar(QToolBar):
     blend_toggled = pyqtSignal(bool)
     view_chosen = pyqtSignal(str)
     threshold_chosen = pyqtSignal(float)
+    size_chosen = pyqtSignal(int)  # an index into the sizes the bar was given
     pause_toggled = pyqtSignal(bool)
     snapshot_clicked = pyqtSignal()
     record_toggled = pyqtSignal(bool)
     plots_toggled = pyqtSignal(bool)
 
-    def __init__(self, geometry: str, view: str, blend: bool, parent: QWidget | None = None) -> None:
+    def __init__(self, geometry: str, view: str, blend: bool, sizes: tuple[str, ...] = (), size: int = 0,
+                 parent: QWidget | None = None) -> None:
         super().__init__("controls", parent)
         self.setMovable(False)
         self.anchor_action = self._action("Set anchor", "n / space: the current frame becomes the anchor",
@@ -44,15 +46,18 @@ class ControlBar(QToolBar):
                                          self.model_clicked)
         self.addSeparator()
         self.geometry_box = self._combo("Geometry", GEOMETRY_MODES, geometry,
-                                        "e: fit a homography or a fundamental matrix (MAGSAC++), grey the outliers",
-                                        self.geometry_chosen)
+                                        "e: fit a homography or a fundamental matrix (MAGSAC++), grey the outliers")
+        self.geometry_box.currentTextChanged.connect(self.geometry_chosen)
         self.blend_action = self._toggle("Blend anchor", blend,
                                          "w: the anchor over the live frame through the homography (grey: aligned)",
                                          self.blend_toggled)
         self.addSeparator()
         self.view_box = self._combo("View", VIEWS, view,
-                                    "l: lines coloured by confidence, or dots coloured by position in the anchor",
-                                    self.view_chosen)
+                                    "l: lines coloured by confidence, or dots coloured by position in the anchor")
+        self.view_box.currentTextChanged.connect(self.view_chosen)
+        self.size_box = self._combo("Size", sizes, sizes[size] if sizes else "",
+                                    ", / .: the size frames are matched at (smaller: faster; larger: more matches)")
+        self.size_box.currentIndexChanged.connect(self.size_chosen)
         self.addWidget(QLabel(" Threshold "))
         self.threshold_box = QDoubleSpinBox()
         self.threshold_box.setRange(0.0, 1.0)
@@ -86,23 +91,22 @@ class ControlBar(QToolBar):
         action.toggled.connect(signal)
         return action
 
-    def _combo(self, label: str, items: tuple[str, ...], current: str, tip: str, signal: pyqtSignal) -> QComboBox:
+    def _combo(self, label: str, items: tuple[str, ...], current: str, tip: str) -> QComboBox:
         self.addWidget(QLabel(f" {label} "))
         box = QComboBox()
         box.addItems(list(items))
         box.setCurrentText(current)
         box.setToolTip(tip)
         box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        box.currentTextChanged.connect(signal)
         self.addWidget(box)
         return box
 
     def show_state(self, *, domain: str | None = None, geometry: str | None = None, blend: bool | None = None,
                    view: str | None = None, threshold: float | None = None, paused: bool | None = None,
-                   plots: bool | None = None, recording: bool | None = None) -> None:
+                   plots: bool | None = None, recording: bool | None = None, size: int | None = None) -> None:
         """Show the window's state (what a key changed) without emitting the widgets' signals again."""
         widgets = (self.model_action, self.geometry_box, self.blend_action, self.view_box, self.threshold_box,
-                   self.pause_action, self.plots_action, self.record_action)
+                   self.pause_action, self.plots_action, self.record_action, self.size_box)
         for widget in widgets:
             widget.blockSignals(True)
         try:
@@ -122,6 +126,8 @@ class ControlBar(QToolBar):
                 self.plots_action.setChecked(plots)
             if recording is not None:
                 self.record_action.setChecked(recording)
+            if size is not None:
+                self.size_box.setCurrentIndex(size)
         finally:
             for widget in widgets:
                 widget.blockSignals(False)

@@ -12,7 +12,7 @@ import numpy as np
 from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QApplication
 
-from model.matcher import Matcher
+from model.matcher import Matcher, Resize
 
 from .headless import MATCHES_FOLDER, MATCHES_PATTERN
 from .render import MatchWindow
@@ -31,12 +31,13 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: Matcher,
                  anchor_region: tuple[float, float, float, float] | None = None,
                  save_matches: bool = False, blend_anchor: bool = False, view: str = "lines",
                  read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
-                 model_switch: bool = True, anchor_every: int = 0) -> MainWindow:
+                 model_switch: bool = True, anchor_every: int = 0, resize: Resize = None) -> MainWindow:
     """The window with its capture and inference threads (not started)."""
     mailbox = LatestFrame()
     capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live)
     inference = InferenceThread(mailbox, load_model, domain, initial=(matcher, label), geometry=geometry,
-                                anchor_file=anchor_file, anchor_region=anchor_region, anchor_every=anchor_every)
+                                anchor_file=anchor_file, anchor_region=anchor_region, anchor_every=anchor_every,
+                                resize=resize)
     # The window's videos play in real time at the source's rate (at most MAX_VIDEO_FPS), whatever the rate of
     # results: a view is repeated until the next one is drawn.
     video_fps = min(fps, MAX_VIDEO_FPS)
@@ -44,19 +45,19 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: Matcher,
     input_video = PacedVideoWriter(output_dir / "demo_input.mp4", video_fps) if save_input else None
     match_files = MatchFileWriter(output_dir / MATCHES_FOLDER, MATCHES_PATTERN) if save_matches else None
     return MainWindow(capture, inference, window, output_dir, video, input_video, geometry, match_files, blend_anchor,
-                      view, read_anchor_file, video_fps, model_switch)
+                      view, read_anchor_file, video_fps, model_switch, resize)
 
 
 def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Frame], matcher: Matcher, label: str,
             window: MatchWindow, output_dir: Path, fps: float, load_model: Callable[[str], tuple[Matcher, str]],
             anchor_file: tuple[np.ndarray, str] | None = None,
             read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
-            model_switch: bool = True) -> int:
+            model_switch: bool = True, resize: Resize = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     main_window = build_window(source, frames, matcher, label, args.model, window, output_dir, fps,
                                args.save_video, args.save_input, load_model, args.geometry, anchor_file,
                                args.region, args.save_matches, args.blend_anchor, args.view, read_anchor_file,
-                               model_switch, args.anchor_every)
+                               model_switch, args.anchor_every, resize)
     interrupted = []
 
     def on_signal(signum: int, frame: object) -> None:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, TextIO
 
 import numpy as np
 
-from model.matcher import Matcher
+from model.matcher import Matcher, Resize
 
 from .render import MatchWindow
 from .session import MatchSession, render_packet
@@ -35,6 +35,7 @@ class HeadlessOptions:
     save_video: bool = False
     save_input: bool = False
     save_matches: bool = False  # one npz of matches per frame in output_dir / MATCHES_FOLDER
+    resize: Resize = None  # the size frames are matched and drawn at (--resize; see MatchSession)
     anchor_every: int = 0  # re-anchor every N frames; 0 keeps the first frame as the anchor
     window: MatchWindow = MatchWindow()
     fps: float = 15.0
@@ -127,7 +128,7 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
     video_path = options.output_dir / "loftr_matches.mp4" if options.save_video else None
     input_path = options.output_dir / "demo_input.mp4" if options.save_input else None
     device = f"{matcher.device.type}/{matcher.precision}"
-    session = MatchSession(matcher, options.geometry, options.region, options.anchor_every)
+    session = MatchSession(matcher, options.geometry, options.region, options.anchor_every, options.resize)
     if anchor_file is not None:
         session.set_anchor(anchor_file[0], 0, anchor_file[1])
     count = verified = matches = inliers = 0
@@ -155,7 +156,7 @@ def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOpt
             if video:
                 video.write(view)
             if raw:
-                raw.write(frame.image)
+                raw.write(packet.frame)  # as matched
             if match_files is not None:
                 match_files.write(packet.arrays(images=False), count)
             count += 1

@@ -65,7 +65,7 @@ HELP_LINES = (
     "m: toggle indoor / outdoor model",
     "e: geometric check: none / homography / fundamental",
     "d / f: shift the shown matches (by rank)",
-    "c / v: show fewer / more matches    [ / ]: lower / raise the threshold",
+    "c / v: show fewer / more matches    [ / ]: lower / raise the threshold    , / .: smaller / larger size",
     "w: anchor over the live frame through the homography (grey: aligned)",
     "l: lines (colour: confidence) / points (colour: position in the anchor)",
     "p: pause    s: save PNG + matches    r: record / stop    h: help    q / Esc: quit",

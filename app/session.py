@@ -7,12 +7,12 @@ calls it from one thread.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from model.geometry import Box, TwoViewGeometry
-from model.matcher import EncodedImage, Matcher, MatchResult
+from model.matcher import EncodedImage, Matcher, MatchResult, Resize, resize_array
 
 from .render import MatchWindow, Overlay, display_scale, render_view
 from .sources import Frame
@@ -98,29 +98,54 @@ class MatchSession:
             the region of every new anchor (None: the whole anchor). ``region`` can be changed meanwhile.
         anchor_every: the N-th frame processed after an anchor was set becomes the anchor (0: never), e.g. to
             match each frame against a recent one rather than against the first.
+        resize: the size frames are matched and drawn at (--resize: W H exactly, the longer side, or None for
+            as they come); an image-file anchor keeps its aspect ratio, its longer side brought to the frames'.
+            ``set_resize`` changes it (the anchor is sized and encoded again).
     """
 
     def __init__(self, matcher: Matcher, geometry: str = "none", anchor_region: Box | None = None,
-                 anchor_every: int = 0) -> None:
+                 anchor_every: int = 0, resize: Resize = None) -> None:
         self.matcher, self.geometry, self.anchor_region = matcher, geometry, anchor_region
         self.anchor_every, self.frames_since_anchor = anchor_every, 0
+        self.resize = resize
         self.region: Box | None = None
         self.anchor: EncodedImage | None = None
-        self.anchor_image: np.ndarray | None = None
+        self.anchor_image: np.ndarray | None = None  # as matched and drawn
+        self.anchor_source: np.ndarray | None = None  # as it came, to size again when ``resize`` changes
         self.anchor_index, self.anchor_name = 0, ""
         self._meter = FpsMeter()
 
     def set_anchor(self, image: np.ndarray, index: int = 0, name: str = "") -> None:
-        """A new anchor: a frame (its index) or an image file (its name). Its region is ``anchor_region``
-        (a box of the old anchor means nothing on the new one)."""
-        self.anchor = self.matcher.encode(image)
-        self.anchor_image, self.anchor_index, self.anchor_name = image, index, name
+        """A new anchor: a frame (its index) or an image file (its name), as it came (it is sized here). Its
+        region is ``anchor_region`` (a box of the old anchor means nothing on the new one)."""
+        self.anchor_source, self.anchor_index, self.anchor_name = image, index, name
+        self._encode_anchor()
         self.frames_since_anchor = 0
         self.region = None
-        if self.anchor_region is not None:
-            height, width = image.shape[:2]
+        if self.anchor_region is not None and self.anchor_image is not None:
+            height, width = self.anchor_image.shape[:2]
             x0, y0, x1, y1 = self.anchor_region
             self.region = (x0 * width, y0 * height, x1 * width, y1 * height)
+
+    def set_resize(self, resize: Resize) -> None:
+        """Match (and draw) frames at another size from now on; the anchor is sized and encoded again, a
+        region of it scaled along."""
+        self.resize = resize
+        if self.anchor_source is None or self.anchor_image is None:
+            return
+        old_height, old_width = self.anchor_image.shape[:2]
+        self._encode_anchor()
+        height, width = self.anchor_image.shape[:2]
+        if self.region is not None:
+            x0, y0, x1, y1 = self.region
+            sx, sy = width / old_width, height / old_height
+            self.region = (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
+
+    def _encode_anchor(self) -> None:
+        assert self.anchor_source is not None
+        file_resize = max(self.resize) if isinstance(self.resize, tuple) else self.resize
+        image = resize_array(self.anchor_source, file_resize if self.anchor_name else self.resize)
+        self.anchor, self.anchor_image = self.matcher.encode(image), image
 
     def set_matcher(self, matcher: Matcher) -> None:
         """Another model; the anchor's cached features belong to the old one and are computed again."""
@@ -135,6 +160,7 @@ class MatchSession:
         if self.anchor is None or self.anchor_image is None or due:
             self.set_anchor(frame.image, frame.index)
         self.frames_since_anchor += 1
+        frame = replace(frame, image=resize_array(frame.image, self.resize))
         assert self.anchor is not None and self.anchor_image is not None
         start = time.perf_counter()
         result = self.matcher.match(self.anchor, frame.image, region0=self.region)

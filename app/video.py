@@ -17,7 +17,8 @@ import numpy as np
 class VideoWriter:
     """Writes BGR frames to an H.264 mp4 at the frames' real size (odd sizes are padded by one pixel).
 
-    The size is fixed by the first frame; later frames of another size are padded or cropped to it.
+    The size is fixed by the first frame; a later frame of another size (e.g. after the window's network size
+    changed) is scaled to fit it, aspect kept, and centred on black.
     """
 
     def __init__(self, path: str | Path, fps: float) -> None:
@@ -40,9 +41,16 @@ class VideoWriter:
             self._writer.send(None)
         assert self._size is not None
         width, height = self._size
+        frame = frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+        frame_height, frame_width = frame.shape[:2]
+        top = left = 0
+        if frame_width > width or frame_height > height or frame_width < width - 1 or frame_height < height - 1:
+            scale = min(width / frame_width, height / frame_height)
+            size = (max(1, round(frame_width * scale)), max(1, round(frame_height * scale)))
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+            top, left = (height - size[1]) // 2, (width - size[0]) // 2
         canvas = np.zeros((height, width, 3), np.uint8)
-        crop = frame[:height, :width]
-        canvas[: crop.shape[0], : crop.shape[1]] = crop if crop.ndim == 3 else crop[:, :, None]
+        canvas[top:top + frame.shape[0], left:left + frame.shape[1]] = frame
         self._writer.send(np.ascontiguousarray(canvas[:, :, ::-1]))
         self.frames_written += 1
 

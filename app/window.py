@@ -16,6 +16,8 @@ from PyQt6.QtCore import QPoint, QRect, QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QMouseEvent, QPixmap
 from PyQt6.QtWidgets import QFileDialog, QLabel, QMainWindow, QRubberBand, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
+from model.matcher import Resize
+
 from .controls import THRESHOLD_STEP, ControlBar
 from .render import RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, display_scale
 from .session import MatchPacket, render_packet
@@ -27,8 +29,26 @@ HISTORY = 200  # samples kept in the rolling plots
 REFRESH_MS = 500  # how often the plots are redrawn
 MIN_REGION_PX = 16  # a smaller box (anchor pixels; e.g. a click) selects no region
 LEGEND_BRUSH = (32, 32, 32, 200)  # legends sit on the curves: a dark backing keeps both readable
+SIZE_PRESETS: tuple[Resize, ...] = (320, 480, 640, 960, None)  # longer sides offered beside --resize's; None: as is
 STAGES = ("backbone", "coarse_transformer", "coarse_matching", "fine", "geometry")
 STAGE_COLORS = ("#e6550d", "#3182bd", "#31a354", "#756bb1", "#bdbdbd")
+
+
+def _longer_side(resize: Resize) -> float:
+    return math.inf if resize is None else float(resize if isinstance(resize, int) else max(resize))
+
+
+def size_options(start: Resize) -> tuple[Resize, ...]:
+    """The sizes the window offers to match at: --resize's and SIZE_PRESETS (those of another longer side),
+    smallest first."""
+    options = [start, *(size for size in SIZE_PRESETS if _longer_side(size) != _longer_side(start))]
+    return tuple(sorted(options, key=_longer_side))
+
+
+def size_label(resize: Resize) -> str:
+    if resize is None:
+        return "original"
+    return f"max {resize}" if isinstance(resize, int) else f"{resize[0]}x{resize[1]}"
 
 
 def _dropped_file(event: QDragEnterEvent | QDropEvent) -> str | None:
@@ -187,7 +207,7 @@ class MainWindow(QMainWindow):
                  geometry: str = "none", match_files: MatchFileWriter | None = None,
                  blend_anchor: bool = False, view: str = "lines",
                  read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
-                 video_fps: float = 15.0, model_switch: bool = True) -> None:
+                 video_fps: float = 15.0, model_switch: bool = True, resize: Resize = None) -> None:
         super().__init__()
         self.setWindowTitle(f"LoFTR Live - {capture.source.name}")
         self.capture, self.inference = capture, inference
@@ -213,7 +233,9 @@ class MainWindow(QMainWindow):
         # An image file dropped on the window becomes the anchor, read (and sized) as --anchor reads it.
         self.read_anchor_file = read_anchor_file
         self.setAcceptDrops(read_anchor_file is not None)
-        self.controls = ControlBar(geometry, view, blend_anchor)
+        self.sizes = size_options(resize)  # what , and . step through
+        self.size_index = self.sizes.index(resize)
+        self.controls = ControlBar(geometry, view, blend_anchor, tuple(map(size_label, self.sizes)), self.size_index)
         self.addToolBar(self.controls)
         self.controls.anchor_clicked.connect(self.inference.request_anchor)
         self.controls.anchor_file_clicked.connect(self.choose_anchor_file)
@@ -223,6 +245,7 @@ class MainWindow(QMainWindow):
         self.controls.blend_toggled.connect(self.set_blend_anchor)
         self.controls.view_chosen.connect(self.set_view)
         self.controls.threshold_chosen.connect(self.set_threshold)
+        self.controls.size_chosen.connect(self.set_size)
         self.controls.pause_toggled.connect(self.set_paused)
         self.controls.snapshot_clicked.connect(self.snapshot)
         self.controls.record_toggled.connect(self.set_recording)
@@ -234,7 +257,7 @@ class MainWindow(QMainWindow):
         self._draw_pending = False
         # A normal status-bar widget: messages cover it for their time, then the keys show again.
         self.statusBar().addWidget(QLabel("n/space: anchor  drag on it: region  m: indoor/outdoor  e: geometry  "
-                                          "w: blend  l: lines/points  d/f c/v: matches shown  p: pause  "
+                                          "w: blend  l: lines/points  , .: size  d/f c/v: matches shown  p: pause  "
                                           "s: snapshot  r: record  g: graphs  h: help  q: quit"))
         inference.result_ready.connect(self.on_result)
         inference.status.connect(self.on_status)
@@ -396,6 +419,9 @@ class MainWindow(QMainWindow):
             self.redraw()
         elif key == Qt.Key.Key_G:
             self.set_plots_visible(not self.stats.isVisible())
+        elif key in (Qt.Key.Key_Comma, Qt.Key.Key_Period):
+            step = 1 if key == Qt.Key.Key_Period else -1
+            self.set_size(min(max(self.size_index + step, 0), len(self.sizes) - 1))
         elif key == Qt.Key.Key_F11:
             (self.showNormal if self.isFullScreen() else self.showFullScreen)()
         else:
@@ -466,6 +492,13 @@ class MainWindow(QMainWindow):
         self.inference.request_threshold(self.threshold)
         self.controls.show_state(threshold=self.threshold)
         self.statusBar().showMessage(f"coarse confidence threshold {self.threshold:.2f}", 5000)
+
+    def set_size(self, index: int) -> None:
+        """Match frames at ``self.sizes[index]`` from the next frame on (the anchor is sized again)."""
+        self.size_index = index
+        self.inference.request_resize(self.sizes[index])
+        self.controls.show_state(size=index)
+        self.statusBar().showMessage(f"matching at {size_label(self.sizes[index])}", 5000)
 
     def set_paused(self, on: bool) -> None:
         self.paused = on

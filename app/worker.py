@@ -18,7 +18,7 @@ import numpy as np
 from PyQt6.QtCore import QThread, pyqtSignal
 
 from model.geometry import Box
-from model.matcher import Matcher
+from model.matcher import Matcher, Resize
 
 from .session import MatchSession
 from .sources import Frame, FrameSource
@@ -111,7 +111,7 @@ def _reason(error: Exception) -> str:
 
 @dataclass
 class _Request:
-    kind: str  # "anchor", "anchor_image", "model", "geometry", "region" or "threshold"
+    kind: str  # "anchor", "anchor_image", "model", "geometry", "region", "resize" or "threshold"
     value: object = None
 
 
@@ -128,16 +128,16 @@ class InferenceThread(QThread):
     def __init__(self, mailbox: LatestFrame, load_model: Callable[[str], tuple[Matcher, str]], domain: str,
                  initial: tuple[Matcher, str] | None = None, geometry: str = "none",
                  anchor_file: tuple[np.ndarray, str] | None = None, anchor_region: Box | None = None,
-                 anchor_every: int = 0) -> None:
+                 anchor_every: int = 0, resize: Resize = None) -> None:
         """``initial`` is an already loaded (matcher, label) for ``domain``; otherwise it loads here.
         ``geometry`` is the geometric verification mode (see ``app.verify.GEOMETRY_MODES``); ``anchor_file``
         an (image, name) to start with as the anchor instead of the first frame; ``anchor_region`` the region
-        of every anchor, in fractions of its size, and ``anchor_every`` how often a frame becomes the anchor
-        (see ``MatchSession``)."""
+        of every anchor, in fractions of its size, ``anchor_every`` how often a frame becomes the anchor and
+        ``resize`` the size frames are matched at (see ``MatchSession``)."""
         super().__init__()
         self.mailbox, self.load_model, self.domain, self.initial = mailbox, load_model, domain, initial
         self.geometry, self.anchor_file, self.anchor_region = geometry, anchor_file, anchor_region
-        self.anchor_every = anchor_every
+        self.anchor_every, self.resize = anchor_every, resize
         self.requests: queue.Queue[_Request] = queue.Queue()
         self._stop = threading.Event()
         self.session: MatchSession | None = None  # made in run(), with the first model
@@ -160,6 +160,10 @@ class InferenceThread(QThread):
         """Keep only matches from this box of the current anchor (anchor pixels); None: the whole anchor."""
         self.requests.put(_Request("region", region))
 
+    def request_resize(self, resize: Resize) -> None:
+        """Match frames at another size (the anchor is sized and encoded again)."""
+        self.requests.put(_Request("resize", resize))
+
     def request_threshold(self, threshold: float) -> None:
         """A new coarse confidence threshold for the current model (clipped to [0, 1])."""
         self.requests.put(_Request("threshold", min(max(threshold, 0.0), 1.0)))
@@ -178,7 +182,7 @@ class InferenceThread(QThread):
             return
         self.domain = domain
         if self.session is None:
-            self.session = MatchSession(matcher, self.geometry, self.anchor_region, self.anchor_every)
+            self.session = MatchSession(matcher, self.geometry, self.anchor_region, self.anchor_every, self.resize)
         else:
             self.session.set_matcher(matcher)
         self.model_changed.emit(domain, label, f"{matcher.device.type}/{matcher.precision}")
@@ -193,6 +197,8 @@ class InferenceThread(QThread):
             self.session.geometry = str(request.value)
         elif request.kind == "region":
             self.session.region = request.value  # type: ignore[assignment]
+        elif request.kind == "resize":
+            self.session.set_resize(request.value)  # type: ignore[arg-type]
         elif request.kind == "threshold":
             self.session.matcher.threshold = float(request.value)  # type: ignore[arg-type]
         elif request.kind == "anchor" and self.last_frame is not None:

@@ -11,7 +11,6 @@ import pytest
 import torch
 from PyQt6.QtCore import QPoint, Qt
 
-from app.cli import resized
 from app.gui import build_window
 from app.render import MatchWindow
 from app.sources import open_source
@@ -39,7 +38,7 @@ def _matcher() -> Matcher:
 @pytest.fixture
 def window(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
     source = open_source(str(ROOT / "assets" / "sample.mp4"))
-    frames = resized(source.frames(), (160, 120))
+    frames = source.frames()
     loads: list[str] = []
 
     def load(domain: str) -> tuple[Matcher, str]:
@@ -48,7 +47,7 @@ def window(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
 
     main_window = build_window(source, frames, _matcher(), "outdoor: test model", "outdoor", MatchWindow(0, 2000),
                                tmp_path, source.fps, save_video=True, save_input=False, load_model=load,
-                               save_matches=True)
+                               save_matches=True, resize=(160, 120))
     main_window.loads = loads  # type: ignore[attr-defined]
     qtbot.addWidget(main_window)
     main_window.show()
@@ -108,9 +107,9 @@ def test_m_says_so_when_both_models_are_one_file(qtbot, tmp_path: Path) -> None:
         loads.append(domain)
         return _matcher(), domain
 
-    main_window = build_window(source, resized(source.frames(), (160, 120)), _matcher(), "outdoor: test model",
+    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model",
                                "outdoor", MatchWindow(0, 2000), tmp_path, source.fps, save_video=False,
-                               save_input=False, load_model=load, model_switch=False)
+                               save_input=False, load_model=load, model_switch=False, resize=(160, 120))
     qtbot.addWidget(main_window)
     main_window.show()
     main_window.start()
@@ -127,9 +126,10 @@ def test_m_says_so_when_both_models_are_one_file(qtbot, tmp_path: Path) -> None:
 
 def test_anchor_every_reanchors_in_the_window_too(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     source = open_source(str(ROOT / "assets" / "sample.mp4"))
-    main_window = build_window(source, resized(source.frames(), (160, 120)), _matcher(), "outdoor: test model",
+    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model",
                                "outdoor", MatchWindow(0, 2000), tmp_path, source.fps, save_video=False,
-                               save_input=False, load_model=lambda domain: (_matcher(), domain), anchor_every=2)
+                               save_input=False, load_model=lambda domain: (_matcher(), domain), anchor_every=2,
+                               resize=(160, 120))
     qtbot.addWidget(main_window)
     main_window.show()
     main_window.start()
@@ -138,6 +138,31 @@ def test_anchor_every_reanchors_in_the_window_too(qtbot, tmp_path: Path) -> None
                         timeout=60000)
     finally:
         main_window.shutdown()
+
+
+def test_size_options_and_labels() -> None:
+    from app.window import size_label, size_options
+
+    assert size_options((320, 240)) == ((320, 240), 480, 640, 960, None)
+    assert size_options(480) == (320, 480, 640, 960, None) and size_options(None)[-1] is None
+    assert size_options((400, 300)) == (320, (400, 300), 480, 640, 960, None)
+    assert [size_label(size) for size in ((320, 240), 640, None)] == ["320x240", "max 640", "original"]
+
+
+def test_comma_and_period_change_the_size_frames_are_matched_at(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
+    assert window.last_packet.frame.shape == (120, 160, 3) and window.sizes[window.size_index] == (160, 120)
+    qtbot.keyClick(window, Qt.Key.Key_Period)
+    assert window.sizes[window.size_index] == 320 and window.controls.size_box.currentText() == "max 320"
+    qtbot.waitUntil(lambda: window.last_packet.frame.shape == (240, 320, 3), timeout=60000)
+    assert window.last_packet.anchor.shape == (240, 320, 3)  # the anchor was sized again
+    qtbot.keyClick(window, Qt.Key.Key_Comma)
+    qtbot.keyClick(window, Qt.Key.Key_Comma)  # already the smallest
+    assert window.size_index == 0
+    qtbot.waitUntil(lambda: window.last_packet.frame.shape == (120, 160, 3), timeout=60000)
+    window.controls.size_box.setCurrentIndex(2)  # the control bar does the same
+    assert window.sizes[window.size_index] == 480
+    qtbot.waitUntil(lambda: window.last_packet.frame.shape == (360, 480, 3), timeout=60000)
 
 
 def test_e_cycles_geometric_verification(qtbot, window) -> None:  # type: ignore[no-untyped-def]
@@ -278,17 +303,17 @@ def test_source_warnings_reach_the_status_bar_signal(qtbot) -> None:  # type: ig
 def test_an_anchor_image_is_used_until_n(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     source = open_source(str(ROOT / "assets" / "sample.mp4"))
     poster = np.random.default_rng(0).integers(0, 255, (96, 72, 3), dtype=np.uint8)
-    main_window = build_window(source, resized(source.frames(), (160, 120)), _matcher(), "outdoor: test model",
+    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model",
                                "outdoor", MatchWindow(0, 2000), tmp_path, source.fps, save_video=False,
                                save_input=False, load_model=lambda domain: (_matcher(), domain),
-                               anchor_file=(poster, "poster.png"))
+                               anchor_file=(poster, "poster.png"), resize=(160, 120))
     qtbot.addWidget(main_window)
     main_window.show()
     main_window.start()
     try:
         qtbot.waitUntil(lambda: main_window.results_shown >= 1, timeout=60000)
         assert main_window.last_packet.anchor_name == "poster.png"
-        assert main_window.last_packet.anchor is poster
+        assert main_window.last_packet.anchor.shape == (160, 120, 3)  # 96x72, its longer side brought to 160
         qtbot.keyClick(main_window, Qt.Key.Key_N)
         qtbot.waitUntil(lambda: main_window.last_packet.anchor_name == "", timeout=60000)
     finally:
@@ -306,10 +331,10 @@ def test_an_image_file_dropped_or_chosen_becomes_the_anchor(  # type: ignore[no-
     cv2.imwrite(str(poster), np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8))
     (tmp_path / "notes.png").write_text("not an image")
     source = open_source(str(ROOT / "assets" / "sample.mp4"))
-    main_window = build_window(source, resized(source.frames(), (160, 120)), _matcher(), "outdoor: test model",
+    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model",
                                "outdoor", MatchWindow(0, 2000), tmp_path, source.fps, save_video=False,
                                save_input=False, load_model=lambda domain: (_matcher(), domain),
-                               read_anchor_file=lambda path: read_anchor(path, (160, 120)))
+                               read_anchor_file=lambda path: read_anchor(path, (160, 120)), resize=(160, 120))
     qtbot.addWidget(main_window)
     main_window.show()
     main_window.start()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.render import GAP, OUTLINE_COLOR, REGION_COLOR, MatchWindow, Overlay, display_scale, render_view
-from app.video import PacedVideoWriter, PngWriter
+from app.video import PacedVideoWriter, PngWriter, VideoWriter
 from model.geometry import TwoViewGeometry
 from model.visualize import OUTLIER_COLOR, position_colors
 
@@ -170,3 +170,21 @@ def test_a_paced_video_plays_in_real_time(tmp_path: Path) -> None:
     # Slot 0: the first view; 1: the second; 2: the third, which came in slot 1 and waited; 3: the fourth.
     assert len(shown) == writer.frames_written == 4
     assert all(abs(value - expected) <= 3 for value, expected in zip(shown, greys, strict=True))
+
+
+def test_a_video_fits_frames_of_another_size_into_its_first(tmp_path: Path) -> None:
+    path = tmp_path / "sizes.mp4"
+    with VideoWriter(path, fps=10.0) as writer:
+        writer.write(np.full((81, 120, 3), 200, np.uint8))  # odd height: the video is 120x82
+        big = np.zeros((160, 480, 3), np.uint8)
+        big[:, :240] = 255  # left half white
+        writer.write(big)  # three times as wide: scaled down to 120x40, centred
+        writer.write(np.full((40, 60), 90, np.uint8))  # smaller and grey: scaled up to 120x80
+    capture = cv2.VideoCapture(str(path))
+    frames = [capture.read()[1] for _ in range(3)]
+    assert all(frame.shape == (82, 120, 3) for frame in frames)
+    assert abs(int(frames[0].mean()) - 200) <= 3
+    second = frames[1].mean(axis=2)
+    assert second[41, 30] > 200 and second[41, 90] < 50  # the scaled frame: white left, black right
+    assert second[10, 30] < 50 and second[72, 30] < 50  # black bands above and below it
+    assert abs(int(frames[2][5:77].mean()) - 90) <= 4

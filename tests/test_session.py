@@ -92,3 +92,20 @@ def test_every_nth_frame_after_an_anchor_becomes_the_anchor(photo_pair: tuple[np
     session.set_anchor(image, 5)  # a new anchor (n in the window) starts the count again
     anchors = [session.process(Frame(image, index)).anchor_index for index in range(5, 9)]
     assert anchors == [5, 5, 5, 8]
+
+
+def test_frames_and_anchors_are_sized_and_a_new_size_resizes_the_anchor_and_its_region(
+        photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    first, second = (Frame(image, index) for index, image in enumerate(photo_pair))  # 640x480 photos
+    session = MatchSession(_matcher(), anchor_region=(0.25, 0.25, 0.75, 0.75), resize=(160, 120))
+    packet = session.process(first)
+    assert packet.anchor.shape == packet.frame.shape == (120, 160, 3)
+    assert packet.region == (40.0, 30.0, 120.0, 90.0)
+    session.set_resize(320)  # the longer side, aspect kept
+    packet = session.process(second)
+    assert packet.anchor.shape == packet.frame.shape == (240, 320, 3) and packet.anchor_index == 0
+    assert packet.region == (80.0, 60.0, 240.0, 180.0)
+    assert len(packet.result) > 0 and packet.result.keypoints1[:, 0].max() > 160  # matched at the new size
+    poster = np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)
+    session.set_anchor(poster, 0, "poster.png")  # an image file keeps its aspect: longer side 320, x 8 -> 216
+    assert session.anchor_image is not None and session.anchor_image.shape == (320, 216, 3)

@@ -25,7 +25,7 @@ import torch  # noqa: E402
 from PyQt6.QtCore import QTimer  # noqa: E402
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
-from app.cli import SAMPLE_VIDEO, build_matcher, build_parser, model_label, resized, single_threaded_torch, validate  # noqa: E402
+from app.cli import SAMPLE_VIDEO, build_matcher, build_parser, model_label, single_threaded_torch, validate  # noqa: E402
 from app.gui import build_window  # noqa: E402
 from app.render import MatchWindow  # noqa: E402
 from app.sources import looped, open_source  # noqa: E402
@@ -51,10 +51,10 @@ def main() -> int:
             matcher = build_matcher(args, args.model)
     source = open_source(str(SAMPLE_VIDEO))
     source.fps = options.camera_fps  # the capture thread paces at the source's rate, as a camera delivers
-    frames = resized(looped(lambda: open_source(str(SAMPLE_VIDEO))), resize)
+    frames = looped(lambda: open_source(str(SAMPLE_VIDEO)))
     window = build_window(source, frames, matcher, model_label(args.model, matcher), args.model,
                           MatchWindow(args.bottom_k, args.top_k), Path("demo_output"), source.fps, False, False,
-                          lambda domain: (build_matcher(args, domain), domain), args.geometry)
+                          lambda domain: (build_matcher(args, domain), domain), args.geometry, resize=resize)
     window.show()
     window.start()
     QTimer.singleShot(int(options.seconds * 1000), window.close)
