@@ -29,7 +29,9 @@ HISTORY = 200  # samples kept in the rolling plots
 REFRESH_MS = 500  # how often the plots are redrawn
 MIN_REGION_PX = 16  # a smaller box (anchor pixels; e.g. a click) selects no region
 LEGEND_BRUSH = (32, 32, 32, 200)  # legends sit on the curves: a dark backing keeps both readable
-SIZE_PRESETS: tuple[Resize, ...] = (320, 480, 640, 960, None)  # longer sides offered beside --resize's; None: as is
+# Longer sides offered beside --resize's. Frames as they come (None) only when --resize -1 asked for it: a 4K
+# camera's frames would make coarse matching take gigabytes.
+SIZE_PRESETS: tuple[Resize, ...] = (320, 480, 640, 960)
 STAGES = ("backbone", "coarse_transformer", "coarse_matching", "fine", "geometry")
 STAGE_COLORS = ("#e6550d", "#3182bd", "#31a354", "#756bb1", "#bdbdbd")
 

@@ -143,9 +143,9 @@ def test_anchor_every_reanchors_in_the_window_too(qtbot, tmp_path: Path) -> None
 def test_size_options_and_labels() -> None:
     from app.window import size_label, size_options
 
-    assert size_options((320, 240)) == ((320, 240), 480, 640, 960, None)
-    assert size_options(480) == (320, 480, 640, 960, None) and size_options(None)[-1] is None
-    assert size_options((400, 300)) == (320, (400, 300), 480, 640, 960, None)
+    assert size_options((320, 240)) == ((320, 240), 480, 640, 960)
+    assert size_options(480) == (320, 480, 640, 960) and size_options(None) == (320, 480, 640, 960, None)
+    assert size_options((400, 300)) == (320, (400, 300), 480, 640, 960)
     assert [size_label(size) for size in ((320, 240), 640, None)] == ["320x240", "max 640", "original"]
 
 
