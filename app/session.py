@@ -129,12 +129,17 @@ class MatchSession:
 
     def set_resize(self, resize: Resize) -> None:
         """Match (and draw) frames at another size from now on; the anchor is sized and encoded again, a
-        region of it scaled along."""
-        self.resize = resize
+        region of it scaled along. If encoding the anchor at the new size fails (out of memory), nothing
+        changes."""
+        previous, self.resize = self.resize, resize
         if self.anchor_source is None or self.anchor_image is None:
             return
         old_height, old_width = self.anchor_image.shape[:2]
-        self._encode_anchor()
+        try:
+            self._encode_anchor()
+        except BaseException:
+            self.resize = previous
+            raise
         height, width = self.anchor_image.shape[:2]
         if self.region is not None:
             x0, y0, x1, y1 = self.region

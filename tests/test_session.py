@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from app.render import MatchWindow
@@ -109,3 +110,19 @@ def test_frames_and_anchors_are_sized_and_a_new_size_resizes_the_anchor_and_its_
     poster = np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)
     session.set_anchor(poster, 0, "poster.png")  # an image file keeps its aspect: longer side 320, x 8 -> 216
     assert session.anchor_image is not None and session.anchor_image.shape == (320, 216, 3)
+
+
+def test_a_size_whose_anchor_cannot_be_encoded_changes_nothing(photo_pair: tuple[np.ndarray, np.ndarray],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    session = MatchSession(_matcher(), resize=(160, 120))
+    session.process(Frame(photo_pair[0], 0))
+    anchor = session.anchor
+
+    def out_of_memory(image: np.ndarray) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(session.matcher, "encode", out_of_memory)
+    with pytest.raises(torch.OutOfMemoryError):
+        session.set_resize(960)
+    assert session.resize == (160, 120) and session.anchor is anchor
+    assert session.anchor_image is not None and session.anchor_image.shape == (120, 160, 3)
