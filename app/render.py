@@ -52,6 +52,7 @@ class Overlay:
     fps: float = 0.0
     latency_ms: float = 0.0  # matching this frame
     frame_age_ms: float = 0.0  # reading the frame to its result
+    size: tuple[int, int] | None = None  # (width, height) the frame was matched at
     threshold: float | None = None  # the coarse confidence threshold the matches passed
     anchor: str = "#0"  # the anchor's frame number, or the name of the image file it came from
     frame_index: int = 0
@@ -223,7 +224,9 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
         lines.append(f"confidence range: {confidence_range}{threshold}")
     if geometry is not None:
         lines.append(_geometry_text(geometry))
-    lines.append(f"{overlay.fps:.1f} FPS   match {overlay.latency_ms:.0f} ms   frame age {overlay.frame_age_ms:.0f} ms")
+    size = f"   at {overlay.size[0]}x{overlay.size[1]}" if overlay.size else ""
+    lines.append(f"{overlay.fps:.1f} FPS   match {overlay.latency_ms:.0f} ms   frame age {overlay.frame_age_ms:.0f} ms"
+                 f"{size}")
     lines.append(f"anchor {overlay.anchor}   frame #{overlay.frame_index}")
     text_width = max(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)[0][0] for text in lines)
     _panel(canvas, 0, 0, min(text_width + 40, canvas.shape[1]), 14 + 18 * len(lines))

@@ -68,7 +68,8 @@ def render_packet(packet: MatchPacket, window: MatchWindow, model: str, device: 
     runs show it; ``blend_anchor`` and ``view``: see ``render_view``."""
     overlay = Overlay(model=model, device=device, fps=packet.fps, latency_ms=packet.latency_ms,
                       frame_age_ms=packet.frame_age_ms, threshold=packet.threshold, anchor=packet.anchor_label,
-                      frame_index=packet.frame_index, status=status, show_help=show_help)
+                      frame_index=packet.frame_index, status=status, show_help=show_help,
+                      size=(packet.frame.shape[1], packet.frame.shape[0]))
     return render_view(packet.anchor, packet.frame, packet.result.keypoints0, packet.result.keypoints1,
                        packet.result.confidence, window, overlay, display_scale(packet.frame.shape[0]),
                        packet.geometry, packet.region, blend_anchor, view)
