@@ -35,7 +35,7 @@ EPILOG = """keys (GUI):
   mouse      drag a box on the anchor: match only from it; right click or Backspace: the whole anchor
   m          toggle the indoor / outdoor model (hot swap)
   e          geometric verification: none / homography / fundamental (MAGSAC++; outliers greyed)
-  w          blend the anchor into the live frame through the homography (turns the homography on)
+  w          the anchor over the live frame through the homography, in false colour: grey where aligned
   l          lines (colour: confidence) / points (colour: position in the anchor)
   d / f      shift the window of shown matches, ranked by confidence
   c / v      show fewer / more matches
@@ -118,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit a homography (planar scenes, rotating camera) or a fundamental matrix (any rigid scene) to each "
              "frame's matches with MAGSAC++ and grey out the outliers (key e cycles; default none)")
     add("--blend_anchor", action="store_true",
-        help="with --geometry homography: blend the anchor, warped by the homography, into the live frame (where "
-             "the fit is right the two coincide; key w toggles it)")
+        help="with --geometry homography: lay the anchor, warped by the homography, over the live frame in false "
+             "colour (grey where the fit is right, green/magenta fringes where not; key w toggles it)")
     add("--view", choices=VIEWS, default="lines",
         help="draw matches as lines coloured by confidence, or as dots at both ends coloured by their position in "
              "the anchor (the correspondence field, clearer for thousands of matches; key l toggles)")
