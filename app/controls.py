@@ -105,29 +105,19 @@ class ControlBar(QToolBar):
                    view: str | None = None, threshold: float | None = None, paused: bool | None = None,
                    plots: bool | None = None, recording: bool | None = None, size: int | None = None) -> None:
         """Show the window's state (what a key changed) without emitting the widgets' signals again."""
-        widgets = (self.model_action, self.geometry_box, self.blend_action, self.view_box, self.threshold_box,
-                   self.pause_action, self.plots_action, self.record_action, self.size_box)
-        for widget in widgets:
-            widget.blockSignals(True)
-        try:
-            if domain is not None:
-                self.model_action.setText(f"Model: {domain}")
-            if geometry is not None:
-                self.geometry_box.setCurrentText(geometry)
-            if blend is not None:
-                self.blend_action.setChecked(blend)
-            if view is not None:
-                self.view_box.setCurrentText(view)
-            if threshold is not None:
-                self.threshold_box.setValue(threshold)
-            if paused is not None:
-                self.pause_action.setChecked(paused)
-            if plots is not None:
-                self.plots_action.setChecked(plots)
-            if recording is not None:
-                self.record_action.setChecked(recording)
-            if size is not None:
-                self.size_box.setCurrentIndex(size)
-        finally:
-            for widget in widgets:
-                widget.blockSignals(False)
+        updates = ((domain, self.model_action, lambda value: self.model_action.setText(f"Model: {value}")),
+                   (geometry, self.geometry_box, self.geometry_box.setCurrentText),
+                   (blend, self.blend_action, self.blend_action.setChecked),
+                   (view, self.view_box, self.view_box.setCurrentText),
+                   (threshold, self.threshold_box, self.threshold_box.setValue),
+                   (paused, self.pause_action, self.pause_action.setChecked),
+                   (plots, self.plots_action, self.plots_action.setChecked),
+                   (recording, self.record_action, self.record_action.setChecked),
+                   (size, self.size_box, self.size_box.setCurrentIndex))
+        for value, widget, show in updates:
+            if value is not None:
+                blocked = widget.blockSignals(True)
+                try:
+                    show(value)
+                finally:
+                    widget.blockSignals(blocked)

@@ -44,8 +44,9 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: Matcher,
     video = PacedVideoWriter(output_dir / "loftr_matches.mp4", video_fps) if save_video else None
     input_video = PacedVideoWriter(output_dir / "demo_input.mp4", video_fps) if save_input else None
     match_files = MatchFileWriter(output_dir / MATCHES_FOLDER, MATCHES_PATTERN) if save_matches else None
-    return MainWindow(capture, inference, window, output_dir, video, input_video, geometry, match_files, blend_anchor,
-                      view, read_anchor_file, video_fps, model_switch, resize)
+    return MainWindow(capture, inference, window, output_dir, video, input_video, geometry=geometry,
+                      match_files=match_files, blend_anchor=blend_anchor, view=view, read_anchor_file=read_anchor_file,
+                      video_fps=video_fps, model_switch=model_switch, resize=resize)
 
 
 def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Frame], matcher: Matcher, label: str,
@@ -55,9 +56,10 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
             model_switch: bool = True, resize: Resize = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     main_window = build_window(source, frames, matcher, label, args.model, window, output_dir, fps,
-                               args.save_video, args.save_input, load_model, args.geometry, anchor_file,
-                               args.region, args.save_matches, args.blend_anchor, args.view, read_anchor_file,
-                               model_switch, args.anchor_every, resize)
+                               args.save_video, args.save_input, load_model, geometry=args.geometry,
+                               anchor_file=anchor_file, anchor_region=args.region, save_matches=args.save_matches,
+                               blend_anchor=args.blend_anchor, view=args.view, read_anchor_file=read_anchor_file,
+                               model_switch=model_switch, anchor_every=args.anchor_every, resize=resize)
     interrupted = []
 
     def on_signal(signum: int, frame: object) -> None:

@@ -27,8 +27,14 @@ class VideoWriter:
         self.frames_written = 0
         self._writer: Any = None
         self._size: tuple[int, int] | None = None  # (width, height), even
+        self._last: np.ndarray | None = None  # the last frame sent, as the encoder takes it
 
     def write(self, frame: np.ndarray) -> None:
+        self.stage(frame)
+        self.repeat()
+
+    def stage(self, frame: np.ndarray) -> None:
+        """Make ``frame`` the one ``repeat`` writes, without writing it."""
         if self._writer is None:
             height, width = frame.shape[:2]
             self._size = (width + width % 2, height + height % 2)  # yuv420p needs even sizes
@@ -51,8 +57,13 @@ class VideoWriter:
             top, left = (height - size[1]) // 2, (width - size[0]) // 2
         canvas = np.zeros((height, width, 3), np.uint8)
         canvas[top:top + frame.shape[0], left:left + frame.shape[1]] = frame
-        self._writer.send(np.ascontiguousarray(canvas[:, :, ::-1]))
-        self.frames_written += 1
+        self._last = np.ascontiguousarray(canvas[:, :, ::-1])
+
+    def repeat(self) -> None:
+        """Write the staged frame (once more; nothing before the first)."""
+        if self._last is not None:
+            self._writer.send(self._last)
+            self.frames_written += 1
 
     def close(self) -> None:
         """Finish the file (writes the mp4 index); safe to call twice."""
@@ -77,7 +88,6 @@ class PacedVideoWriter:
         self.video = VideoWriter(path, fps)
         self.path, self.fps = self.video.path, fps
         self._start: float | None = None
-        self._last: np.ndarray | None = None
 
     @property
     def frames_written(self) -> int:
@@ -89,11 +99,10 @@ class PacedVideoWriter:
         if self._start is None:
             self._start = now
         slot = int((now - self._start) * self.fps)
-        while self._last is not None and self.video.frames_written < slot:
-            self.video.write(self._last)
-        if self.video.frames_written <= slot:
-            self.video.write(frame)
-        self._last = frame
+        while 0 < self.video.frames_written < slot:  # the slots until now show the frame before
+            self.video.repeat()
+        # Each frame is converted once, however many slots it fills.
+        (self.video.write if self.video.frames_written <= slot else self.video.stage)(frame)
 
     def close(self) -> None:
         self.video.close()
@@ -162,7 +171,8 @@ class MatchFileWriter:
     def write(self, arrays: dict[str, np.ndarray], index: int) -> Path:
         path = self.folder / (self.pattern % index)
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            if not self.written:
+                self.folder.mkdir(parents=True, exist_ok=True)
             np.savez(path, **arrays)
         except OSError as error:
             raise OSError(f"cannot write {path}: {error.strerror or error}") from None
