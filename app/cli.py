@@ -87,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--skip", type=int, default=1, help="use every N-th image/frame of a folder or video")
     add("--max_length", type=int, default=1000000, help="maximum number of frames read from a folder or video")
     add("--resize", type=int, nargs="+",
-        help="resize frames: W H (exact), MAX (longer side) or -1 (no resizing); default 640 480 on CUDA, "
-             "320 240 on a CPU (interactive speed)")
+        help="the size frames are matched at: W H (exact), MAX (longer side, aspect kept) or -1 (as they come); "
+             "default a longer side of 640 on CUDA, 320 on a CPU (interactive speed); frames are shown sharper, "
+             "as they come (at most 960 pixels on their longer side)")
     add("--no_display", action="store_true", help="no window: write PNGs (and videos) to --output_dir")
     add("--output_dir", help=f"folder for PNGs and videos (default with --no_display: ./{DEFAULT_OUTPUT}/)")
     add("--save_video", action="store_true", help="write the rendered view as an H.264 mp4")
@@ -212,7 +213,7 @@ def read_anchor(path: str, resize: Resize) -> tuple[np.ndarray, str]:
 def validate(args: argparse.Namespace) -> Resize:
     try:
         if args.resize is None:
-            resize: Resize = (640, 480) if resolve_device(args.device).type == "cuda" else (320, 240)
+            resize: Resize = 640 if resolve_device(args.device).type == "cuda" else 320
         else:
             resize = parse_resize(args.resize)
     except ValueError as error:

@@ -120,6 +120,23 @@ def display_scale(frame_height: int) -> int:
     return max(1, round(DISPLAY_HEIGHT / frame_height))
 
 
+def view_scales(anchor_shape: tuple[int, ...], frame_shape: tuple[int, ...]) -> tuple[float, int]:
+    """(anchor, frame) drawing factors: the frame's ``display_scale``, and the anchor drawn as tall as the frame
+    (the same factor when it is a frame of the stream; a photo of another size is scaled to match)."""
+    frame_scale = display_scale(frame_shape[0])
+    if anchor_shape[0] == frame_shape[0]:
+        return float(frame_scale), frame_scale
+    return frame_scale * frame_shape[0] / anchor_shape[0], frame_scale
+
+
+def _enlarged(image: np.ndarray, scale: float) -> np.ndarray:
+    """The image drawn ``scale`` times its size (bilinear; area-averaged when brought down)."""
+    if scale == 1:
+        return image
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA)
+
+
 def _geometry_text(geometry: TwoViewGeometry) -> str:
     if geometry.matrix is None:
         return f"{geometry.model}: no fit"
@@ -135,14 +152,16 @@ def _trusted_homography(geometry: TwoViewGeometry | None) -> np.ndarray | None:
     return None
 
 
-def _scaled(homography: np.ndarray, scale: int) -> np.ndarray:
-    """The homography between the two images drawn ``scale`` times enlarged."""
-    zoom = np.diag([float(scale), float(scale), 1.0])
-    return zoom @ homography @ np.linalg.inv(zoom)
+def _scaled(homography: np.ndarray, anchor_scale: float, frame_scale: float) -> np.ndarray:
+    """The homography between the two images as drawn (the anchor enlarged ``anchor_scale`` times, the frame
+    ``frame_scale`` times)."""
+    unzoom_anchor = np.diag([1.0 / anchor_scale, 1.0 / anchor_scale, 1.0])
+    return np.diag([frame_scale, frame_scale, 1.0]) @ homography @ unzoom_anchor
 
 
-def _draw_outline(box: Box, homography: np.ndarray, scale: int, frame_region: np.ndarray) -> None:
-    """A box of the anchor, mapped by the homography, drawn into the live frame's region of the canvas."""
+def _draw_outline(box: Box, homography: np.ndarray, scale: float, frame_region: np.ndarray) -> None:
+    """A box of the anchor, mapped by the homography, drawn into the live frame's region of the canvas (the
+    frame drawn ``scale`` times enlarged)."""
     outline = project_outline(homography, box)
     if outline is None:
         return
@@ -151,18 +170,18 @@ def _draw_outline(box: Box, homography: np.ndarray, scale: int, frame_region: np
     cv2.polylines(frame_region, [points], True, OUTLINE_COLOR, 2, cv2.LINE_AA, shift)
 
 
-def _overlay_warped_anchor(anchor: np.ndarray, box: Box, homography: np.ndarray, scale: int,
-                         frame_region: np.ndarray) -> None:
-    """Overlay a box of the (drawn, ``scale`` times enlarged) anchor, warped by the homography, on the live
-    frame's region of the canvas in false colour: the anchor in magenta, the frame in green. Where the
-    homography is right the two coincide and the picture is grey; where it is wrong, edges show green and
-    magenta fringes."""
+def _overlay_warped_anchor(anchor: np.ndarray, box: Box, homography: np.ndarray, scales: tuple[float, float],
+                           frame_region: np.ndarray) -> None:
+    """Overlay a box of the anchor as drawn (``scales``: anchor and frame drawing factors), warped by the
+    homography, on the live frame's region of the canvas in false colour: the anchor in magenta, the frame in
+    green. Where the homography is right the two coincide and the picture is grey; where it is wrong, edges
+    show green and magenta fringes."""
     if project_outline(homography, box) is None:
         return
-    warp = _scaled(homography, scale)
+    warp = _scaled(homography, *scales)
     height, width = frame_region.shape[:2]
     mask = np.zeros(anchor.shape[:2], np.uint8)
-    x0, y0, x1, y1 = (round(value * scale) for value in box)
+    x0, y0, x1, y1 = (round(value * scales[0]) for value in box)
     mask[y0:y1, x0:x1] = 255
     inside = cv2.warpPerspective(mask, warp, (width, height), flags=cv2.INTER_NEAREST) > 0
     warped = cv2.warpPerspective(cv2.cvtColor(anchor, cv2.COLOR_BGR2GRAY), warp, (width, height),
@@ -174,23 +193,22 @@ def _overlay_warped_anchor(anchor: np.ndarray, box: Box, homography: np.ndarray,
 def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, keypoints1: np.ndarray,
                 confidence: np.ndarray, window: MatchWindow, overlay: Overlay, scale: int = 1,
                 geometry: TwoViewGeometry | None = None, region: Box | None = None,
-                blend_anchor: bool = False, view: str = "lines") -> np.ndarray:
+                blend_anchor: bool = False, view: str = "lines", anchor_scale: float | None = None) -> np.ndarray:
     """The full demo view. Matches must be sorted by confidence, descending (as the Matcher returns them).
 
-    ``scale`` enlarges the images (and keypoints) before drawing, so lines and text stay crisp when small
-    frames are shown in a large window. ``geometry`` (fitted to all matches, in the images' pixels) greys out
-    its outliers and, for a homography with at least MIN_OUTLINE_INLIERS inliers, outlines the anchor (or
-    ``region``, a box of the anchor the matches were restricted to, drawn on the anchor) in the live frame;
-    with ``blend_anchor`` that part of the anchor is also warped into the live frame and overlaid on it in
-    false colour (grey where they coincide). ``view`` is one of VIEWS.
+    ``scale`` enlarges the frame (and its keypoints) before drawing, so lines and text stay crisp when small
+    frames are shown in a large window; ``anchor_scale`` the anchor (None: by ``scale`` too; see
+    ``view_scales`` for an anchor of another size). ``geometry`` (fitted to all matches, in the images'
+    pixels) greys out its outliers and, for a homography with at least MIN_OUTLINE_INLIERS inliers, outlines
+    the anchor (or ``region``, a box of the anchor the matches were restricted to, drawn on the anchor) in the
+    live frame; with ``blend_anchor`` that part of the anchor is also warped into the live frame and overlaid
+    on it in false colour (grey where they coincide). ``view`` is one of VIEWS.
     """
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
-    left, right = _as_bgr(anchor), _as_bgr(frame)
-    if scale > 1:
-        left, right = (cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-                       for image in (left, right))
-        keypoints0, keypoints1 = keypoints0 * scale, keypoints1 * scale
+    anchor_scale = float(scale) if anchor_scale is None else anchor_scale
+    left, right = _enlarged(_as_bgr(anchor), anchor_scale), _enlarged(_as_bgr(frame), scale)
+    keypoints0, keypoints1 = keypoints0 * anchor_scale, keypoints1 * scale
     height = max(left.shape[0], right.shape[0])
     canvas = np.zeros((height, left.shape[1] + GAP + right.shape[1], 3), np.uint8)
     canvas[: left.shape[0], : left.shape[1]] = left
@@ -199,7 +217,7 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
     homography = _trusted_homography(geometry)
     box = region if region is not None else (0.0, 0.0, float(anchor.shape[1]), float(anchor.shape[0]))
     if blend_anchor and homography is not None:
-        _overlay_warped_anchor(left, box, homography, scale, canvas[: right.shape[0], offset:])
+        _overlay_warped_anchor(left, box, homography, (anchor_scale, scale), canvas[: right.shape[0], offset:])
 
     total = len(confidence)
     shown = slice(min(window.start, total), min(window.stop, total))
@@ -211,7 +229,7 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
     else:
         draw_match_lines(canvas, kpts0, kpts1, conf, offset, inliers)
     if region is not None:
-        x0, y0, x1, y1 = (round(value * scale) for value in region)
+        x0, y0, x1, y1 = (round(value * anchor_scale) for value in region)
         cv2.rectangle(canvas, (x0, y0), (x1 - 1, y1 - 1), REGION_COLOR, 2, cv2.LINE_AA)
     if homography is not None:
         _draw_outline(box, homography, scale, canvas[: right.shape[0], offset:])

@@ -9,14 +9,31 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
+import cv2
 import numpy as np
 
 from model.geometry import Box, TwoViewGeometry
-from model.matcher import EncodedImage, Matcher, MatchResult, Resize, resize_array
+from model.matcher import EncodedImage, Matcher, MatchResult, Resize, longer_side, network_size
 
-from .render import MatchWindow, Overlay, display_scale, render_view
+from .render import MatchWindow, Overlay, render_view, view_scales
 from .sources import Frame
 from .verify import verify_matches
+
+# Frames and anchors are kept, drawn and written with their longer side at most this many pixels (or the
+# network's, when it is matched larger): sharp next to the small copy the network sees on a CPU (320 pixels), yet
+# a 4K camera does not make every view and video 8 megapixels.
+DISPLAY_MAX_SIDE = 960
+
+
+def fit_for_display(image: np.ndarray, resize: Resize) -> np.ndarray:
+    """The image as a session keeps it: as it came, brought down (aspect kept) to a longer side of at most
+    DISPLAY_MAX_SIDE or the network's (``resize``; None: the image's own), whichever is larger."""
+    height, width = image.shape[:2]
+    limit = max(DISPLAY_MAX_SIDE, longer_side(resize))
+    if max(height, width) <= limit:
+        return image
+    scale = limit / max(height, width)
+    return cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
 
 
 @dataclass
@@ -36,20 +53,24 @@ class MatchPacket:
     geometry_ms: float = 0.0
     region: Box | None = None  # the box of the anchor the matches were restricted to (anchor pixels)
     threshold: float | None = None  # the matcher's coarse confidence threshold for this frame
+    network_size: tuple[int, int] | None = None  # (width, height) the network matched the frame at
 
     @property
     def anchor_label(self) -> str:
         return self.anchor_name or f"#{self.anchor_index}"
 
     def arrays(self, images: bool = True) -> dict[str, np.ndarray]:
-        """The result as arrays for ``np.savez``: keypoints0/1 (N x 2, pixels of anchor and frame), confidence
-        and fine_std (N), frame_index and anchor_index (the source's frame numbers), anchor_name (the --anchor
-        file, or ""), with ``images`` anchor and frame (BGR), and when present inliers (N), matrix (3 x 3,
-        ``geometry_model`` names it) and region (x0, y0, x1, y1 of the anchor)."""
+        """The result as arrays for ``np.savez``: keypoints0/1 (N x 2, pixels of anchor and frame as kept),
+        confidence and fine_std (N), frame_index and anchor_index (the source's frame numbers), anchor_name (the
+        --anchor file, or ""), network_size (width, height the frame was matched at), with ``images`` anchor and
+        frame (BGR), and when present inliers (N), matrix (3 x 3, ``geometry_model`` names it) and region (x0,
+        y0, x1, y1 of the anchor)."""
         arrays = {"keypoints0": self.result.keypoints0, "keypoints1": self.result.keypoints1,
                   "confidence": self.result.confidence, "fine_std": self.result.fine_std,
                   "frame_index": np.array(self.frame_index), "anchor_index": np.array(self.anchor_index),
                   "anchor_name": np.array(self.anchor_name)}
+        if self.network_size is not None:
+            arrays["network_size"] = np.array(self.network_size)
         if images:
             arrays.update(anchor=self.anchor, frame=self.frame)
         if self.geometry is not None:
@@ -64,15 +85,16 @@ class MatchPacket:
 
 def render_packet(packet: MatchPacket, window: MatchWindow, model: str, device: str, status: str = "",
                   show_help: bool = False, blend_anchor: bool = False, view: str = "lines") -> np.ndarray:
-    """The demo view of a packet (small frames enlarged, see ``display_scale``), as the window and headless
-    runs show it; ``blend_anchor`` and ``view``: see ``render_view``."""
+    """The demo view of a packet (small frames enlarged, an anchor photo drawn as tall as the frame: see
+    ``view_scales``), as the window and headless runs show it; ``blend_anchor`` and ``view``: see
+    ``render_view``."""
     overlay = Overlay(model=model, device=device, fps=packet.fps, latency_ms=packet.latency_ms,
                       frame_age_ms=packet.frame_age_ms, threshold=packet.threshold, anchor=packet.anchor_label,
-                      frame_index=packet.frame_index, status=status, show_help=show_help,
-                      size=(packet.frame.shape[1], packet.frame.shape[0]))
+                      frame_index=packet.frame_index, status=status, show_help=show_help, size=packet.network_size)
+    anchor_scale, frame_scale = view_scales(packet.anchor.shape, packet.frame.shape)
     return render_view(packet.anchor, packet.frame, packet.result.keypoints0, packet.result.keypoints1,
-                       packet.result.confidence, window, overlay, display_scale(packet.frame.shape[0]),
-                       packet.geometry, packet.region, blend_anchor, view)
+                       packet.result.confidence, window, overlay, frame_scale, packet.geometry, packet.region,
+                       blend_anchor, view, anchor_scale)
 
 
 @dataclass
@@ -99,19 +121,21 @@ class MatchSession:
             the region of every new anchor (None: the whole anchor). ``region`` can be changed meanwhile.
         anchor_every: the N-th frame processed after an anchor was set becomes the anchor (0: never), e.g. to
             match each frame against a recent one rather than against the first.
-        resize: the size frames are matched and drawn at (--resize: W H exactly, the longer side, or None for
-            as they come); an image-file anchor keeps its aspect ratio, its longer side brought to the frames'.
-            ``set_resize`` changes it (the anchor is sized and encoded again).
+        resize: the size the network matches frames at (--resize: W H exactly, the longer side, or None for
+            as they come; it becomes the matcher's ``resize``); an image-file anchor keeps its aspect ratio, its
+            longer side brought to the frames'. ``set_resize`` changes it (the anchor is encoded again).
+            Frames and anchors themselves are kept and drawn as they came, at most ``DISPLAY_MAX_SIDE`` pixels
+            (``fit_for_display``), and matches are in their pixels.
     """
 
     def __init__(self, matcher: Matcher, geometry: str = "none", anchor_region: Box | None = None,
                  anchor_every: int = 0, resize: Resize = None) -> None:
         self.matcher, self.geometry, self.anchor_region = matcher, geometry, anchor_region
         self.anchor_every, self.frames_since_anchor = anchor_every, 0
-        self.resize = resize
+        self.resize = self.matcher.resize = resize
         self.region: Box | None = None
         self.anchor: EncodedImage | None = None
-        self.anchor_image: np.ndarray | None = None  # as matched and drawn
+        self.anchor_image: np.ndarray | None = None  # as kept and drawn (matches are in its pixels)
         self.anchor_source: np.ndarray | None = None  # as it came, to size again when ``resize`` changes
         self.anchor_index, self.anchor_name = 0, ""
         self._meter = FpsMeter()
@@ -129,17 +153,18 @@ class MatchSession:
             self.region = (x0 * width, y0 * height, x1 * width, y1 * height)
 
     def set_resize(self, resize: Resize) -> None:
-        """Match (and draw) frames at another size from now on; the anchor is sized and encoded again, a
-        region of it scaled along. If encoding the anchor at the new size fails (out of memory), nothing
-        changes."""
+        """Match frames at another size from now on; the anchor is encoded again (and, if the size changes
+        how it is kept, sized again, a region of it scaled along). If encoding the anchor at the new size
+        fails (out of memory), nothing changes."""
         previous, self.resize = self.resize, resize
+        self.matcher.resize = resize
         if self.anchor_source is None or self.anchor_image is None:
             return
         old_height, old_width = self.anchor_image.shape[:2]
         try:
             self._encode_anchor()
         except BaseException:
-            self.resize = previous
+            self.resize = self.matcher.resize = previous
             raise
         height, width = self.anchor_image.shape[:2]
         if self.region is not None:
@@ -149,15 +174,16 @@ class MatchSession:
 
     def _encode_anchor(self) -> None:
         assert self.anchor_source is not None
-        file_resize = max(self.resize) if isinstance(self.resize, tuple) else self.resize
-        image = resize_array(self.anchor_source, file_resize if self.anchor_name else self.resize)
-        self.anchor, self.anchor_image = self.matcher.encode(image), image
+        image = fit_for_display(self.anchor_source, self.resize)
+        self.anchor = self.matcher.encode(image, keep_aspect=bool(self.anchor_name))
+        self.anchor_image = image
 
     def set_matcher(self, matcher: Matcher) -> None:
         """Another model; the anchor's cached features belong to the old one and are computed again."""
         self.matcher = matcher
+        matcher.resize = self.resize
         if self.anchor_image is not None:
-            self.anchor = matcher.encode(self.anchor_image)
+            self.anchor = matcher.encode(self.anchor_image, keep_aspect=bool(self.anchor_name))
 
     def process(self, frame: Frame) -> MatchPacket:
         """Match a frame against the anchor (the frame becomes the anchor when there is none yet, and every
@@ -166,13 +192,15 @@ class MatchSession:
         if self.anchor is None or self.anchor_image is None or due:
             self.set_anchor(frame.image, frame.index)
         self.frames_since_anchor += 1
-        frame = replace(frame, image=resize_array(frame.image, self.resize))
+        frame = replace(frame, image=fit_for_display(frame.image, self.resize))
         assert self.anchor is not None and self.anchor_image is not None
         start = time.perf_counter()
         result = self.matcher.match(self.anchor, frame.image, region0=self.region)
         matched = time.perf_counter()
         geometry = verify_matches(result, self.geometry, frame.image.shape, self.matcher.resize)
         done = time.perf_counter()
+        network_height, network_width = network_size(*frame.image.shape[:2], self.resize)
         return MatchPacket(self.anchor_image, self.anchor_index, self.anchor_name, frame.image, frame.index, result,
                            (done - start) * 1000.0, self._meter.tick(), (done - frame.captured) * 1000.0, geometry,
-                           (done - matched) * 1000.0, self.region, self.matcher.threshold)
+                           (done - matched) * 1000.0, self.region, self.matcher.threshold,
+                           (network_width, network_height))

@@ -16,10 +16,10 @@ from PyQt6.QtCore import QPoint, QRect, QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QMouseEvent, QPixmap
 from PyQt6.QtWidgets import QFileDialog, QLabel, QMainWindow, QRubberBand, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
-from model.matcher import Resize
+from model.matcher import Resize, longer_side
 
 from .controls import THRESHOLD_STEP, ControlBar
-from .render import RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, display_scale
+from .render import RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, view_scales
 from .session import MatchPacket, render_packet
 from .verify import next_mode
 from .video import MatchFileWriter, PacedVideoWriter
@@ -36,15 +36,11 @@ STAGES = ("backbone", "coarse_transformer", "coarse_matching", "fine", "geometry
 STAGE_COLORS = ("#e6550d", "#3182bd", "#31a354", "#756bb1", "#bdbdbd")
 
 
-def _longer_side(resize: Resize) -> float:
-    return math.inf if resize is None else float(resize if isinstance(resize, int) else max(resize))
-
-
 def size_options(start: Resize) -> tuple[Resize, ...]:
     """The sizes the window offers to match at: --resize's and SIZE_PRESETS (those of another longer side),
     smallest first."""
-    options = [start, *(size for size in SIZE_PRESETS if _longer_side(size) != _longer_side(start))]
-    return tuple(sorted(options, key=_longer_side))
+    options = [start, *(size for size in SIZE_PRESETS if longer_side(size) != longer_side(start))]
+    return tuple(sorted(options, key=longer_side))
 
 
 def size_label(resize: Resize) -> str:
@@ -352,7 +348,7 @@ class MainWindow(QMainWindow):
         packet = self.last_packet
         if packet is None:
             return
-        scale = display_scale(packet.frame.shape[0])
+        scale, _ = view_scales(packet.anchor.shape, packet.frame.shape)
         height, width = packet.anchor.shape[:2]
         x0, y0, x1, y1 = (value / scale for value in box)
         x0, x1 = max(x0, 0.0), min(x1, float(width))

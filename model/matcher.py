@@ -8,6 +8,7 @@ runs them on the frame only.
 from __future__ import annotations
 
 import copy
+import math
 import os
 from dataclasses import dataclass, field, replace
 from typing import Union
@@ -69,6 +70,11 @@ def network_size(height: int, width: int, resize: Resize) -> tuple[int, int]:
     else:
         new_w, new_h = resize
     return max(8, int(round(new_h / 8)) * 8), max(8, int(round(new_w / 8)) * 8)
+
+
+def longer_side(resize: Resize) -> float:
+    """The longer side ``resize`` brings an image to (infinite for None: images as they come)."""
+    return math.inf if resize is None else float(resize if isinstance(resize, int) else max(resize))
 
 
 def resize_array(image: np.ndarray, resize: Resize) -> np.ndarray:
@@ -261,32 +267,40 @@ class Matcher:
             return torch.autocast(self.device.type, enabled=False)
         return torch.autocast(self.device.type, dtype=_DTYPES[self.precision])
 
-    def preprocess(self, image: ImageLike) -> tuple[torch.Tensor, tuple[int, int]]:
-        """Image -> (network input [1, 1, h, w] on the device, caller's (height, width))."""
+    def preprocess(self, image: ImageLike, keep_aspect: bool = False) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Image -> (network input [1, 1, h, w] on the device, caller's (height, width)).
+
+        keep_aspect: when ``resize`` is (W, H), bring the image's longer side to max(W, H) instead of squashing it
+            to W x H (for an image of another aspect ratio than the frames, e.g. a photo to find in them).
+        """
+        resize = self.resize
+        if keep_aspect and isinstance(resize, tuple):
+            resize = max(resize)
         if isinstance(image, np.ndarray):
             height, width = image.shape[:2]
-            tensor = to_gray_float(resize_array(image, self.resize))
+            tensor = to_gray_float(resize_array(image, resize))
         else:
             tensor = to_gray_float(image)
             height, width = tensor.shape[2:]
-            target = network_size(height, width, self.resize)
+            target = network_size(height, width, resize)
             if target != (height, width):
                 tensor = F.interpolate(tensor, size=target, mode="bilinear", align_corners=False, antialias=True)
         tensor = tensor.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         return tensor, (int(height), int(width))
 
     @torch.inference_mode()
-    def encode(self, image: ImageLike) -> EncodedImage:
+    def encode(self, image: ImageLike, keep_aspect: bool = False) -> EncodedImage:
         """Everything about one image that does not depend on the other: to cache (e.g. the anchor of a
-        live stream). Backbone features plus the coarse transformer's first (self-attention) layer."""
-        encoded = self._extract(image, timer=None)
+        live stream). Backbone features plus the coarse transformer's first (self-attention) layer.
+        ``keep_aspect``: see ``preprocess``."""
+        encoded = self._extract(image, timer=None, keep_aspect=keep_aspect)
         with self._autocast():
             features = self.model.run_first_layer(encoded.features)
         return replace(encoded, features=features)
 
-    def _extract(self, image: ImageLike, timer: StageTimer | None) -> EncodedImage:
+    def _extract(self, image: ImageLike, timer: StageTimer | None, keep_aspect: bool = False) -> EncodedImage:
         """Backbone features of one image (timed as "backbone" when a timer is given)."""
-        tensor, size = self.preprocess(image)
+        tensor, size = self.preprocess(image, keep_aspect)
         with maybe_stage(timer, "backbone"), self._autocast():
             features = self.model.extract(tensor)
         return EncodedImage(features, size, (int(tensor.shape[2]), int(tensor.shape[3])), id(self.model))

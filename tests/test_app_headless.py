@@ -19,7 +19,7 @@ from app.cli import CPU_MAX_MATCHES, build_parser, main, max_matches_for
 from model.checkpoints import save_weights
 from model.config import get_preset
 from model.loftr import LoFTR
-from model.matcher import Matcher, resize_array
+from model.matcher import Matcher
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,9 +53,9 @@ def test_headless_end_to_end(weights: Path, tmp_path: Path, capsys: pytest.Captu
     assert code == 0
     pngs = sorted(out.glob("frame_*.png"))
     assert [p.name for p in pngs] == [f"frame_{i:06d}.png" for i in range(6)]
-    assert cv2.imread(str(pngs[0])).shape == (480, 1290, 3)  # 320x240 frames drawn at twice their size
+    assert cv2.imread(str(pngs[0])).shape == (480, 1290, 3)  # the video's 640x480 frames, matched at 320x240
     assert _count_frames(out / "loftr_matches.mp4") == (6, (480, 1290))
-    assert _count_frames(out / "demo_input.mp4") == (6, (240, 320))
+    assert _count_frames(out / "demo_input.mp4") == (6, (480, 640))
     err = capsys.readouterr().err
     assert "6 PNGs" in err and "ffmpeg -framerate 7.5 -i" in err
     assert "homography: " in err and " matches per frame on average" in err
@@ -239,16 +239,35 @@ def test_matches_of_every_frame_are_saved_beside_its_png(weights: Path, tmp_path
     assert [int(s["frame_index"]) for s in saved] == [0, 2, 4, 6]  # --skip 2: the video's own frame numbers
     assert [int(s["anchor_index"]) for s in saved] == [0, 0, 4, 4]  # --anchor_every 2
     assert "anchor" not in saved[0] and "frame" not in saved[0]  # the images are in the PNGs and videos
-    # The file holds what the matcher returns for that pair: frame 2 against frame 0, at the size matched.
+    # The file holds what the matcher returns for that pair: frame 2 against frame 0, matched at 160x120, in the
+    # pixels of the video's 640x480 frames.
     capture = cv2.VideoCapture(str(ROOT / "assets" / "sample.mp4"))
-    frames = [resize_array(capture.read()[1], (160, 120)) for _ in range(3)]
-    expected = Matcher(weights, device="cpu", precision="fp32", resize=None, threshold=0.0,
+    frames = [capture.read()[1] for _ in range(3)]
+    expected = Matcher(weights, device="cpu", precision="fp32", resize=(160, 120), threshold=0.0,
                        max_matches=CPU_MAX_MATCHES).match(frames[0], frames[2])
     second = saved[1]
     assert len(expected) > 0
-    np.testing.assert_allclose(second["keypoints1"], expected.keypoints1, atol=1e-4)
+    np.testing.assert_allclose(second["keypoints1"], expected.keypoints1, atol=1e-3)  # 1/4000 of a network pixel
     np.testing.assert_allclose(second["confidence"], expected.confidence, atol=1e-6)
     assert second["inliers"].shape == second["confidence"].shape and second["matrix"].shape == (3, 3)
+
+
+def test_wide_frames_are_matched_at_the_default_longer_side_and_kept_unsquashed(
+        weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capture = cv2.VideoCapture(str(ROOT / "assets" / "sample.mp4"))
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    for index in range(2):  # 1280x720 frames, as a 16:9 camera gives them
+        cv2.imwrite(str(folder / f"{index}.png"), cv2.resize(capture.read()[1][60:420], (1280, 720)))
+    out = tmp_path / "out"
+    code = main(["--input", str(folder), "--weight", str(weights), "--no_display", "--output_dir", str(out),
+                 "--device", "cpu", "--precision", "fp32", "--threshold", "0", "--save_matches", "--save_input"])
+    assert code == 0, capsys.readouterr().err
+    saved = np.load(out / "matches" / "frame_000001.npz")
+    assert tuple(saved["network_size"]) == (320, 176)  # the CPU default: longer side 320, aspect kept (x 8)
+    assert len(saved["keypoints1"]) > 0 and saved["keypoints1"][:, 0].max() > 320  # in the kept frame's pixels
+    assert _count_frames(out / "demo_input.mp4") == (2, (540, 960))  # kept at most 960 wide, not squashed
+    assert cv2.imread(str(out / "frame_000001.png")).shape == (540, 960 + 10 + 960, 3)
 
 
 def test_an_unwritable_matches_folder_is_one_line(weights: Path, tmp_path: Path,
@@ -271,11 +290,11 @@ def test_an_anchor_image_of_another_shape_is_matched_against_every_frame(
                  "--output_dir", str(out), "--max_length", "3", "--resize", "160", "120", "--precision", "fp32",
                  "--anchor", str(anchor), "--anchor_every", "2"])
     assert code == 0 and "done: 3 frames" in capsys.readouterr().err
-    # The portrait anchor keeps its shape, its longer side brought to 160 (904x600 -> 160x104), at 4x:
-    # the canvas is as tall as the anchor; on frame 2 the anchor is a frame of the video again.
+    # The portrait anchor (600x900, matched with its longer side at 160) is drawn as tall as the video's
+    # 640x480 frames: 320x480; on frame 2 the anchor is a frame of the video again.
     first, third = (cv2.imread(str(out / f"frame_{i:06d}.png")) for i in (0, 2))
-    assert first.shape == (4 * 160, 4 * (104 + 160) + 10, 3)
-    assert third.shape == (4 * 120, 4 * (160 + 160) + 10, 3)
+    assert first.shape == (480, 320 + 10 + 640, 3)
+    assert third.shape == (480, 640 + 10 + 640, 3)
 
 
 def test_a_huge_anchor_is_brought_down_without_resize(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -151,18 +151,19 @@ def test_size_options_and_labels() -> None:
 
 def test_comma_and_period_change_the_size_frames_are_matched_at(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
-    assert window.last_packet.frame.shape == (120, 160, 3) and window.sizes[window.size_index] == (160, 120)
+    assert window.last_packet.network_size == (160, 120) and window.sizes[window.size_index] == (160, 120)
+    assert window.last_packet.frame.shape == (480, 640, 3)  # drawn as the video has it, whatever the size matched
     qtbot.keyClick(window, Qt.Key.Key_Period)
     assert window.sizes[window.size_index] == 320 and window.controls.size_box.currentText() == "max 320"
-    qtbot.waitUntil(lambda: window.last_packet.frame.shape == (240, 320, 3), timeout=60000)
-    assert window.last_packet.anchor.shape == (240, 320, 3)  # the anchor was sized again
+    qtbot.waitUntil(lambda: window.last_packet.network_size == (320, 240), timeout=60000)
+    assert window.inference.session.anchor.network_size == (240, 320)  # the anchor was encoded again
     qtbot.keyClick(window, Qt.Key.Key_Comma)
     qtbot.keyClick(window, Qt.Key.Key_Comma)  # already the smallest
     assert window.size_index == 0
-    qtbot.waitUntil(lambda: window.last_packet.frame.shape == (120, 160, 3), timeout=60000)
+    qtbot.waitUntil(lambda: window.last_packet.network_size == (160, 120), timeout=60000)
     window.controls.size_box.setCurrentIndex(2)  # the control bar does the same
     assert window.sizes[window.size_index] == 480
-    qtbot.waitUntil(lambda: window.last_packet.frame.shape == (360, 480, 3), timeout=60000)
+    qtbot.waitUntil(lambda: window.last_packet.network_size == (480, 360), timeout=60000)
 
 
 def test_e_cycles_geometric_verification(qtbot, window) -> None:  # type: ignore[no-untyped-def]
@@ -218,7 +219,7 @@ def test_display_keys_change_the_view_state(qtbot, window) -> None:  # type: ign
     snapshot = window.snapshot()
     assert snapshot is not None and cv2.imread(str(snapshot)) is not None
     saved = np.load(snapshot.with_suffix(".npz"))
-    assert saved["keypoints0"].shape == saved["keypoints1"].shape and saved["frame"].shape == (120, 160, 3)
+    assert saved["keypoints0"].shape == saved["keypoints1"].shape and saved["frame"].shape == (480, 640, 3)
     assert len(saved["confidence"]) == len(window.last_packet.result) and "inliers" not in saved.files
 
 
@@ -313,7 +314,8 @@ def test_an_anchor_image_is_used_until_n(qtbot, tmp_path: Path) -> None:  # type
     try:
         qtbot.waitUntil(lambda: main_window.results_shown >= 1, timeout=60000)
         assert main_window.last_packet.anchor_name == "poster.png"
-        assert main_window.last_packet.anchor.shape == (160, 120, 3)  # 96x72, its longer side brought to 160
+        assert main_window.last_packet.anchor.shape == (96, 72, 3)  # kept as it came, drawn as tall as the frames
+        assert main_window.inference.session.anchor.network_size == (160, 120)  # matched: longer side 160
         qtbot.keyClick(main_window, Qt.Key.Key_N)
         qtbot.waitUntil(lambda: main_window.last_packet.anchor_name == "", timeout=60000)
     finally:
@@ -354,7 +356,8 @@ def test_an_image_file_dropped_or_chosen_becomes_the_anchor(  # type: ignore[no-
         assert main_window.statusBar().currentMessage().startswith("cannot read the anchor image")
         drop(poster)
         qtbot.waitUntil(lambda: main_window.last_packet.anchor_name == "poster.png", timeout=60000)
-        assert main_window.last_packet.anchor.shape == (160, 104, 3)  # as --anchor: aspect kept, longer side 160, x 8
+        assert main_window.last_packet.anchor.shape == (300, 200, 3)  # as --anchor: kept as it came
+        assert main_window.inference.session.anchor.network_size == (160, 104)  # aspect kept, longer side 160, x 8
         qtbot.keyClick(main_window, Qt.Key.Key_N)
         qtbot.waitUntil(lambda: main_window.last_packet.anchor_name == "", timeout=60000)
         # The control bar's file dialog (answered here without a dialog) does the same.
@@ -375,14 +378,14 @@ def test_a_box_dragged_on_the_anchor_restricts_the_matches(qtbot, window) -> Non
     def widget_point(x: float, y: float) -> QPoint:  # canvas pixels -> widget position
         return QPoint(round(left + x * factor), round(top + y * factor))
 
-    # Frames are 160x120, drawn at 4x: the anchor's box (20, 10)-(100, 90) is (80, 40)-(400, 360) on the canvas.
+    # The video's 640x480 frames are drawn as they are (matched at 160x120): canvas pixels are the anchor's.
     start, end = widget_point(80, 40), widget_point(400, 360)
     qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=start)
     qtbot.mouseMove(view, end)
     qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=end)
     qtbot.waitUntil(lambda: window.last_packet.region is not None, timeout=60000)
     x0, y0, x1, y1 = window.last_packet.region
-    assert abs(x0 - 20) < 2 and abs(y0 - 10) < 2 and abs(x1 - 100) < 2 and abs(y1 - 90) < 2
+    assert abs(x0 - 80) < 4 and abs(y0 - 40) < 4 and abs(x1 - 400) < 4 and abs(y1 - 360) < 4
     points = window.last_packet.result.keypoints0
     assert ((points[:, 0] >= x0) & (points[:, 0] < x1) & (points[:, 1] >= y0) & (points[:, 1] < y1)).all()
     qtbot.mouseClick(view, Qt.MouseButton.RightButton, pos=start)

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.render import GAP, OUTLINE_COLOR, REGION_COLOR, MatchWindow, Overlay, display_scale, render_view
+from app.render import GAP, OUTLINE_COLOR, REGION_COLOR, MatchWindow, Overlay, display_scale, render_view, view_scales
 from app.video import PacedVideoWriter, PngWriter, VideoWriter
 from model.geometry import TwoViewGeometry
 from model.visualize import OUTLIER_COLOR, position_colors
@@ -95,6 +95,30 @@ def test_the_anchor_is_laid_over_the_frame_in_false_colour_through_the_homograph
     outside = (slice(scale * 190, scale * 230), slice(scale * 20, scale * 100))
     np.testing.assert_array_equal(right[outside], plain[outside])
     np.testing.assert_array_equal(wrong[outside], plain[outside])
+
+
+def test_an_anchor_photo_of_another_size_is_drawn_as_tall_as_the_frame() -> None:
+    rng = np.random.default_rng(0)
+    frame = cv2.GaussianBlur(rng.integers(0, 255, (HEIGHT, WIDTH, 3), dtype=np.uint8), (5, 5), 0)
+    anchor = cv2.resize(frame, (2 * WIDTH, 2 * HEIGHT), interpolation=cv2.INTER_LINEAR)  # the scene at twice the size
+    assert view_scales(frame.shape, frame.shape) == (2.0, 2)  # a frame of the stream: the frame's factor
+    assert view_scales(anchor.shape, frame.shape) == (1.0, 2)  # the frame drawn at 2x (480 rows), the anchor at 1x
+    geometry = TwoViewGeometry("homography", np.diag([0.5, 0.5, 1.0]), np.ones(40, bool), 3.0)  # anchor -> frame
+    box = (200.0, 100.0, 440.0, 380.0)  # anchor pixels
+    # One match, (300.5, 200.5) in the anchor and (150.25, 100.25) in the frame: both drawn on canvas row 200.
+    keypoints0, keypoints1 = np.array([[300.5, 200.5]], np.float32), np.array([[150.25, 100.25]], np.float32)
+    confidence = np.ones(1, np.float32)
+    blank = render_view(np.zeros_like(anchor), np.zeros_like(frame), keypoints0, keypoints1, confidence,
+                        MatchWindow(), Overlay(), 2, anchor_scale=1.0)
+    assert blank.shape == (2 * HEIGHT, 2 * WIDTH + GAP + 2 * WIDTH, 3)
+    assert blank[200, 400].max() > 100 and blank[200, 2 * WIDTH + GAP + 200].max() > 100
+    assert blank[215, 400].max() == 0  # the line is level: rows apart from it stay black
+    view = render_view(anchor, frame, keypoints0[:0], keypoints1[:0], confidence[:0], MatchWindow(), Overlay(), 2,
+                       geometry, box, blend_anchor=True, anchor_scale=1.0)
+    assert np.abs(view[150:300, 199:202].astype(int) - REGION_COLOR).sum(-1).min() < 60  # the box on the anchor
+    # In the frame the box lands at (100, 50)-(220, 190), drawn at 2x; the anchor laid over it is grey there.
+    inside = view[120:360, 2 * WIDTH + GAP + 220:2 * WIDTH + GAP + 420].astype(int)
+    assert np.abs(inside[..., 2] - inside[..., 1]).mean() < 3.0 and np.abs(inside[..., 0] - inside[..., 2]).max() == 0
 
 
 def test_position_colours_are_distinct_at_the_corners() -> None:

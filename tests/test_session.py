@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from app.render import MatchWindow
-from app.session import MatchSession, render_packet
+from app.session import MatchSession, fit_for_display, render_packet
 from app.sources import Frame
 from model.config import get_preset
 from model.loftr import LoFTR
@@ -95,21 +95,42 @@ def test_every_nth_frame_after_an_anchor_becomes_the_anchor(photo_pair: tuple[np
     assert anchors == [5, 5, 5, 8]
 
 
-def test_frames_and_anchors_are_sized_and_a_new_size_resizes_the_anchor_and_its_region(
+def test_frames_are_matched_at_the_network_size_and_kept_sharp_and_a_new_size_encodes_the_anchor_again(
         photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
     first, second = (Frame(image, index) for index, image in enumerate(photo_pair))  # 640x480 photos
     session = MatchSession(_matcher(), anchor_region=(0.25, 0.25, 0.75, 0.75), resize=(160, 120))
     packet = session.process(first)
-    assert packet.anchor.shape == packet.frame.shape == (120, 160, 3)
-    assert packet.region == (40.0, 30.0, 120.0, 90.0)
+    assert packet.anchor is first.image and packet.frame is first.image  # kept as they came, drawn sharp
+    assert packet.network_size == (160, 120) and session.anchor is not None
+    assert session.anchor.network_size == (120, 160)
+    assert packet.region == (160.0, 120.0, 480.0, 360.0)  # in the anchor's pixels
+    small = session.process(second)
+    assert len(small.result) > 0 and small.result.keypoints1[:, 0].max() > 160  # in the frame's 640x480 pixels
     session.set_resize(320)  # the longer side, aspect kept
     packet = session.process(second)
-    assert packet.anchor.shape == packet.frame.shape == (240, 320, 3) and packet.anchor_index == 0
-    assert packet.region == (80.0, 60.0, 240.0, 180.0)
-    assert len(packet.result) > 0 and packet.result.keypoints1[:, 0].max() > 160  # matched at the new size
+    assert session.anchor.network_size == (240, 320) and packet.network_size == (320, 240)
+    assert packet.anchor is first.image and packet.anchor_index == 0 and packet.region == small.region
+    assert len(packet.result) > len(small.result)  # more cells at the larger size
     poster = np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)
     session.set_anchor(poster, 0, "poster.png")  # an image file keeps its aspect: longer side 320, x 8 -> 216
-    assert session.anchor_image is not None and session.anchor_image.shape == (320, 216, 3)
+    assert session.anchor_image is poster and session.anchor.network_size == (320, 216)
+    session.set_resize((160, 120))  # W H: frames are squashed to it, the poster's longer side brought to 160
+    assert session.anchor.network_size == (160, 104)  # 200 x 160 / 300 = 107 -> 104
+
+
+def test_large_frames_are_kept_at_a_bounded_size_unless_matched_larger() -> None:
+    assert fit_for_display(np.zeros((1080, 1920, 3), np.uint8), (320, 240)).shape == (540, 960, 3)
+    assert fit_for_display(np.zeros((1920, 1080), np.uint8), 320).shape == (960, 540)
+    assert fit_for_display(np.zeros((1080, 1920, 3), np.uint8), 1280).shape == (720, 1280, 3)
+    assert fit_for_display(np.zeros((1080, 1920, 3), np.uint8), None).shape == (1080, 1920, 3)  # --resize -1
+    small = np.zeros((240, 320, 3), np.uint8)
+    assert fit_for_display(small, (640, 480)) is small  # never enlarged: the view enlarges small frames
+    session = MatchSession(_matcher(), anchor_region=(0.5, 0.5, 1.0, 1.0), resize=(160, 120))
+    session.set_anchor(np.zeros((540, 1200, 3), np.uint8), 0)
+    assert session.anchor_image is not None and session.anchor_image.shape == (432, 960, 3)
+    assert session.region == (480.0, 216.0, 960.0, 432.0)
+    session.set_resize(1200)  # kept larger now: the region follows
+    assert session.anchor_image.shape == (540, 1200, 3) and session.region == (600.0, 270.0, 1200.0, 540.0)
 
 
 def test_a_size_whose_anchor_cannot_be_encoded_changes_nothing(photo_pair: tuple[np.ndarray, np.ndarray],
@@ -118,11 +139,10 @@ def test_a_size_whose_anchor_cannot_be_encoded_changes_nothing(photo_pair: tuple
     session.process(Frame(photo_pair[0], 0))
     anchor = session.anchor
 
-    def out_of_memory(image: np.ndarray) -> None:
+    def out_of_memory(image: np.ndarray, keep_aspect: bool = False) -> None:
         raise torch.OutOfMemoryError("CUDA out of memory")
 
     monkeypatch.setattr(session.matcher, "encode", out_of_memory)
     with pytest.raises(torch.OutOfMemoryError):
         session.set_resize(960)
-    assert session.resize == (160, 120) and session.anchor is anchor
-    assert session.anchor_image is not None and session.anchor_image.shape == (120, 160, 3)
+    assert session.resize == session.matcher.resize == (160, 120) and session.anchor is anchor

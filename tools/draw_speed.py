@@ -1,5 +1,6 @@
 """Milliseconds to draw one demo view (``app.render.render_view``) with N match lines, as the window and the
-headless writer draw it: 320x240 frames drawn at 2x (the CPU default) and 640x480 frames at 1x (CUDA's).
+headless writer draw it: 320x240 frames (a small camera's) drawn at 2x, and 640x480 frames (a webcam's, kept
+as they come whatever size they are matched at) at 1x.
 
 Usage:  .venv/bin/python tools/draw_speed.py [--matches 300 2000] [--runs 20]
 """

@@ -37,7 +37,7 @@ fi
         # shellcheck disable=SC2086  # the size is two arguments
         "$python" -m model bench --device cuda --weights weights/loftr_live_compact_s.pt --resize $size --runs 30
     done
-    # The app end to end on CUDA (headless: its defaults there, 640x480, fp16, no cap), when its packages are here.
+    # The app end to end on CUDA (headless: its defaults there: a longer side of 640, fp16, no cap), when its packages are here.
     if "$python" -c "import imageio_ffmpeg" 2> /dev/null; then
         "$python" -m app --no_display --input assets/sample.mp4 --max_length 150 --geometry homography \
             --output_dir "$work/app_cuda" --save_matches
