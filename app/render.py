@@ -247,11 +247,13 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
                  f"{size}")
     lines.append(f"anchor {overlay.anchor}   frame #{overlay.frame_index}")
     text_width = max(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)[0][0] for text in lines)
-    _panel(canvas, 0, 0, min(text_width + 40, canvas.shape[1]), 14 + 18 * len(lines))
+    panel_right, panel_bottom = min(text_width + 40, canvas.shape[1]), 14 + 18 * len(lines)
+    _panel(canvas, 0, 0, panel_right, panel_bottom)
     for row, text in enumerate(lines):
         _put_text(canvas, text, (10, 20 + 18 * row), 0.5 if row == 0 else 0.45)
-    if overlay.status:
-        _put_text(canvas, overlay.status, (offset + 10, 24), 0.6, (80, 220, 255))
+    if overlay.status:  # top left of the live frame, or below the text when a narrow anchor leaves no room
+        status_y = 24 if panel_right < offset else panel_bottom + 24
+        _put_text(canvas, overlay.status, (offset + 10, status_y), 0.6, (80, 220, 255))
     _panel(canvas, canvas.shape[1] - 196, height - 46, canvas.shape[1], height)
     if view == "points":
         _position_legend(canvas, canvas.shape[1] - 180, height - 38)

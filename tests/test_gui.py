@@ -316,6 +316,11 @@ def test_an_anchor_image_is_used_until_n(qtbot, tmp_path: Path) -> None:  # type
         assert main_window.last_packet.anchor_name == "poster.png"
         assert main_window.last_packet.anchor.shape == (96, 72, 3)  # kept as it came, drawn as tall as the frames
         assert main_window.inference.session.anchor.network_size == (160, 120)  # matched: longer side 160
+        # Drawn 5x (96 rows as tall as the video's 480): a box dragged over canvas pixels (0, 0)-(240, 240) is
+        # (0, 0)-(48, 48) of the poster.
+        main_window.on_box_selected((0.0, 0.0, 240.0, 240.0))
+        qtbot.waitUntil(lambda: main_window.last_packet.region is not None, timeout=60000)
+        assert main_window.last_packet.region == pytest.approx((0.0, 0.0, 48.0, 48.0))
         qtbot.keyClick(main_window, Qt.Key.Key_N)
         qtbot.waitUntil(lambda: main_window.last_packet.anchor_name == "", timeout=60000)
     finally:

@@ -121,6 +121,22 @@ def test_an_anchor_photo_of_another_size_is_drawn_as_tall_as_the_frame() -> None
     assert np.abs(inside[..., 2] - inside[..., 1]).mean() < 3.0 and np.abs(inside[..., 0] - inside[..., 2]).max() == 0
 
 
+@pytest.mark.parametrize("anchor_width", [WIDTH, 100])
+def test_the_status_line_never_overlaps_the_overlay_text(anchor_width: int) -> None:
+    status_color = np.array((80, 220, 255))
+    anchor, frame = np.zeros((HEIGHT, anchor_width, 3), np.uint8), np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    no_matches = np.zeros((0, 2), np.float32)
+    view = render_view(anchor, frame, no_matches, no_matches, np.zeros(0, np.float32), MatchWindow(),
+                       Overlay(status="paused"))
+    live = view[:, anchor_width + GAP:].astype(int)
+    rows = np.nonzero((np.abs(live - status_color).sum(-1) < 30).any(axis=1))[0]
+    panel_bottom = 14 + 18 * 4  # four lines of overlay text without matches, threshold or geometry
+    if anchor_width == WIDTH:  # room beside the text: the status sits at the top of the live frame
+        assert rows.min() < panel_bottom
+    else:  # the text runs over the live frame: the status goes below it
+        assert rows.min() > panel_bottom
+
+
 def test_position_colours_are_distinct_at_the_corners() -> None:
     corners = np.array([[0, 0], [320, 0], [0, 240], [320, 240]], np.float32)
     colors = position_colors(corners, 320, 240).tolist()
