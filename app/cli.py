@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from model.checkpoints import CheckpointError
+from model.classical import CLASSICAL_METHODS, DEFAULT_RATIO_THRESHOLD, AnyMatcher, ClassicalMatcher
 from model.matcher import PRECISIONS, Matcher, Resize, parse_resize, resize_array, resolve_device
 from model.weights import default_weights_path
 
@@ -33,7 +34,8 @@ MAX_ANCHOR_SIDE = 1280  # an --anchor image's longer side when frames are not re
 EPILOG = """keys (GUI):
   n, space   the current frame becomes the anchor (left); or drop an image file on the window
   mouse      drag a box on the anchor: match only from it; right click or Backspace: the whole anchor
-  m          toggle the indoor / outdoor model (hot swap)
+  m          toggle LoFTR's indoor / outdoor model (hot swap)
+  k          the matcher: LoFTR / OpenCV SIFT / OpenCV ORB, on the same frames (to compare)
   e          geometric verification: none / homography / fundamental (MAGSAC++; outliers greyed)
   w          the anchor over the live frame through the homography, in false colour: grey where aligned
   l          lines (colour: confidence) / points (colour: position in the anchor)
@@ -54,6 +56,7 @@ examples:
   ./run_demo.sh --anchor book_cover.jpg --geometry homography  find a known object in the webcam view
   ./run_demo.sh --input poster.mp4 --geometry homography --blend_anchor   see where the homography is right
   ./run_demo.sh --weight weights/outdoor_ds.ckpt --device cuda --precision fp16
+  ./run_demo.sh --input frames/ --no_display --geometry fundamental --model sift   the same run with SIFT
 """
 
 
@@ -82,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--weight", help="weights for the selected --model (official .ckpt or ours)")
     add("--indoor_weight", help="weights used for the indoor model")
     add("--outdoor_weight", help="weights used for the outdoor model")
-    add("--model", choices=("indoor", "outdoor"), default="outdoor", help="which model to start with")
+    add("--model", choices=("indoor", "outdoor", *CLASSICAL_METHODS), default="outdoor",
+        help="which model to start with: LoFTR's indoor or outdoor one, or OpenCV's SIFT or ORB to compare with "
+             "on the same frames (key k switches at run time)")
     add("--image_glob", nargs="+", default=list(DEFAULT_IMAGE_GLOB), help="file patterns for an image folder")
     add("--skip", type=int, default=1, help="use every N-th image/frame of a folder or video")
     add("--max_length", type=int, default=1000000, help="maximum number of frames read from a folder or video")
@@ -184,7 +189,12 @@ def max_matches_for(args: argparse.Namespace) -> int | None:
     return None if args.max_matches == -1 else args.max_matches
 
 
-def build_matcher(args: argparse.Namespace, domain: str) -> Matcher:
+def build_matcher(args: argparse.Namespace, domain: str) -> AnyMatcher:
+    """The matcher of a domain: LoFTR's indoor or outdoor weights, or a classical method (CLASSICAL_METHODS), whose
+    threshold is the ratio test's (``model.classical``)."""
+    if domain in CLASSICAL_METHODS:
+        threshold = DEFAULT_RATIO_THRESHOLD if args.threshold is None else args.threshold
+        return ClassicalMatcher(domain, threshold=threshold, max_matches=max_matches_for(args))
     try:
         return Matcher(weights_for(args, domain), device=args.device, precision=args.precision, resize=None,
                        threshold=args.threshold, max_matches=max_matches_for(args))
@@ -233,6 +243,9 @@ def validate(args: argparse.Namespace) -> Resize:
             raise AppError("--region X0 Y0 X1 Y1 are fractions of the anchor's size: 0 <= X0 < X1 <= 1 and "
                            "0 <= Y0 < Y1 <= 1")
         args.region = (x0, y0, x1, y1)
+    if args.weight and args.model in CLASSICAL_METHODS:
+        raise AppError(f"--weight is for a LoFTR model; with --model {args.model} give --outdoor_weight or "
+                       "--indoor_weight (the models k switches to)")
     if args.blend_anchor and args.geometry != "homography":
         raise AppError("--blend_anchor draws the anchor through the fitted homography: add --geometry homography")
     return resize
@@ -343,11 +356,11 @@ def _other_model_differs(args: argparse.Namespace) -> bool:
         return True  # a domain without weights: switching says why, in the status bar
 
 
-def model_label(domain: str, matcher: Matcher) -> str:
+def model_label(domain: str, matcher: AnyMatcher) -> str:
     return f"{domain}: {matcher.loaded.description if matcher.loaded else matcher.name}"
 
 
-def _load(args: argparse.Namespace, domain: str) -> tuple[Matcher, str]:
+def _load(args: argparse.Namespace, domain: str) -> tuple[AnyMatcher, str]:
     matcher = build_matcher(args, domain)
     return matcher, model_label(domain, matcher)
 

@@ -14,15 +14,20 @@ from PyQt6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QToolBar, QWidget
 from .render import VIEWS
 from .verify import GEOMETRY_MODES
 
+#: What the Matcher box offers: LoFTR (the model of the Model button), or OpenCV's SIFT or ORB to compare with.
+METHODS = ("loftr", "sift", "orb")
+
 THRESHOLD_STEP = 0.05  # the spin box's step, as the [ / ] keys
 
 
 class ControlBar(QToolBar):
-    """Anchor, model, geometric verification, blend, view, size, threshold, pause, snapshot, record, plots."""
+    """Anchor, model, matcher, geometric verification, blend, view, size, threshold, pause, snapshot, record,
+    plots."""
 
     anchor_clicked = pyqtSignal()
     anchor_file_clicked = pyqtSignal()
     model_clicked = pyqtSignal()
+    method_chosen = pyqtSignal(str)
     geometry_chosen = pyqtSignal(str)
     blend_toggled = pyqtSignal(bool)
     view_chosen = pyqtSignal(str)
@@ -42,8 +47,11 @@ class ControlBar(QToolBar):
         self.anchor_file_action = self._action("Anchor from file...",
                                                "an image file becomes the anchor (or drop one on the window)",
                                                self.anchor_file_clicked)
-        self.model_action = self._action("Model: -", "m: switch between the indoor and the outdoor model",
+        self.model_action = self._action("Model: -", "m: switch between LoFTR's indoor and outdoor model",
                                          self.model_clicked)
+        self.method_box = self._combo("Matcher", METHODS, METHODS[0],
+                                      "k: LoFTR, or OpenCV's SIFT or ORB on the same frames, to compare")
+        self.method_box.currentTextChanged.connect(self.method_chosen)
         self.addSeparator()
         self.geometry_box = self._combo("Geometry", GEOMETRY_MODES, geometry,
                                         "e: fit a homography or a fundamental matrix (MAGSAC++), grey the outliers")
@@ -101,11 +109,13 @@ class ControlBar(QToolBar):
         self.addWidget(box)
         return box
 
-    def show_state(self, *, domain: str | None = None, geometry: str | None = None, blend: bool | None = None,
+    def show_state(self, *, domain: str | None = None, method: str | None = None, geometry: str | None = None,
+                   blend: bool | None = None,
                    view: str | None = None, threshold: float | None = None, paused: bool | None = None,
                    plots: bool | None = None, recording: bool | None = None, size: int | None = None) -> None:
         """Show the window's state (what a key changed) without emitting the widgets' signals again."""
         updates = ((domain, self.model_action, lambda value: self.model_action.setText(f"Model: {value}")),
+                   (method, self.method_box, self.method_box.setCurrentText),
                    (geometry, self.geometry_box, self.geometry_box.setCurrentText),
                    (blend, self.blend_action, self.blend_action.setChecked),
                    (view, self.view_box, self.view_box.setCurrentText),

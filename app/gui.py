@@ -12,7 +12,8 @@ import numpy as np
 from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QApplication
 
-from model.matcher import Matcher, Resize
+from model.classical import AnyMatcher
+from model.matcher import Resize
 
 from .headless import MATCHES_FOLDER, MATCHES_PATTERN
 from .render import MatchWindow
@@ -24,9 +25,9 @@ from .worker import CaptureThread, InferenceThread, LatestFrame
 MAX_VIDEO_FPS = 30.0  # a faster camera's rate is not worth repeating views for
 
 
-def build_window(source: FrameSource, frames: Iterator[Frame], matcher: Matcher, label: str, domain: str,
+def build_window(source: FrameSource, frames: Iterator[Frame], matcher: AnyMatcher, label: str, domain: str,
                  window: MatchWindow, output_dir: Path, fps: float, save_video: bool, save_input: bool,
-                 load_model: Callable[[str], tuple[Matcher, str]], geometry: str = "none",
+                 load_model: Callable[[str], tuple[AnyMatcher, str]], geometry: str = "none",
                  anchor_file: tuple[np.ndarray, str] | None = None,
                  anchor_region: tuple[float, float, float, float] | None = None,
                  save_matches: bool = False, blend_anchor: bool = False, view: str = "lines",
@@ -49,8 +50,8 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: Matcher,
                       video_fps=video_fps, model_switch=model_switch, resize=resize)
 
 
-def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Frame], matcher: Matcher, label: str,
-            window: MatchWindow, output_dir: Path, fps: float, load_model: Callable[[str], tuple[Matcher, str]],
+def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Frame], matcher: AnyMatcher, label: str,
+            window: MatchWindow, output_dir: Path, fps: float, load_model: Callable[[str], tuple[AnyMatcher, str]],
             anchor_file: tuple[np.ndarray, str] | None = None,
             read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
             model_switch: bool = True, resize: Resize = None) -> int:

@@ -15,7 +15,8 @@ from typing import Any, Callable, Iterator, TextIO
 
 import numpy as np
 
-from model.matcher import Matcher, Resize
+from model.classical import AnyMatcher
+from model.matcher import Resize
 
 from .render import MatchWindow
 from .session import MatchSession, render_packet
@@ -117,7 +118,7 @@ class Progress:
             self.stream.write("\n")
 
 
-def run_headless(frames: Iterator[Frame], matcher: Matcher, options: HeadlessOptions, model_label: str,
+def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: HeadlessOptions, model_label: str,
                  total: int | None = None, stream: TextIO = sys.stderr,
                  on_stop: Callable[[], None] = lambda: None,
                  anchor_file: tuple[np.ndarray, str] | None = None) -> HeadlessSummary:

@@ -63,7 +63,7 @@ class Overlay:
 HELP_LINES = (
     "n / space: current frame becomes the anchor",
     "drag on the anchor: match only from that box (right click / Backspace: whole anchor)",
-    "m: toggle indoor / outdoor model",
+    "m: toggle LoFTR's indoor / outdoor model    k: matcher: LoFTR / SIFT / ORB (OpenCV, to compare)",
     "e: geometric check: none / homography / fundamental",
     "d / f: shift the shown matches (by rank)",
     "c / v: show fewer / more matches    [ / ]: lower / raise the threshold    , / .: smaller / larger size",

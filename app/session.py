@@ -12,8 +12,9 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
+from model.classical import AnyMatcher, ClassicalFeatures
 from model.geometry import Box, TwoViewGeometry
-from model.matcher import EncodedImage, Matcher, MatchResult, Resize, longer_side, network_size
+from model.matcher import EncodedImage, MatchResult, Resize, longer_side, network_size
 
 from .render import MatchWindow, Overlay, render_view, view_scales
 from .sources import Frame
@@ -128,13 +129,13 @@ class MatchSession:
             (``fit_for_display``), and matches are in their pixels.
     """
 
-    def __init__(self, matcher: Matcher, geometry: str = "none", anchor_region: Box | None = None,
+    def __init__(self, matcher: AnyMatcher, geometry: str = "none", anchor_region: Box | None = None,
                  anchor_every: int = 0, resize: Resize = None) -> None:
         self.matcher, self.geometry, self.anchor_region = matcher, geometry, anchor_region
         self.anchor_every, self.frames_since_anchor = anchor_every, 0
         self.resize = self.matcher.resize = resize
         self.region: Box | None = None
-        self.anchor: EncodedImage | None = None
+        self.anchor: EncodedImage | ClassicalFeatures | None = None
         self.anchor_image: np.ndarray | None = None  # as kept and drawn (matches are in its pixels)
         self.anchor_source: np.ndarray | None = None  # as it came, to size again when ``resize`` changes
         self.anchor_index, self.anchor_name = 0, ""
@@ -178,7 +179,7 @@ class MatchSession:
         self.anchor = self.matcher.encode(image, keep_aspect=bool(self.anchor_name))
         self.anchor_image = image
 
-    def set_matcher(self, matcher: Matcher) -> None:
+    def set_matcher(self, matcher: AnyMatcher) -> None:
         """Another model; the anchor's cached features belong to the old one and are computed again."""
         self.matcher = matcher
         matcher.resize = self.resize

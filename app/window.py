@@ -16,9 +16,10 @@ from PyQt6.QtCore import QPoint, QRect, QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QMouseEvent, QPixmap
 from PyQt6.QtWidgets import QFileDialog, QLabel, QMainWindow, QRubberBand, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
+from model.classical import CLASSICAL_METHODS
 from model.matcher import Resize, longer_side
 
-from .controls import THRESHOLD_STEP, ControlBar
+from .controls import METHODS, THRESHOLD_STEP, ControlBar
 from .render import RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, view_scales
 from .session import MatchPacket, render_packet
 from .verify import next_mode
@@ -226,6 +227,8 @@ class MainWindow(QMainWindow):
         self.show_help, self.paused = False, False
         self.geometry_mode, self.blend_anchor, self.view_mode = geometry, blend_anchor, view
         self.domain = inference.domain  # the model shown; the inference thread's own copy is not read here
+        # The LoFTR model m toggles and k comes back to (the domain, when SIFT or ORB is shown).
+        self.loftr_domain = "outdoor" if inference.domain in CLASSICAL_METHODS else inference.domain
         self.model_switch = model_switch  # False: indoor and outdoor are the same weights file
         self.threshold: float | None = None  # the coarse threshold asked for; None: the model's, not yet known
         # An image file dropped on the window becomes the anchor, read (and sized) as --anchor reads it.
@@ -239,6 +242,7 @@ class MainWindow(QMainWindow):
         self.controls.anchor_file_clicked.connect(self.choose_anchor_file)
         self.controls.anchor_file_action.setEnabled(read_anchor_file is not None)
         self.controls.model_clicked.connect(self.toggle_model)
+        self.controls.method_chosen.connect(self.set_method)
         self.controls.geometry_chosen.connect(self.set_geometry)
         self.controls.blend_toggled.connect(self.set_blend_anchor)
         self.controls.view_chosen.connect(self.set_view)
@@ -254,13 +258,14 @@ class MainWindow(QMainWindow):
         self.result_times: tuple[float, float] | None = None  # perf_counter of the first and the latest result
         self._draw_pending = False
         # A normal status-bar widget: messages cover it for their time, then the keys show again.
-        self.statusBar().addWidget(QLabel("n/space: anchor  drag on it: region  m: indoor/outdoor  e: geometry  "
+        self.statusBar().addWidget(QLabel("n/space: anchor  drag on it: region  m: indoor/outdoor  k: LoFTR/SIFT/ORB  "
+                                          "e: geometry  "
                                           "w: blend  l: lines/points  , .: size  d/f c/v: matches shown  p: pause  "
                                           "s: snapshot  r: record  g: graphs  h: help  q: quit"))
         inference.result_ready.connect(self.on_result)
         inference.status.connect(self.on_status)
         inference.model_changed.connect(self.on_model_changed)
-        inference.failed.connect(lambda message: self.statusBar().showMessage(message, 8000))
+        inference.failed.connect(self.on_failed)
         capture.stream_ended.connect(self.on_stream_ended)
         self.view.box_selected.connect(self.on_box_selected)
         self.view.box_cleared.connect(lambda: self.inference.request_region(None))
@@ -369,10 +374,17 @@ class MainWindow(QMainWindow):
 
     def on_model_changed(self, domain: str, label: str, device: str) -> None:
         self.domain, self.model_label, self.device_label = domain, label, device
+        if domain not in CLASSICAL_METHODS:
+            self.loftr_domain = domain
         self.threshold = None  # the new model starts at its own threshold; the next result shows it
-        self.controls.show_state(domain=domain)
+        self.controls.show_state(domain=self.loftr_domain, method=self.method)
         self.setWindowTitle(f"LoFTR Live - {self.capture.source.name} - {label} [{device}]")
         self.statusBar().showMessage(f"model: {label} on {device}", 5000)
+
+    def on_failed(self, message: str) -> None:
+        """A request or frame failed (said for 8 s); e.g. a model that did not load: the bar shows the one running."""
+        self.statusBar().showMessage(message, 8000)
+        self.controls.show_state(domain=self.loftr_domain, method=self.method)
 
     def on_stream_ended(self) -> None:
         self.status_text = "end of stream"
@@ -389,6 +401,8 @@ class MainWindow(QMainWindow):
             self.inference.request_anchor()
         elif key == Qt.Key.Key_M:
             self.toggle_model()
+        elif key == Qt.Key.Key_K:
+            self.set_method(METHODS[(METHODS.index(self.method) + 1) % len(METHODS)])
         elif key == Qt.Key.Key_E:
             self.set_geometry(next_mode(self.geometry_mode))
         elif key == Qt.Key.Key_W:
@@ -453,7 +467,20 @@ class MainWindow(QMainWindow):
         if path:
             self.use_anchor_file(path)
 
+    @property
+    def method(self) -> str:
+        """The matcher shown: "loftr", or a classical one (METHODS)."""
+        return self.domain if self.domain in CLASSICAL_METHODS else "loftr"
+
+    def set_method(self, method: str) -> None:
+        """LoFTR (its last model), or OpenCV's SIFT or ORB on the same frames, to compare."""
+        if method != self.method:
+            self.inference.request_model(self.loftr_domain if method == "loftr" else method)
+
     def toggle_model(self) -> None:
+        if self.domain in CLASSICAL_METHODS:  # m from SIFT or ORB: back to LoFTR
+            self.inference.request_model(self.loftr_domain)
+            return
         if not self.model_switch:
             self.statusBar().showMessage("the indoor and the outdoor model are the same weights here; give "
                                          "--indoor_weight or --outdoor_weight to switch between two", 8000)

@@ -17,8 +17,9 @@ from typing import Callable
 import numpy as np
 from PyQt6.QtCore import QThread, pyqtSignal
 
+from model.classical import AnyMatcher
 from model.geometry import Box
-from model.matcher import Matcher, Resize
+from model.matcher import Resize
 
 from .session import MatchSession
 from .sources import Frame, FrameSource
@@ -125,8 +126,8 @@ class InferenceThread(QThread):
     model_changed = pyqtSignal(str, str, str)  # (domain, label, device/precision)
     failed = pyqtSignal(str)
 
-    def __init__(self, mailbox: LatestFrame, load_model: Callable[[str], tuple[Matcher, str]], domain: str,
-                 initial: tuple[Matcher, str] | None = None, geometry: str = "none",
+    def __init__(self, mailbox: LatestFrame, load_model: Callable[[str], tuple[AnyMatcher, str]], domain: str,
+                 initial: tuple[AnyMatcher, str] | None = None, geometry: str = "none",
                  anchor_file: tuple[np.ndarray, str] | None = None, anchor_region: Box | None = None,
                  anchor_every: int = 0, resize: Resize = None) -> None:
         """``initial`` is an already loaded (matcher, label) for ``domain``; otherwise it loads here.

@@ -188,7 +188,35 @@ class MatchResult:
         return int(self.confidence.shape[0])
 
 
-class Matcher:
+class MatchLimits:
+    """The run-time settings every matcher has: a confidence ``threshold`` in [0, 1] and ``max_matches`` (the most
+    confident ones kept; None: all), checked when set."""
+
+    _threshold: float
+    _max_matches: int | None
+
+    @property
+    def threshold(self) -> float:
+        return self._threshold
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        if not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {value}")
+        self._threshold = float(value)
+
+    @property
+    def max_matches(self) -> int | None:
+        return self._max_matches
+
+    @max_matches.setter
+    def max_matches(self, value: int | None) -> None:
+        if value is not None and value < 0:
+            raise ValueError(f"max_matches must be >= 0 or None, got {value}")
+        self._max_matches = value
+
+
+class Matcher(MatchLimits):
     """LoFTR matching for applications.
 
     Args:
@@ -231,26 +259,6 @@ class Matcher:
     @property
     def name(self) -> str:
         return self.config.name
-
-    @property
-    def threshold(self) -> float:
-        return self._threshold
-
-    @threshold.setter
-    def threshold(self, value: float) -> None:
-        if not 0.0 <= float(value) <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], got {value}")
-        self._threshold = float(value)
-
-    @property
-    def max_matches(self) -> int | None:
-        return self._max_matches
-
-    @max_matches.setter
-    def max_matches(self, value: int | None) -> None:
-        if value is not None and value < 0:
-            raise ValueError(f"max_matches must be >= 0 or None, got {value}")
-        self._max_matches = value
 
     @property
     def border_rm(self) -> int:

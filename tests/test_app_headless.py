@@ -270,6 +270,22 @@ def test_wide_frames_are_matched_at_the_default_longer_side_and_kept_unsquashed(
     assert cv2.imread(str(out / "frame_000001.png")).shape == (540, 960 + 10 + 960, 3)
 
 
+def test_sift_runs_headless_on_the_same_frames_for_comparison(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--no_display", "--output_dir", str(out),
+                 "--max_length", "3", "--model", "sift", "--geometry", "homography", "--save_matches"])
+    err = capsys.readouterr().err
+    assert code == 0 and "Model sift: OpenCV SIFT (4000 keypoints, ratio test)" in err
+    saved = np.load(out / "matches" / "frame_000002.npz")
+    assert len(saved["confidence"]) > 20 and saved["confidence"].min() >= 0.2  # Lowe's ratio 0.8
+    assert np.isnan(saved["fine_std"]).all() and saved["inliers"].mean() > 0.5
+    code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--no_display", "--model", "orb",
+                 "--weight", "weights/loftr_live_xfeat_s.pt"])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("error: --weight is for a LoFTR model; with --model orb give")
+
+
 def test_an_unwritable_matches_folder_is_one_line(weights: Path, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"

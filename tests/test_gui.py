@@ -15,6 +15,7 @@ from app.gui import build_window
 from app.render import MatchWindow
 from app.sources import open_source
 from app.window import render_packet
+from model.classical import CLASSICAL_METHODS, AnyMatcher, ClassicalMatcher
 from model.config import get_preset
 from model.loftr import LoFTR
 from model.matcher import Matcher
@@ -41,8 +42,10 @@ def window(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
     frames = source.frames()
     loads: list[str] = []
 
-    def load(domain: str) -> tuple[Matcher, str]:
+    def load(domain: str) -> tuple[AnyMatcher, str]:
         loads.append(domain)
+        if domain in CLASSICAL_METHODS:
+            return ClassicalMatcher(domain), f"{domain}: OpenCV"
         return _matcher(), f"{domain}: test model"
 
     main_window = build_window(source, frames, _matcher(), "outdoor: test model", "outdoor", MatchWindow(0, 2000),
@@ -86,6 +89,24 @@ def test_m_hot_swaps_the_model(qtbot, window) -> None:  # type: ignore[no-untype
     assert window.statusBar().currentMessage() == "model: indoor: test model on cpu/fp32"
     shown = window.results_shown
     qtbot.waitUntil(lambda: window.results_shown > shown, timeout=60000)  # still matching after the swap
+
+
+def test_k_switches_to_sift_and_orb_on_the_same_frames_and_back(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_K)
+    qtbot.waitUntil(lambda: window.model_label == "sift: OpenCV", timeout=60000)
+    assert window.loads == ["sift"] and window.controls.method_box.currentText() == "sift"
+    assert window.controls.model_action.text() == "Model: outdoor"  # the LoFTR model k comes back to
+    qtbot.waitUntil(lambda: np.isnan(window.last_packet.result.fine_std).all()
+                    and len(window.last_packet.result) > 0, timeout=60000)  # SIFT's matches, drawn
+    qtbot.keyClick(window, Qt.Key.Key_M)  # m from SIFT: back to LoFTR
+    qtbot.waitUntil(lambda: window.model_label == "outdoor: test model", timeout=60000)
+    assert window.loads[-1] == "outdoor" and window.controls.method_box.currentText() == "loftr"
+    window.controls.method_box.setCurrentText("orb")  # the control bar does the same
+    qtbot.waitUntil(lambda: window.model_label == "orb: OpenCV", timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_K)  # orb -> LoFTR again
+    qtbot.waitUntil(lambda: window.model_label == "outdoor: test model", timeout=60000)
+    assert window.loads == ["sift", "outdoor", "orb", "outdoor"]
 
 
 def test_the_keys_show_again_after_a_message(qtbot, window) -> None:  # type: ignore[no-untyped-def]
