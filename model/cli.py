@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from .checkpoints import CheckpointError
+from .classical import CLASSICAL_METHODS, AnyMatcher, ClassicalMatcher
 from .config import PRESETS
 from .matcher import PRECISIONS, Matcher, MatchResult, Resize, parse_resize
 
@@ -302,7 +303,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                              "90%% bootstrap intervals (is one really better?)")
 
 
-def _keypoint_pairs(matcher: Matcher) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def _keypoint_pairs(matcher: AnyMatcher) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """The matcher as a benchmark method: two images -> matched keypoints [N, 2] in each."""
     def match(image0: np.ndarray, image1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         result = matcher.match(image0, image1)
@@ -349,9 +350,9 @@ def run_eval(args: argparse.Namespace) -> int:
     matcher = _build_matcher(args, resize, threshold=args.threshold, max_matches=args.max_matches)
 
     pairs = fixed_pairs(held, args.pairs, (480, 640), WarpRanges(), PhotometricRanges(), seed=2024)
+    network_height, network_width = matcher.preprocess(pairs[0]["image0"])[0].shape[2:]
     print(f"homography benchmark: {len(pairs)} pairs from {len(held)} held-out photos, 640x480, "
-          f"ours at {matcher.preprocess(pairs[0]['image0'])[0].shape[3]}px wide, {matcher.device.type}/"
-          f"{matcher.precision}")
+          f"ours at {network_width}x{network_height}, {matcher.device.type}/{matcher.precision}")
     label = f"ours: {matcher.loaded.description if matcher.loaded else matcher.name}"
     methods = {label: _keypoint_pairs(matcher)}
     if args.compare:
@@ -359,6 +360,13 @@ def run_eval(args: argparse.Namespace) -> int:
         compare_label = f"compare: {other.loaded.description if other.loaded else other.name}"
         methods[compare_label] = _keypoint_pairs(other)
     methods["OpenCV SIFT (ratio 0.8)"] = sift_matcher()
+    # Like for like, as the app's k shows them: the classical matchers at our size and cap (SIFT at 640x480 is
+    # the row above).
+    for method in CLASSICAL_METHODS:
+        if method != "sift" or (network_width, network_height) != (640, 480):
+            reference = ClassicalMatcher(method, resize=resize, max_matches=args.max_matches)
+            methods[f"OpenCV {method.upper()} at {network_width}x{network_height}, as in the app"] = \
+                _keypoint_pairs(reference)
     if not args.no_xfeat:
         xfeat = xfeat_matcher()
         if xfeat is None:

