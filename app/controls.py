@@ -11,11 +11,13 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QToolBar, QWidget
 
+from model.classical import CLASSICAL_METHODS
+
 from .render import VIEWS
 from .verify import GEOMETRY_MODES
 
 #: What the Matcher box offers: LoFTR (the model of the Model button), or OpenCV's SIFT or ORB to compare with.
-METHODS = ("loftr", "sift", "orb")
+METHODS = ("loftr", *CLASSICAL_METHODS)
 
 THRESHOLD_STEP = 0.05  # the spin box's step, as the [ / ] keys
 
@@ -110,9 +112,9 @@ class ControlBar(QToolBar):
         return box
 
     def show_state(self, *, domain: str | None = None, method: str | None = None, geometry: str | None = None,
-                   blend: bool | None = None,
-                   view: str | None = None, threshold: float | None = None, paused: bool | None = None,
-                   plots: bool | None = None, recording: bool | None = None, size: int | None = None) -> None:
+                   blend: bool | None = None, view: str | None = None, threshold: float | None = None,
+                   paused: bool | None = None, plots: bool | None = None, recording: bool | None = None,
+                   size: int | None = None) -> None:
         """Show the window's state (what a key changed) without emitting the widgets' signals again."""
         updates = ((domain, self.model_action, lambda value: self.model_action.setText(f"Model: {value}")),
                    (method, self.method_box, self.method_box.setCurrentText),

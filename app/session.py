@@ -53,7 +53,7 @@ class MatchPacket:
     geometry: TwoViewGeometry | None = None  # None when geometric verification is off
     geometry_ms: float = 0.0
     region: Box | None = None  # the box of the anchor the matches were restricted to (anchor pixels)
-    threshold: float | None = None  # the matcher's coarse confidence threshold for this frame
+    threshold: float | None = None  # the matcher's: LoFTR's coarse confidence, or 1 - Lowe's ratio (SIFT, ORB)
     network_size: tuple[int, int] | None = None  # (width, height) the network matched the frame at
 
     @property

@@ -258,10 +258,10 @@ class MainWindow(QMainWindow):
         self.result_times: tuple[float, float] | None = None  # perf_counter of the first and the latest result
         self._draw_pending = False
         # A normal status-bar widget: messages cover it for their time, then the keys show again.
-        self.statusBar().addWidget(QLabel("n/space: anchor  drag on it: region  m: indoor/outdoor  k: LoFTR/SIFT/ORB  "
-                                          "e: geometry  "
-                                          "w: blend  l: lines/points  , .: size  d/f c/v: matches shown  p: pause  "
-                                          "s: snapshot  r: record  g: graphs  h: help  q: quit"))
+        self.statusBar().addWidget(QLabel("n/space: anchor  drag on it: region  m: indoor/outdoor  "
+                                          "k: LoFTR/SIFT/ORB  e: geometry  w: blend  l: lines/points  , .: size  "
+                                          "d/f c/v: matches shown  p: pause  s: snapshot  r: record  g: graphs  "
+                                          "h: help  q: quit"))
         inference.result_ready.connect(self.on_result)
         inference.status.connect(self.on_status)
         inference.model_changed.connect(self.on_model_changed)
