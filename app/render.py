@@ -122,11 +122,14 @@ def display_scale(frame_height: int) -> int:
 
 def view_scales(anchor_shape: tuple[int, ...], frame_shape: tuple[int, ...]) -> tuple[float, int]:
     """(anchor, frame) drawing factors: the frame's ``display_scale``, and the anchor drawn as tall as the frame
-    (the same factor when it is a frame of the stream; a photo of another size is scaled to match)."""
+    (the same factor when it is a frame of the stream; a photo of another size is scaled to match), but no wider
+    than twice the frame (a panorama would make the view a long strip)."""
     frame_scale = display_scale(frame_shape[0])
-    if anchor_shape[0] == frame_shape[0]:
+    if anchor_shape[:2] == frame_shape[:2]:
         return float(frame_scale), frame_scale
-    return frame_scale * frame_shape[0] / anchor_shape[0], frame_scale
+    as_tall = frame_shape[0] / anchor_shape[0]
+    at_most_twice_as_wide = 2 * frame_shape[1] / anchor_shape[1]
+    return frame_scale * min(as_tall, at_most_twice_as_wide), frame_scale
 
 
 def _enlarged(image: np.ndarray, scale: float) -> np.ndarray:

@@ -103,6 +103,7 @@ def test_an_anchor_photo_of_another_size_is_drawn_as_tall_as_the_frame() -> None
     anchor = cv2.resize(frame, (2 * WIDTH, 2 * HEIGHT), interpolation=cv2.INTER_LINEAR)  # the scene at twice the size
     assert view_scales(frame.shape, frame.shape) == (2.0, 2)  # a frame of the stream: the frame's factor
     assert view_scales(anchor.shape, frame.shape) == (1.0, 2)  # the frame drawn at 2x (480 rows), the anchor at 1x
+    assert view_scales((120, 1920), frame.shape) == (2 * 2 * WIDTH / 1920, 2)  # a panorama: twice the frame's width
     geometry = TwoViewGeometry("homography", np.diag([0.5, 0.5, 1.0]), np.ones(40, bool), 3.0)  # anchor -> frame
     box = (200.0, 100.0, 440.0, 380.0)  # anchor pixels
     # One match, (300.5, 200.5) in the anchor and (150.25, 100.25) in the frame: both drawn on canvas row 200.
