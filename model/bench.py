@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import torch
 
+from .classical import AnyMatcher
 from .matcher import Matcher, MatchResult
 
 SAMPLE_VIDEO = Path(__file__).resolve().parent.parent / "assets" / "sample.mp4"
@@ -56,7 +57,7 @@ def _median_stages(results: list[MatchResult]) -> dict[str, float]:
     return {name: statistics.median(r.timings_ms.get(name, 0.0) for r in results) for name in names}
 
 
-def time_matcher(matcher: Matcher, image0: np.ndarray, image1: np.ndarray | torch.Tensor, runs: int, cached: bool,
+def time_matcher(matcher: AnyMatcher, image0: np.ndarray, image1: np.ndarray | torch.Tensor, runs: int, cached: bool,
                  label: str) -> tuple[BenchResult, MatchResult]:
     """Median over ``runs`` calls (after one warm-up) of matching image1 against image0."""
     anchor = matcher.encode(image0) if cached else image0

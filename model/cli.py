@@ -277,6 +277,11 @@ def run_bench(args: argparse.Namespace) -> int:
             print(f"ratio ours cached-anchor frame / kornia pair: {cached.ms / kornia.ms:.3f} "
                   f"({kornia.ms / cached.ms:.2f}x faster); with the frame as a tensor on the device, as kornia "
                   f"gets it: {network.ms / kornia.ms:.3f}")
+    # The classical references the app's k switches to, at the same size and cap (OpenCV, on the CPU).
+    for method in CLASSICAL_METHODS:
+        reference = ClassicalMatcher(method, resize=resize, max_matches=args.max_matches)
+        timed, _ = time_matcher(reference, image0, image1, args.runs, True, f"OpenCV {method.upper()}, cached anchor")
+        print(f"{timed.line()}  (ours / {method.upper()}: {cached.ms / timed.ms:.2f})")
     return 0
 
 

@@ -89,6 +89,22 @@ def test_entry_point_runs_as_a_module(files: dict[str, Path]) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_bench_prints_stages_and_ratios_against_kornia_sift_and_orb(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "--random", "--preset", "compact_s", "--resize", "160", "120", "--runs", "2",
+                 "--precision", "bf16", "--max_matches", "50"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    lines = {line.split("  ")[0].strip(): line for line in out.splitlines()}
+    for label in ("ours bf16, cached anchor", "ours bf16, cached, tensor in", "ours bf16, full pair",
+                  "ours fp32, cached anchor", "kornia LoFTR fp32, pair", "OpenCV SIFT, cached anchor",
+                  "OpenCV ORB, cached anchor"):
+        assert label in lines, out
+    stages = lines["ours bf16, cached anchor"]
+    assert all(f"{stage} " in stages for stage in ("backbone", "coarse_transformer", "coarse_matching", "fine"))
+    assert "bf16 vs fp32 match sets:" in out and "ratio ours cached-anchor frame / kornia pair:" in out
+    assert "(ours / SIFT: " in lines["OpenCV SIFT, cached anchor"] and "160x120, cpu/bf16" in out
+
+
 def test_eval_reports_ours_against_sift_and_the_sequence(files: dict[str, Path], tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     rng = np.random.default_rng(0)
