@@ -36,6 +36,7 @@ EPILOG = """keys (GUI):
   mouse      drag a box on the anchor: match only from it; right click or Backspace: the whole anchor
   m          toggle LoFTR's indoor / outdoor model (hot swap)
   k          the matcher: LoFTR / OpenCV SIFT / OpenCV ORB, on the same frames (to compare)
+  b          compare: SIFT's, then ORB's matches on the same frames drawn below LoFTR's, then none
   e          geometric verification: none / homography / fundamental (MAGSAC++; outliers greyed)
   w          the anchor over the live frame through the homography, in false colour: grey where aligned
   l          lines (colour: confidence) / points (colour: position in the anchor)
@@ -56,7 +57,7 @@ examples:
   ./run_demo.sh --anchor book_cover.jpg --geometry homography  find a known object in the webcam view
   ./run_demo.sh --input poster.mp4 --geometry homography --blend_anchor   see where the homography is right
   ./run_demo.sh --weight weights/outdoor_ds.ckpt --device cuda --precision fp16
-  ./run_demo.sh --input frames/ --no_display --geometry fundamental --model sift   the same run with SIFT
+  ./run_demo.sh --input frames/ --no_display --geometry fundamental --compare sift   LoFTR and SIFT, both
 """
 
 
@@ -88,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--model", choices=("indoor", "outdoor", *CLASSICAL_METHODS), default="outdoor",
         help="which model to start with: LoFTR's indoor or outdoor one, or OpenCV's SIFT or ORB to compare with "
              "on the same frames (key k switches at run time)")
+    add("--compare", choices=CLASSICAL_METHODS,
+        help="also match every frame with OpenCV's SIFT or ORB and draw its matches below LoFTR's (key b)")
     add("--image_glob", nargs="+", default=list(DEFAULT_IMAGE_GLOB), help="file patterns for an image folder")
     add("--skip", type=int, default=1, help="use every N-th image/frame of a folder or video")
     add("--max_length", type=int, default=1000000, help="maximum number of frames read from a folder or video")
@@ -313,6 +316,7 @@ def run(args: argparse.Namespace) -> int:
         # As in the original demo, PNGs go to an --output_dir that was asked for; without one they are
         # written only when nothing else is, so that a headless run always leaves something to look at.
         write_png = bool(args.output_dir) or not (args.save_video or args.save_input or args.save_matches)
+        comparison = _load(args, args.compare) if args.compare else None
         options = HeadlessOptions(output_dir=output_dir, write_png=write_png, save_video=args.save_video,
                                   save_input=args.save_input, save_matches=args.save_matches, resize=resize,
                                   anchor_every=args.anchor_every, window=window, fps=fps,
@@ -320,7 +324,7 @@ def run(args: argparse.Namespace) -> int:
                                   view=args.view)
         try:
             summary = run_headless(frames, matcher, options, label, total, on_stop=source.interrupt,
-                                   anchor_file=anchor_file)
+                                   anchor_file=anchor_file, comparison=comparison)
         except OSError as error:
             raise AppError(str(error)) from None
     finally:
@@ -332,10 +336,9 @@ def run(args: argparse.Namespace) -> int:
     if summary.latencies_ms:
         median, slowest = np.percentile(summary.latencies_ms, [50, 95])
         print(f"matching time per frame: median {median:.0f} ms, 95th percentile {slowest:.0f} ms", file=sys.stderr)
-    if summary.geometry_frames:
-        print(f"{args.geometry}: {summary.inliers / summary.geometry_frames:.0f} inliers of "
-              f"{summary.matches / summary.geometry_frames:.0f} matches per frame on average "
-              f"({100 * summary.inliers / max(summary.matches, 1):.0f}%)", file=sys.stderr)
+    for name, (frames_verified, matches, inliers) in summary.verified.items():
+        print(f"{args.geometry}, {name}: {inliers / frames_verified:.0f} inliers of {matches / frames_verified:.0f} "
+              f"matches per frame on average ({100 * inliers / max(matches, 1):.0f}%)", file=sys.stderr)
     for path in (summary.video, summary.input_video):
         if path:
             print(f"wrote {path}", file=sys.stderr)

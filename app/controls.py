@@ -18,18 +18,21 @@ from .verify import GEOMETRY_MODES
 
 #: What the Matcher box offers: LoFTR (the model of the Model button), or OpenCV's SIFT or ORB to compare with.
 METHODS = ("loftr", *CLASSICAL_METHODS)
+#: What the Compare box offers: a classical matcher drawn below LoFTR's view, on the same frames.
+COMPARISONS = ("none", *CLASSICAL_METHODS)
 
 THRESHOLD_STEP = 0.05  # the spin box's step, as the [ / ] keys
 
 
 class ControlBar(QToolBar):
-    """Anchor, model, matcher, geometric verification, blend, view, size, threshold, pause, snapshot, record,
-    plots."""
+    """Anchor, model, matcher, comparison, geometric verification, blend, view, size, threshold, pause, snapshot,
+    record, plots."""
 
     anchor_clicked = pyqtSignal()
     anchor_file_clicked = pyqtSignal()
     model_clicked = pyqtSignal()
     method_chosen = pyqtSignal(str)
+    compare_chosen = pyqtSignal(str)
     geometry_chosen = pyqtSignal(str)
     blend_toggled = pyqtSignal(bool)
     view_chosen = pyqtSignal(str)
@@ -54,6 +57,9 @@ class ControlBar(QToolBar):
         self.method_box = self._combo("Matcher", METHODS, METHODS[0],
                                       "k: LoFTR, or OpenCV's SIFT or ORB on the same frames, to compare")
         self.method_box.currentTextChanged.connect(self.method_chosen)
+        self.compare_box = self._combo("Compare", COMPARISONS, COMPARISONS[0],
+                                       "b: SIFT's or ORB's matches on the same frames, drawn below")
+        self.compare_box.currentTextChanged.connect(self.compare_chosen)
         self.addSeparator()
         self.geometry_box = self._combo("Geometry", GEOMETRY_MODES, geometry,
                                         "e: fit a homography or a fundamental matrix (MAGSAC++), grey the outliers")
@@ -111,13 +117,14 @@ class ControlBar(QToolBar):
         self.addWidget(box)
         return box
 
-    def show_state(self, *, domain: str | None = None, method: str | None = None, geometry: str | None = None,
-                   blend: bool | None = None, view: str | None = None, threshold: float | None = None,
-                   paused: bool | None = None, plots: bool | None = None, recording: bool | None = None,
-                   size: int | None = None) -> None:
+    def show_state(self, *, domain: str | None = None, method: str | None = None, compare: str | None = None,
+                   geometry: str | None = None, blend: bool | None = None, view: str | None = None,
+                   threshold: float | None = None, paused: bool | None = None, plots: bool | None = None,
+                   recording: bool | None = None, size: int | None = None) -> None:
         """Show the window's state (what a key changed) without emitting the widgets' signals again."""
         updates = ((domain, self.model_action, lambda value: self.model_action.setText(f"Model: {value}")),
                    (method, self.method_box, self.method_box.setCurrentText),
+                   (compare, self.compare_box, self.compare_box.setCurrentText),
                    (geometry, self.geometry_box, self.geometry_box.setCurrentText),
                    (blend, self.blend_action, self.blend_action.setChecked),
                    (view, self.view_box, self.view_box.setCurrentText),

@@ -74,6 +74,8 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
     ticker.start(200)
     ticker.timeout.connect(lambda: None)
     main_window.show()
+    if args.compare:
+        main_window.set_compare(args.compare)
     main_window.start()
     app.exec()
     main_window.shutdown()

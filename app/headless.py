@@ -55,9 +55,8 @@ class HeadlessSummary:
     video: Path | None
     input_video: Path | None
     match_files: int = 0
-    geometry_frames: int = 0  # frames with geometric verification, and their match and inlier totals
-    matches: int = 0
-    inliers: int = 0
+    # Per model (its label; the comparison's too): frames with geometric verification, their matches and inliers.
+    verified: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)  # matching (and verification) time of each frame
 
 
@@ -121,10 +120,13 @@ class Progress:
 def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: HeadlessOptions, model_label: str,
                  total: int | None = None, stream: TextIO = sys.stderr,
                  on_stop: Callable[[], None] = lambda: None,
-                 anchor_file: tuple[np.ndarray, str] | None = None) -> HeadlessSummary:
+                 anchor_file: tuple[np.ndarray, str] | None = None,
+                 comparison: tuple[AnyMatcher, str] | None = None) -> HeadlessSummary:
     """Match every frame against the anchor and write the rendered views. ``on_stop`` is called on Ctrl-C
     or SIGTERM (the loop itself stops before the next frame). ``anchor_file`` is an (image, name) to use as
-    the anchor instead of the first frame (``anchor_every`` still re-anchors on frames N, 2N, ...)."""
+    the anchor instead of the first frame (``anchor_every`` still re-anchors on frames N, 2N, ...).
+    ``comparison`` is a second (matcher, label), e.g. SIFT, matching the same frames against the same anchor,
+    drawn below."""
     options.output_dir.mkdir(parents=True, exist_ok=True)
     video_path = options.output_dir / "loftr_matches.mp4" if options.save_video else None
     input_path = options.output_dir / "demo_input.mp4" if options.save_input else None
@@ -132,7 +134,9 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
     session = MatchSession(matcher, options.geometry, options.region, options.anchor_every, options.resize)
     if anchor_file is not None:
         session.set_anchor(anchor_file[0], 0, anchor_file[1])
-    count = verified = matches = inliers = 0
+    other = MatchSession(comparison[0], resize=options.resize) if comparison else None
+    count = 0
+    verified: dict[str, tuple[int, int, int]] = {}
     latencies: list[float] = []
     started = time.perf_counter()
     progress = Progress(total, stream)
@@ -147,9 +151,14 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
                 break
             packet = session.process(frame)
             latencies.append(packet.latency_ms)
-            if packet.geometry is not None:
-                verified += 1
-                matches, inliers = matches + len(packet.result), inliers + packet.geometry.num_inliers
+            if other is not None and comparison is not None:
+                other.follow(session)
+                packet.comparison = (comparison[1], other.process(frame))
+            for name, counted in [(model_label, packet), *([packet.comparison] if packet.comparison else [])]:
+                if counted.geometry is not None:
+                    frames_verified, matches, inliers = verified.get(name, (0, 0, 0))
+                    verified[name] = (frames_verified + 1, matches + len(counted.result),
+                                      inliers + counted.geometry.num_inliers)
             view = render_packet(packet, options.window, model_label, device, blend_anchor=options.blend_anchor,
                                  view=options.view)
             if png_writer is not None:
@@ -164,8 +173,7 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
             progress.update(count)
     progress.finish()
     return HeadlessSummary(count, png_writer.written if png_writer else 0, time.perf_counter() - started, signals.stop,
-                           video_path, input_path, match_files.written if match_files else 0, verified, matches,
-                           inliers, latencies)
+                           video_path, input_path, match_files.written if match_files else 0, verified, latencies)
 
 
 def ffmpeg_command(output_dir: Path, fps: float) -> str:

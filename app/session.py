@@ -16,7 +16,7 @@ from model.classical import AnyMatcher, ClassicalFeatures
 from model.geometry import Box, TwoViewGeometry
 from model.matcher import EncodedImage, MatchResult, Resize, longer_side, network_size
 
-from .render import MatchWindow, Overlay, render_view, view_scales
+from .render import GAP, MatchWindow, Overlay, render_view, view_scales
 from .sources import Frame
 from .verify import verify_matches
 
@@ -55,6 +55,8 @@ class MatchPacket:
     region: Box | None = None  # the box of the anchor the matches were restricted to (anchor pixels)
     threshold: float | None = None  # the matcher's: LoFTR's coarse confidence, or 1 - Lowe's ratio (SIFT, ORB)
     network_size: tuple[int, int] | None = None  # (width, height) the network matched the frame at
+    # The same frame and anchor matched by a second matcher, to compare (its label, its packet): drawn below.
+    comparison: tuple[str, MatchPacket] | None = None
 
     @property
     def anchor_label(self) -> str:
@@ -87,15 +89,21 @@ class MatchPacket:
 def render_packet(packet: MatchPacket, window: MatchWindow, model: str, device: str, status: str = "",
                   show_help: bool = False, blend_anchor: bool = False, view: str = "lines") -> np.ndarray:
     """The demo view of a packet (small frames enlarged, an anchor photo drawn as tall as the frame: see
-    ``view_scales``), as the window and headless runs show it; ``blend_anchor`` and ``view``: see
-    ``render_view``."""
+    ``view_scales``), as the window and headless runs show it, with its comparison's view below (``GAP`` rows
+    apart); ``blend_anchor`` and ``view``: see ``render_view``."""
     overlay = Overlay(model=model, device=device, fps=packet.fps, latency_ms=packet.latency_ms,
                       frame_age_ms=packet.frame_age_ms, threshold=packet.threshold, anchor=packet.anchor_label,
                       frame_index=packet.frame_index, status=status, show_help=show_help, size=packet.network_size)
     anchor_scale, frame_scale = view_scales(packet.anchor.shape, packet.frame.shape)
-    return render_view(packet.anchor, packet.frame, packet.result.keypoints0, packet.result.keypoints1,
-                       packet.result.confidence, window, overlay, frame_scale, packet.geometry, packet.region,
-                       blend_anchor, view, anchor_scale)
+    canvas = render_view(packet.anchor, packet.frame, packet.result.keypoints0, packet.result.keypoints1,
+                         packet.result.confidence, window, overlay, frame_scale, packet.geometry, packet.region,
+                         blend_anchor, view, anchor_scale)
+    if packet.comparison is None:
+        return canvas
+    label, other = packet.comparison
+    below = render_packet(other, window, label, device="cpu", blend_anchor=blend_anchor, view=view)
+    gap = np.zeros((GAP, canvas.shape[1], 3), np.uint8)
+    return np.concatenate([canvas, gap, below])  # as wide: the same anchor and frame
 
 
 @dataclass
@@ -178,6 +186,18 @@ class MatchSession:
         image = fit_for_display(self.anchor_source, self.resize)
         self.anchor = self.matcher.encode(image, keep_aspect=bool(self.anchor_name))
         self.anchor_image = image
+
+    def follow(self, leader: MatchSession) -> None:
+        """Take the leader's anchor (the same image, encoded by this session's matcher), region, geometric
+        verification and size: a second matcher on the same frames, e.g. SIFT beside LoFTR. Call it before
+        each ``process`` (this session's own ``anchor_every`` should be 0: the leader's rule applies)."""
+        if self.resize != leader.resize:
+            self.set_resize(leader.resize)
+        new_anchor = (self.anchor_source is not leader.anchor_source or self.anchor_index != leader.anchor_index
+                      or self.anchor_name != leader.anchor_name)
+        if leader.anchor_source is not None and new_anchor:
+            self.set_anchor(leader.anchor_source, leader.anchor_index, leader.anchor_name)
+        self.region, self.geometry = leader.region, leader.geometry
 
     def set_matcher(self, matcher: AnyMatcher) -> None:
         """Another model; the anchor's cached features belong to the old one and are computed again."""

@@ -19,8 +19,8 @@ from PyQt6.QtWidgets import QFileDialog, QLabel, QMainWindow, QRubberBand, QSize
 from model.classical import CLASSICAL_METHODS
 from model.matcher import Resize, longer_side
 
-from .controls import METHODS, THRESHOLD_STEP, ControlBar
-from .render import RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, view_scales
+from .controls import COMPARISONS, METHODS, THRESHOLD_STEP, ControlBar
+from .render import GAP, RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, view_scales
 from .session import MatchPacket, render_packet
 from .verify import next_mode
 from .video import MatchFileWriter, PacedVideoWriter
@@ -230,6 +230,7 @@ class MainWindow(QMainWindow):
         # The LoFTR model m toggles and k comes back to (the domain, when SIFT or ORB is shown).
         self.loftr_domain = "outdoor" if inference.domain in CLASSICAL_METHODS else inference.domain
         self.model_switch = model_switch  # False: indoor and outdoor are the same weights file
+        self.compare = COMPARISONS[0]  # the classical matcher drawn below, or "none"
         self.threshold: float | None = None  # the coarse threshold asked for; None: the model's, not yet known
         # An image file dropped on the window becomes the anchor, read (and sized) as --anchor reads it.
         self.read_anchor_file = read_anchor_file
@@ -243,6 +244,7 @@ class MainWindow(QMainWindow):
         self.controls.anchor_file_action.setEnabled(read_anchor_file is not None)
         self.controls.model_clicked.connect(self.toggle_model)
         self.controls.method_chosen.connect(self.set_method)
+        self.controls.compare_chosen.connect(self.set_compare)
         self.controls.geometry_chosen.connect(self.set_geometry)
         self.controls.blend_toggled.connect(self.set_blend_anchor)
         self.controls.view_chosen.connect(self.set_view)
@@ -259,9 +261,9 @@ class MainWindow(QMainWindow):
         self._draw_pending = False
         # A normal status-bar widget: messages cover it for their time, then the keys show again.
         self.statusBar().addWidget(QLabel("n/space: anchor  drag on it: region  m: indoor/outdoor  "
-                                          "k: LoFTR/SIFT/ORB  e: geometry  w: blend  l: lines/points  , .: size  "
-                                          "d/f c/v: matches shown  p: pause  s: snapshot  r: record  g: graphs  "
-                                          "h: help  q: quit"))
+                                          "k: LoFTR/SIFT/ORB  b: compare  e: geometry  w: blend  l: lines/points  "
+                                          ", .: size  d/f c/v: matches shown  p: pause  s: snapshot  r: record  "
+                                          "g: graphs  h: help  q: quit"))
         inference.result_ready.connect(self.on_result)
         inference.status.connect(self.on_status)
         inference.model_changed.connect(self.on_model_changed)
@@ -353,8 +355,11 @@ class MainWindow(QMainWindow):
         packet = self.last_packet
         if packet is None:
             return
-        scale, _ = view_scales(packet.anchor.shape, packet.frame.shape)
+        scale, frame_scale = view_scales(packet.anchor.shape, packet.frame.shape)
         height, width = packet.anchor.shape[:2]
+        view_height = max(round(height * scale), packet.frame.shape[0] * frame_scale)
+        if packet.comparison is not None and box[1] >= view_height + GAP:  # a box on the comparison's anchor
+            box = (box[0], box[1] - view_height - GAP, box[2], box[3] - view_height - GAP)
         x0, y0, x1, y1 = (value / scale for value in box)
         x0, x1 = max(x0, 0.0), min(x1, float(width))
         y0, y1 = max(y0, 0.0), min(y1, float(height))
@@ -403,6 +408,8 @@ class MainWindow(QMainWindow):
             self.toggle_model()
         elif key == Qt.Key.Key_K:
             self.set_method(METHODS[(METHODS.index(self.method) + 1) % len(METHODS)])
+        elif key == Qt.Key.Key_B:
+            self.set_compare(COMPARISONS[(COMPARISONS.index(self.compare) + 1) % len(COMPARISONS)])
         elif key == Qt.Key.Key_E:
             self.set_geometry(next_mode(self.geometry_mode))
         elif key == Qt.Key.Key_W:
@@ -476,6 +483,13 @@ class MainWindow(QMainWindow):
         """LoFTR (its last model), or OpenCV's SIFT or ORB on the same frames, to compare."""
         if method != self.method:
             self.inference.request_model(self.loftr_domain if method == "loftr" else method)
+
+    def set_compare(self, method: str) -> None:
+        """Draw a classical matcher's matches on the same frames below the main view ("none": stop)."""
+        self.compare = method
+        self.inference.request_compare(None if method == "none" else method)
+        self.controls.show_state(compare=method)
+        self.statusBar().showMessage(f"compare with: {method}", 5000)
 
     def toggle_model(self) -> None:
         if self.domain in CLASSICAL_METHODS:  # m from SIFT or ORB: back to LoFTR

@@ -58,7 +58,7 @@ def test_headless_end_to_end(weights: Path, tmp_path: Path, capsys: pytest.Captu
     assert _count_frames(out / "demo_input.mp4") == (6, (480, 640))
     err = capsys.readouterr().err
     assert "6 PNGs" in err and "ffmpeg -framerate 7.5 -i" in err
-    assert "homography: " in err and " matches per frame on average" in err
+    assert "homography, outdoor: " in err and " matches per frame on average" in err
     assert "matching time per frame: median " in err
 
 
@@ -284,6 +284,19 @@ def test_sift_runs_headless_on_the_same_frames_for_comparison(tmp_path: Path,
                  "--weight", "weights/loftr_live_xfeat_s.pt"])
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2 and last.startswith("error: --weight is for a LoFTR model; with --model orb give")
+
+
+def test_compare_draws_sift_below_on_the_same_frames_and_counts_both(weights: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
+                 "--output_dir", str(out), "--max_length", "4", "--skip", "3", "--precision", "fp32",
+                 "--threshold", "0", "--anchor_every", "2", "--geometry", "homography", "--compare", "sift"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert cv2.imread(str(out / "frame_000003.png")).shape == (2 * 480 + 10, 1290, 3)  # LoFTR above, SIFT below
+    lines = [line for line in err.splitlines() if " matches per frame on average" in line]
+    assert [line.split(":")[0] for line in lines] == ["homography, outdoor", "homography, sift"]
 
 
 def test_an_unwritable_matches_folder_is_one_line(weights: Path, tmp_path: Path,

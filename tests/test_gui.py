@@ -109,6 +109,31 @@ def test_k_switches_to_sift_and_orb_on_the_same_frames_and_back(qtbot, window) -
     assert window.loads == ["sift", "outdoor", "orb", "outdoor"]
 
 
+def test_b_draws_sift_then_orb_below_on_the_same_frames_then_nothing(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
+    single = window.redraw().shape
+    qtbot.keyClick(window, Qt.Key.Key_B)
+    assert window.compare == "sift" and window.controls.compare_box.currentText() == "sift"
+    qtbot.waitUntil(lambda: window.last_packet.comparison is not None, timeout=60000)
+    label, other = window.last_packet.comparison
+    assert label == "sift: OpenCV" and other.frame is window.last_packet.frame
+    assert other.anchor_index == window.last_packet.anchor_index and np.isnan(other.result.fine_std).all()
+    assert window.redraw().shape == (2 * single[0] + 10, single[1], 3)  # LoFTR above, SIFT below
+    assert window.loads == ["sift"] and window.model_label == "outdoor: test model"  # the main model stays
+    # A box dragged over the lower view's anchor is the same box of the anchor: (80, 40)-(400, 360).
+    window.on_box_selected((80.0, single[0] + 10 + 40.0, 400.0, single[0] + 10 + 360.0))
+    qtbot.waitUntil(lambda: window.last_packet.region is not None, timeout=60000)
+    assert window.last_packet.region == pytest.approx((80.0, 40.0, 400.0, 360.0))
+    qtbot.waitUntil(lambda: window.last_packet.comparison is not None
+                    and window.last_packet.comparison[1].region == window.last_packet.region, timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_B)
+    qtbot.waitUntil(lambda: window.last_packet.comparison is not None
+                    and window.last_packet.comparison[0] == "orb: OpenCV", timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_B)
+    assert window.compare == "none"
+    qtbot.waitUntil(lambda: window.last_packet.comparison is None, timeout=60000)
+
+
 def test_the_keys_show_again_after_a_message(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     from PyQt6.QtWidgets import QLabel
 

@@ -133,6 +133,29 @@ def test_large_frames_are_kept_at_a_bounded_size_unless_matched_larger() -> None
     assert session.anchor_image.shape == (540, 1200, 3) and session.region == (600.0, 270.0, 1200.0, 540.0)
 
 
+def test_a_second_session_follows_the_first_ones_anchor_region_geometry_and_size(
+        photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    from model.classical import ClassicalMatcher
+
+    leader = MatchSession(_matcher(), geometry="homography", anchor_every=2, resize=(160, 120))
+    follower = MatchSession(ClassicalMatcher("sift"))
+    frames = [Frame(photo_pair[index % 2], index) for index in range(5)]
+    followed = []
+    for frame in frames:
+        if frame.index == 3:
+            leader.region = (0.0, 0.0, 320.0, 240.0)  # e.g. a box dragged in the window
+            leader.set_resize(320)
+        packet = leader.process(frame)
+        follower.follow(leader)
+        followed.append(follower.process(frame))
+        assert followed[-1].anchor is packet.anchor and followed[-1].anchor_index == packet.anchor_index
+        assert followed[-1].region == packet.region and followed[-1].network_size == packet.network_size
+        assert followed[-1].geometry is not None
+    assert [other.anchor_index for other in followed] == [0, 0, 2, 2, 4] and follower.resize == 320
+    in_region = followed[3].result.keypoints0
+    assert len(in_region) > 0 and (in_region < [320, 240]).all()  # frame 3: the region's matches only
+
+
 def test_a_size_whose_anchor_cannot_be_encoded_changes_nothing(photo_pair: tuple[np.ndarray, np.ndarray],
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     session = MatchSession(_matcher(), resize=(160, 120))
