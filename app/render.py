@@ -58,6 +58,7 @@ class Overlay:
     frame_index: int = 0
     status: str = ""  # e.g. "loading outdoor model..." or "paused"
     show_help: bool = False
+    help_hint: bool = True  # "h: help" in the corner (not on a comparison's view, which shares the window's keys)
 
 
 HELP_LINES = (
@@ -263,7 +264,12 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
         _position_legend(canvas, canvas.shape[1] - 180, height - 38)
     else:
         _legend(canvas, canvas.shape[1] - 180, height - 34)
-    help_lines = HELP_LINES if overlay.show_help else ("h: help",)
+    if overlay.show_help:
+        help_lines: tuple[str, ...] = HELP_LINES
+    elif overlay.help_hint:
+        help_lines = ("h: help",)
+    else:
+        return canvas
     help_width = max(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0] for text in help_lines)
     _panel(canvas, 0, height - 26 - 18 * len(help_lines), help_width + 30, height)
     for row, text in enumerate(help_lines):
