@@ -66,8 +66,9 @@ class MatchPacket:
         """The result as arrays for ``np.savez``: keypoints0/1 (N x 2, pixels of anchor and frame as kept),
         confidence and fine_std (N), frame_index and anchor_index (the source's frame numbers), anchor_name (the
         --anchor file, or ""), network_size (width, height the frame was matched at), with ``images`` anchor and
-        frame (BGR), and when present inliers (N), matrix (3 x 3, ``geometry_model`` names it) and region (x0,
-        y0, x1, y1 of the anchor)."""
+        frame (BGR), and when present inliers (N), matrix (3 x 3, ``geometry_model`` names it), region (x0,
+        y0, x1, y1 of the anchor) and the comparison's matches (``compare_`` + keypoints0, keypoints1, confidence,
+        fine_std, inliers, ..., and compare_label)."""
         arrays = {"keypoints0": self.result.keypoints0, "keypoints1": self.result.keypoints1,
                   "confidence": self.result.confidence, "fine_std": self.result.fine_std,
                   "frame_index": np.array(self.frame_index), "anchor_index": np.array(self.anchor_index),
@@ -83,6 +84,11 @@ class MatchPacket:
                 arrays["matrix"] = self.geometry.matrix
         if self.region is not None:
             arrays["region"] = np.array(self.region)
+        if self.comparison is not None:  # the second matcher's, prefixed: compare_keypoints0, compare_label, ...
+            label, other = self.comparison
+            arrays.update({f"compare_{name}": value for name, value in other.arrays(images=False).items()
+                           if name not in ("frame_index", "anchor_index", "anchor_name", "network_size", "region")})
+            arrays["compare_label"] = np.array(label)
         return arrays
 
 

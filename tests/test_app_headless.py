@@ -297,6 +297,14 @@ def test_compare_draws_sift_below_on_the_same_frames_and_counts_both(weights: Pa
     assert cv2.imread(str(out / "frame_000003.png")).shape == (2 * 480 + 10, 1290, 3)  # LoFTR above, SIFT below
     lines = [line for line in err.splitlines() if " matches per frame on average" in line]
     assert [line.split(":")[0] for line in lines] == ["homography, outdoor", "homography, sift"]
+    code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
+                 "--output_dir", str(out), "--max_length", "2", "--skip", "3", "--precision", "fp32",
+                 "--geometry", "homography", "--compare", "orb", "--save_matches"])
+    saved = np.load(out / "matches" / "frame_000001.npz")
+    assert code == 0 and str(saved["compare_label"]).startswith("orb: OpenCV ORB")
+    assert saved["compare_keypoints1"].shape == (len(saved["compare_confidence"]), 2)
+    assert saved["compare_inliers"].shape == saved["compare_confidence"].shape
+    assert np.isnan(saved["compare_fine_std"]).all() and "compare_frame_index" not in saved
 
 
 def test_an_unwritable_matches_folder_is_one_line(weights: Path, tmp_path: Path,
