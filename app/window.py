@@ -37,6 +37,11 @@ STAGES = ("backbone", "coarse_transformer", "coarse_matching", "fine", "geometry
 STAGE_COLORS = ("#e6550d", "#3182bd", "#31a354", "#756bb1", "#bdbdbd")
 
 
+def _finite_max(values: collections.deque[float]) -> float:
+    """The largest value that is not NaN (a gap in a curve), 0 for none."""
+    return max((value for value in values if not math.isnan(value)), default=0.0)
+
+
 def size_options(start: Resize) -> tuple[Resize, ...]:
     """The sizes the window offers to match at: --resize's and SIZE_PRESETS (those of another longer side),
     smallest first."""
@@ -133,7 +138,8 @@ def round_up(value: float) -> float:
 
 
 class StatsPanel(QWidget):
-    """Rolling plots of FPS, per-stage latency, match count and (with geometric verification) inliers.
+    """Rolling plots of FPS, per-stage latency, match count and (with geometric verification) inliers, and the
+    compared matcher's counts (dashed) while a comparison runs.
 
     Results are recorded as they come, but the plots are redrawn by a timer a few times a second: redrawing
     them for every result was most of the GUI thread's work (profiled), time a small CPU took from inference.
@@ -145,7 +151,8 @@ class StatsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.history: dict[str, collections.deque[float]] = {
-            name: collections.deque(maxlen=HISTORY) for name in ("fps", "matches", "inliers", "frame_age", *STAGES)}
+            name: collections.deque(maxlen=HISTORY)
+            for name in ("fps", "matches", "inliers", "compare_matches", "compare_inliers", "frame_age", *STAGES)}
         self.fps_plot = pg.PlotWidget(title="frames per second")
         self.latency_plot = pg.PlotWidget(title="latency per stage and frame age (ms)")
         self.matches_plot = pg.PlotWidget(title="matches")
@@ -156,6 +163,9 @@ class StatsPanel(QWidget):
                        "matches": self.matches_plot.plot(pen=pg.mkPen("#9ecae1", width=2), name="matches"),
                        "inliers": self.matches_plot.plot(pen=pg.mkPen("#5aff5a", width=2), name="inliers",
                                                          connect="finite")}
+        for name, color in (("matches", "#9ecae1"), ("inliers", "#5aff5a")):  # NaN without a comparison: gaps
+            self.curves[f"compare_{name}"] = self.matches_plot.plot(
+                pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine), name=f"compared: {name}", connect="finite")
         for stage, color in zip(STAGES, STAGE_COLORS, strict=True):
             self.curves[stage] = self.latency_plot.plot(pen=pg.mkPen(color, width=2), name=stage)
         # How old each result's frame was: the stages plus the wait for the matcher (the latency a user sees).
@@ -175,6 +185,10 @@ class StatsPanel(QWidget):
         self.history["fps"].append(packet.fps)
         self.history["matches"].append(float(len(packet.result)))
         self.history["inliers"].append(float("nan") if packet.geometry is None else packet.geometry.num_inliers)
+        other = None if packet.comparison is None else packet.comparison[1]
+        self.history["compare_matches"].append(float("nan") if other is None else float(len(other.result)))
+        self.history["compare_inliers"].append(
+            float("nan") if other is None or other.geometry is None else other.geometry.num_inliers)
         for stage in STAGES[:-1]:
             self.history[stage].append(packet.result.timings_ms.get(stage, 0.0))
         self.history["geometry"].append(packet.geometry_ms)
@@ -191,8 +205,8 @@ class StatsPanel(QWidget):
             # The top is a round number, so the axes (costly to draw) change only when the scale really does.
             for key, plot, names in (("fps", self.fps_plot, ("fps",)),
                                      ("latency", self.latency_plot, (*STAGES, "frame_age")),
-                                     ("matches", self.matches_plot, ("matches",))):
-                top = round_up(max(max(max(self.history[name], default=0.0) for name in names), 1.0) * 1.1)
+                                     ("matches", self.matches_plot, ("matches", "compare_matches"))):
+                top = round_up(max(max(_finite_max(self.history[name]) for name in names), 1.0) * 1.1)
                 if self.tops.get(key) != top:
                     self.tops[key] = top
                     plot.setYRange(0.0, top, padding=0)

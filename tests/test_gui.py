@@ -120,6 +120,7 @@ def test_b_draws_sift_then_orb_below_on_the_same_frames_then_nothing(qtbot, wind
     assert other.anchor_index == window.last_packet.anchor_index and np.isnan(other.result.fine_std).all()
     assert window.redraw().shape == (2 * single[0] + 10, single[1], 3)  # LoFTR above, SIFT below
     assert window.loads == ["sift"] and window.model_label == "outdoor: test model"  # the main model stays
+    assert window.stats.history["compare_matches"][-1] == len(other.result)  # plotted dashed beside LoFTR's
     # A box dragged over the lower view's anchor is the same box of the anchor: (80, 40)-(400, 360).
     window.on_box_selected((80.0, single[0] + 10 + 40.0, 400.0, single[0] + 10 + 360.0))
     qtbot.waitUntil(lambda: window.last_packet.region is not None, timeout=60000)
