@@ -246,6 +246,9 @@ def validate(args: argparse.Namespace) -> Resize:
             raise AppError("--region X0 Y0 X1 Y1 are fractions of the anchor's size: 0 <= X0 < X1 <= 1 and "
                            "0 <= Y0 < Y1 <= 1")
         args.region = (x0, y0, x1, y1)
+    if args.compare and args.compare == args.model:
+        raise AppError(f"--compare {args.compare} with --model {args.model} would compare {args.model.upper()} with "
+                       "itself; start with LoFTR (--model outdoor or indoor)")
     if args.weight and args.model in CLASSICAL_METHODS:
         raise AppError(f"--weight is for a LoFTR model; with --model {args.model} give --outdoor_weight or "
                        "--indoor_weight (the models k switches to)")

@@ -97,6 +97,7 @@ def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
     (["--region", "0.5", "0", "0.2", "1"], "--region X0 Y0 X1 Y1 are fractions of the anchor's size"),
     (["--anchor", "{empty}"], "cannot read the anchor image"),
     (["--blend_anchor", "--geometry", "fundamental"], "add --geometry homography"),
+    (["--model", "orb", "--compare", "orb"], "would compare ORB with itself"),
 ])
 def test_bad_input_is_one_line(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                args: list[str], message: str) -> None:
