@@ -6,6 +6,7 @@ last two thirds of the run are printed: frames matched per second and per-stage 
 inference thread, with how many results there were and how many of them were drawn.
 
 Usage:  .venv/bin/python tools/gui_fps.py [--seconds 30] [--camera_fps 30] [--load_threads N] [app flags...]
+(app flags such as --geometry homography or --compare sift apply to the window as in the app)
 --load_threads N loads the model with N torch threads in the main thread (the app uses 1; see
 ``app.cli.single_threaded_torch``), to measure what that choice is worth.
 """
@@ -56,6 +57,8 @@ def main() -> int:
                           MatchWindow(args.bottom_k, args.top_k), Path("demo_output"), source.fps, False, False,
                           lambda domain: (build_matcher(args, domain), domain), args.geometry, resize=resize)
     window.show()
+    if args.compare:
+        window.set_compare(args.compare)
     window.start()
     QTimer.singleShot(int(options.seconds * 1000), window.close)
     application.exec()
