@@ -54,6 +54,7 @@ class Overlay:
     frame_age_ms: float = 0.0  # reading the frame to its result
     size: tuple[int, int] | None = None  # (width, height) the frame was matched at
     threshold: float | None = None  # the coarse confidence threshold the matches passed
+    ratio_test: bool = False  # the threshold is 1 - Lowe's ratio (SIFT, ORB): shown as the ratio
     anchor: str = "#0"  # the anchor's frame number, or the name of the image file it came from
     frame_index: int = 0
     status: str = ""  # e.g. "loading outdoor model..." or "paused"
@@ -243,7 +244,12 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
              f"matches shown/total: {len(conf)}/{total}  (ranks {window.start}:{window.stop})"]
     if len(conf) or overlay.threshold is not None:
         confidence_range = f"{conf.min():.2f} - {conf.max():.2f}" if len(conf) else "-"
-        threshold = f"   (threshold {overlay.threshold:.2f})" if overlay.threshold is not None else ""
+        if overlay.threshold is None:
+            threshold = ""
+        elif overlay.ratio_test:  # SIFT, ORB: the threshold 0.2 is Lowe's ratio 0.8
+            threshold = f"   (ratio test {1 - overlay.threshold:.2f})"
+        else:
+            threshold = f"   (threshold {overlay.threshold:.2f})"
         lines.append(f"confidence range: {confidence_range}{threshold}")
     if geometry is not None:
         lines.append(_geometry_text(geometry))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from model.classical import AnyMatcher, ClassicalFeatures
+from model.classical import AnyMatcher, ClassicalFeatures, ClassicalMatcher
 from model.geometry import Box, TwoViewGeometry
 from model.matcher import EncodedImage, MatchResult, Resize, longer_side, network_size
 
@@ -55,6 +55,7 @@ class MatchPacket:
     region: Box | None = None  # the box of the anchor the matches were restricted to (anchor pixels)
     threshold: float | None = None  # the matcher's: LoFTR's coarse confidence, or 1 - Lowe's ratio (SIFT, ORB)
     network_size: tuple[int, int] | None = None  # (width, height) the network matched the frame at
+    ratio_test: bool = False  # the matcher is SIFT or ORB: the threshold is a ratio test's
     # The same frame and anchor matched by a second matcher, to compare (its label, its packet): drawn below.
     comparison: tuple[str, MatchPacket] | None = None
 
@@ -101,7 +102,7 @@ def render_packet(packet: MatchPacket, window: MatchWindow, model: str, device: 
     overlay = Overlay(model=model, device=device, fps=packet.fps, latency_ms=packet.latency_ms,
                       frame_age_ms=packet.frame_age_ms, threshold=packet.threshold, anchor=packet.anchor_label,
                       frame_index=packet.frame_index, status=status, show_help=show_help, size=packet.network_size,
-                      help_hint=help_hint)
+                      help_hint=help_hint, ratio_test=packet.ratio_test)
     anchor_scale, frame_scale = view_scales(packet.anchor.shape, packet.frame.shape)
     canvas = render_view(packet.anchor, packet.frame, packet.result.keypoints0, packet.result.keypoints1,
                          packet.result.confidence, window, overlay, frame_scale, packet.geometry, packet.region,
@@ -232,4 +233,4 @@ class MatchSession:
         return MatchPacket(self.anchor_image, self.anchor_index, self.anchor_name, frame.image, frame.index, result,
                            (done - start) * 1000.0, self._meter.tick(), (done - frame.captured) * 1000.0, geometry,
                            (done - matched) * 1000.0, self.region, self.matcher.threshold,
-                           (network_width, network_height))
+                           (network_width, network_height), ratio_test=isinstance(self.matcher, ClassicalMatcher))

@@ -152,6 +152,7 @@ def test_a_second_session_follows_the_first_ones_anchor_region_geometry_and_size
         assert followed[-1].region == packet.region and followed[-1].network_size == packet.network_size
         assert followed[-1].geometry is not None
     assert [other.anchor_index for other in followed] == [0, 0, 2, 2, 4] and follower.resize == 320
+    assert followed[0].ratio_test and not packet.ratio_test  # SIFT's threshold is shown as its ratio test
     in_region = followed[3].result.keypoints0
     assert len(in_region) > 0 and (in_region < [320, 240]).all()  # frame 3: the region's matches only
 
