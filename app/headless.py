@@ -134,7 +134,8 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
     session = MatchSession(matcher, options.geometry, options.region, options.anchor_every, options.resize)
     if anchor_file is not None:
         session.set_anchor(anchor_file[0], 0, anchor_file[1])
-    other = MatchSession(comparison[0], resize=options.resize) if comparison else None
+    if comparison is not None:
+        session.compare_with(*comparison)
     count = 0
     verified: dict[str, tuple[int, int, int]] = {}
     latencies: list[float] = []
@@ -151,9 +152,6 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
                 break
             packet = session.process(frame)
             latencies.append(packet.latency_ms)
-            if other is not None and comparison is not None:
-                other.follow(session)
-                packet.comparison = (comparison[1], other.process(frame))
             for name, counted in [(model_label, packet), *([packet.comparison] if packet.comparison else [])]:
                 if counted.geometry is not None:
                     frames_verified, matches, inliers = verified.get(name, (0, 0, 0))

@@ -156,6 +156,7 @@ class MatchSession:
         self.anchor_image: np.ndarray | None = None  # as kept and drawn (matches are in its pixels)
         self.anchor_source: np.ndarray | None = None  # as it came, to size again when ``resize`` changes
         self.anchor_index, self.anchor_name = 0, ""
+        self.comparison: tuple[str, MatchSession] | None = None  # see compare_with
         self._meter = FpsMeter()
 
     def set_anchor(self, image: np.ndarray, index: int = 0, name: str = "") -> None:
@@ -196,6 +197,11 @@ class MatchSession:
         self.anchor = self.matcher.encode(image, keep_aspect=bool(self.anchor_name))
         self.anchor_image = image
 
+    def compare_with(self, matcher: AnyMatcher | None, label: str = "") -> None:
+        """Also match every frame with ``matcher`` (e.g. SIFT, named ``label``) against this session's anchor,
+        region, verification and size; its packet rides in each packet's ``comparison``. None: stop."""
+        self.comparison = None if matcher is None else (label, MatchSession(matcher, resize=self.resize))
+
     def follow(self, leader: MatchSession) -> None:
         """Take the leader's anchor (the same image, encoded by this session's matcher), region, geometric
         verification and size: a second matcher on the same frames, e.g. SIFT beside LoFTR. Call it before
@@ -230,7 +236,12 @@ class MatchSession:
         geometry = verify_matches(result, self.geometry, frame.image.shape, self.matcher.resize)
         done = time.perf_counter()
         network_height, network_width = network_size(*frame.image.shape[:2], self.resize)
-        return MatchPacket(self.anchor_image, self.anchor_index, self.anchor_name, frame.image, frame.index, result,
-                           (done - start) * 1000.0, self._meter.tick(), (done - frame.captured) * 1000.0, geometry,
-                           (done - matched) * 1000.0, self.region, self.matcher.threshold,
-                           (network_width, network_height), ratio_test=isinstance(self.matcher, ClassicalMatcher))
+        packet = MatchPacket(self.anchor_image, self.anchor_index, self.anchor_name, frame.image, frame.index, result,
+                             (done - start) * 1000.0, self._meter.tick(), (done - frame.captured) * 1000.0, geometry,
+                             (done - matched) * 1000.0, self.region, self.matcher.threshold,
+                             (network_width, network_height), ratio_test=isinstance(self.matcher, ClassicalMatcher))
+        if self.comparison is not None:  # the frame as kept here: it is not sized a second time
+            label, other = self.comparison
+            other.follow(self)
+            packet.comparison = (label, other.process(frame))
+        return packet

@@ -42,6 +42,11 @@ def _finite_max(values: collections.deque[float]) -> float:
     return max((value for value in values if not math.isnan(value)), default=0.0)
 
 
+def _after(options: tuple[str, ...], current: str) -> str:
+    """The option after ``current``, wrapping around (a key that cycles through a control's choices)."""
+    return options[(options.index(current) + 1) % len(options)]
+
+
 def size_options(start: Resize) -> tuple[Resize, ...]:
     """The sizes the window offers to match at: --resize's and SIZE_PRESETS (those of another longer side),
     smallest first."""
@@ -421,15 +426,15 @@ class MainWindow(QMainWindow):
         elif key == Qt.Key.Key_M:
             self.toggle_model()
         elif key == Qt.Key.Key_K:
-            self.set_method(METHODS[(METHODS.index(self.method) + 1) % len(METHODS)])
+            self.set_method(_after(METHODS, self.method))
         elif key == Qt.Key.Key_B:
-            self.set_compare(COMPARISONS[(COMPARISONS.index(self.compare) + 1) % len(COMPARISONS)])
+            self.set_compare(_after(COMPARISONS, self.compare))
         elif key == Qt.Key.Key_E:
             self.set_geometry(next_mode(self.geometry_mode))
         elif key == Qt.Key.Key_W:
             self.set_blend_anchor(not self.blend_anchor)
         elif key == Qt.Key.Key_L:
-            self.set_view(VIEWS[(VIEWS.index(self.view_mode) + 1) % len(VIEWS)])
+            self.set_view(_after(VIEWS, self.view_mode))
         elif key in (Qt.Key.Key_D, Qt.Key.Key_F):
             self.window_range = self.window_range.shifted(-RANGE_STEP if key == Qt.Key.Key_D else RANGE_STEP)
             self.redraw()

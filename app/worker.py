@@ -119,8 +119,8 @@ class _Request:
 class InferenceThread(QThread):
     """Owns the model: matches each newest frame against the anchor (a :class:`MatchSession`), applies the
     window's requests (new anchor, model switch, comparison, geometry mode, region, threshold) between frames. A
-    request or a frame that fails is reported through ``failed`` and the thread goes on. With a comparison, a
-    second session (e.g. SIFT) follows the first and matches the same frames; its packet rides in the first's."""
+    request or a frame that fails is reported through ``failed`` and the thread goes on. A comparison (e.g. SIFT)
+    is the session's own (``MatchSession.compare_with``)."""
 
     result_ready = pyqtSignal(object)  # MatchPacket
     status = pyqtSignal(str)  # "" when idle
@@ -143,7 +143,6 @@ class InferenceThread(QThread):
         self.requests: queue.Queue[_Request] = queue.Queue()
         self._stop = threading.Event()
         self.session: MatchSession | None = None  # made in run(), with the first model
-        self.comparison: tuple[str, MatchSession] | None = None  # (label, session) of a second matcher
         self.last_frame: Frame | None = None
 
     def request_anchor(self) -> None:
@@ -195,20 +194,15 @@ class InferenceThread(QThread):
         self.model_changed.emit(domain, label, f"{matcher.device.type}/{matcher.precision}")
         self.status.emit("")
 
-    def _compare(self, method: str | None) -> None:
-        if method is None:
-            self.comparison = None
-            return
-        matcher, label = self.load_model(method)
-        self.comparison = (label, MatchSession(matcher, resize=self.resize))
-
     def _apply(self, request: _Request) -> None:
         if request.kind == "model":
             self._switch(str(request.value))
         elif self.session is None:
             return
+        elif request.kind == "compare" and request.value is None:
+            self.session.compare_with(None)
         elif request.kind == "compare":
-            self._compare(request.value)  # type: ignore[arg-type]
+            self.session.compare_with(*self.load_model(str(request.value)))
         elif request.kind == "geometry":
             self.session.geometry = str(request.value)
         elif request.kind == "region":
@@ -244,10 +238,6 @@ class InferenceThread(QThread):
             self.last_frame = frame
             try:
                 packet = self.session.process(frame)
-                if self.comparison is not None:
-                    label, other = self.comparison
-                    other.follow(self.session)
-                    packet.comparison = (label, other.process(frame))
             except Exception as error:  # noqa: BLE001 - e.g. out of GPU memory: said once, the next frame may work
                 reason = _reason(error)
                 if reason != last_failure:

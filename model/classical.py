@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-from .matcher import Matcher, MatchLimits, MatchResult, Resize, resize_array
+from .matcher import Matcher, MatchLimits, MatchResult, Resize, keeping_aspect, resize_array
 
 CLASSICAL_METHODS = ("sift", "orb")
 DEFAULT_RATIO_THRESHOLD = 0.2  # 1 - Lowe's ratio 0.8
@@ -74,7 +74,7 @@ class ClassicalMatcher(MatchLimits):
 
     def encode(self, image: np.ndarray, keep_aspect: bool = False) -> ClassicalFeatures:
         """Keypoints and descriptors of a uint8 gray or BGR image (``keep_aspect``: see ``Matcher.preprocess``)."""
-        resize = max(self.resize) if keep_aspect and isinstance(self.resize, tuple) else self.resize
+        resize = keeping_aspect(self.resize) if keep_aspect else self.resize
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         small = resize_array(gray, resize)
         keypoints, descriptors = self._detector.detectAndCompute(small, None)

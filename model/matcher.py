@@ -77,6 +77,12 @@ def longer_side(resize: Resize) -> float:
     return math.inf if resize is None else float(resize if isinstance(resize, int) else max(resize))
 
 
+def keeping_aspect(resize: Resize) -> Resize:
+    """``resize`` for an image of another aspect ratio than the frames (e.g. a photo to find in them): (W, H)
+    becomes the longer side max(W, H), so the image is not squashed; a longer side or None stays as it is."""
+    return max(resize) if isinstance(resize, tuple) else resize
+
+
 def resize_array(image: np.ndarray, resize: Resize) -> np.ndarray:
     """An image array at ``network_size``: area-averaged when shrunk (no aliasing), bilinear when enlarged
     (area interpolation enlarges into blocks, which the network matches as if they were structure)."""
@@ -281,9 +287,7 @@ class Matcher(MatchLimits):
         keep_aspect: when ``resize`` is (W, H), bring the image's longer side to max(W, H) instead of squashing it
             to W x H (for an image of another aspect ratio than the frames, e.g. a photo to find in them).
         """
-        resize = self.resize
-        if keep_aspect and isinstance(resize, tuple):
-            resize = max(resize)
+        resize = keeping_aspect(self.resize) if keep_aspect else self.resize
         if isinstance(image, np.ndarray):
             height, width = image.shape[:2]
             tensor = to_gray_float(resize_array(image, resize))
