@@ -7,7 +7,7 @@ import itertools
 import math
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import cv2
 import numpy as np
@@ -26,15 +26,17 @@ from .verify import next_mode
 from .video import MatchFileWriter, PacedVideoWriter
 from .worker import CaptureThread, InferenceThread
 
-HISTORY = 200  # samples kept in the rolling plots
+PLOT_SECONDS = 30.0  # the plots show the results of the last 30 s
 REFRESH_MS = 500  # how often the plots are redrawn
 MIN_REGION_PX = 16  # a smaller box (anchor pixels; e.g. a click) selects no region
-LEGEND_BRUSH = (32, 32, 32, 200)  # legends sit on the curves: a dark backing keeps both readable
 # Longer sides offered beside --resize's. Frames as they come (None) only when --resize -1 asked for it: a 4K
 # camera's frames would make coarse matching take gigabytes.
 SIZE_PRESETS: tuple[Resize, ...] = (320, 480, 640, 960)
 STAGES = ("backbone", "coarse_transformer", "coarse_matching", "fine", "geometry")
 STAGE_COLORS = ("#e6550d", "#3182bd", "#31a354", "#756bb1", "#bdbdbd")
+STAGE_SHORT_NAMES = ("backbone", "transformer", "matching", "fine", "geometry")
+MATCHES_COLOR, INLIERS_COLOR, FRAME_AGE_COLOR = "#9ecae1", "#5aff5a", "#f0f0f0"
+TITLE_SIZE = "9pt"
 
 
 def _finite_max(values: collections.deque[float]) -> float:
@@ -136,6 +138,11 @@ class MatchView(QLabel):
                                                Qt.TransformationMode.SmoothTransformation))
 
 
+def _coloured(names_and_colors: Iterable[tuple[str, str]]) -> str:
+    """The names as HTML, each in its curve's colour: the plots' titles are their legends."""
+    return " ".join(f'<span style="color:{color}">{name}</span>' for name, color in names_and_colors)
+
+
 def round_up(value: float) -> float:
     """The smallest of 1, 1.5, 2, 3, 5, 7.5 times a power of ten that is >= value (> 0)."""
     power = 10.0 ** math.floor(math.log10(value))
@@ -143,11 +150,14 @@ def round_up(value: float) -> float:
 
 
 class StatsPanel(QWidget):
-    """Rolling plots of FPS, per-stage latency, match count and (with geometric verification) inliers, and the
-    compared matcher's counts (dashed) while a comparison runs.
+    """Rolling plots of the last ``PLOT_SECONDS`` seconds: FPS, per-stage latency, match count and (with geometric
+    verification) inliers, and the compared matcher's counts (dashed) while a comparison runs.
 
-    Results are recorded as they come, but the plots are redrawn by a timer a few times a second: redrawing
-    them for every result was most of the GUI thread's work (profiled), time a small CPU took from inference.
+    The x axis is seconds before the newest result, so a rate reads the same on a CPU and on a GPU (a fixed number
+    of samples spanned 13 s at 15 FPS and 3 s at 60). Each title is its plot's legend, in the curves' colours: a
+    legend on the plot hid the curves beneath it. Results are recorded as they come, but the plots are redrawn by
+    a timer a few times a second: redrawing them for every result was most of the GUI thread's work (profiled),
+    time a small CPU took from inference.
     """
 
     def __init__(self, refresh_ms: int = REFRESH_MS) -> None:
@@ -155,30 +165,35 @@ class StatsPanel(QWidget):
         pg.setConfigOptions(antialias=True, background="#202020", foreground="#d0d0d0")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        self.times: collections.deque[float] = collections.deque()  # perf_counter of each result
         self.history: dict[str, collections.deque[float]] = {
-            name: collections.deque(maxlen=HISTORY)
+            name: collections.deque()
             for name in ("fps", "matches", "inliers", "compare_matches", "compare_inliers", "frame_age", *STAGES)}
-        self.fps_plot = pg.PlotWidget(title="frames per second")
-        self.latency_plot = pg.PlotWidget(title="latency per stage and frame age (ms)")
-        self.matches_plot = pg.PlotWidget(title="matches")
-        self.latency_plot.addLegend(offset=(5, 5), brush=LEGEND_BRUSH, colCount=2)
-        self.matches_plot.addLegend(offset=(5, 5), brush=LEGEND_BRUSH)
+        self.fps_plot = pg.PlotWidget()
+        self.latency_plot = pg.PlotWidget()
+        self.matches_plot = pg.PlotWidget()
+        self.fps_plot.setTitle(f"frames per second, last {PLOT_SECONDS:.0f} s", size=TITLE_SIZE)
+        self.latency_plot.setTitle("ms: " + _coloured(zip(STAGE_SHORT_NAMES, STAGE_COLORS, strict=True))
+                                   + ", frame age (dashed)", size=TITLE_SIZE)
+        self.matches_plot.setTitle(_coloured([("matches", MATCHES_COLOR), ("inliers", INLIERS_COLOR)])
+                                   + "; dashed: compared", size=TITLE_SIZE)
         # Inliers are NaN while verification is off: connect="finite" leaves a gap instead of a line at 0.
-        self.curves = {"fps": self.fps_plot.plot(pen=pg.mkPen("#fdae6b", width=2)),
-                       "matches": self.matches_plot.plot(pen=pg.mkPen("#9ecae1", width=2), name="matches"),
-                       "inliers": self.matches_plot.plot(pen=pg.mkPen("#5aff5a", width=2), name="inliers",
-                                                         connect="finite")}
-        for name, color in (("matches", "#9ecae1"), ("inliers", "#5aff5a")):  # NaN without a comparison: gaps
-            self.curves[f"compare_{name}"] = self.matches_plot.plot(
-                pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine), name=f"compared: {name}", connect="finite")
+        self.curves = {"fps": self.fps_plot.plot(pen=pg.mkPen("#fdae6b", width=2), connect="finite")}
+        for name, color in (("matches", MATCHES_COLOR), ("inliers", INLIERS_COLOR)):
+            self.curves[name] = self.matches_plot.plot(pen=pg.mkPen(color, width=2), connect="finite")
+            self.curves[f"compare_{name}"] = self.matches_plot.plot(  # NaN without a comparison: gaps
+                pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine), connect="finite")
         for stage, color in zip(STAGES, STAGE_COLORS, strict=True):
-            self.curves[stage] = self.latency_plot.plot(pen=pg.mkPen(color, width=2), name=stage)
+            self.curves[stage] = self.latency_plot.plot(pen=pg.mkPen(color, width=2))
         # How old each result's frame was: the stages plus the wait for the matcher (the latency a user sees).
         self.curves["frame_age"] = self.latency_plot.plot(
-            pen=pg.mkPen("#f0f0f0", width=1, style=Qt.PenStyle.DashLine), name="frame age")
+            pen=pg.mkPen(FRAME_AGE_COLOR, width=1, style=Qt.PenStyle.DashLine))
         for plot in (self.fps_plot, self.latency_plot, self.matches_plot):
             plot.setMinimumHeight(110)
             plot.showGrid(x=False, y=True, alpha=0.3)
+            plot.setXRange(-PLOT_SECONDS, 1.0, padding=0)  # a second to spare: room for the label of 0
+            plot.setMouseEnabled(x=False, y=False)  # a drag would move the axes away from the newest results
+            plot.hideButtons()
             layout.addWidget(plot)
         self.stale = False
         self.tops: dict[str, float] = {}  # the y-axis top each plot was last given
@@ -186,8 +201,11 @@ class StatsPanel(QWidget):
         self.timer.timeout.connect(self.refresh)
         self.timer.start(refresh_ms)
 
-    def add(self, packet: MatchPacket) -> None:
-        self.history["fps"].append(packet.fps)
+    def add(self, packet: MatchPacket, now: float | None = None) -> None:
+        """Record ``packet``'s numbers at ``now`` (perf_counter; default: the current time)."""
+        now = time.perf_counter() if now is None else now
+        self.times.append(now)
+        self.history["fps"].append(packet.fps if packet.fps > 0 else float("nan"))  # 0: no rate yet, not a drop
         self.history["matches"].append(float(len(packet.result)))
         self.history["inliers"].append(float("nan") if packet.geometry is None else packet.geometry.num_inliers)
         other = None if packet.comparison is None else packet.comparison[1]
@@ -198,14 +216,19 @@ class StatsPanel(QWidget):
             self.history[stage].append(packet.result.timings_ms.get(stage, 0.0))
         self.history["geometry"].append(packet.geometry_ms)
         self.history["frame_age"].append(packet.frame_age_ms)
+        while self.times[0] < now - PLOT_SECONDS:
+            self.times.popleft()
+            for values in self.history.values():
+                values.popleft()
         self.stale = True
 
     def refresh(self) -> None:
         """Redraw the plots if results arrived since the last redraw (and the panel is shown)."""
         if self.stale and self.isVisible():
             self.stale = False
+            seconds = np.fromiter(self.times, dtype=float) - self.times[-1]
             for name, curve in self.curves.items():
-                curve.setData(np.fromiter(self.history[name], dtype=float))
+                curve.setData(seconds, np.fromiter(self.history[name], dtype=float))
             # y from 0: auto-range would blow a steady value (e.g. matches at the --max_matches cap) up to noise.
             # The top is a round number, so the axes (costly to draw) change only when the scale really does.
             for key, plot, names in (("fps", self.fps_plot, ("fps",)),
