@@ -36,7 +36,7 @@ STAGES = ("backbone", "coarse_transformer", "coarse_matching", "fine", "geometry
 STAGE_COLORS = ("#e6550d", "#3182bd", "#31a354", "#756bb1", "#bdbdbd")
 STAGE_SHORT_NAMES = ("backbone", "transformer", "matching", "fine", "geometry")
 MATCHES_COLOR, INLIERS_COLOR, FRAME_AGE_COLOR = "#9ecae1", "#5aff5a", "#f0f0f0"
-TITLE_SIZE = "9pt"
+PLOT_BACKGROUND, PLOT_FOREGROUND = "#202020", "#d0d0d0"
 
 
 def _finite_max(values: collections.deque[float]) -> float:
@@ -162,9 +162,10 @@ class StatsPanel(QWidget):
 
     def __init__(self, refresh_ms: int = REFRESH_MS) -> None:
         super().__init__()
-        pg.setConfigOptions(antialias=True, background="#202020", foreground="#d0d0d0")
+        pg.setConfigOptions(antialias=True, background=PLOT_BACKGROUND, foreground=PLOT_FOREGROUND)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
         self.times: collections.deque[float] = collections.deque()  # perf_counter of each result
         self.history: dict[str, collections.deque[float]] = {
             name: collections.deque()
@@ -172,11 +173,11 @@ class StatsPanel(QWidget):
         self.fps_plot = pg.PlotWidget()
         self.latency_plot = pg.PlotWidget()
         self.matches_plot = pg.PlotWidget()
-        self.fps_plot.setTitle(f"frames per second, last {PLOT_SECONDS:.0f} s", size=TITLE_SIZE)
-        self.latency_plot.setTitle("ms: " + _coloured(zip(STAGE_SHORT_NAMES, STAGE_COLORS, strict=True))
-                                   + ", frame age (dashed)", size=TITLE_SIZE)
-        self.matches_plot.setTitle(_coloured([("matches", MATCHES_COLOR), ("inliers", INLIERS_COLOR)])
-                                   + "; dashed: compared", size=TITLE_SIZE)
+        titles = {self.fps_plot: f"frames per second, last {PLOT_SECONDS:.0f} s",
+                  self.latency_plot: "ms: " + _coloured(zip(STAGE_SHORT_NAMES, STAGE_COLORS, strict=True))
+                  + ", frame age (dashed)",
+                  self.matches_plot: _coloured([("matches", MATCHES_COLOR), ("inliers", INLIERS_COLOR)])
+                  + "; dashed: compared"}
         # Inliers are NaN while verification is off: connect="finite" leaves a gap instead of a line at 0.
         self.curves = {"fps": self.fps_plot.plot(pen=pg.mkPen("#fdae6b", width=2), connect="finite")}
         for name, color in (("matches", MATCHES_COLOR), ("inliers", INLIERS_COLOR)):
@@ -188,8 +189,17 @@ class StatsPanel(QWidget):
         # How old each result's frame was: the stages plus the wait for the matcher (the latency a user sees).
         self.curves["frame_age"] = self.latency_plot.plot(
             pen=pg.mkPen(FRAME_AGE_COLOR, width=1, style=Qt.PenStyle.DashLine))
-        for plot in (self.fps_plot, self.latency_plot, self.matches_plot):
-            plot.setMinimumHeight(110)
+        for plot, title in titles.items():
+            # A QLabel, not the plot's own title: that one cannot be narrower than its text, and on a small screen
+            # it made the plot wider than the panel, hiding the newest results; a label wraps instead.
+            if layout.count():
+                layout.addSpacing(4)  # the window's colour between the plots, as a frame
+            label = QLabel(title)
+            label.setWordWrap(True)
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setStyleSheet(f"background: {PLOT_BACKGROUND}; color: {PLOT_FOREGROUND}; padding: 3px;")
+            layout.addWidget(label)
+            plot.setMinimumHeight(100)
             plot.showGrid(x=False, y=True, alpha=0.3)
             plot.setXRange(-PLOT_SECONDS, 1.0, padding=0)  # a second to spare: room for the label of 0
             plot.setMouseEnabled(x=False, y=False)  # a drag would move the axes away from the newest results
@@ -264,7 +274,7 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 4)
         splitter.setStretchFactor(1, 1)
         self.setCentralWidget(splitter)
-        self.resize(1600, 560)
+        self.fit_to_screen(QSize(1600, 560))
         self.model_label, self.device_label, self.status_text = "", "", "starting..."
         self.show_help, self.paused = False, False
         self.geometry_mode, self.blend_anchor, self.view_mode = geometry, blend_anchor, view
@@ -301,11 +311,13 @@ class MainWindow(QMainWindow):
         self.results_received = self.results_shown = 0
         self.result_times: tuple[float, float] | None = None  # perf_counter of the first and the latest result
         self._draw_pending = False
-        # A normal status-bar widget: messages cover it for their time, then the keys show again.
-        self.statusBar().addWidget(QLabel("n/space: anchor  drag on it: region  m: indoor/outdoor  "
-                                          "k: LoFTR/SIFT/ORB  b: compare  e: geometry  w: blend  l: lines/points  "
-                                          ", .: size  d/f c/v: matches shown  p: pause  s: snapshot  r: record  "
-                                          "g: graphs  h: help  q: quit"))
+        # A normal status-bar widget: messages cover it for their time, then the keys show again. Its width is
+        # ignored, so that on a small screen the line is cut instead of making the window wider than the screen.
+        keys = QLabel("n/space: anchor  drag on it: region  m: indoor/outdoor  k: LoFTR/SIFT/ORB  b: compare  "
+                      "e: geometry  w: blend  l: lines/points  , .: size  d/f c/v: matches shown  p: pause  "
+                      "s: snapshot  r: record  g: graphs  h: help  q: quit")
+        keys.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.statusBar().addWidget(keys, 1)
         inference.result_ready.connect(self.on_result)
         inference.status.connect(self.on_status)
         inference.model_changed.connect(self.on_model_changed)
@@ -314,6 +326,14 @@ class MainWindow(QMainWindow):
         self.view.box_selected.connect(self.on_box_selected)
         self.view.box_cleared.connect(lambda: self.inference.request_region(None))
         capture.warning.connect(lambda message: self.statusBar().showMessage(message, 8000))
+
+    def fit_to_screen(self, wanted: QSize) -> None:
+        """Take ``wanted``'s size, or as much of it as the screen has room for, centred on the screen (a 1600-pixel
+        window on a 1280x720 laptop hid the plots and half the control bar)."""
+        screen = self.screen().availableGeometry()
+        size = wanted.boundedTo(QSize(int(screen.width() * 0.95), int(screen.height() * 0.9)))
+        self.resize(size)
+        self.move(screen.center() - QPoint(size.width() // 2, size.height() // 2))
 
     def start(self) -> None:
         self.inference.start()

@@ -508,6 +508,13 @@ def test_plots_show_the_last_30_seconds_against_time(qtbot, window) -> None:  # 
     assert np.isnan(stats.history["fps"][-1])  # a gap in the curve, not a drop to 0
 
 
+def test_the_window_fits_the_screen(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    screen = window.screen().availableGeometry()  # offscreen: 800x600, a small screen for a 1600x560 window
+    assert screen.width() < 1600
+    assert screen.contains(window.frameGeometry())
+    assert window.stats.fps_plot.width() <= window.stats.width()  # no plot wider than its panel (newest results cut)
+
+
 def test_plot_tops_are_round_numbers() -> None:
     from app.window import round_up
 

@@ -2,11 +2,11 @@
 # Screenshot of the real GUI window under a virtual X server (needs Debian's xvfb and imagemagick).
 # Usage: tools/screenshot_gui.sh OUT.png [SECONDS] [app flags...]
 # With DRAG="X0 Y0 X1 Y1" (screen pixels; needs xdotool), the mouse drags that box halfway through the wait,
-# e.g. to select a region of the anchor.
+# e.g. to select a region of the anchor. SCREEN=WxH sets the virtual screen (default 1700x640; the window fits it).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT="$1"; WAIT="${2:-30}"; shift 2 || true
-xvfb-run -a -s "-screen 0 1700x640x24" bash -c '
+xvfb-run -a -s "-screen 0 ${SCREEN:-1700x640}x24" bash -c '
   .venv/bin/python -m app "${@:4}" & APP=$!
   if [ -n "$3" ]; then
     sleep $(( $2 / 2 ))
