@@ -60,6 +60,8 @@ class Overlay:
     status: str = ""  # e.g. "loading outdoor model..." or "paused"
     show_help: bool = False
     help_hint: bool = True  # "h: help" in the corner (not on a comparison's view, which shares the window's keys)
+    # Text and legends drawn this many times their size: a window showing the view shrunk by 2 keeps them readable.
+    text_scale: float = 1.0
 
 
 HELP_LINES = (
@@ -76,17 +78,28 @@ HELP_LINES = (
 )
 
 
-def _put_text(canvas: np.ndarray, text: str, origin: tuple[int, int], scale: float = 0.5,
-              color: tuple[int, int, int] = (255, 255, 255)) -> None:
-    """Text with a dark outline, readable on any image.
+def _stroke(text_scale: float) -> int:
+    """Pixels of a letter's stroke (and of its outline) for text drawn ``text_scale`` times its size."""
+    return max(1, round(text_scale))
+
+
+def _text_width(text: str, size: float, text_scale: float) -> int:
+    return cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, size * text_scale, _stroke(text_scale))[0][0]
+
+
+def _put_text(canvas: np.ndarray, text: str, origin: tuple[int, int], size: float = 0.5,
+              color: tuple[int, int, int] = (255, 255, 255), text_scale: float = 1.0) -> None:
+    """Text with a dark outline, readable on any image (``size``: OpenCV's font scale at ``text_scale`` 1).
 
     The outline is the same thin text shifted around, not a thicker stroke: OpenCV 5 renders a thicker
     stroke with a wider advance, which left a misaligned shadow to the right of each line.
     """
     x, y = origin
+    stroke = _stroke(text_scale)
     for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1), (1, 1)):
-        cv2.putText(canvas, text, (x + dx, y + dy), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, color, 1, cv2.LINE_AA)
+        cv2.putText(canvas, text, (x + dx * stroke, y + dy * stroke), cv2.FONT_HERSHEY_SIMPLEX, size * text_scale,
+                    (0, 0, 0), stroke, cv2.LINE_AA)
+    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, size * text_scale, color, stroke, cv2.LINE_AA)
 
 
 def _panel(canvas: np.ndarray, left: int, top: int, right: int, bottom: int, alpha: float = 0.6) -> None:
@@ -96,22 +109,27 @@ def _panel(canvas: np.ndarray, left: int, top: int, right: int, bottom: int, alp
     region[:] = (region * (1 - alpha)).astype(np.uint8)
 
 
-def _legend(canvas: np.ndarray, left: int, top: int, width: int = 160, height: int = 10) -> None:
+def _legend(canvas: np.ndarray, left: int, top: int, text_scale: float) -> None:
+    """The confidence colour bar, 160 x 10 pixels at ``text_scale`` 1, its top left corner at (left, top)."""
+    width, height, below = round(160 * text_scale), round(10 * text_scale), round(14 * text_scale)
     bar = confidence_colors(np.linspace(0, 1, width))[None].repeat(height, 0)
     canvas[top:top + height, left:left + width] = bar
     cv2.rectangle(canvas, (left - 1, top - 1), (left + width, top + height), (255, 255, 255), 1)
-    _put_text(canvas, "0", (left - 4, top + height + 14), 0.4)
-    _put_text(canvas, "confidence", (left + width // 2 - 34, top + height + 14), 0.4)
-    _put_text(canvas, "1", (left + width - 4, top + height + 14), 0.4)
+    for text, x in (("0", left), ("confidence", left + width // 2), ("1", left + width)):
+        centred = x - _text_width(text, 0.4, text_scale) // 2
+        _put_text(canvas, text, (centred, top + height + below), 0.4, text_scale=text_scale)
 
 
-def _position_legend(canvas: np.ndarray, left: int, top: int, width: int = 48, height: int = 30) -> None:
+def _position_legend(canvas: np.ndarray, left: int, top: int, text_scale: float) -> None:
+    """The colour square of points mode, 48 x 30 pixels at ``text_scale`` 1, and what it means."""
+    width, height = round(48 * text_scale), round(30 * text_scale)
     xs, ys = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
     square = position_colors(np.stack([xs.ravel(), ys.ravel()], axis=1), width, height).reshape(height, width, 3)
     canvas[top:top + height, left:left + width] = square
     cv2.rectangle(canvas, (left - 1, top - 1), (left + width, top + height), (255, 255, 255), 1)
-    _put_text(canvas, "colour = position", (left + width + 8, top + 12), 0.4)
-    _put_text(canvas, "in the anchor", (left + width + 8, top + 27), 0.4)
+    text_left = left + width + round(8 * text_scale)
+    for text, y in (("colour = position", 12), ("in the anchor", 27)):
+        _put_text(canvas, text, (text_left, top + round(y * text_scale)), 0.4, text_scale=text_scale)
 
 
 def _as_bgr(image: np.ndarray) -> np.ndarray:
@@ -257,27 +275,35 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
     lines.append(f"{overlay.fps:.1f} FPS   match {overlay.latency_ms:.0f} ms   frame age {overlay.frame_age_ms:.0f} ms"
                  f"{size}")
     lines.append(f"anchor {overlay.anchor}   frame #{overlay.frame_index}")
-    text_width = max(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)[0][0] for text in lines)
-    panel_right, panel_bottom = min(text_width + 40, canvas.shape[1]), 14 + 18 * len(lines)
+    text_scale = overlay.text_scale
+
+    def scaled(pixels: float) -> int:
+        return round(pixels * text_scale)
+
+    row_height = scaled(18)
+    text_width = max(_text_width(text, 0.5, text_scale) for text in lines)
+    panel_right, panel_bottom = min(text_width + scaled(40), canvas.shape[1]), scaled(14) + row_height * len(lines)
     _panel(canvas, 0, 0, panel_right, panel_bottom)
     for row, text in enumerate(lines):
-        _put_text(canvas, text, (10, 20 + 18 * row), 0.5 if row == 0 else 0.45)
+        _put_text(canvas, text, (scaled(10), scaled(20) + row_height * row), 0.5 if row == 0 else 0.45,
+                  text_scale=text_scale)
     if overlay.status:  # top left of the live frame, or below the text when a narrow anchor leaves no room
-        status_y = 24 if panel_right < offset else panel_bottom + 24
-        _put_text(canvas, overlay.status, (offset + 10, status_y), 0.6, (80, 220, 255))
-    _panel(canvas, canvas.shape[1] - 196, height - 46, canvas.shape[1], height)
+        status_y = scaled(24) if panel_right < offset else panel_bottom + scaled(24)
+        _put_text(canvas, overlay.status, (offset + scaled(10), status_y), 0.6, (80, 220, 255), text_scale)
+    _panel(canvas, canvas.shape[1] - scaled(196), height - scaled(46), canvas.shape[1], height)
     if view == "points":
-        _position_legend(canvas, canvas.shape[1] - 180, height - 38)
+        _position_legend(canvas, canvas.shape[1] - scaled(180), height - scaled(38), text_scale)
     else:
-        _legend(canvas, canvas.shape[1] - 180, height - 34)
+        _legend(canvas, canvas.shape[1] - scaled(180), height - scaled(34), text_scale)
     if overlay.show_help:
         help_lines: tuple[str, ...] = HELP_LINES
     elif overlay.help_hint:
         help_lines = ("h: help",)
     else:
         return canvas
-    help_width = max(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0] for text in help_lines)
-    _panel(canvas, 0, height - 26 - 18 * len(help_lines), help_width + 30, height)
+    help_width = max(_text_width(text, 0.45, text_scale) for text in help_lines)
+    _panel(canvas, 0, height - scaled(26) - row_height * len(help_lines), help_width + scaled(30), height)
     for row, text in enumerate(help_lines):
-        _put_text(canvas, text, (10, height - 12 - 18 * (len(help_lines) - 1 - row)), 0.45, (220, 220, 220))
+        _put_text(canvas, text, (scaled(10), height - scaled(12) - row_height * (len(help_lines) - 1 - row)), 0.45,
+                  (220, 220, 220), text_scale)
     return canvas

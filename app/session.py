@@ -95,14 +95,14 @@ class MatchPacket:
 
 def render_packet(packet: MatchPacket, window: MatchWindow, model: str, device: str, status: str = "",
                   show_help: bool = False, blend_anchor: bool = False, view: str = "lines",
-                  help_hint: bool = True) -> np.ndarray:
+                  help_hint: bool = True, text_scale: float = 1.0) -> np.ndarray:
     """The demo view of a packet (small frames enlarged, an anchor photo drawn as tall as the frame: see
     ``view_scales``), as the window and headless runs show it, with its comparison's view below (``GAP`` rows
-    apart); ``blend_anchor`` and ``view``: see ``render_view``."""
+    apart); ``blend_anchor`` and ``view``: see ``render_view``; ``text_scale``: see ``Overlay``."""
     overlay = Overlay(model=model, device=device, fps=packet.fps, latency_ms=packet.latency_ms,
                       frame_age_ms=packet.frame_age_ms, threshold=packet.threshold, anchor=packet.anchor_label,
                       frame_index=packet.frame_index, status=status, show_help=show_help, size=packet.network_size,
-                      help_hint=help_hint, ratio_test=packet.ratio_test)
+                      help_hint=help_hint, ratio_test=packet.ratio_test, text_scale=text_scale)
     anchor_scale, frame_scale = view_scales(packet.anchor.shape, packet.frame.shape)
     canvas = render_view(packet.anchor, packet.frame, packet.result.keypoints0, packet.result.keypoints1,
                          packet.result.confidence, window, overlay, frame_scale, packet.geometry, packet.region,
@@ -110,7 +110,8 @@ def render_packet(packet: MatchPacket, window: MatchWindow, model: str, device: 
     if packet.comparison is None:
         return canvas
     label, other = packet.comparison
-    below = render_packet(other, window, label, device="cpu", blend_anchor=blend_anchor, view=view, help_hint=False)
+    below = render_packet(other, window, label, device="cpu", blend_anchor=blend_anchor, view=view, help_hint=False,
+                          text_scale=text_scale)
     gap = np.zeros((GAP, canvas.shape[1], 3), np.uint8)
     return np.concatenate([canvas, gap, below])  # as wide: the same anchor and frame
 

@@ -26,6 +26,7 @@ from .verify import next_mode
 from .video import MatchFileWriter, PacedVideoWriter
 from .worker import CaptureThread, InferenceThread
 
+MAX_TEXT_SCALE = 3.0  # the overlay's text grows with the view's shrinking up to this (beyond, it fills the view)
 PLOT_SECONDS = 30.0  # the plots show the results of the last 30 s
 REFRESH_MS = 500  # how often the plots are redrawn
 MIN_REGION_PX = 16  # a smaller box (anchor pixels; e.g. a click) selects no region
@@ -131,6 +132,12 @@ class MatchView(QLabel):
 
     def resizeEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
         self._rescale()
+
+    def shrink_factor(self) -> float:
+        """How many times smaller than its pixels the last canvas is shown (1: at its size or enlarged)."""
+        if self._pixmap is None or self.width() <= 0 or self.height() <= 0:
+            return 1.0
+        return max(1.0, self._pixmap.width() / self.width(), self._pixmap.height() / self.height())  # kept aspect
 
     def _rescale(self) -> None:
         if self._pixmap is not None:
@@ -408,9 +415,15 @@ class MainWindow(QMainWindow):
             return None
         status = "paused" if self.paused else self.status_text
         canvas = render_packet(packet, self.window_range, self.model_label, self.device_label, status,
-                               self.show_help, self.blend_anchor, self.view_mode)
+                               self.show_help, self.blend_anchor, self.view_mode, text_scale=self.text_scale())
         self.view.show_canvas(canvas)
         return canvas
+
+    def text_scale(self) -> float:
+        """The overlay's text size when the window shows the view shrunk (a laptop screen: 1290-pixel views in 800
+        pixels, text unreadable): the shrinking to the power 0.75, so that text stays ~85% as large as at full size
+        (shrunk by 2) while covering less of the picture; in steps of a quarter, so that it does not flicker."""
+        return min(MAX_TEXT_SCALE, round(self.view.shrink_factor() ** 0.75 * 4) / 4)
 
     def on_box_selected(self, box: tuple[float, float, float, float]) -> None:
         """A box dragged over the anchor (canvas pixels) -> the region of the anchor to match from."""

@@ -264,7 +264,8 @@ def test_w_blends_the_anchor_and_turns_on_the_homography(qtbot, window) -> None:
     drawn = window.redraw()
     packet = window.last_packet
     np.testing.assert_array_equal(drawn, render_packet(packet, window.window_range, window.model_label,
-                                                       window.device_label, window.status_text, False, True))
+                                                       window.device_label, window.status_text, False, True,
+                                                       text_scale=window.text_scale()))
     qtbot.keyClick(window, Qt.Key.Key_W)
     assert not window.blend_anchor and window.geometry_mode == "homography"
 
@@ -287,7 +288,7 @@ def test_display_keys_change_the_view_state(qtbot, window) -> None:  # type: ign
     assert window.view_mode == "points"
     np.testing.assert_array_equal(window.redraw(), render_packet(
         window.last_packet, window.window_range, window.model_label, window.device_label, window.status_text, True,
-        False, "points"))
+        False, "points", text_scale=window.text_scale()))
     qtbot.keyClick(window, Qt.Key.Key_L)
     assert window.view_mode == "lines"
     snapshot = window.snapshot()
@@ -513,6 +514,18 @@ def test_the_window_fits_the_screen(qtbot, window) -> None:  # type: ignore[no-u
     assert screen.width() < 1600
     assert screen.contains(window.frameGeometry())
     assert window.stats.fps_plot.width() <= window.stats.width()  # no plot wider than its panel (newest results cut)
+
+
+def test_the_overlay_text_grows_when_the_view_is_shown_shrunk(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
+    canvas = window.redraw()
+    shrunk = max(canvas.shape[1] / window.view.width(), canvas.shape[0] / window.view.height())
+    assert shrunk > 1.5  # a 1290x480 view in a window that fits the 800x600 offscreen screen
+    assert window.text_scale() == pytest.approx(shrunk ** 0.75, abs=0.125)
+    window.resize(2 * canvas.shape[1], 3 * canvas.shape[0])
+    qtbot.waitUntil(lambda: window.view.width() > canvas.shape[1], timeout=5000)
+    window.redraw()
+    assert window.text_scale() == 1.0  # shown at full size: text as headless PNGs have it
 
 
 def test_plot_tops_are_round_numbers() -> None:

@@ -138,6 +138,26 @@ def test_the_status_line_never_overlaps_the_overlay_text(anchor_width: int) -> N
         assert rows.min() > panel_bottom
 
 
+@pytest.mark.parametrize("view", ["lines", "points"])
+def test_text_and_legend_grow_with_the_text_scale(view: str) -> None:
+    white = np.full((2 * HEIGHT, 2 * WIDTH, 3), 255, np.uint8)
+    no_matches = np.zeros((0, 2), np.float32)
+
+    def drawn(text_scale: float) -> tuple[int, int, int]:
+        """The height of the text panel (top left), and the height and width of the legend's (bottom right)."""
+        canvas = render_view(white, white, no_matches, no_matches, np.zeros(0, np.float32), MatchWindow(),
+                             Overlay(text_scale=text_scale), view=view)
+        darkened = canvas.max(axis=2) < 200  # the panels darken what is beneath them; text is black or white
+        text_panel = int(np.argmin(darkened[:, 1]))  # the first row below it
+        legend_top = np.nonzero(~darkened[:, -2])[0].max() + 1
+        legend_left = np.nonzero(~darkened[-2, :])[0].max() + 1
+        return text_panel, canvas.shape[0] - legend_top, canvas.shape[1] - legend_left
+
+    normal, twice = drawn(1.0), drawn(2.0)
+    assert normal == (14 + 18 * 4, 46, 196)  # four lines of text without matches, threshold or geometry
+    assert twice == tuple(2 * size for size in normal)
+
+
 def test_position_colours_are_distinct_at_the_corners() -> None:
     corners = np.array([[0, 0], [320, 0], [0, 240], [320, 240]], np.float32)
     colors = position_colors(corners, 320, 240).tolist()
