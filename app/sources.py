@@ -75,6 +75,18 @@ def open_capture(target: int | str) -> Any:
     return cv2.VideoCapture(target)
 
 
+def open_camera(index: int, size: tuple[int, int] | None = None) -> Any:
+    """cv2.VideoCapture of camera ``index``, asked for frames of ``size`` (width, height) when given, in MJPG:
+    many USB cameras offer sizes above 640x480 uncompressed at only 5-10 FPS, compressed at their full rate.
+    A camera without that size picks another; ``CaptureSource.frame_size`` tells which."""
+    capture = cv2.VideoCapture(index)
+    if size is not None and capture.isOpened():
+        capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+        capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+    return capture
+
+
 class CaptureSource(FrameSource):
     """A cv2.VideoCapture: camera index, video file or stream URL.
 
@@ -99,6 +111,12 @@ class CaptureSource(FrameSource):
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1.0 <= fps <= 240.0 else 15.0
         self.frame_count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT)) if not is_live else 0
+
+    @property
+    def frame_size(self) -> tuple[int, int] | None:
+        """(width, height) of the frames, as the capture reports it; None when it does not."""
+        width, height = (int(self.capture.get(prop)) for prop in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
+        return (width, height) if width > 0 and height > 0 else None
 
     def frames(self) -> Iterator[Frame]:
         index, failures_in_a_row, warned = 0, 0, False
@@ -176,10 +194,13 @@ class FolderSource(FrameSource):
 
 
 def open_source(spec: str, image_glob: tuple[str, ...] = DEFAULT_IMAGE_GLOB,
-                on_warning: Callable[[str], None] = lambda message: None) -> FrameSource:
-    """A source from the ``--input`` value: camera index, http/rtsp URL, image folder or video file."""
+                on_warning: Callable[[str], None] = lambda message: None,
+                camera_size: tuple[int, int] | None = None) -> FrameSource:
+    """A source from the ``--input`` value: camera index, http/rtsp URL, image folder or video file.
+    ``camera_size``: the (width, height) a camera is asked for (other sources come at their own size)."""
     if spec.isdigit():
-        return CaptureSource(int(spec), f"camera {spec}", True, on_warning)
+        return CaptureSource(int(spec), f"camera {spec}", True, on_warning,
+                             opener=lambda index: open_camera(index, camera_size))  # reconnecting asks again
     if "://" in spec:
         return CaptureSource(spec, spec, True, on_warning)
     path = Path(spec)

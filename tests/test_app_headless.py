@@ -98,6 +98,8 @@ def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
     (["--anchor", "{empty}"], "cannot read the anchor image"),
     (["--blend_anchor", "--geometry", "fundamental"], "add --geometry homography"),
     (["--model", "orb", "--compare", "orb"], "would compare ORB with itself"),
+    (["--camera_size", "1280", "720"], "--camera_size is for a camera (--input INDEX)"),
+    (["--camera_size", "0", "720"], "--camera_size W H must be positive"),
 ])
 def test_bad_input_is_one_line(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                args: list[str], message: str) -> None:
@@ -346,3 +348,57 @@ def test_a_huge_anchor_is_brought_down_without_resize(tmp_path: Path, capsys: py
     small = tmp_path / "small.png"
     cv2.imwrite(str(small), np.zeros((300, 400, 3), np.uint8))
     assert read_anchor(str(small), None)[0].shape == (300, 400, 3)  # kept as it is
+
+
+class FakeCamera:
+    """cv2.VideoCapture of a camera that offers 640x480 and 1280x720 (the sample video's frames, resized) and
+    records what it was asked for."""
+
+    SIZES = ((640, 480), (1280, 720))
+    VIDEO = cv2.VideoCapture  # the real one: tests replace cv2's by this class
+    asked: list[tuple[int, float]] = []
+
+    def __init__(self, index: int) -> None:
+        self.video = self.VIDEO(str(ROOT / "assets" / "sample.mp4"))
+        self.size = self.SIZES[0]
+        self.wanted = list(self.size)
+
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+        return True
+
+    def set(self, prop: int, value: float) -> bool:
+        self.asked.append((prop, value))
+        if prop in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT):
+            self.wanted[prop == cv2.CAP_PROP_FRAME_HEIGHT] = int(value)
+            if tuple(self.wanted) in self.SIZES:
+                self.size = tuple(self.wanted)
+        return True
+
+    def get(self, prop: int) -> float:
+        return {cv2.CAP_PROP_FRAME_WIDTH: self.size[0], cv2.CAP_PROP_FRAME_HEIGHT: self.size[1],
+                cv2.CAP_PROP_FPS: 30.0}.get(prop, 0.0)
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        ok, frame = self.video.read()
+        return ok, cv2.resize(frame, self.size) if ok else None
+
+    def release(self) -> None:
+        self.video.release()
+
+
+@pytest.mark.parametrize(("size", "given"), [((1280, 720), (1280, 720)), ((1920, 1080), (640, 480))])
+def test_a_camera_is_asked_for_its_frame_size_and_says_what_it_gives(
+        weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        size: tuple[int, int], given: tuple[int, int]) -> None:
+    FakeCamera.asked = []
+    monkeypatch.setattr(cv2, "VideoCapture", FakeCamera)
+    out = tmp_path / "out"
+    code = main(["--input", "0", "--camera_size", *map(str, size), "--no_display", "--max_length", "2",
+                 "--output_dir", str(out), "--save_matches", "--weight", str(weights)])
+    err = capsys.readouterr().err
+    assert code == 0 and f"Camera 0: {given[0]}x{given[1]} frames" in err
+    assert (cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG")) in FakeCamera.asked  # full rate over USB
+    assert (size != given) == (f"gives {given[0]}x{given[1]} frames, not the {size[0]}x{size[1]} asked for" in err)
+    # The view shows the frames as they came, at most 960 pixels on their longer side, side by side.
+    width, height = (round(side * min(1.0, 960 / max(given))) for side in given)
+    assert cv2.imread(str(out / "frame_000001.png")).shape[:2] == (height, 2 * width + 10)
