@@ -46,6 +46,7 @@ EPILOG = """keys (GUI):
   , / .      match at a smaller / larger size (faster / more matches)
   r          record the view as an mp4 (again: stop and save)
   F11        full screen (again: back)
+  right      pause; while paused, match the next frame (step through a video or folder)
   p pause    s save a PNG snapshot and its matches (npz)    h help overlay    q, Esc quit
 
 examples:

@@ -25,8 +25,8 @@ THRESHOLD_STEP = 0.05  # the spin box's step, as the [ / ] keys
 
 
 class ControlBar(QToolBar):
-    """Anchor, model, matcher, comparison, geometric verification, blend, view, size, threshold, pause, snapshot,
-    record, plots."""
+    """Anchor, model, matcher, comparison, geometric verification, blend, view, size, threshold, pause, step,
+    snapshot, record, plots."""
 
     anchor_clicked = pyqtSignal()
     anchor_file_clicked = pyqtSignal()
@@ -39,6 +39,7 @@ class ControlBar(QToolBar):
     threshold_chosen = pyqtSignal(float)
     size_chosen = pyqtSignal(int)  # an index into the sizes the bar was given
     pause_toggled = pyqtSignal(bool)
+    step_clicked = pyqtSignal()
     snapshot_clicked = pyqtSignal()
     record_toggled = pyqtSignal(bool)
     plots_toggled = pyqtSignal(bool)
@@ -85,6 +86,8 @@ class ControlBar(QToolBar):
         self.addWidget(self.threshold_box)
         self.addSeparator()
         self.pause_action = self._toggle("Pause", False, "p: pause", self.pause_toggled)
+        self.step_action = self._action("Step", "right arrow: pause, or while paused match the next frame",
+                                        self.step_clicked)
         self.snapshot_action = self._action("Snapshot", "s: save the view as a PNG and its matches as an npz",
                                             self.snapshot_clicked)
         self.record_action = self._toggle("Record", False, "r: record the view as an mp4 (again: stop and save)",

@@ -74,7 +74,8 @@ HELP_LINES = (
     "c / v: show fewer / more matches    [ / ]: lower / raise the threshold    , / .: smaller / larger size",
     "w: anchor over the live frame through the homography (grey: aligned)",
     "l: lines (colour: confidence) / points (colour: position in the anchor)",
-    "p: pause    s: save PNG + matches    r: record / stop    h: help    q / Esc: quit",
+    "p: pause    right arrow: next frame (pauses)    s: save PNG + matches    r: record / stop",
+    "h: help    q / Esc: quit",
 )
 
 

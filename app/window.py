@@ -310,6 +310,7 @@ class MainWindow(QMainWindow):
         self.controls.threshold_chosen.connect(self.set_threshold)
         self.controls.size_chosen.connect(self.set_size)
         self.controls.pause_toggled.connect(self.set_paused)
+        self.controls.step_clicked.connect(self.step)
         self.controls.snapshot_clicked.connect(self.snapshot)
         self.controls.record_toggled.connect(self.set_recording)
         self.controls.show_state(recording=video is not None)
@@ -322,7 +323,7 @@ class MainWindow(QMainWindow):
         # ignored, so that on a small screen the line is cut instead of making the window wider than the screen.
         keys = QLabel("n/space: anchor  drag on it: region  m: indoor/outdoor  k: LoFTR/SIFT/ORB  b: compare  "
                       "e: geometry  w: blend  l: lines/points  , .: size  d/f c/v: matches shown  p: pause  "
-                      "s: snapshot  r: record  g: graphs  h: help  q: quit")
+                      "right: step  s: snapshot  r: record  g: graphs  h: help  q: quit")
         keys.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addWidget(keys, 1)
         inference.result_ready.connect(self.on_result)
@@ -499,6 +500,8 @@ class MainWindow(QMainWindow):
             self.redraw()
         elif key == Qt.Key.Key_P:
             self.set_paused(not self.paused)
+        elif key == Qt.Key.Key_Right:
+            self.step()
         elif key == Qt.Key.Key_S:
             self.snapshot()
         elif key == Qt.Key.Key_R:
@@ -619,6 +622,13 @@ class MainWindow(QMainWindow):
         (self.capture.paused.set if on else self.capture.paused.clear)()
         self.controls.show_state(paused=on)
         self.redraw()
+
+    def step(self) -> None:
+        """Pause; while paused, match one more frame (to go through a sequence frame by frame)."""
+        if self.paused:
+            self.capture.step()
+        else:
+            self.set_paused(True)
 
     def set_recording(self, on: bool) -> None:
         """Start recording the view (a new, time-stamped mp4 in the output folder) or finalise the recording."""

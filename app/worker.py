@@ -68,6 +68,7 @@ class CaptureThread(QThread):
         self.source, self.make_frames, self.mailbox, self.pace = source, frames, mailbox, pace
         self._stop = threading.Event()
         self.paused = threading.Event()
+        self._step = threading.Event()
         self._report_elsewhere = source.on_warning
         source.on_warning = self._warn
 
@@ -81,6 +82,9 @@ class CaptureThread(QThread):
         try:
             for frame in self.make_frames():  # type: ignore[attr-defined]
                 while self.paused.is_set() and not self._stop.is_set():
+                    if self._step.is_set():
+                        self._step.clear()
+                        break
                     time.sleep(0.02)
                     next_time = time.perf_counter()
                 if self._stop.is_set():
@@ -99,6 +103,10 @@ class CaptureThread(QThread):
             self.source.close()
             self.mailbox.end()
             self.stream_ended.emit()
+
+    def step(self) -> None:
+        """While paused, let one more frame through."""
+        self._step.set()
 
     def stop(self) -> None:
         self._stop.set()

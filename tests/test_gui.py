@@ -528,6 +528,31 @@ def test_the_overlay_text_grows_when_the_view_is_shown_shrunk(qtbot, window) -> 
     assert window.text_scale() == 1.0  # shown at full size: text as headless PNGs have it
 
 
+def test_right_arrow_pauses_then_steps_one_frame_at_a_time(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.results_received >= 1, timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    assert window.paused and window.controls.pause_action.isChecked()
+    settled = window.results_received  # a frame already handed over may still come
+
+    def unchanged_for_a_second() -> bool:
+        nonlocal settled
+        before = settled
+        qtbot.wait(1000)
+        settled = window.results_received
+        return settled == before
+
+    qtbot.waitUntil(unchanged_for_a_second, timeout=30000)
+    frame = window.last_packet.frame_index
+    for step in (1, 2):
+        qtbot.keyClick(window, Qt.Key.Key_Right)
+        qtbot.waitUntil(lambda: window.results_received == settled + step, timeout=60000)
+        qtbot.wait(500)
+        assert window.results_received == settled + step  # one frame a step, no more
+        assert window.last_packet.frame_index == frame + step  # the next frames of the file, none skipped
+    window.controls.step_action.trigger()
+    qtbot.waitUntil(lambda: window.results_received == settled + 3, timeout=60000)
+
+
 def test_plot_tops_are_round_numbers() -> None:
     from app.window import round_up
 
