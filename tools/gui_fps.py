@@ -28,9 +28,9 @@ from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from app.cli import SAMPLE_VIDEO, build_matcher, build_parser, model_label, single_threaded_torch, validate  # noqa: E402
 from app.gui import build_window  # noqa: E402
+from app.plots import STAGES  # noqa: E402
 from app.render import MatchWindow  # noqa: E402
 from app.sources import looped, open_source  # noqa: E402
-from app.window import STAGES  # noqa: E402
 
 
 def main() -> int:

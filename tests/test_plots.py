@@ -1,0 +1,49 @@
+"""The rolling plots (app/plots.py): the last 30 s against time, round axis tops."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.plots import StatsPanel, round_up
+from app.session import MatchPacket
+from model.matcher import MatchResult
+
+
+def _packet(fps: float, matches: int = 3) -> MatchPacket:
+    points = np.zeros((matches, 2), np.float32)
+    result = MatchResult(points, points, np.ones(matches, np.float32), np.zeros(matches, np.float32),
+                         {"backbone": 7.0, "coarse_transformer": 16.0, "coarse_matching": 5.0, "fine": 13.0})
+    image = np.zeros((8, 8, 3), np.uint8)
+    return MatchPacket(image, 0, "", image, 1, result, latency_ms=41.0, fps=fps, frame_age_ms=60.0)
+
+
+def test_plots_show_the_last_30_seconds_against_time(qtbot) -> None:  # type: ignore[no-untyped-def]
+    stats = StatsPanel(refresh_ms=60000)  # redrawn below, not by its timer
+    qtbot.addWidget(stats)
+    stats.show()
+    for now, fps in ((100.0, 0.0), (110.0, 12.0), (120.0, 14.0), (135.0, 13.0)):
+        stats.add(_packet(fps), now=now)
+    assert list(stats.times) == [110.0, 120.0, 135.0]  # 100 s is more than 30 s before the newest
+    assert all(len(values) == 3 for values in stats.history.values())
+    stats.refresh()
+    seconds, fps = stats.curves["fps"].getData()
+    assert list(seconds) == [-25.0, -15.0, 0.0] and list(fps) == [12.0, 14.0, 13.0]
+    assert list(stats.curves["fine"].getData()[1]) == [13.0] * 3
+    assert list(stats.curves["matches"].getData()[1]) == [3.0] * 3
+    assert np.isnan(stats.history["inliers"]).all()  # no verification: a gap, not a line at 0
+    stats.add(_packet(0.0), now=136.0)  # no rate yet (e.g. after a pause)
+    assert np.isnan(stats.history["fps"][-1])  # a gap in the curve, not a drop to 0
+
+
+def test_the_y_axes_top_at_round_numbers_above_the_data(qtbot) -> None:  # type: ignore[no-untyped-def]
+    stats = StatsPanel(refresh_ms=60000)
+    qtbot.addWidget(stats)
+    stats.show()
+    stats.add(_packet(13.0, matches=300), now=0.0)
+    stats.refresh()
+    assert stats.tops == {"fps": 15.0, "latency": 75.0, "matches": 500.0}  # 1.1 x 13, 60 (frame age), 300
+
+
+def test_plot_tops_are_round_numbers() -> None:
+    assert [round_up(v) for v in (0.5, 1.0, 1.2, 2.5, 9.0, 10.0, 11.0, 33.0, 330.0, 770.0)] == \
+        [0.5, 1.0, 1.5, 3.0, 10.0, 10.0, 15.0, 50.0, 500.0, 1000.0]
