@@ -67,6 +67,7 @@ class MatchView(QLabel):
 
     box_selected = pyqtSignal(object)  # (x0, y0, x1, y1) in canvas pixels
     box_cleared = pyqtSignal()
+    resized = pyqtSignal()
 
     def __init__(self) -> None:
         super().__init__()
@@ -118,6 +119,7 @@ class MatchView(QLabel):
 
     def resizeEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
         self._rescale()
+        self.resized.emit()
 
     def shrink_factor(self) -> float:
         """How many times smaller than its pixels the last canvas is shown (1: at its size or enlarged)."""
@@ -207,6 +209,13 @@ class MainWindow(QMainWindow):
         capture.stream_ended.connect(self.on_stream_ended)
         self.view.box_selected.connect(self.on_box_selected)
         self.view.box_cleared.connect(lambda: self.inference.request_region(None))
+        # Paused or at the end of a file no new result redraws the view: a resize that changes the text size does.
+        self.drawn_text_scale = 1.0
+        self._resize_settled = QTimer(self)
+        self._resize_settled.setSingleShot(True)
+        self._resize_settled.setInterval(150)  # once a drag of the window's edge has stopped
+        self._resize_settled.timeout.connect(self._redraw_for_text_scale)
+        self.view.resized.connect(self._resize_settled.start)
         capture.warning.connect(lambda message: self.statusBar().showMessage(message, 8000))
 
     def fit_to_screen(self, wanted: QSize) -> None:
@@ -289,10 +298,15 @@ class MainWindow(QMainWindow):
         if packet is None:
             return None
         status = "paused" if self.paused else self.status_text
+        self.drawn_text_scale = self.text_scale()
         canvas = render_packet(packet, self.window_range, self.model_label, self.device_label, status,
-                               self.show_help, self.blend_anchor, self.view_mode, text_scale=self.text_scale())
+                               self.show_help, self.blend_anchor, self.view_mode, text_scale=self.drawn_text_scale)
         self.view.show_canvas(canvas)
         return canvas
+
+    def _redraw_for_text_scale(self) -> None:
+        if self.text_scale() != self.drawn_text_scale:
+            self.redraw()
 
     def text_scale(self) -> float:
         """The overlay's text size when the window shows the view shrunk (a laptop screen: 1290-pixel views in 800

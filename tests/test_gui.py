@@ -502,10 +502,11 @@ def test_the_overlay_text_grows_when_the_view_is_shown_shrunk(qtbot, window) -> 
     shrunk = max(canvas.shape[1] / window.view.width(), canvas.shape[0] / window.view.height())
     assert shrunk > 1.5  # a 1290x480 view in a window that fits the 800x600 offscreen screen
     assert window.text_scale() == pytest.approx(shrunk ** 0.75, abs=0.125)
+    qtbot.keyClick(window, Qt.Key.Key_P)  # paused: no new result will redraw the view
     window.resize(2 * canvas.shape[1], 3 * canvas.shape[0])
     qtbot.waitUntil(lambda: window.view.width() > canvas.shape[1], timeout=5000)
-    window.redraw()
     assert window.text_scale() == 1.0  # shown at full size: text as headless PNGs have it
+    qtbot.waitUntil(lambda: window.drawn_text_scale == 1.0, timeout=5000)  # redrawn once the resize settled
 
 
 def test_right_arrow_pauses_then_steps_one_frame_at_a_time(qtbot, window) -> None:  # type: ignore[no-untyped-def]
