@@ -54,6 +54,7 @@ examples:
   ./run_demo.sh --input video.mp4 --save_video    a video file, also written as an mp4 of the view
   ./run_demo.sh --input frames/ --image_glob '*.png' --no_display --output_dir out/
   ./run_demo.sh --camera_size 1280 720            webcam 0 at 720p (the view is sharper; matching stays fast)
+  ./run_demo.sh --input clip.mp4 --loop --compare sift   a demo that never ends: LoFTR and SIFT on a loop
   ./run_demo.sh --input rtsp://camera/stream --model indoor
   ./run_demo.sh --input poster.mp4 --geometry homography     outline the anchor in the live frame
   ./run_demo.sh --anchor book_cover.jpg --geometry homography  find a known object in the webcam view
@@ -96,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
              "on the same frames (key k switches at run time)")
     add("--compare", choices=CLASSICAL_METHODS,
         help="also match every frame with OpenCV's SIFT or ORB and draw its matches below LoFTR's (key b)")
+    add("--loop", action="store_true",
+        help="in the window, play a video file or image folder over and over (e.g. a demo at a stand)")
     add("--image_glob", nargs="+", default=list(DEFAULT_IMAGE_GLOB), help="file patterns for an image folder")
     add("--skip", type=int, default=1, help="use every N-th image/frame of a folder or video")
     add("--max_length", type=int, default=1000000, help="maximum number of frames read from a folder or video")
@@ -257,6 +260,8 @@ def validate(args: argparse.Namespace) -> Resize:
     if args.weight and args.model in CLASSICAL_METHODS:
         raise AppError(f"--weight is for a LoFTR model; with --model {args.model} give --outdoor_weight or "
                        "--indoor_weight (the models k switches to)")
+    if args.loop and args.no_display:
+        raise AppError("--loop is for the window: a headless run would never end")
     if args.camera_size is not None:
         if min(args.camera_size) < 1:
             raise AppError("--camera_size W H must be positive, e.g. 1280 720")
@@ -303,6 +308,9 @@ def run(args: argparse.Namespace) -> int:
     gui = not args.no_display
     reason = gui_unavailable_reason() if gui else None
     if reason:
+        if args.loop:
+            raise AppError(f"--loop is for the window: {reason[0].lower()}{reason[1:]}, and a headless run would "
+                           "never end")
         print(f"{reason}: running headless into ./{args.output_dir or DEFAULT_OUTPUT}/", file=sys.stderr)
         gui = False
     input_spec = args.input
@@ -319,6 +327,9 @@ def run(args: argparse.Namespace) -> int:
                          camera_size=args.camera_size if input_spec.isdigit() else None)
     if input_spec.isdigit():
         _report_camera_size(source, args.camera_size)
+    if args.loop and source.is_live:
+        source.close()
+        raise AppError(f"--loop replays a video file or image folder; {source.name} is live")
     try:
         output_dir = Path(args.output_dir) if args.output_dir else DEFAULT_OUTPUT
         if not gui or args.output_dir or args.save_video or args.save_input or args.save_matches:
@@ -330,7 +341,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"Model {label} on {matcher.device.type}/{matcher.precision}", file=sys.stderr)
         stride = args.skip_frames if source.is_live else args.skip
         # In a window the fallback sample video loops, so a new user always has something to look at.
-        raw = looped(lambda: open_source(str(SAMPLE_VIDEO))) if gui and fallback else source.frames()
+        replay = gui and (fallback or args.loop)
+        raw = looped(lambda: open_source(input_spec, tuple(args.image_glob), on_warning=_warn)) if replay \
+            else source.frames()
         frames = thin(raw, stride, args.max_length)  # sized for matching by the session (see MatchSession)
         window = MatchWindow(args.bottom_k, args.top_k)
         fps = source.fps / stride

@@ -100,6 +100,7 @@ def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
     (["--model", "orb", "--compare", "orb"], "would compare ORB with itself"),
     (["--camera_size", "1280", "720"], "--camera_size is for a camera (--input INDEX)"),
     (["--camera_size", "0", "720"], "--camera_size W H must be positive"),
+    (["--loop"], "--loop is for the window: a headless run would never end"),
 ])
 def test_bad_input_is_one_line(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                args: list[str], message: str) -> None:
@@ -402,3 +403,25 @@ def test_a_camera_is_asked_for_its_frame_size_and_says_what_it_gives(
     # The view shows the frames as they came, at most 960 pixels on their longer side, side by side.
     width, height = (round(side * min(1.0, 960 / max(given))) for side in given)
     assert cv2.imread(str(out / "frame_000001.png")).shape[:2] == (height, 2 * width + 10)
+
+
+def test_loop_replays_a_folder_in_the_window(weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import itertools
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, shade in enumerate((60, 180)):
+        cv2.imwrite(str(folder / f"{index}.png"), np.full((48, 64, 3), shade, np.uint8))
+    played: list[tuple[int, int]] = []
+
+    def window_that_takes_five_frames(args, source, frames, *rest):  # type: ignore[no-untyped-def]
+        played.extend((frame.index, int(frame.image[0, 0, 0])) for frame in itertools.islice(frames, 5))
+        return 0
+
+    monkeypatch.setattr("app.cli.gui_unavailable_reason", lambda: None)
+    monkeypatch.setattr("app.gui.run_gui", window_that_takes_five_frames)
+    assert main(["--input", str(folder), "--loop", "--weight", str(weights)]) == 0
+    assert played == [(0, 60), (1, 180), (2, 60), (3, 180), (4, 60)]  # indices go on, the pictures come round
+    played.clear()
+    assert main(["--input", str(folder), "--weight", str(weights)]) == 0
+    assert played == [(0, 60), (1, 180)]  # without --loop the folder ends
