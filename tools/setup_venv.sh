@@ -8,6 +8,18 @@ REQ="${1:-requirements.txt}"
 VENV="$ROOT/.venv"
 PY="${PYTHON:-python3}"
 if [ ! -x "$VENV/bin/python" ]; then
+    # One clear line instead of pip's or venv's tracebacks further down.
+    if ! command -v "$PY" > /dev/null; then
+        echo "error: $PY not found; install Python 3.10 or newer, or set PYTHON=/path/to/python3" >&2; exit 2
+    fi
+    if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+        echo "error: LoFTR Live needs Python 3.10 or newer, $PY is $("$PY" -V 2>&1); set PYTHON=/path/to/python3.10+" >&2
+        exit 2
+    fi
+    if ! "$PY" -c 'import venv, ensurepip' 2> /dev/null; then
+        echo "error: $PY cannot create virtual environments; install its venv module (Debian/Ubuntu: apt install python3-venv)" >&2
+        exit 2
+    fi
     echo "[setup] creating virtual environment in .venv/ ..." >&2
     "$PY" -m venv "$VENV"
 fi
