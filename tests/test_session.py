@@ -157,6 +157,22 @@ def test_a_second_session_follows_the_first_ones_anchor_region_geometry_and_size
     assert len(in_region) > 0 and (in_region < [320, 240]).all()  # frame 3: the region's matches only
 
 
+def test_a_comparison_matches_each_frame_as_a_session_alone_would(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    from model.classical import ClassicalMatcher
+
+    leader = MatchSession(_matcher(), resize=(160, 120))
+    alone = MatchSession(ClassicalMatcher("sift"), resize=(160, 120))
+    leader.compare_with(ClassicalMatcher("sift"), "sift: OpenCV")
+    for index in range(3):
+        frame = Frame(photo_pair[index % 2], index)
+        label, compared = leader.process(frame).comparison  # type: ignore[misc]
+        expected = alone.process(frame)
+        assert label == "sift: OpenCV" and len(compared.result) > 0
+        np.testing.assert_array_equal(compared.result.keypoints1, expected.result.keypoints1)
+    leader.compare_with(None)
+    assert leader.process(Frame(photo_pair[1], 3)).comparison is None
+
+
 def test_a_size_whose_anchor_cannot_be_encoded_changes_nothing(photo_pair: tuple[np.ndarray, np.ndarray],
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     session = MatchSession(_matcher(), resize=(160, 120))
