@@ -20,7 +20,16 @@ from model.weights import default_weights_path
 
 from .headless import MATCHES_FOLDER, HeadlessOptions, ffmpeg_command, run_headless
 from .render import VIEWS, MatchWindow
-from .sources import DEFAULT_IMAGE_GLOB, FrameSource, SourceError, camera_available, looped, open_source, thin
+from .sources import (
+    DEFAULT_IMAGE_GLOB,
+    CaptureSource,
+    FrameSource,
+    SourceError,
+    camera_available,
+    looped,
+    open_source,
+    thin,
+)
 from .verify import GEOMETRY_MODES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -294,7 +303,7 @@ def _warn(message: str) -> None:
 
 def _report_camera_size(camera: FrameSource, asked: tuple[int, int] | None) -> None:
     """Say the size a camera gives, and warn when it is not the one asked for."""
-    size = getattr(camera, "frame_size", None)
+    size = camera.frame_size if isinstance(camera, CaptureSource) else None
     if size is None:
         return
     print(f"{camera.name.capitalize()}: {size[0]}x{size[1]} frames", file=sys.stderr)
