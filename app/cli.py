@@ -20,6 +20,7 @@ from model.weights import default_weights_path
 
 from .headless import MATCHES_FOLDER, HeadlessOptions, ffmpeg_command, run_headless
 from .render import VIEWS, MatchWindow
+from .session import AnchorRule
 from .sources import (
     DEFAULT_IMAGE_GLOB,
     CaptureSource,
@@ -140,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--anchor_every", type=int, default=0,
         help="every N-th frame matched after an anchor becomes the anchor (0: keep it); in the window, frames "
              "dropped while matching do not count")
+    add("--reanchor_below", type=int, default=0, metavar="N",
+        help="after a frame with fewer than N matches (inliers, with --geometry) the next frame becomes the anchor: "
+             "the view recovers when the camera has moved away from the anchor (0: never; an --anchor image is "
+             "kept)")
     add("--geometry", choices=GEOMETRY_MODES, default="none",
         help="fit a homography (planar scenes, rotating camera) or a fundamental matrix (any rigid scene) to each "
              "frame's matches with MAGSAC++ and grey out the outliers (key e cycles; default none)")
@@ -251,8 +256,8 @@ def validate(args: argparse.Namespace) -> Resize:
     for name in ("skip", "skip_frames", "max_length"):
         if getattr(args, name) < 1:
             raise AppError(f"--{name} must be at least 1")
-    if args.anchor_every < 0 or args.bottom_k < 0 or args.top_k <= args.bottom_k:
-        raise AppError("need --anchor_every >= 0 and 0 <= --bottom_k < --top_k")
+    if min(args.anchor_every, args.reanchor_below, args.bottom_k) < 0 or args.top_k <= args.bottom_k:
+        raise AppError("need --anchor_every >= 0, --reanchor_below >= 0 and 0 <= --bottom_k < --top_k")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise AppError("--threshold must be between 0 and 1")
     if args.max_matches is not None and args.max_matches < -1:
@@ -370,7 +375,8 @@ def run(args: argparse.Namespace) -> int:
         comparison = _load(args, args.compare) if args.compare else None
         options = HeadlessOptions(output_dir=output_dir, write_png=write_png, save_video=args.save_video,
                                   save_input=args.save_input, save_matches=args.save_matches, resize=resize,
-                                  anchor_every=args.anchor_every, window=window, fps=fps,
+                                  anchor_rule=AnchorRule(args.anchor_every, args.reanchor_below), window=window,
+                                  fps=fps,
                                   geometry=args.geometry, region=args.region, blend_anchor=args.blend_anchor,
                                   view=args.view)
         try:

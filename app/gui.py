@@ -17,6 +17,7 @@ from model.matcher import Resize
 
 from .headless import MATCHES_FOLDER, MATCHES_PATTERN
 from .render import MatchWindow
+from .session import KEEP_ANCHOR, AnchorRule
 from .sources import Frame, FrameSource
 from .video import MatchFileWriter, PacedVideoWriter
 from .window import MainWindow
@@ -32,12 +33,13 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: AnyMatch
                  anchor_region: tuple[float, float, float, float] | None = None,
                  save_matches: bool = False, blend_anchor: bool = False, view: str = "lines",
                  read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
-                 model_switch: bool = True, anchor_every: int = 0, resize: Resize = None) -> MainWindow:
+                 model_switch: bool = True, anchor_rule: AnchorRule = KEEP_ANCHOR,
+                 resize: Resize = None) -> MainWindow:
     """The window with its capture and inference threads (not started)."""
     mailbox = LatestFrame()
     capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live)
     inference = InferenceThread(mailbox, load_model, domain, initial=(matcher, label), geometry=geometry,
-                                anchor_file=anchor_file, anchor_region=anchor_region, anchor_every=anchor_every,
+                                anchor_file=anchor_file, anchor_region=anchor_region, anchor_rule=anchor_rule,
                                 resize=resize)
     # The window's videos play in real time at the source's rate (at most MAX_VIDEO_FPS), whatever the rate of
     # results: a view is repeated until the next one is drawn.
@@ -60,7 +62,8 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
                                args.save_video, args.save_input, load_model, geometry=args.geometry,
                                anchor_file=anchor_file, anchor_region=args.region, save_matches=args.save_matches,
                                blend_anchor=args.blend_anchor, view=args.view, read_anchor_file=read_anchor_file,
-                               model_switch=model_switch, anchor_every=args.anchor_every, resize=resize)
+                               model_switch=model_switch,
+                               anchor_rule=AnchorRule(args.anchor_every, args.reanchor_below), resize=resize)
     interrupted = []
 
     def on_signal(signum: int, frame: object) -> None:

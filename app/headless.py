@@ -19,7 +19,7 @@ from model.classical import AnyMatcher
 from model.matcher import Resize
 
 from .render import MatchWindow
-from .session import MatchSession, render_packet
+from .session import KEEP_ANCHOR, AnchorRule, MatchSession, render_packet
 from .sources import Frame
 from .video import MatchFileWriter, PngWriter, VideoWriter
 
@@ -37,7 +37,7 @@ class HeadlessOptions:
     save_input: bool = False
     save_matches: bool = False  # one npz of matches per frame in output_dir / MATCHES_FOLDER
     resize: Resize = None  # the size frames are matched and drawn at (--resize; see MatchSession)
-    anchor_every: int = 0  # re-anchor every N frames; 0 keeps the first frame as the anchor
+    anchor_rule: AnchorRule = KEEP_ANCHOR  # when a frame becomes the anchor by itself (default: never)
     window: MatchWindow = MatchWindow()
     fps: float = 15.0
     geometry: str = "none"  # geometric verification mode (app.verify.GEOMETRY_MODES)
@@ -124,14 +124,14 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
                  comparison: tuple[AnyMatcher, str] | None = None) -> HeadlessSummary:
     """Match every frame against the anchor and write the rendered views. ``on_stop`` is called on Ctrl-C
     or SIGTERM (the loop itself stops before the next frame). ``anchor_file`` is an (image, name) to use as
-    the anchor instead of the first frame (``anchor_every`` still re-anchors on frames N, 2N, ...).
+    the anchor instead of the first frame (``AnchorRule.every`` still re-anchors on frames N, 2N, ...).
     ``comparison`` is a second (matcher, label), e.g. SIFT, matching the same frames against the same anchor,
     drawn below."""
     options.output_dir.mkdir(parents=True, exist_ok=True)
     video_path = options.output_dir / "loftr_matches.mp4" if options.save_video else None
     input_path = options.output_dir / "demo_input.mp4" if options.save_input else None
     device = f"{matcher.device.type}/{matcher.precision}"
-    session = MatchSession(matcher, options.geometry, options.region, options.anchor_every, options.resize)
+    session = MatchSession(matcher, options.geometry, options.region, options.anchor_rule, options.resize)
     if anchor_file is not None:
         session.set_anchor(anchor_file[0], 0, anchor_file[1])
     if comparison is not None:

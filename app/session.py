@@ -130,6 +130,24 @@ class FpsMeter:
         return (len(self.times) - 1) / (self.times[-1] - self.times[0])
 
 
+@dataclass(frozen=True)
+class AnchorRule:
+    """When a frame of the stream becomes the anchor by itself (besides n, a dropped image or --anchor).
+
+    every: the ``every``-th frame matched after an anchor (0: never), e.g. to match each frame against a recent
+        one rather than against the first.
+    below: after a frame with fewer matches than this (fewer inliers, with geometric verification), the next
+        frame (0: never): when the camera has moved away from the anchor, the view recovers by itself. An anchor
+        from an image file (a photo of an object to find) is kept.
+    """
+
+    every: int = 0
+    below: int = 0
+
+
+KEEP_ANCHOR = AnchorRule()  # no frame becomes the anchor by itself
+
+
 class MatchSession:
     """The anchor (its cached features), the region of it to match from and the geometric verification mode.
 
@@ -138,8 +156,7 @@ class MatchSession:
         geometry: geometric verification mode (``app.verify.GEOMETRY_MODES``).
         anchor_region: a box in fractions of the anchor's width and height, (0, 0, 1, 1) being all of it:
             the region of every new anchor (None: the whole anchor). ``region`` can be changed meanwhile.
-        anchor_every: the N-th frame processed after an anchor was set becomes the anchor (0: never), e.g. to
-            match each frame against a recent one rather than against the first.
+        anchor_rule: when a frame becomes the anchor by itself (``AnchorRule``; by default never).
         resize: the size the network matches frames at (--resize: W H exactly, the longer side, or None for
             as they come; it becomes the matcher's ``resize``); an image-file anchor keeps its aspect ratio, its
             longer side brought to the frames'. ``set_resize`` changes it (the anchor is encoded again).
@@ -148,9 +165,9 @@ class MatchSession:
     """
 
     def __init__(self, matcher: AnyMatcher, geometry: str = "none", anchor_region: Box | None = None,
-                 anchor_every: int = 0, resize: Resize = None) -> None:
+                 anchor_rule: AnchorRule = KEEP_ANCHOR, resize: Resize = None) -> None:
         self.matcher, self.geometry, self.anchor_region = matcher, geometry, anchor_region
-        self.anchor_every, self.frames_since_anchor = anchor_every, 0
+        self.anchor_rule, self.frames_since_anchor, self.anchor_lost = anchor_rule, 0, False
         self.resize = self.matcher.resize = resize
         self.region: Box | None = None
         self.anchor: EncodedImage | ClassicalFeatures | None = None
@@ -165,7 +182,7 @@ class MatchSession:
         region is ``anchor_region`` (a box of the old anchor means nothing on the new one)."""
         self.anchor_source, self.anchor_index, self.anchor_name = image, index, name
         self._encode_anchor()
-        self.frames_since_anchor = 0
+        self.frames_since_anchor, self.anchor_lost = 0, False
         self.region = None
         if self.anchor_region is not None and self.anchor_image is not None:
             height, width = self.anchor_image.shape[:2]
@@ -206,7 +223,7 @@ class MatchSession:
     def follow(self, leader: MatchSession) -> None:
         """Take the leader's anchor (the same image, encoded by this session's matcher), region, geometric
         verification and size: a second matcher on the same frames, e.g. SIFT beside LoFTR. Call it before
-        each ``process`` (this session's own ``anchor_every`` should be 0: the leader's rule applies)."""
+        each ``process`` (this session's own ``anchor_rule`` should be the default: the leader's applies)."""
         if self.resize != leader.resize:
             self.set_resize(leader.resize)
         new_anchor = (self.anchor_source is not leader.anchor_source or self.anchor_index != leader.anchor_index
@@ -223,10 +240,10 @@ class MatchSession:
             self.anchor = matcher.encode(self.anchor_image, keep_aspect=bool(self.anchor_name))
 
     def process(self, frame: Frame) -> MatchPacket:
-        """Match a frame against the anchor (the frame becomes the anchor when there is none yet, and every
-        ``anchor_every``-th frame)."""
-        due = self.anchor_every and self.frames_since_anchor >= self.anchor_every
-        if self.anchor is None or self.anchor_image is None or due:
+        """Match a frame against the anchor (the frame becomes the anchor when there is none yet, or when
+        ``anchor_rule`` says so)."""
+        due = self.anchor_rule.every and self.frames_since_anchor >= self.anchor_rule.every
+        if self.anchor is None or self.anchor_image is None or due or self.anchor_lost:
             self.set_anchor(frame.image, frame.index)
         self.frames_since_anchor += 1
         frame = replace(frame, image=fit_for_display(frame.image, self.resize))
@@ -236,6 +253,8 @@ class MatchSession:
         matched = time.perf_counter()
         geometry = verify_matches(result, self.geometry, frame.image.shape, self.matcher.resize)
         done = time.perf_counter()
+        support = len(result) if geometry is None else geometry.num_inliers
+        self.anchor_lost = not self.anchor_name and support < self.anchor_rule.below
         network_height, network_width = network_size(*frame.image.shape[:2], self.resize)
         packet = MatchPacket(self.anchor_image, self.anchor_index, self.anchor_name, frame.image, frame.index, result,
                              (done - start) * 1000.0, self._meter.tick(), (done - frame.captured) * 1000.0, geometry,

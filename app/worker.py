@@ -21,7 +21,7 @@ from model.classical import AnyMatcher
 from model.geometry import Box
 from model.matcher import Resize
 
-from .session import MatchSession
+from .session import KEEP_ANCHOR, AnchorRule, MatchSession
 from .sources import Frame, FrameSource
 
 
@@ -138,16 +138,16 @@ class InferenceThread(QThread):
     def __init__(self, mailbox: LatestFrame, load_model: Callable[[str], tuple[AnyMatcher, str]], domain: str,
                  initial: tuple[AnyMatcher, str] | None = None, geometry: str = "none",
                  anchor_file: tuple[np.ndarray, str] | None = None, anchor_region: Box | None = None,
-                 anchor_every: int = 0, resize: Resize = None) -> None:
+                 anchor_rule: AnchorRule = KEEP_ANCHOR, resize: Resize = None) -> None:
         """``initial`` is an already loaded (matcher, label) for ``domain``; otherwise it loads here.
         ``geometry`` is the geometric verification mode (see ``app.verify.GEOMETRY_MODES``); ``anchor_file``
         an (image, name) to start with as the anchor instead of the first frame; ``anchor_region`` the region
-        of every anchor, in fractions of its size, ``anchor_every`` how often a frame becomes the anchor and
+        of every anchor, in fractions of its size, ``anchor_rule`` when a frame becomes the anchor by itself and
         ``resize`` the size frames are matched at (see ``MatchSession``)."""
         super().__init__()
         self.mailbox, self.load_model, self.domain, self.initial = mailbox, load_model, domain, initial
         self.geometry, self.anchor_file, self.anchor_region = geometry, anchor_file, anchor_region
-        self.anchor_every, self.resize = anchor_every, resize
+        self.anchor_rule, self.resize = anchor_rule, resize
         self.requests: queue.Queue[_Request] = queue.Queue()
         self._stop = threading.Event()
         self.session: MatchSession | None = None  # made in run(), with the first model
@@ -196,7 +196,7 @@ class InferenceThread(QThread):
             return
         self.domain = domain
         if self.session is None:
-            self.session = MatchSession(matcher, self.geometry, self.anchor_region, self.anchor_every, self.resize)
+            self.session = MatchSession(matcher, self.geometry, self.anchor_region, self.anchor_rule, self.resize)
         else:
             self.session.set_matcher(matcher)
         self.model_changed.emit(domain, label, f"{matcher.device.type}/{matcher.precision}")

@@ -101,6 +101,7 @@ def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
     (["--camera_size", "1280", "720"], "--camera_size is for a camera (--input INDEX)"),
     (["--camera_size", "0", "720"], "--camera_size W H must be positive"),
     (["--loop"], "--loop is for the window: a headless run would never end"),
+    (["--reanchor_below", "-1"], "--reanchor_below >= 0"),
 ])
 def test_bad_input_is_one_line(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                args: list[str], message: str) -> None:

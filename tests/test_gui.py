@@ -13,6 +13,7 @@ from PyQt6.QtCore import QPoint, Qt
 
 from app.gui import build_window
 from app.render import MatchWindow
+from app.session import AnchorRule
 from app.sources import open_source
 from app.window import render_packet
 from app.worker import InferenceThread
@@ -202,7 +203,8 @@ def test_anchor_every_reanchors_in_the_window_too(qtbot, tmp_path: Path) -> None
     source = open_source(str(ROOT / "assets" / "sample.mp4"))
     main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model",
                                "outdoor", MatchWindow(0, 2000), tmp_path, source.fps, save_video=False,
-                               save_input=False, load_model=lambda domain: (_matcher(), domain), anchor_every=2,
+                               save_input=False, load_model=lambda domain: (_matcher(), domain),
+                               anchor_rule=AnchorRule(every=2),
                                resize=(160, 120))
     qtbot.addWidget(main_window)
     main_window.show()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from app.render import MatchWindow
-from app.session import MatchSession, fit_for_display, render_packet
+from app.session import AnchorRule, MatchSession, fit_for_display, render_packet
 from app.sources import Frame
 from model.config import get_preset
 from model.loftr import LoFTR
@@ -87,12 +87,27 @@ def test_a_blank_frame_gives_an_empty_packet_that_still_draws() -> None:
 
 def test_every_nth_frame_after_an_anchor_becomes_the_anchor(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
     image = cv2.resize(photo_pair[0], (64, 48), interpolation=cv2.INTER_AREA)
-    session = MatchSession(_matcher(), anchor_every=3)
+    session = MatchSession(_matcher(), anchor_rule=AnchorRule(every=3))
     anchors = [session.process(Frame(image, index)).anchor_index for index in range(5)]
     assert anchors == [0, 0, 0, 3, 3]
     session.set_anchor(image, 5)  # a new anchor (n in the window) starts the count again
     anchors = [session.process(Frame(image, index)).anchor_index for index in range(5, 9)]
     assert anchors == [5, 5, 5, 8]
+
+
+def test_after_a_frame_with_too_few_matches_the_next_one_becomes_the_anchor(
+        photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    from model.classical import ClassicalMatcher  # trained features: matches where the scene is, none on a blank
+
+    scene, elsewhere = (cv2.resize(image, (320, 240), interpolation=cv2.INTER_AREA) for image in photo_pair)
+    blank = np.full_like(scene, 128)  # nothing to match: the camera has moved away
+    session = MatchSession(ClassicalMatcher("sift"), anchor_rule=AnchorRule(below=10))
+    packets = [session.process(Frame(image, index))
+               for index, image in enumerate([scene, elsewhere, blank, scene, elsewhere])]
+    assert len(packets[1].result) >= 10 and len(packets[2].result) < 10
+    assert [packet.anchor_index for packet in packets] == [0, 0, 0, 3, 3]  # frame 3 followed the lost frame 2
+    session.set_anchor(blank, 5, "poster.png")  # an image file's anchor is kept, however few its matches
+    assert [session.process(Frame(blank, index)).anchor_index for index in (6, 7)] == [5, 5]
 
 
 def test_frames_are_matched_at_the_network_size_and_kept_sharp_and_a_new_size_encodes_the_anchor_again(
@@ -137,7 +152,7 @@ def test_a_second_session_follows_the_first_ones_anchor_region_geometry_and_size
         photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
     from model.classical import ClassicalMatcher
 
-    leader = MatchSession(_matcher(), geometry="homography", anchor_every=2, resize=(160, 120))
+    leader = MatchSession(_matcher(), geometry="homography", anchor_rule=AnchorRule(every=2), resize=(160, 120))
     follower = MatchSession(ClassicalMatcher("sift"))
     frames = [Frame(photo_pair[index % 2], index) for index in range(5)]
     followed = []
