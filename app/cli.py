@@ -65,6 +65,7 @@ examples:
   ./run_demo.sh --input frames/ --image_glob '*.png' --no_display --output_dir out/
   ./run_demo.sh --camera_size 1280 720            webcam 0 at 720p (the view is sharper; matching stays fast)
   ./run_demo.sh --input clip.mp4 --loop --compare sift   a demo that never ends: LoFTR and SIFT on a loop
+  ./run_demo.sh --geometry fundamental --reanchor_below 80   walk around: a new anchor when the old one is lost
   ./run_demo.sh --input rtsp://camera/stream --model indoor
   ./run_demo.sh --input poster.mp4 --geometry homography     outline the anchor in the live frame
   ./run_demo.sh --anchor book_cover.jpg --geometry homography  find a known object in the webcam view
