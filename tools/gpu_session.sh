@@ -41,7 +41,10 @@ fi
     if "$python" -c "import imageio_ffmpeg" 2> /dev/null; then
         "$python" -m app --no_display --input assets/sample.mp4 --max_length 150 --geometry homography \
             --output_dir "$work/app_cuda" --save_matches
-        rm -rf "$work/app_cuda"
+        # LoFTR on the GPU, SIFT on the CPU, one after the other: is running them side by side worth it there?
+        "$python" -m app --no_display --input assets/sample.mp4 --max_length 150 --compare sift \
+            --output_dir "$work/app_cuda_compare" --save_matches
+        rm -rf "$work/app_cuda" "$work/app_cuda_compare"
     else
         echo "app on CUDA: skipped (no imageio_ffmpeg here)"
     fi
