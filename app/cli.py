@@ -397,6 +397,11 @@ def run(args: argparse.Namespace) -> int:
     for name, (frames_verified, matches, inliers) in summary.verified.items():
         print(f"{args.geometry}, {name}: {inliers / frames_verified:.0f} inliers of {matches / frames_verified:.0f} "
               f"matches per frame on average ({100 * inliers / max(matches, 1):.0f}%)", file=sys.stderr)
+    if summary.reanchored:
+        frames = ", ".join(map(str, summary.reanchored))
+        print(f"new anchors after frames with fewer than {args.reanchor_below} "
+              f"{'inliers' if args.geometry != 'none' else 'matches'}: frame{'s' * (len(summary.reanchored) > 1)} "
+              f"{frames}", file=sys.stderr)
     for path in (summary.video, summary.input_video):
         if path:
             print(f"wrote {path}", file=sys.stderr)

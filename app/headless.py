@@ -58,6 +58,7 @@ class HeadlessSummary:
     # Per model (its label; the comparison's too): frames with geometric verification, their matches and inliers.
     verified: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)  # matching (and verification) time of each frame
+    reanchored: list[int] = field(default_factory=list)  # frames that became the anchor after too few matches
 
 
 class _StopOnSignal:
@@ -139,6 +140,7 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
     count = 0
     verified: dict[str, tuple[int, int, int]] = {}
     latencies: list[float] = []
+    reanchored: list[int] = []
     started = time.perf_counter()
     progress = Progress(total, stream)
     with ExitStack() as stack, _StopOnSignal(on_stop) as signals:
@@ -152,6 +154,8 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
                 break
             packet = session.process(frame)
             latencies.append(packet.latency_ms)
+            if packet.reanchored:
+                reanchored.append(packet.frame_index)
             for name, counted in [(model_label, packet), *([packet.comparison] if packet.comparison else [])]:
                 if counted.geometry is not None:
                     frames_verified, matches, inliers = verified.get(name, (0, 0, 0))
@@ -171,7 +175,8 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
             progress.update(count)
     progress.finish()
     return HeadlessSummary(count, png_writer.written if png_writer else 0, time.perf_counter() - started, signals.stop,
-                           video_path, input_path, match_files.written if match_files else 0, verified, latencies)
+                           video_path, input_path, match_files.written if match_files else 0, verified, latencies,
+                           reanchored)
 
 
 def ffmpeg_command(output_dir: Path, fps: float) -> str:

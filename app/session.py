@@ -56,6 +56,7 @@ class MatchPacket:
     threshold: float | None = None  # the matcher's: LoFTR's coarse confidence, or 1 - Lowe's ratio (SIFT, ORB)
     network_size: tuple[int, int] | None = None  # (width, height) the network matched the frame at
     ratio_test: bool = False  # the matcher is SIFT or ORB: the threshold is a ratio test's
+    reanchored: bool = False  # the frame became the anchor: the one before had too few matches (AnchorRule.below)
     # The same frame and anchor matched by a second matcher, to compare (its label, its packet): drawn below.
     comparison: tuple[str, MatchPacket] | None = None
 
@@ -243,6 +244,7 @@ class MatchSession:
         """Match a frame against the anchor (the frame becomes the anchor when there is none yet, or when
         ``anchor_rule`` says so)."""
         due = self.anchor_rule.every and self.frames_since_anchor >= self.anchor_rule.every
+        reanchored = self.anchor_lost
         if self.anchor is None or self.anchor_image is None or due or self.anchor_lost:
             self.set_anchor(frame.image, frame.index)
         self.frames_since_anchor += 1
@@ -259,7 +261,8 @@ class MatchSession:
         packet = MatchPacket(self.anchor_image, self.anchor_index, self.anchor_name, frame.image, frame.index, result,
                              (done - start) * 1000.0, self._meter.tick(), (done - frame.captured) * 1000.0, geometry,
                              (done - matched) * 1000.0, self.region, self.matcher.threshold,
-                             (network_width, network_height), ratio_test=isinstance(self.matcher, ClassicalMatcher))
+                             (network_width, network_height), ratio_test=isinstance(self.matcher, ClassicalMatcher),
+                             reanchored=reanchored)
         if self.comparison is not None:  # the frame as kept here: it is not sized a second time
             label, other = self.comparison
             other.follow(self)

@@ -239,6 +239,8 @@ class MainWindow(QMainWindow):
         """
         self.last_packet = packet
         self.results_received += 1
+        if packet.reanchored:
+            self.statusBar().showMessage(f"too few matches: frame {packet.frame_index} is the new anchor", 5000)
         if self.threshold is None and packet.threshold is not None:
             self.threshold = packet.threshold
             self.controls.show_state(threshold=packet.threshold)

@@ -426,3 +426,18 @@ def test_loop_replays_a_folder_in_the_window(weights: Path, tmp_path: Path, monk
     played.clear()
     assert main(["--input", str(folder), "--weight", str(weights)]) == 0
     assert played == [(0, 60), (1, 180)]  # without --loop the folder ends
+
+
+def test_reanchor_below_makes_the_frame_after_a_lost_one_the_anchor(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    video, folder = cv2.VideoCapture(str(ROOT / "assets" / "sample.mp4")), tmp_path / "frames"
+    folder.mkdir()
+    for index in range(5):
+        frame = video.read()[1]
+        cv2.imwrite(str(folder / f"{index}.png"), np.full_like(frame, 128) if index == 2 else frame)  # 2: lost
+    code = main(["--input", str(folder), "--no_display", "--model", "sift", "--reanchor_below", "10",
+                 "--save_matches", "--output_dir", str(tmp_path / "out")])
+    assert code == 0 and "new anchors after frames with fewer than 10 matches: frame 3\n" in capsys.readouterr().err
+    anchors = [int(np.load(tmp_path / "out" / "matches" / f"frame_{index:06d}.npz")["anchor_index"])
+               for index in range(5)]
+    assert anchors == [0, 0, 0, 3, 3]

@@ -199,6 +199,26 @@ def test_m_says_so_when_both_models_are_one_file(qtbot, tmp_path: Path) -> None:
         main_window.shutdown()
 
 
+def test_a_new_anchor_after_too_few_matches_is_said_in_the_status_bar(  # type: ignore[no-untyped-def]
+        qtbot, tmp_path: Path) -> None:
+    source = open_source(str(ROOT / "assets" / "sample.mp4"))
+    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model",
+                               "outdoor", MatchWindow(0, 2000), tmp_path, source.fps, save_video=False,
+                               save_input=False, load_model=lambda domain: (_matcher(), domain),
+                               anchor_rule=AnchorRule(below=10**6), resize=(160, 120))  # every frame is "lost"
+    qtbot.addWidget(main_window)
+    main_window.show()
+    main_window.start()
+    try:
+        qtbot.waitUntil(lambda: main_window.last_packet is not None and main_window.last_packet.reanchored,
+                        timeout=60000)
+        packet = main_window.last_packet
+        assert packet.anchor_index == packet.frame_index
+        assert main_window.statusBar().currentMessage().startswith("too few matches: frame ")
+    finally:
+        main_window.shutdown()
+
+
 def test_anchor_every_reanchors_in_the_window_too(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     source = open_source(str(ROOT / "assets" / "sample.mp4"))
     main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model",

@@ -106,6 +106,7 @@ def test_after_a_frame_with_too_few_matches_the_next_one_becomes_the_anchor(
                for index, image in enumerate([scene, elsewhere, blank, scene, elsewhere])]
     assert len(packets[1].result) >= 10 and len(packets[2].result) < 10
     assert [packet.anchor_index for packet in packets] == [0, 0, 0, 3, 3]  # frame 3 followed the lost frame 2
+    assert [packet.reanchored for packet in packets] == [False, False, False, True, False]
     session.set_anchor(blank, 5, "poster.png")  # an image file's anchor is kept, however few its matches
     assert [session.process(Frame(blank, index)).anchor_index for index in (6, 7)] == [5, 5]
 
