@@ -46,7 +46,7 @@ EPILOG = """keys (GUI):
   mouse      drag a box on the anchor: match only from it; right click or Backspace: the whole anchor
   m          toggle LoFTR's indoor / outdoor model (hot swap)
   k          the matcher: LoFTR / OpenCV SIFT / OpenCV ORB, on the same frames (to compare)
-  b          compare: SIFT's, then ORB's matches on the same frames drawn below LoFTR's, then none
+  b          compare: SIFT's, then ORB's (then --compare FILE's) matches on the same frames drawn below, then none
   e          geometric verification: none / homography / fundamental (MAGSAC++; outliers greyed)
   w          the anchor over the live frame through the homography, in false colour: grey where aligned
   l          lines (colour: confidence) / points (colour: position in the anchor)
@@ -106,8 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--model", choices=("indoor", "outdoor", *CLASSICAL_METHODS), default="outdoor",
         help="which model to start with: LoFTR's indoor or outdoor one, or OpenCV's SIFT or ORB to compare with "
              "on the same frames (key k switches at run time)")
-    add("--compare", choices=CLASSICAL_METHODS,
-        help="also match every frame with OpenCV's SIFT or ORB and draw its matches below LoFTR's (key b)")
+    add("--compare", metavar="sift|orb|WEIGHTS",
+        help="also match every frame with OpenCV's SIFT or ORB, or with other LoFTR weights (e.g. an official "
+             "checkpoint against ours), and draw its matches below (key b)")
     add("--loop", action="store_true",
         help="in the window, play a video file or image folder over and over (e.g. a demo at a stand)")
     add("--image_glob", nargs="+", default=list(DEFAULT_IMAGE_GLOB), help="file patterns for an image folder")
@@ -269,6 +270,13 @@ def validate(args: argparse.Namespace) -> Resize:
             raise AppError("--region X0 Y0 X1 Y1 are fractions of the anchor's size: 0 <= X0 < X1 <= 1 and "
                            "0 <= Y0 < Y1 <= 1")
         args.region = (x0, y0, x1, y1)
+    if args.compare and args.compare not in CLASSICAL_METHODS and not Path(args.compare).is_file():
+        raise AppError(f"--compare takes sift, orb or a LoFTR weights file; {args.compare} is neither")
+    if args.compare and args.compare not in CLASSICAL_METHODS and args.model not in CLASSICAL_METHODS:
+        with contextlib.suppress(CheckpointError):  # a model without weights is said when it is loaded
+            if weights_for(args, args.model).resolve() == Path(args.compare).resolve():
+                raise AppError(f"--compare {args.compare} is the {args.model} model's own weights file: it would "
+                               "compare the model with itself; give another file")
     if args.compare and args.compare == args.model:
         raise AppError(f"--compare {args.compare} with --model {args.model} would compare {args.model.upper()} with "
                        "itself; start with LoFTR (--model outdoor or indoor)")
@@ -350,7 +358,12 @@ def run(args: argparse.Namespace) -> int:
         if not gui or args.output_dir or args.save_video or args.save_input or args.save_matches:
             _check_writable(output_dir)
         anchor_file = read_anchor(args.anchor, resize) if args.anchor else None
+        # The comparison is loaded here too, so that a file that is not one is a clear line before anything runs;
+        # the window's first request for it takes this one.
+        preloaded: dict[str, tuple[AnyMatcher, str]] = {}
         with single_threaded_torch(enabled=gui):
+            if args.compare:
+                preloaded[args.compare] = _load(args, args.compare)
             matcher = build_matcher(args, args.model)
         label = model_label(args.model, matcher)
         print(f"Model {label} on {matcher.device.type}/{matcher.precision}", file=sys.stderr)
@@ -366,14 +379,14 @@ def run(args: argparse.Namespace) -> int:
             from .gui import run_gui  # Qt is imported only when a window is wanted
 
             return run_gui(args, source, frames, matcher, label, window, output_dir, fps,
-                           lambda domain: _load(args, domain), anchor_file, lambda path: read_anchor(path, resize),
-                           _other_model_differs(args), resize)
+                           lambda choice: preloaded.pop(choice, None) or _load(args, choice), anchor_file,
+                           lambda path: read_anchor(path, resize), _other_model_differs(args), resize)
         frame_count = getattr(source, "frame_count", 0) or len(getattr(source, "files", []))
         total = min(-(-frame_count // stride), args.max_length) if frame_count else None
         # As in the original demo, PNGs go to an --output_dir that was asked for; without one they are
         # written only when nothing else is, so that a headless run always leaves something to look at.
         write_png = bool(args.output_dir) or not (args.save_video or args.save_input or args.save_matches)
-        comparison = _load(args, args.compare) if args.compare else None
+        comparison = preloaded.get(args.compare) if args.compare else None
         options = HeadlessOptions(output_dir=output_dir, write_png=write_png, save_video=args.save_video,
                                   save_input=args.save_input, save_matches=args.save_matches, resize=resize,
                                   anchor_rule=AnchorRule(args.anchor_every, args.reanchor_below), window=window,
@@ -426,9 +439,17 @@ def model_label(domain: str, matcher: AnyMatcher) -> str:
     return f"{domain}: {matcher.loaded.description if matcher.loaded else matcher.name}"
 
 
-def _load(args: argparse.Namespace, domain: str) -> tuple[AnyMatcher, str]:
-    matcher = build_matcher(args, domain)
-    return matcher, model_label(domain, matcher)
+def _load(args: argparse.Namespace, choice: str) -> tuple[AnyMatcher, str]:
+    """A matcher and its label: LoFTR's indoor or outdoor model, SIFT or ORB, or a LoFTR weights file (--compare)."""
+    if choice in ("indoor", "outdoor", *CLASSICAL_METHODS):
+        matcher = build_matcher(args, choice)
+        return matcher, model_label(choice, matcher)
+    try:
+        matcher = Matcher(choice, device=args.device, precision=args.precision, resize=None, threshold=args.threshold,
+                          max_matches=max_matches_for(args))
+    except (CheckpointError, ValueError) as error:
+        raise AppError(str(error)) from None
+    return matcher, model_label("compared", matcher)
 
 
 @contextlib.contextmanager

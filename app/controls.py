@@ -7,6 +7,8 @@ keep working after a click (a focused combo box would otherwise swallow letters 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QToolBar, QWidget
@@ -18,10 +20,15 @@ from .verify import GEOMETRY_MODES
 
 #: What the Matcher box offers: LoFTR (the model of the Model button), or OpenCV's SIFT or ORB to compare with.
 METHODS = ("loftr", *CLASSICAL_METHODS)
-#: What the Compare box offers: a classical matcher drawn below LoFTR's view, on the same frames.
+#: What the Compare box offers: a classical matcher drawn below LoFTR's view, on the same frames (and the LoFTR
+#: weights file of --compare FILE).
 COMPARISONS = ("none", *CLASSICAL_METHODS)
-
 THRESHOLD_STEP = 0.05  # the spin box's step, as the [ / ] keys
+
+
+def comparison_label(choice: str) -> str:
+    """How a comparison is named in the Compare box: "none", "sift", "orb", or a weights file's name."""
+    return choice if choice in COMPARISONS else Path(choice).name
 
 
 class ControlBar(QToolBar):
@@ -45,7 +52,9 @@ class ControlBar(QToolBar):
     plots_toggled = pyqtSignal(bool)
 
     def __init__(self, geometry: str, view: str, blend: bool, sizes: tuple[str, ...] = (), size: int = 0,
-                 parent: QWidget | None = None) -> None:
+                 comparisons: tuple[str, ...] = COMPARISONS, parent: QWidget | None = None) -> None:
+        """``comparisons``: what the Compare box offers: "none", SIFT, ORB, and a LoFTR weights file's path
+        (--compare FILE), shown by its name."""
         super().__init__("controls", parent)
         self.setMovable(False)
         self.anchor_action = self._action("Set anchor", "n / space: the current frame becomes the anchor",
@@ -58,9 +67,13 @@ class ControlBar(QToolBar):
         self.method_box = self._combo("Matcher", METHODS, METHODS[0],
                                       "k: LoFTR, or OpenCV's SIFT or ORB on the same frames, to compare")
         self.method_box.currentTextChanged.connect(self.method_chosen)
-        self.compare_box = self._combo("Compare", COMPARISONS, COMPARISONS[0],
-                                       "b: SIFT's or ORB's matches on the same frames, drawn below")
-        self.compare_box.currentTextChanged.connect(self.compare_chosen)
+        self.compare_box = self._combo("Compare", tuple(comparison_label(choice) for choice in comparisons),
+                                       comparison_label(comparisons[0]),
+                                       "b: SIFT's, ORB's or other LoFTR weights' matches on the same frames, below")
+        for index, choice in enumerate(comparisons):
+            self.compare_box.setItemData(index, choice)
+        self.compare_box.currentIndexChanged.connect(
+            lambda index: self.compare_chosen.emit(self.compare_box.itemData(index)))
         self.addSeparator()
         self.geometry_box = self._combo("Geometry", GEOMETRY_MODES, geometry,
                                         "e: fit a homography or a fundamental matrix (MAGSAC++), grey the outliers")
@@ -127,7 +140,8 @@ class ControlBar(QToolBar):
         """Show the window's state (what a key changed) without emitting the widgets' signals again."""
         updates = ((domain, self.model_action, lambda value: self.model_action.setText(f"Model: {value}")),
                    (method, self.method_box, self.method_box.setCurrentText),
-                   (compare, self.compare_box, self.compare_box.setCurrentText),
+                   (compare, self.compare_box, lambda choice: self.compare_box.setCurrentIndex(
+                       self.compare_box.findData(choice))),
                    (geometry, self.geometry_box, self.geometry_box.setCurrentText),
                    (blend, self.blend_action, self.blend_action.setChecked),
                    (view, self.view_box, self.view_box.setCurrentText),

@@ -15,6 +15,7 @@ from PyQt6.QtWidgets import QApplication
 from model.classical import AnyMatcher
 from model.matcher import Resize
 
+from .controls import COMPARISONS
 from .headless import MATCHES_FOLDER, MATCHES_PATTERN
 from .render import MatchWindow
 from .session import KEEP_ANCHOR, AnchorRule
@@ -34,8 +35,8 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: AnyMatch
                  save_matches: bool = False, blend_anchor: bool = False, view: str = "lines",
                  read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
                  model_switch: bool = True, anchor_rule: AnchorRule = KEEP_ANCHOR,
-                 resize: Resize = None) -> MainWindow:
-    """The window with its capture and inference threads (not started)."""
+                 resize: Resize = None, comparisons: tuple[str, ...] = COMPARISONS) -> MainWindow:
+    """The window with its capture and inference threads (not started); ``comparisons``: see ``ControlBar``."""
     mailbox = LatestFrame()
     capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live)
     inference = InferenceThread(mailbox, load_model, domain, initial=(matcher, label), geometry=geometry,
@@ -49,7 +50,12 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: AnyMatch
     match_files = MatchFileWriter(output_dir / MATCHES_FOLDER, MATCHES_PATTERN) if save_matches else None
     return MainWindow(capture, inference, window, output_dir, video, input_video, geometry=geometry,
                       match_files=match_files, blend_anchor=blend_anchor, view=view, read_anchor_file=read_anchor_file,
-                      video_fps=video_fps, model_switch=model_switch, resize=resize)
+                      video_fps=video_fps, model_switch=model_switch, resize=resize, comparisons=comparisons)
+
+
+def comparisons_offered(compare: str | None) -> tuple[str, ...]:
+    """What the Compare box offers: none, SIFT, ORB, and the LoFTR weights file of --compare FILE."""
+    return COMPARISONS if compare is None or compare in COMPARISONS else (*COMPARISONS, compare)
 
 
 def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Frame], matcher: AnyMatcher, label: str,
@@ -63,7 +69,8 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
                                anchor_file=anchor_file, anchor_region=args.region, save_matches=args.save_matches,
                                blend_anchor=args.blend_anchor, view=args.view, read_anchor_file=read_anchor_file,
                                model_switch=model_switch,
-                               anchor_rule=AnchorRule(args.anchor_every, args.reanchor_below), resize=resize)
+                               anchor_rule=AnchorRule(args.anchor_every, args.reanchor_below), resize=resize,
+                               comparisons=comparisons_offered(args.compare))
     interrupted = []
 
     def on_signal(signum: int, frame: object) -> None:

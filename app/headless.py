@@ -19,7 +19,7 @@ from model.classical import AnyMatcher
 from model.matcher import Resize
 
 from .render import MatchWindow
-from .session import KEEP_ANCHOR, AnchorRule, MatchSession, render_packet
+from .session import KEEP_ANCHOR, AnchorRule, MatchSession, matched_on, render_packet
 from .sources import Frame
 from .video import MatchFileWriter, PngWriter, VideoWriter
 
@@ -131,7 +131,7 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
     options.output_dir.mkdir(parents=True, exist_ok=True)
     video_path = options.output_dir / "loftr_matches.mp4" if options.save_video else None
     input_path = options.output_dir / "demo_input.mp4" if options.save_input else None
-    device = f"{matcher.device.type}/{matcher.precision}"
+    device = matched_on(matcher)
     session = MatchSession(matcher, options.geometry, options.region, options.anchor_rule, options.resize)
     if anchor_file is not None:
         session.set_anchor(anchor_file[0], 0, anchor_file[1])

@@ -68,7 +68,7 @@ HELP_LINES = (
     "n / space: current frame becomes the anchor",
     "drag on the anchor: match only from that box (right click / Backspace: whole anchor)",
     "m: toggle LoFTR's indoor / outdoor model    k: matcher: LoFTR / SIFT / ORB (OpenCV, to compare)",
-    "b: compare: SIFT's or ORB's matches on the same frames, drawn below (again: the other, then none)",
+    "b: compare: SIFT's, ORB's (or --compare FILE's) matches on the same frames, drawn below; again: the next",
     "e: geometric check: none / homography / fundamental",
     "d / f: shift the shown matches (by rank)",
     "c / v: show fewer / more matches    [ / ]: lower / raise the threshold    , / .: smaller / larger size",

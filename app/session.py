@@ -57,6 +57,7 @@ class MatchPacket:
     network_size: tuple[int, int] | None = None  # (width, height) the network matched the frame at
     ratio_test: bool = False  # the matcher is SIFT or ORB: the threshold is a ratio test's
     reanchored: bool = False  # the frame became the anchor: the one before had too few matches (AnchorRule.below)
+    device: str = ""  # where it was matched, e.g. "cuda/fp16" ("cpu" for SIFT and ORB)
     # The same frame and anchor matched by a second matcher, to compare (its label, its packet): drawn below.
     comparison: tuple[str, MatchPacket] | None = None
 
@@ -111,7 +112,7 @@ def render_packet(packet: MatchPacket, window: MatchWindow, model: str, device: 
     if packet.comparison is None:
         return canvas
     label, other = packet.comparison
-    below = render_packet(other, window, label, device="cpu", blend_anchor=blend_anchor, view=view, help_hint=False,
+    below = render_packet(other, window, label, other.device, blend_anchor=blend_anchor, view=view, help_hint=False,
                           text_scale=text_scale)
     gap = np.zeros((GAP, canvas.shape[1], 3), np.uint8)
     return np.concatenate([canvas, gap, below])  # as wide: the same anchor and frame
@@ -129,6 +130,13 @@ class FpsMeter:
         if len(self.times) < 2:
             return 0.0
         return (len(self.times) - 1) / (self.times[-1] - self.times[0])
+
+
+def matched_on(matcher: AnyMatcher) -> str:
+    """The device and precision a matcher runs at, as the overlay shows them ("cpu" for SIFT and ORB)."""
+    if isinstance(matcher, ClassicalMatcher):
+        return "cpu"
+    return f"{matcher.device.type}/{matcher.precision}"
 
 
 @dataclass(frozen=True)
@@ -262,7 +270,7 @@ class MatchSession:
                              (done - start) * 1000.0, self._meter.tick(), (done - frame.captured) * 1000.0, geometry,
                              (done - matched) * 1000.0, self.region, self.matcher.threshold,
                              (network_width, network_height), ratio_test=isinstance(self.matcher, ClassicalMatcher),
-                             reanchored=reanchored)
+                             reanchored=reanchored, device=matched_on(self.matcher))
         if self.comparison is not None:  # the frame as kept here: it is not sized a second time
             label, other = self.comparison
             other.follow(self)

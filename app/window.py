@@ -16,7 +16,7 @@ from PyQt6.QtWidgets import QFileDialog, QLabel, QMainWindow, QRubberBand, QSize
 from model.classical import CLASSICAL_METHODS
 from model.matcher import Resize, longer_side
 
-from .controls import COMPARISONS, METHODS, THRESHOLD_STEP, ControlBar
+from .controls import COMPARISONS, METHODS, THRESHOLD_STEP, ControlBar, comparison_label
 from .plots import StatsPanel
 from .render import GAP, RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, view_scales
 from .session import MatchPacket, render_packet
@@ -141,7 +141,8 @@ class MainWindow(QMainWindow):
                  geometry: str = "none", match_files: MatchFileWriter | None = None,
                  blend_anchor: bool = False, view: str = "lines",
                  read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
-                 video_fps: float = 15.0, model_switch: bool = True, resize: Resize = None) -> None:
+                 video_fps: float = 15.0, model_switch: bool = True, resize: Resize = None,
+                 comparisons: tuple[str, ...] = COMPARISONS) -> None:
         super().__init__()
         self.setWindowTitle(f"LoFTR Live - {capture.source.name}")
         self.capture, self.inference = capture, inference
@@ -165,14 +166,16 @@ class MainWindow(QMainWindow):
         # The LoFTR model m toggles and k comes back to (the domain, when SIFT or ORB is shown).
         self.loftr_domain = "outdoor" if inference.domain in CLASSICAL_METHODS else inference.domain
         self.model_switch = model_switch  # False: indoor and outdoor are the same weights file
-        self.compare = COMPARISONS[0]  # the classical matcher drawn below, or "none"
+        self.comparisons = comparisons  # what b cycles through (ControlBar's comparisons)
+        self.compare = comparisons[0]  # the matcher drawn below (a classical one, or a weights file), or "none"
         self.threshold: float | None = None  # the coarse threshold asked for; None: the model's, not yet known
         # An image file dropped on the window becomes the anchor, read (and sized) as --anchor reads it.
         self.read_anchor_file = read_anchor_file
         self.setAcceptDrops(read_anchor_file is not None)
         self.sizes = size_options(resize)  # what , and . step through
         self.size_index = self.sizes.index(resize)
-        self.controls = ControlBar(geometry, view, blend_anchor, tuple(map(size_label, self.sizes)), self.size_index)
+        self.controls = ControlBar(geometry, view, blend_anchor, tuple(map(size_label, self.sizes)), self.size_index,
+                                   comparisons)
         self.addToolBar(self.controls)
         self.controls.anchor_clicked.connect(self.inference.request_anchor)
         self.controls.anchor_file_clicked.connect(self.choose_anchor_file)
@@ -375,7 +378,7 @@ class MainWindow(QMainWindow):
         elif key == Qt.Key.Key_K:
             self.set_method(_after(METHODS, self.method))
         elif key == Qt.Key.Key_B:
-            self.set_compare(_after(COMPARISONS, self.compare))
+            self.set_compare(_after(self.comparisons, self.compare))
         elif key == Qt.Key.Key_E:
             self.set_geometry(next_mode(self.geometry_mode))
         elif key == Qt.Key.Key_W:
@@ -452,12 +455,13 @@ class MainWindow(QMainWindow):
         if method != self.method:
             self.inference.request_model(self.loftr_domain if method == "loftr" else method)
 
-    def set_compare(self, method: str) -> None:
-        """Draw a classical matcher's matches on the same frames below the main view ("none": stop)."""
-        self.compare = method
-        self.inference.request_compare(None if method == "none" else method)
-        self.controls.show_state(compare=method)
-        self.statusBar().showMessage(f"compare with: {method}", 5000)
+    def set_compare(self, choice: str) -> None:
+        """Draw another matcher's matches on the same frames below the main view: SIFT's, ORB's or a LoFTR weights
+        file's (one of ``comparisons``; "none": stop)."""
+        self.compare = choice
+        self.inference.request_compare(None if choice == "none" else choice)
+        self.controls.show_state(compare=choice)
+        self.statusBar().showMessage(f"compare with: {comparison_label(choice)}", 5000)
 
     def toggle_model(self) -> None:
         if self.domain in CLASSICAL_METHODS:  # m from SIFT or ORB: back to LoFTR

@@ -21,7 +21,7 @@ from model.classical import AnyMatcher
 from model.geometry import Box
 from model.matcher import Resize
 
-from .session import KEEP_ANCHOR, AnchorRule, MatchSession
+from .session import KEEP_ANCHOR, AnchorRule, MatchSession, matched_on
 from .sources import Frame, FrameSource
 
 
@@ -199,7 +199,7 @@ class InferenceThread(QThread):
             self.session = MatchSession(matcher, self.geometry, self.anchor_region, self.anchor_rule, self.resize)
         else:
             self.session.set_matcher(matcher)
-        self.model_changed.emit(domain, label, f"{matcher.device.type}/{matcher.precision}")
+        self.model_changed.emit(domain, label, matched_on(matcher))
         self.status.emit("")
 
     def _apply(self, request: _Request) -> None:

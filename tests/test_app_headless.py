@@ -102,6 +102,8 @@ def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
     (["--camera_size", "0", "720"], "--camera_size W H must be positive"),
     (["--loop"], "--loop is for the window: a headless run would never end"),
     (["--reanchor_below", "-1"], "--reanchor_below >= 0"),
+    (["--compare", "{empty}"], "--compare takes sift, orb or a LoFTR weights file"),
+    (["--compare", "{txt}"], "not a PyTorch checkpoint"),
 ])
 def test_bad_input_is_one_line(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                args: list[str], message: str) -> None:
@@ -310,6 +312,28 @@ def test_compare_draws_sift_below_on_the_same_frames_and_counts_both(weights: Pa
     assert saved["compare_keypoints1"].shape == (len(saved["compare_confidence"]), 2)
     assert saved["compare_inliers"].shape == saved["compare_confidence"].shape
     assert np.isnan(saved["compare_fine_std"]).all() and "compare_frame_index" not in saved
+
+
+def test_compare_with_other_loftr_weights_draws_them_below(weights: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    torch.manual_seed(1)
+    other = tmp_path / "other.pt"  # e.g. an official checkpoint against ours
+    save_weights(other, LoFTR(get_preset("compact_s")))
+    out = tmp_path / "out"
+    code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
+                 "--output_dir", str(out), "--max_length", "2", "--precision", "fp32", "--threshold", "0",
+                 "--geometry", "homography", "--compare", str(other), "--save_matches"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if " matches per frame on average" in line]
+    assert [line.split(":")[0] for line in lines] == ["homography, outdoor", "homography, compared"]
+    saved = np.load(out / "matches" / "frame_000001.npz")
+    assert str(saved["compare_label"]).startswith("compared: ") and "other.pt" in str(saved["compare_label"])
+    assert not np.isnan(saved["compare_fine_std"]).all()  # LoFTR's fine stage, not SIFT's NaNs
+    assert not np.array_equal(saved["compare_keypoints1"], saved["keypoints1"])  # other weights, other matches
+    assert main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
+                 "--compare", str(weights)]) == 2
+    assert "would compare the model with itself" in capsys.readouterr().err
 
 
 def test_an_unwritable_matches_folder_is_one_line(weights: Path, tmp_path: Path,

@@ -163,6 +163,33 @@ def test_b_draws_sift_then_orb_below_on_the_same_frames_then_nothing(qtbot, wind
     qtbot.waitUntil(lambda: window.last_packet.comparison is None, timeout=60000)
 
 
+def test_b_also_offers_the_loftr_weights_of_compare_file(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from app.controls import COMPARISONS
+
+    other = str(tmp_path / "official_outdoor_ds.ckpt")  # its name is all the window shows of it
+    source = open_source(str(ROOT / "assets" / "sample.mp4"))
+    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model", "outdoor",
+                               MatchWindow(0, 2000), tmp_path, source.fps, save_video=False, save_input=False,
+                               load_model=lambda choice: (_matcher(), f"compared: {Path(choice).name}"),
+                               resize=(160, 120), comparisons=(*COMPARISONS, other))
+    qtbot.addWidget(main_window)
+    main_window.show()
+    main_window.start()
+    try:
+        for _ in range(3):  # sift, orb, the file
+            qtbot.keyClick(main_window, Qt.Key.Key_B)
+        assert main_window.compare == other
+        assert main_window.controls.compare_box.currentText() == "official_outdoor_ds.ckpt"
+        qtbot.waitUntil(lambda: main_window.last_packet is not None and main_window.last_packet.comparison is not None
+                        and main_window.last_packet.comparison[0] == "compared: official_outdoor_ds.ckpt",
+                        timeout=60000)
+        assert not np.isnan(main_window.last_packet.comparison[1].result.fine_std).all()  # LoFTR below
+        main_window.controls.compare_box.setCurrentIndex(0)  # the box, as a click would
+        assert main_window.compare == "none"
+    finally:
+        main_window.shutdown()
+
+
 def test_the_keys_show_again_after_a_message(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     from PyQt6.QtWidgets import QLabel
 
