@@ -91,8 +91,9 @@ class MatchView(QLabel):
         shown = self.pixmap()
         if self._pixmap is None or shown is None or shown.isNull():
             return None
-        factor = shown.width() / self._pixmap.width()
-        left, top = (self.width() - shown.width()) / 2, (self.height() - shown.height()) / 2
+        size = shown.deviceIndependentSize()  # widget units; on a high-DPI screen it has more pixels than that
+        factor = size.width() / self._pixmap.width()
+        left, top = (self.width() - size.width()) / 2, (self.height() - size.height()) / 2
         return (point.x() - left) / factor, (point.y() - top) / factor
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt's name
@@ -122,15 +123,23 @@ class MatchView(QLabel):
         self.resized.emit()
 
     def shrink_factor(self) -> float:
-        """How many times smaller than its pixels the last canvas is shown (1: at its size or enlarged)."""
+        """How many times smaller than its pixels the last canvas is shown on the screen's pixels (1: at its size
+        or enlarged)."""
         if self._pixmap is None or self.width() <= 0 or self.height() <= 0:
             return 1.0
-        return max(1.0, self._pixmap.width() / self.width(), self._pixmap.height() / self.height())  # kept aspect
+        ratio = self.devicePixelRatioF()
+        return max(1.0, self._pixmap.width() / (self.width() * ratio),  # the aspect ratio is kept
+                   self._pixmap.height() / (self.height() * ratio))
 
     def _rescale(self) -> None:
+        """Scale the canvas to the widget's size in the screen's own pixels: on a high-DPI screen (2 pixels per
+        widget unit) scaling it to widget units drew it enlarged 2x, blurred."""
         if self._pixmap is not None:
-            self.setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                               Qt.TransformationMode.SmoothTransformation))
+            ratio = self.devicePixelRatioF()
+            scaled = self._pixmap.scaled(self.size() * ratio, Qt.AspectRatioMode.KeepAspectRatio,
+                                         Qt.TransformationMode.SmoothTransformation)
+            scaled.setDevicePixelRatio(ratio)
+            self.setPixmap(scaled)
 
 
 class MainWindow(QMainWindow):

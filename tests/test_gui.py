@@ -545,6 +545,40 @@ def test_the_window_fits_the_screen(qtbot, window) -> None:  # type: ignore[no-u
     assert window.stats.fps_plot.width() <= window.stats.width()  # no plot wider than its panel (newest results cut)
 
 
+HIGH_DPI_VIEW = """
+import json, numpy as np
+from PyQt6.QtCore import QPoint
+from PyQt6.QtWidgets import QApplication
+app = QApplication([])
+from app.window import MatchView
+view = MatchView()
+view.resize(800, 400)
+view.show()
+view.show_canvas(np.zeros((480, 1290, 3), np.uint8))
+app.processEvents()
+shown = view.pixmap()
+print(json.dumps([view.devicePixelRatioF(), shown.devicePixelRatio(), shown.width(), view.to_canvas(QPoint(400, 200)),
+                  view.shrink_factor()]))
+"""
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_the_view_uses_every_pixel_of_a_high_dpi_screen(scale: int) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QT_SCALE_FACTOR=str(scale))  # 2: a 4K laptop's 200%
+    done = subprocess.run([sys.executable, "-c", HIGH_DPI_VIEW], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120, check=True)
+    screen_ratio, pixmap_ratio, width, centre, shrunk = json.loads(done.stdout.splitlines()[-1])
+    assert screen_ratio == pixmap_ratio == scale
+    assert width == 800 * scale  # the canvas scaled to the screen's pixels, not to widget units and enlarged
+    assert centre == pytest.approx([645.0, 240.0], abs=1.0)  # a click still lands on the right canvas pixel
+    assert shrunk == pytest.approx(max(1.0, 1290 / (800 * scale)))  # on 2x pixels, a 1290-wide view is not shrunk
+
+
 def test_the_overlay_text_grows_when_the_view_is_shown_shrunk(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
     canvas = window.redraw()
