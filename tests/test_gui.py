@@ -562,8 +562,8 @@ print(json.dumps([view.devicePixelRatioF(), shown.devicePixelRatio(), shown.widt
 """
 
 
-@pytest.mark.parametrize("scale", [1, 2])
-def test_the_view_uses_every_pixel_of_a_high_dpi_screen(scale: int) -> None:
+@pytest.mark.parametrize("scale", [1, 1.5, 2])
+def test_the_view_uses_every_pixel_of_a_high_dpi_screen(scale: float) -> None:
     import json
     import os
     import subprocess
