@@ -52,3 +52,27 @@ def test_a_readme_snippet_runs(index: int, tmp_path: Path, photo_pair: tuple[np.
     if "mkpts0" in namespace:
         assert namespace["mkpts0"].shape[0] == namespace["mconf"].shape[0]  # type: ignore[attr-defined]
     assert result is not None or "mkpts0" in namespace
+
+
+def _demo_commands(text: str) -> list[list[str]]:
+    """The ``./run_demo.sh ...`` command lines of a text, as argument lists: without a ``#`` comment (README) or
+    what follows two spaces (--help's examples)."""
+    import shlex
+
+    lines = [line.strip() for line in text.splitlines() if line.strip().startswith("./run_demo.sh")]
+    return [shlex.split(re.split(r"\s{2,}", line.split("#")[0].strip())[0])[1:] for line in lines]
+
+
+@pytest.mark.parametrize("source", ["README.md", "--help"])
+def test_every_demo_command_shown_to_users_parses(source: str) -> None:
+    """The commands in the README and in --help's examples are accepted as written: by the app's parser and by
+    its checks of the flags' values and combinations (those that ask for CUDA only where there is one)."""
+    from app.cli import EPILOG, build_parser, validate
+
+    text = (ROOT / "README.md").read_text() if source == "README.md" else EPILOG
+    commands = _demo_commands(text)
+    assert len(commands) >= 5
+    for argv in commands:
+        args = build_parser().parse_args(argv)  # a flag that does not exist (any more) exits with code 2
+        if "cuda" not in argv or torch.cuda.is_available():
+            validate(args)  # e.g. --blend_anchor without --geometry homography is an AppError
