@@ -64,11 +64,12 @@ def _demo_commands(text: str) -> list[list[str]]:
 
 
 @pytest.mark.parametrize("source", ["README.md", "--help"])
-def test_every_demo_command_shown_to_users_parses(source: str) -> None:
+def test_every_demo_command_shown_to_users_parses(source: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The commands in the README and in --help's examples are accepted as written: by the app's parser and by
     its checks of the flags' values and combinations (those that ask for CUDA only where there is one)."""
     from app.cli import EPILOG, build_parser, validate
 
+    monkeypatch.chdir(ROOT)  # the commands name files of the repository (weights/...)
     text = (ROOT / "README.md").read_text() if source == "README.md" else EPILOG
     commands = _demo_commands(text)
     assert len(commands) >= 5
