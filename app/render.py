@@ -75,7 +75,7 @@ HELP_LINES = (
     "w: anchor over the live frame through the homography (grey: aligned)",
     "l: lines (colour: confidence) / points (colour: position in the anchor)",
     "p: pause    right arrow: next frame (pauses)    s: save PNG + matches    r: record / stop",
-    "h: help    q / Esc: quit",
+    "g: plots    F11: full screen    h: help    q / Esc: quit",
 )
 
 
