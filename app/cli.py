@@ -363,7 +363,7 @@ def run(args: argparse.Namespace) -> int:
         preloaded: dict[str, tuple[AnyMatcher, str]] = {}
         with single_threaded_torch(enabled=gui):
             if args.compare:
-                preloaded[args.compare] = _load(args, args.compare)
+                preloaded[args.compare] = load_matcher(args, args.compare)
             matcher = build_matcher(args, args.model)
         label = model_label(args.model, matcher)
         print(f"Model {label} on {matcher.device.type}/{matcher.precision}", file=sys.stderr)
@@ -379,7 +379,7 @@ def run(args: argparse.Namespace) -> int:
             from .gui import run_gui  # Qt is imported only when a window is wanted
 
             return run_gui(args, source, frames, matcher, label, window, output_dir, fps,
-                           lambda choice: preloaded.pop(choice, None) or _load(args, choice), anchor_file,
+                           lambda choice: preloaded.pop(choice, None) or load_matcher(args, choice), anchor_file,
                            lambda path: read_anchor(path, resize), _other_model_differs(args), resize)
         frame_count = getattr(source, "frame_count", 0) or len(getattr(source, "files", []))
         total = min(-(-frame_count // stride), args.max_length) if frame_count else None
@@ -439,7 +439,7 @@ def model_label(domain: str, matcher: AnyMatcher) -> str:
     return f"{domain}: {matcher.loaded.description if matcher.loaded else matcher.name}"
 
 
-def _load(args: argparse.Namespace, choice: str) -> tuple[AnyMatcher, str]:
+def load_matcher(args: argparse.Namespace, choice: str) -> tuple[AnyMatcher, str]:
     """A matcher and its label: LoFTR's indoor or outdoor model, SIFT or ORB, or a LoFTR weights file (--compare)."""
     if choice in ("indoor", "outdoor", *CLASSICAL_METHODS):
         matcher = build_matcher(args, choice)

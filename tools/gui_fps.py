@@ -26,8 +26,16 @@ import torch  # noqa: E402
 from PyQt6.QtCore import QTimer  # noqa: E402
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
-from app.cli import SAMPLE_VIDEO, build_matcher, build_parser, model_label, single_threaded_torch, validate  # noqa: E402
-from app.gui import build_window  # noqa: E402
+from app.cli import (  # noqa: E402
+    SAMPLE_VIDEO,
+    build_matcher,
+    build_parser,
+    load_matcher,
+    model_label,
+    single_threaded_torch,
+    validate,
+)
+from app.gui import build_window, comparisons_offered  # noqa: E402
 from app.plots import STAGES  # noqa: E402
 from app.render import MatchWindow  # noqa: E402
 from app.sources import looped, open_source  # noqa: E402
@@ -55,7 +63,8 @@ def main() -> int:
     frames = looped(lambda: open_source(str(SAMPLE_VIDEO)))
     window = build_window(source, frames, matcher, model_label(args.model, matcher), args.model,
                           MatchWindow(args.bottom_k, args.top_k), Path("demo_output"), source.fps, False, False,
-                          lambda domain: (build_matcher(args, domain), domain), args.geometry, resize=resize)
+                          lambda choice: load_matcher(args, choice), args.geometry, resize=resize,
+                          comparisons=comparisons_offered(args.compare))
     window.show()
     if args.compare:
         window.set_compare(args.compare)
