@@ -28,6 +28,12 @@ def _finite_max(values: collections.deque[float]) -> float:
     return max((value for value in values if not math.isnan(value)), default=0.0)
 
 
+def _high(values: collections.deque[float]) -> float:
+    """The 95th percentile of the values that are not NaN, 0 for none: a top that one spike does not set."""
+    finite = [value for value in values if not math.isnan(value)]
+    return float(np.percentile(finite, 95)) if finite else 0.0
+
+
 def _coloured(names_and_colors: Iterable[tuple[str, str]]) -> str:
     """The names as HTML, each in its curve's colour: the plots' titles are their legends."""
     return " ".join(f'<span style="color:{color}">{name}</span>' for name, color in names_and_colors)
@@ -131,10 +137,13 @@ class StatsPanel(QWidget):
                 curve.setData(seconds, np.fromiter(self.history[name], dtype=float))
             # y from 0: auto-range would blow a steady value (e.g. matches at the --max_matches cap) up to noise.
             # The top is a round number, so the axes (costly to draw) change only when the scale really does.
-            for key, plot, names in (("fps", self.fps_plot, ("fps",)),
-                                     ("latency", self.latency_plot, (*STAGES, "frame_age")),
-                                     ("matches", self.matches_plot, ("matches", "compare_matches"))):
-                top = round_up(max(max(_finite_max(self.history[name]) for name in names), 1.0) * 1.1)
+            # Latency tops at its 95th percentile: the first frame's age (the model warming up, a second or more)
+            # squashed every other latency to the bottom for the plot's 30 s.
+            for key, plot, names, top_of in (("fps", self.fps_plot, ("fps",), _finite_max),
+                                             ("latency", self.latency_plot, (*STAGES, "frame_age"), _high),
+                                             ("matches", self.matches_plot, ("matches", "compare_matches"),
+                                              _finite_max)):
+                top = round_up(max(max(top_of(self.history[name]) for name in names), 1.0) * 1.1)
                 if self.tops.get(key) != top:
                     self.tops[key] = top
                     plot.setYRange(0.0, top, padding=0)

@@ -9,12 +9,12 @@ from app.session import MatchPacket
 from model.matcher import MatchResult
 
 
-def _packet(fps: float, matches: int = 3) -> MatchPacket:
+def _packet(fps: float, matches: int = 3, frame_age_ms: float = 60.0) -> MatchPacket:
     points = np.zeros((matches, 2), np.float32)
     result = MatchResult(points, points, np.ones(matches, np.float32), np.zeros(matches, np.float32),
                          {"backbone": 7.0, "coarse_transformer": 16.0, "coarse_matching": 5.0, "fine": 13.0})
     image = np.zeros((8, 8, 3), np.uint8)
-    return MatchPacket(image, 0, "", image, 1, result, latency_ms=41.0, fps=fps, frame_age_ms=60.0)
+    return MatchPacket(image, 0, "", image, 1, result, latency_ms=41.0, fps=fps, frame_age_ms=frame_age_ms)
 
 
 def test_plots_show_the_last_30_seconds_against_time(qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -42,6 +42,18 @@ def test_the_y_axes_top_at_round_numbers_above_the_data(qtbot) -> None:  # type:
     stats.add(_packet(13.0, matches=300), now=0.0)
     stats.refresh()
     assert stats.tops == {"fps": 15.0, "latency": 75.0, "matches": 500.0}  # 1.1 x 13, 60 (frame age), 300
+
+
+def test_one_slow_first_frame_does_not_squash_the_latency_plot(qtbot) -> None:  # type: ignore[no-untyped-def]
+    stats = StatsPanel(refresh_ms=60000)
+    qtbot.addWidget(stats)
+    stats.show()
+    stats.add(_packet(0.0, frame_age_ms=1500.0), now=0.0)  # the model warming up
+    for index in range(1, 40):
+        stats.add(_packet(13.0), now=index / 13)
+    stats.refresh()
+    assert stats.tops["latency"] == 75.0  # 1.1 x 60 ms of frame age, not 1.1 x 1500
+    assert stats.curves["frame_age"].getData()[1][0] == 1500.0  # still drawn, off the top
 
 
 def test_plot_tops_are_round_numbers() -> None:
