@@ -222,9 +222,14 @@ def build_matcher(args: argparse.Namespace, domain: str) -> AnyMatcher:
     if domain in CLASSICAL_METHODS:
         threshold = DEFAULT_RATIO_THRESHOLD if args.threshold is None else args.threshold
         return ClassicalMatcher(domain, threshold=threshold, max_matches=max_matches_for(args))
+    return loftr_matcher(args, weights_for(args, domain))
+
+
+def loftr_matcher(args: argparse.Namespace, weights: str | Path) -> Matcher:
+    """LoFTR with these weights and the flags' device, precision, threshold and cap, or one clear AppError."""
     try:
-        return Matcher(weights_for(args, domain), device=args.device, precision=args.precision, resize=None,
-                       threshold=args.threshold, max_matches=max_matches_for(args))
+        return Matcher(weights, device=args.device, precision=args.precision, resize=None, threshold=args.threshold,
+                       max_matches=max_matches_for(args))
     except (CheckpointError, ValueError) as error:
         raise AppError(str(error)) from None
 
@@ -270,11 +275,12 @@ def validate(args: argparse.Namespace) -> Resize:
             raise AppError("--region X0 Y0 X1 Y1 are fractions of the anchor's size: 0 <= X0 < X1 <= 1 and "
                            "0 <= Y0 < Y1 <= 1")
         args.region = (x0, y0, x1, y1)
-    if args.compare and args.compare not in CLASSICAL_METHODS and not Path(args.compare).is_file():
-        raise AppError(f"--compare takes sift, orb or a LoFTR weights file; {args.compare} is neither")
-    if args.compare and args.compare not in CLASSICAL_METHODS and args.model not in CLASSICAL_METHODS:
+    compare_file = args.compare if args.compare and args.compare not in CLASSICAL_METHODS else None
+    if compare_file and not Path(compare_file).is_file():
+        raise AppError(f"--compare takes sift, orb or a LoFTR weights file; {compare_file} is neither")
+    if compare_file and args.model not in CLASSICAL_METHODS:
         with contextlib.suppress(CheckpointError):  # a model without weights is said when it is loaded
-            if weights_for(args, args.model).resolve() == Path(args.compare).resolve():
+            if weights_for(args, args.model).resolve() == Path(compare_file).resolve():
                 raise AppError(f"--compare {args.compare} is the {args.model} model's own weights file: it would "
                                "compare the model with itself; give another file")
     if args.compare and args.compare == args.model:
@@ -292,6 +298,7 @@ def validate(args: argparse.Namespace) -> Resize:
             raise AppError("--camera_size is for a camera (--input INDEX); a video, folder or stream comes at its own "
                            "size (--resize sets the size frames are matched at)")
         args.camera_size = tuple(args.camera_size)
+    args.anchor_rule = AnchorRule(args.anchor_every, args.reanchor_below)  # for the window and headless runs alike
     if args.blend_anchor and args.geometry != "homography":
         raise AppError("--blend_anchor draws the anchor through the fitted homography: add --geometry homography")
     return resize
@@ -389,8 +396,7 @@ def run(args: argparse.Namespace) -> int:
         comparison = preloaded.get(args.compare) if args.compare else None
         options = HeadlessOptions(output_dir=output_dir, write_png=write_png, save_video=args.save_video,
                                   save_input=args.save_input, save_matches=args.save_matches, resize=resize,
-                                  anchor_rule=AnchorRule(args.anchor_every, args.reanchor_below), window=window,
-                                  fps=fps,
+                                  anchor_rule=args.anchor_rule, window=window, fps=fps,
                                   geometry=args.geometry, region=args.region, blend_anchor=args.blend_anchor,
                                   view=args.view)
         try:
@@ -444,12 +450,8 @@ def load_matcher(args: argparse.Namespace, choice: str) -> tuple[AnyMatcher, str
     if choice in ("indoor", "outdoor", *CLASSICAL_METHODS):
         matcher = build_matcher(args, choice)
         return matcher, model_label(choice, matcher)
-    try:
-        matcher = Matcher(choice, device=args.device, precision=args.precision, resize=None, threshold=args.threshold,
-                          max_matches=max_matches_for(args))
-    except (CheckpointError, ValueError) as error:
-        raise AppError(str(error)) from None
-    return matcher, model_label("compared", matcher)
+    compared = loftr_matcher(args, choice)
+    return compared, model_label("compared", compared)
 
 
 @contextlib.contextmanager

@@ -69,7 +69,7 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
                                anchor_file=anchor_file, anchor_region=args.region, save_matches=args.save_matches,
                                blend_anchor=args.blend_anchor, view=args.view, read_anchor_file=read_anchor_file,
                                model_switch=model_switch,
-                               anchor_rule=AnchorRule(args.anchor_every, args.reanchor_below), resize=resize,
+                               anchor_rule=args.anchor_rule, resize=resize,
                                comparisons=comparisons_offered(args.compare))
     interrupted = []
 
