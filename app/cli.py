@@ -56,7 +56,8 @@ EPILOG = """keys (GUI):
   , / .      match at a smaller / larger size (faster / more matches)
   r          record the view as an mp4 (again: stop and save)
   F11        full screen (again: back)
-  right      pause; while paused, match the next frame (step through a video or folder)
+  left/right pause; while paused, match the frame before / after (step through a video, a folder or the
+             last seconds of a camera; a setting changed while paused applies to the frame on screen)
   p pause    s save a PNG snapshot and its matches (npz)    h help overlay    q, Esc quit
 
 examples:

@@ -32,8 +32,8 @@ def comparison_label(choice: str) -> str:
 
 
 class ControlBar(QToolBar):
-    """Anchor, model, matcher, comparison, geometric verification, blend, view, size, threshold, pause, step,
-    snapshot, record, plots."""
+    """Anchor, model, matcher, comparison, geometric verification, blend, view, size, threshold, pause, step back
+    and forward, snapshot, record, plots."""
 
     anchor_clicked = pyqtSignal()
     anchor_file_clicked = pyqtSignal()
@@ -46,6 +46,7 @@ class ControlBar(QToolBar):
     threshold_chosen = pyqtSignal(float)
     size_chosen = pyqtSignal(int)  # an index into the sizes the bar was given
     pause_toggled = pyqtSignal(bool)
+    step_back_clicked = pyqtSignal()
     step_clicked = pyqtSignal()
     snapshot_clicked = pyqtSignal()
     record_toggled = pyqtSignal(bool)
@@ -99,6 +100,8 @@ class ControlBar(QToolBar):
         self.addWidget(self.threshold_box)
         self.addSeparator()
         self.pause_action = self._toggle("Pause", False, "p: pause", self.pause_toggled)
+        self.step_back_action = self._action("Back", "left arrow: pause, or while paused match the frame before",
+                                             self.step_back_clicked)
         self.step_action = self._action("Step", "right arrow: pause, or while paused match the next frame",
                                         self.step_clicked)
         self.snapshot_action = self._action("Snapshot", "s: save the view as a PNG and its matches as an npz",

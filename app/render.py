@@ -74,7 +74,7 @@ HELP_LINES = (
     "c / v: show fewer / more matches    [ / ]: lower / raise the threshold    , / .: smaller / larger size",
     "w: anchor over the live frame through the homography (grey: aligned)",
     "l: lines (colour: confidence) / points (colour: position in the anchor)",
-    "p: pause    right arrow: next frame (pauses)    s: save PNG + matches    r: record / stop",
+    "p: pause    left / right arrow: frame before / after (pauses)    s: save PNG + matches    r: record / stop",
     "g: plots    F11: full screen    h: help    q / Esc: quit",
 )
 

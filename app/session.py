@@ -57,6 +57,7 @@ class MatchPacket:
     network_size: tuple[int, int] | None = None  # (width, height) the network matched the frame at
     ratio_test: bool = False  # the matcher is SIFT or ORB: the threshold is a ratio test's
     reanchored: bool = False  # the frame became the anchor: the one before had too few matches (AnchorRule.below)
+    again: bool = False  # the frame on screen matched again after a change of settings (paused, or a file ended)
     device: str = ""  # where it was matched, e.g. "cuda/fp16" ("cpu" for SIFT and ORB)
     # The same frame and anchor matched by a second matcher, to compare (its label, its packet): drawn below.
     comparison: tuple[str, MatchPacket] | None = None
@@ -125,8 +126,14 @@ class FpsMeter:
     times: list[float] = field(default_factory=list)
 
     def tick(self) -> float:
+        """Count an event now -> the rate."""
         now = time.perf_counter()
         self.times = [t for t in self.times if now - t < 2.0] + [now]
+        return self.rate
+
+    @property
+    def rate(self) -> float:
+        """Events per second over the two seconds before the latest event (0 before two events)."""
         if len(self.times) < 2:
             return 0.0
         return (len(self.times) - 1) / (self.times[-1] - self.times[0])
@@ -248,14 +255,15 @@ class MatchSession:
         if self.anchor_image is not None:
             self.anchor = matcher.encode(self.anchor_image, keep_aspect=bool(self.anchor_name))
 
-    def process(self, frame: Frame) -> MatchPacket:
+    def process(self, frame: Frame, again: bool = False) -> MatchPacket:
         """Match a frame against the anchor (the frame becomes the anchor when there is none yet, or when
-        ``anchor_rule`` says so)."""
+        ``anchor_rule`` says so). ``again``: the last frame once more, after a change of settings; it is not a new
+        frame (the anchor rule and the frame rate leave it out)."""
         due = self.anchor_rule.every and self.frames_since_anchor >= self.anchor_rule.every
-        reanchored = self.anchor_lost
-        if self.anchor is None or self.anchor_image is None or due or self.anchor_lost:
+        reanchored = self.anchor_lost and not again
+        if self.anchor is None or self.anchor_image is None or (not again and (due or self.anchor_lost)):
             self.set_anchor(frame.image, frame.index)
-        self.frames_since_anchor += 1
+        self.frames_since_anchor += 0 if again else 1
         frame = replace(frame, image=fit_for_display(frame.image, self.resize))
         assert self.anchor is not None and self.anchor_image is not None
         start = time.perf_counter()
@@ -267,12 +275,13 @@ class MatchSession:
         self.anchor_lost = not self.anchor_name and support < self.anchor_rule.below
         network_height, network_width = network_size(*frame.image.shape[:2], self.resize)
         packet = MatchPacket(self.anchor_image, self.anchor_index, self.anchor_name, frame.image, frame.index, result,
-                             (done - start) * 1000.0, self._meter.tick(), (done - frame.captured) * 1000.0, geometry,
-                             (done - matched) * 1000.0, self.region, self.matcher.threshold,
-                             (network_width, network_height), ratio_test=isinstance(self.matcher, ClassicalMatcher),
-                             reanchored=reanchored, device=matched_on(self.matcher))
+                             (done - start) * 1000.0, self._meter.rate if again else self._meter.tick(),
+                             (done - frame.captured) * 1000.0, geometry, (done - matched) * 1000.0, self.region,
+                             self.matcher.threshold, (network_width, network_height),
+                             ratio_test=isinstance(self.matcher, ClassicalMatcher), reanchored=reanchored,
+                             again=again, device=matched_on(self.matcher))
         if self.comparison is not None:  # the frame as kept here: it is not sized a second time
             label, other = self.comparison
             other.follow(self)
-            packet.comparison = (label, other.process(frame))
+            packet.comparison = (label, other.process(frame, again))
         return packet

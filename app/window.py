@@ -161,13 +161,14 @@ class MainWindow(QMainWindow):
         self.videos_written: list[tuple[Path, int]] = []  # finalised videos and their frame counts
         self.view = MatchView()
         self.stats = StatsPanel()
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.view)
-        splitter.addWidget(self.stats)
-        splitter.setStretchFactor(0, 4)
-        splitter.setStretchFactor(1, 1)
-        self.setCentralWidget(splitter)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.view)
+        self.splitter.addWidget(self.stats)
+        self.splitter.setStretchFactor(0, 4)
+        self.splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(self.splitter)
         self.fit_to_screen(QSize(1600, 560))
+        self.opening_size: QSize | None = self.size()  # until the first view, which may want more (fit_to_view)
         self.model_label, self.device_label, self.status_text = "", "", "starting..."
         self.show_help, self.paused = False, False
         self.geometry_mode, self.blend_anchor, self.view_mode = geometry, blend_anchor, view
@@ -199,6 +200,7 @@ class MainWindow(QMainWindow):
         self.controls.size_chosen.connect(self.set_size)
         self.controls.pause_toggled.connect(self.set_paused)
         self.controls.step_clicked.connect(self.step)
+        self.controls.step_back_clicked.connect(lambda: self.step(-1))
         self.controls.snapshot_clicked.connect(self.snapshot)
         self.controls.record_toggled.connect(self.set_recording)
         self.controls.show_state(recording=video is not None)
@@ -211,7 +213,7 @@ class MainWindow(QMainWindow):
         # ignored, so that on a small screen the line is cut instead of making the window wider than the screen.
         keys = QLabel("n/space: anchor  drag on it: region  m: indoor/outdoor  k: LoFTR/SIFT/ORB  b: compare  "
                       "e: geometry  w: blend  l: lines/points  , .: size  d/f c/v: matches shown  p: pause  "
-                      "right: step  s: snapshot  r: record  g: graphs  h: help  q: quit")
+                      "left/right: step  s: snapshot  r: record  g: graphs  h: help  q: quit")
         keys.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addWidget(keys, 1)
         inference.result_ready.connect(self.on_result)
@@ -238,6 +240,29 @@ class MainWindow(QMainWindow):
         self.resize(size)
         self.move(screen.center() - QPoint(size.width() // 2, size.height() // 2))
 
+    def fit_to_view(self, canvas_shape: tuple[int, ...]) -> None:
+        """Grow the window, as far as the screen allows, to show the first view at its own size (two 640x480 frames
+        fit the opening size; a comparison below them, twice as tall, or a 16:9 camera's wider frames were shown
+        shrunk, with black bars, on a screen with room for them); the plots take the rest of the width, at least
+        what they need. Only once, and not if the window was resized, maximised or made full screen meanwhile:
+        then the user has chosen."""
+        opening, self.opening_size = self.opening_size, None
+        if opening is None or self.size() != opening or self.isMaximized() or self.isFullScreen():
+            return
+        ratio = self.devicePixelRatioF()
+        wanted = QSize(round(canvas_shape[1] / ratio), round(canvas_shape[0] / ratio))
+        missing = (wanted - self.view.size()).expandedTo(QSize(0, 0))
+        if missing.isNull():
+            return
+        self.fit_to_screen(self.size() + missing)
+
+        def share_the_width() -> None:  # once the new size is laid out (a top-level window's may come later)
+            total = self.splitter.width() - self.splitter.handleWidth()
+            plots = max(total - wanted.width(), self.stats.minimumSizeHint().width()) if self.stats.isVisible() else 0
+            self.splitter.setSizes([total - plots, plots])
+
+        QTimer.singleShot(0, share_the_width)
+
     def start(self) -> None:
         self.inference.start()
         self.capture.start()
@@ -256,11 +281,12 @@ class MainWindow(QMainWindow):
         if self.threshold is None and packet.threshold is not None:
             self.threshold = packet.threshold
             self.controls.show_state(threshold=packet.threshold)
-        now = time.perf_counter()
-        self.result_times = (self.result_times[0] if self.result_times else now, now)
-        self.stats.add(packet)
-        if self.input_video is not None:
-            self.input_video = self._write_video(self.input_video, packet.frame)
+        if not packet.again:  # the same frame once more (a setting changed while paused) is not a new frame
+            now = time.perf_counter()
+            self.result_times = (self.result_times[0] if self.result_times else now, now)
+            self.stats.add(packet)
+            if self.input_video is not None:
+                self.input_video = self._write_video(self.input_video, packet.frame)
         if self.match_files is not None:
             self._write_matches(packet)
         if not self._draw_pending:
@@ -304,6 +330,8 @@ class MainWindow(QMainWindow):
         self._draw_pending = False
         canvas = self.redraw()
         self.results_shown += 1
+        if canvas is not None and self.opening_size is not None:
+            self.fit_to_view(canvas.shape)
         if self.video is not None and canvas is not None:
             self.video = self._write_video(self.video, canvas)  # the mp4 shows what the window showed
 
@@ -402,8 +430,8 @@ class MainWindow(QMainWindow):
             self.redraw()
         elif key == Qt.Key.Key_P:
             self.set_paused(not self.paused)
-        elif key == Qt.Key.Key_Right:
-            self.step()
+        elif key in (Qt.Key.Key_Left, Qt.Key.Key_Right):
+            self.step(-1 if key == Qt.Key.Key_Left else 1)
         elif key == Qt.Key.Key_S:
             self.snapshot()
         elif key == Qt.Key.Key_R:
@@ -526,12 +554,14 @@ class MainWindow(QMainWindow):
         self.controls.show_state(paused=on)
         self.redraw()
 
-    def step(self) -> None:
-        """Pause; while paused, match one more frame (to go through a sequence frame by frame)."""
-        if self.paused:
-            self.capture.step()
-        else:
+    def step(self, direction: int = 1) -> None:
+        """Pause; while paused, match the frame after (``direction`` 1) or before (-1) the one on screen, to go
+        through a sequence frame by frame, or back to a moment worth an anchor. Going back also pauses and steps."""
+        if not self.paused:
             self.set_paused(True)
+            if direction > 0:
+                return
+        self.capture.step(direction, self.last_packet.frame_index if self.last_packet is not None else None)
 
     def set_recording(self, on: bool) -> None:
         """Start recording the view (a new, time-stamped mp4 in the output folder) or finalise the recording."""

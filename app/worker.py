@@ -11,8 +11,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, Iterable, Iterator, Literal
 
 import numpy as np
 from PyQt6.QtCore import QThread, pyqtSignal
@@ -52,8 +53,65 @@ class LatestFrame:
             return frame, self._ended and frame is None
 
 
+#: Pixels of the latest frames a paused window can step back through (about 5 s of 640x480 at 30 FPS).
+HISTORY_BYTES = 128 * 2**20
+
+
+class FrameHistory:
+    """The latest frames presented, oldest first, at most ``max_bytes`` of pixels (always the newest one), and
+    where a paused window has stepped to among them.
+
+    Steps go from the frame on screen (its index), not from the newest presented: when matching is slower than a
+    file's frame rate, frames are presented that were never matched, and one step back must not land on a frame
+    later than the one shown. Only the capture thread uses it.
+    """
+
+    def __init__(self, max_bytes: int = HISTORY_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.frames: deque[Frame] = deque()
+        self.bytes = 0
+        self.cursor: int | None = None  # the position stepped to; None: at the newest (the source comes next)
+
+    def add(self, frame: Frame) -> None:
+        """A frame just read from the source (the cursor is at the newest)."""
+        self.frames.append(frame)
+        self.bytes += frame.image.nbytes
+        while self.bytes > self.max_bytes and len(self.frames) > 1:
+            self.bytes -= self.frames.popleft().image.nbytes
+
+    def before(self, index: int) -> Frame | None:
+        """Step to the newest kept frame older than frame ``index``; None (and no step) when none is kept."""
+        positions = [position for position, frame in enumerate(self.frames) if frame.index < index]
+        return self._step_to(positions[-1]) if positions else None
+
+    def after(self, index: int) -> Frame | None:
+        """Step to the oldest kept frame newer than frame ``index``; None when the source's next frame comes next
+        (the cursor is then at the newest)."""
+        positions = [position for position, frame in enumerate(self.frames) if frame.index > index]
+        return self._step_to(positions[0]) if positions else self._step_to(None)
+
+    def to_newest(self) -> None:
+        """Back to the newest: the source's next frame comes next."""
+        self.cursor = None
+
+    def next_kept(self) -> Frame | None:
+        """Playing on from a step back: the kept frame after the cursor; None at the newest."""
+        if self.cursor is None:
+            return None
+        return self._step_to(self.cursor + 1 if self.cursor + 1 < len(self.frames) else None)
+
+    def _step_to(self, position: int | None) -> Frame | None:
+        self.cursor = position
+        return None if position is None else self.frames[position]
+
+
 class CaptureThread(QThread):
     """Reads frames from a source into a LatestFrame; paces files and folders at their frame rate.
+
+    While paused it presents no frame, except one per ``step``: forward (the next frame of the source, or of
+    those stepped back over) or back (one of the last ``HISTORY_BYTES`` of frames, see ``FrameHistory``), also
+    after the end of the stream, until ``stop``. Playing on after stepping back, a file goes on from there; a live
+    source goes back to its live frames.
 
     The source's warnings (a broken frame, a lost stream and its reconnection) keep going where they went
     (stderr) and are also emitted as ``warning``, for the window's status bar.
@@ -62,13 +120,15 @@ class CaptureThread(QThread):
     warning = pyqtSignal(str)
     stream_ended = pyqtSignal()
 
-    def __init__(self, source: FrameSource, frames: Callable[[], object], mailbox: LatestFrame,
+    def __init__(self, source: FrameSource, frames: Callable[[], Iterable[Frame]], mailbox: LatestFrame,
                  pace: bool) -> None:
         super().__init__()
         self.source, self.make_frames, self.mailbox, self.pace = source, frames, mailbox, pace
+        self.history = FrameHistory()
         self._stop = threading.Event()
         self.paused = threading.Event()
-        self._step = threading.Event()
+        self._steps: queue.SimpleQueue[tuple[int, int | None]] = queue.SimpleQueue()  # (+1 or -1, index shown)
+        self._ended = False  # the source has no more frames
         self._report_elsewhere = source.on_warning
         source.on_warning = self._warn
 
@@ -79,34 +139,83 @@ class CaptureThread(QThread):
     def run(self) -> None:
         period = 1.0 / self.source.fps if self.pace else 0.0
         next_time = time.perf_counter()
+        frames = iter(self.make_frames())
         try:
-            for frame in self.make_frames():  # type: ignore[attr-defined]
-                while self.paused.is_set() and not self._stop.is_set():
-                    if self._step.is_set():
-                        self._step.clear()
-                        break
-                    time.sleep(0.02)
+            while not self._stop.is_set():
+                frame, kept = self._next_frame(frames)
+                if frame is None:
+                    continue
+                if self.paused.is_set():  # a step shows its frame at once
                     next_time = time.perf_counter()
-                if self._stop.is_set():
-                    break
-                if period:
+                elif period:
                     next_time += period
                     delay = next_time - time.perf_counter()
                     if delay > 0:
                         self._stop.wait(delay)
                     else:
                         next_time = time.perf_counter()
-                    # A paced file's frame is decoded ahead; it becomes current when presented, now.
+                if period or kept:
+                    # A paced file's frame is decoded ahead, a kept one was read a while ago: either becomes current
+                    # when presented, now (a live frame keeps the time it was read: its age includes the camera's).
                     frame = replace(frame, captured=time.perf_counter())
                 self.mailbox.put(frame)
         finally:
+            self._end_of_stream()
+
+    def _next_frame(self, frames: Iterator[Frame]) -> tuple[Frame | None, bool]:
+        """(the frame to present next, whether it is a kept one), or (None, False) when there is none now: paused
+        and no step came, or the stream has ended (steps back still work until ``stop``)."""
+        if self.paused.is_set():
+            step = self._wait_for_a_step()
+            if step is None:  # playing again, or stopping
+                return None, False
+            if isinstance(step, Frame):
+                return step, True
+        elif self.source.is_live:  # playing on after steps back: the live frames
+            self.history.to_newest()
+        elif (kept := self.history.next_kept()) is not None:  # a file plays on through the frames stepped over
+            return kept, True
+        if self._ended:
+            self._stop.wait(0.02)
+            return None, False
+        frame = next(frames, None)
+        if frame is None:
+            self._end_of_stream()
+            return None, False
+        self.history.add(frame)
+        return frame, False
+
+    def _wait_for_a_step(self) -> Frame | Literal["next"] | None:
+        """While paused: a kept frame stepped to, "next" for a step past the newest kept frame (the source's next
+        one), None once playing again or stopping."""
+        while self.paused.is_set() and not self._stop.is_set():
+            try:
+                direction, shown = self._steps.get(timeout=0.02)
+            except queue.Empty:
+                continue
+            if shown is None:  # nothing shown yet
+                return "next"
+            if direction > 0:
+                return self.history.after(shown) or "next"
+            frame = self.history.before(shown)
+            if frame is not None:
+                return frame
+            self.warning.emit("no earlier frame kept: the window keeps the last "
+                              f"{self.history.max_bytes // 2**20} MiB of frames to step back through")
+        return None
+
+    def _end_of_stream(self) -> None:
+        """The source has no more frames (or the thread stops): release it and say so, once."""
+        if not self._ended:
+            self._ended = True
             self.source.close()
             self.mailbox.end()
             self.stream_ended.emit()
 
-    def step(self) -> None:
-        """While paused, let one more frame through."""
-        self._step.set()
+    def step(self, direction: int = 1, shown: int | None = None) -> None:
+        """While paused, present one more frame: the one after (``direction`` 1) or before (-1) frame ``shown``,
+        the frame on screen (None: nothing shown yet)."""
+        self._steps.put((1 if direction > 0 else -1, shown))
 
     def stop(self) -> None:
         self._stop.set()
@@ -232,20 +341,28 @@ class InferenceThread(QThread):
             image, name = self.anchor_file
             self.session.set_anchor(image, 0, name)
         while not self._stop.is_set():
+            changed = False
             while not self.requests.empty():
                 request = self.requests.get_nowait()
                 try:
                     self._apply(request)
+                    changed = True
                 except Exception as error:  # noqa: BLE001 - e.g. encoding a new anchor ran out of memory
                     self.failed.emit(f"{request.kind} request failed: {_reason(error)}")
             frame, ended = self.mailbox.take(timeout=0.05)
-            if ended:
-                break
+            again = frame is None and changed and self.last_frame is not None
+            if again:
+                # Paused, or at the end of a file: no frame will come to show the new setting, so the frame on
+                # screen is matched again (while playing, the next frame shows it).
+                assert self.last_frame is not None
+                frame = replace(self.last_frame, captured=time.perf_counter())
             if frame is None or self.session is None:
+                if ended:  # the window stays open, and its settings keep applying to the last frame
+                    self._stop.wait(0.05)
                 continue
             self.last_frame = frame
             try:
-                packet = self.session.process(frame)
+                packet = self.session.process(frame, again=again)
             except Exception as error:  # noqa: BLE001 - e.g. out of GPU memory: said once, the next frame may work
                 reason = _reason(error)
                 if reason != last_failure:

@@ -420,6 +420,7 @@ def test_source_warnings_reach_the_status_bar_signal(qtbot) -> None:  # type: ig
     capture = CaptureThread(source, source.frames, LatestFrame(), pace=False)
     with qtbot.waitSignal(capture.warning, timeout=10000) as signal:
         capture.start()
+    capture.stop()
     capture.wait(5000)
     assert signal.args == ["camera 0 stopped delivering frames; reconnecting in 0.5 s (attempt 1/10)"]
     assert printed == signal.args
@@ -579,6 +580,67 @@ def test_the_view_uses_every_pixel_of_a_high_dpi_screen(scale: float) -> None:
     assert shrunk == pytest.approx(max(1.0, 1290 / (800 * scale)))  # on 2x pixels, a 1290-wide view is not shrunk
 
 
+GROWING_WINDOW = """
+import json, sys, time
+import torch
+from PyQt6.QtWidgets import QApplication
+app = QApplication([])
+from app.gui import build_window
+from app.render import MatchWindow
+from app.sources import open_source
+from model.config import get_preset
+from model.loftr import LoFTR
+from model.matcher import Matcher
+
+def opened(resized_first):
+    torch.manual_seed(0)
+    matcher = Matcher(LoFTR(get_preset("compact_s")), device="cpu", precision="fp32", resize=None, threshold=0.0)
+    source = open_source("assets/sample.mp4")
+    window = build_window(source, source.frames(), matcher, "test", "outdoor", MatchWindow(0, 2000), sys.argv[1],
+                          source.fps, save_video=False, save_input=False, load_model=None, resize=(160, 120))
+    window.show()
+    if resized_first:
+        window.resize(1000, 500)
+    app.processEvents()
+    before = [window.width(), window.height()]
+    window.start()
+    deadline = time.time() + 60
+    while window.results_shown < 1 and time.time() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.01)
+    frame = window.frameGeometry()
+    sizes = [before, [window.width(), window.height()], [window.view.width(), window.view.height()],
+             [window.stats.width()], window.screen().availableGeometry().contains(frame)]
+    window.shutdown()
+    return sizes
+
+print(json.dumps([opened(False), opened(True)]))
+"""
+
+
+def test_the_window_grows_to_show_its_first_view_at_its_size(tmp_path: Path) -> None:
+    """On a 1920x1080 screen the opening 1600x560 window showed two 640x480 frames (a 1290x480 view) shrunk."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    config = tmp_path / "screen.json"
+    config.write_text(json.dumps({"screens": [{"name": "full-hd", "x": 0, "y": 0, "width": 1920, "height": 1080,
+                                                "dpi": 96, "dpr": 1}]}))
+    env = dict(os.environ, QT_QPA_PLATFORM=f"offscreen:configfile={config}")
+    done = subprocess.run([sys.executable, "-c", GROWING_WINDOW, str(tmp_path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300, check=True)
+    grown, kept = json.loads(done.stdout.splitlines()[-1])
+    before, after, view, plots, on_screen = grown
+    assert before == [1600, 560] and after[0] > 1600 and on_screen
+    assert view[0] >= 1290 and view[1] >= 480  # the view at its own size, not shrunk
+    assert plots[0] > 200  # the plots kept their width
+    assert kept[0] == kept[1] == [1000, 500]  # resized before the first view: the user's size is kept
+
 def test_the_overlay_text_grows_when_the_view_is_shown_shrunk(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
     canvas = window.redraw()
@@ -592,11 +654,10 @@ def test_the_overlay_text_grows_when_the_view_is_shown_shrunk(qtbot, window) -> 
     qtbot.waitUntil(lambda: window.drawn_text_scale == 1.0, timeout=5000)  # redrawn once the resize settled
 
 
-def test_right_arrow_pauses_then_steps_one_frame_at_a_time(qtbot, window) -> None:  # type: ignore[no-untyped-def]
-    qtbot.waitUntil(lambda: window.results_received >= 1, timeout=60000)
-    qtbot.keyClick(window, Qt.Key.Key_Right)
-    assert window.paused and window.controls.pause_action.isChecked()
-    settled = window.results_received  # a frame already handed over may still come
+def _settle(qtbot, window) -> int:  # type: ignore[no-untyped-def]
+    """Wait until no result comes for a second (after a pause or the end of a file, a frame handed over before may
+    still come) -> the results received by then."""
+    settled = window.results_received
 
     def unchanged_for_a_second() -> bool:
         nonlocal settled
@@ -606,6 +667,14 @@ def test_right_arrow_pauses_then_steps_one_frame_at_a_time(qtbot, window) -> Non
         return settled == before
 
     qtbot.waitUntil(unchanged_for_a_second, timeout=30000)
+    return settled
+
+
+def test_right_arrow_pauses_then_steps_one_frame_at_a_time(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.results_received >= 1, timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    assert window.paused and window.controls.pause_action.isChecked()
+    settled = _settle(qtbot, window)
     frame = window.last_packet.frame_index
     for step in (1, 2):
         qtbot.keyClick(window, Qt.Key.Key_Right)
@@ -615,6 +684,55 @@ def test_right_arrow_pauses_then_steps_one_frame_at_a_time(qtbot, window) -> Non
         assert window.last_packet.frame_index == frame + step  # the next frames of the file, none skipped
     window.controls.step_action.trigger()
     qtbot.waitUntil(lambda: window.results_received == settled + 3, timeout=60000)
+    assert window.last_packet.frame_index == frame + 3
+    qtbot.keyClick(window, Qt.Key.Key_Left)  # back through the frames kept
+    qtbot.waitUntil(lambda: window.results_received == settled + 4, timeout=60000)
+    assert window.last_packet.frame_index == frame + 2
+    window.controls.step_back_action.trigger()
+    qtbot.waitUntil(lambda: window.results_received == settled + 5, timeout=60000)
+    assert window.last_packet.frame_index == frame + 1
+    qtbot.keyClick(window, Qt.Key.Key_N)  # the frame stepped back to becomes the anchor
+    qtbot.waitUntil(lambda: window.last_packet.anchor_index == frame + 1, timeout=60000)
+
+
+def test_a_setting_changed_while_paused_applies_to_the_frame_on_screen(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.results_received >= 3, timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_P)
+    settled = _settle(qtbot, window)
+    shown, plotted = window.last_packet, len(window.stats.history["fps"])
+    qtbot.keyClick(window, Qt.Key.Key_BracketRight)
+    qtbot.waitUntil(lambda: window.results_received == settled + 1, timeout=60000)
+    packet = window.last_packet
+    assert packet.again and packet.frame_index == shown.frame_index and packet.threshold == 0.05
+    assert len(window.stats.history["fps"]) == plotted  # the same frame again is not a new point of the plots
+    qtbot.keyClick(window, Qt.Key.Key_E)
+    qtbot.waitUntil(lambda: window.last_packet.geometry is not None, timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: window.last_packet.anchor_index == shown.frame_index, timeout=60000)
+    assert window.last_packet.frame_index == shown.frame_index and window.paused
+
+
+def test_settings_still_apply_after_the_end_of_a_file(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    capture = cv2.VideoCapture(str(ROOT / "assets" / "sample.mp4"))
+    for index in range(3):
+        cv2.imwrite(str(folder / f"{index}.png"), capture.read()[1])
+    source = open_source(str(folder))
+    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model", "outdoor",
+                               MatchWindow(0, 2000), tmp_path, source.fps, save_video=False, save_input=False,
+                               load_model=lambda domain: (_matcher(), domain), resize=(160, 120))
+    qtbot.addWidget(main_window)
+    main_window.show()
+    main_window.start()
+    try:
+        qtbot.waitUntil(lambda: main_window.status_text == "end of stream", timeout=60000)
+        received = _settle(qtbot, main_window)
+        qtbot.keyClick(main_window, Qt.Key.Key_BracketRight)
+        qtbot.waitUntil(lambda: main_window.results_received == received + 1, timeout=60000)
+        assert main_window.last_packet.again and main_window.last_packet.threshold == 0.05
+    finally:
+        main_window.shutdown()
 
 
 def test_brackets_change_the_threshold(qtbot, window) -> None:  # type: ignore[no-untyped-def]
@@ -677,11 +795,11 @@ def test_a_failing_frame_is_reported_once_and_matching_goes_on(qtbot, window,  #
     messages: list[str] = []
     window.inference.failed.connect(messages.append)
 
-    def flaky(frame):  # type: ignore[no-untyped-def]
+    def flaky(frame, again=False):  # type: ignore[no-untyped-def]
         if failures["left"]:
             failures["left"] -= 1
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return process(frame)
+        return process(frame, again)
 
     monkeypatch.setattr(session, "process", flaky)
     received = window.results_received

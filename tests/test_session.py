@@ -95,6 +95,21 @@ def test_every_nth_frame_after_an_anchor_becomes_the_anchor(photo_pair: tuple[np
     assert anchors == [5, 5, 5, 8]
 
 
+def test_a_frame_matched_again_is_not_a_new_frame(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    """A setting changed while paused matches the frame on screen again: the anchor rules and the frame rate leave
+    that out, and the new setting applies."""
+    first, second = _frames(photo_pair)
+    session = MatchSession(_matcher(), anchor_rule=AnchorRule(every=2))
+    session.process(first)
+    packet = session.process(second)
+    session.matcher.threshold = 0.5
+    again = session.process(second, again=True)
+    assert again.again and not packet.again and again.anchor_index == 0  # not counted: frame 1 is not due
+    assert again.fps == packet.fps  # the rate of new frames, not of the repeat
+    assert again.threshold == 0.5 and len(again.result) <= len(packet.result)
+    assert bool(np.all(again.result.confidence >= 0.5))
+    assert session.process(second).anchor_index == 1  # the second new frame after the anchor is due
+
 def test_after_a_frame_with_too_few_matches_the_next_one_becomes_the_anchor(
         photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
     from model.classical import ClassicalMatcher  # trained features: matches where the scene is, none on a blank

@@ -1,0 +1,99 @@
+"""The capture thread without a window: the frames kept to step back through, and stepping while paused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.sources import Frame, FrameSource
+from app.worker import CaptureThread, FrameHistory, LatestFrame
+
+
+def _frame(index: int, nbytes: int = 100) -> Frame:
+    return Frame(np.full(nbytes, index % 256, np.uint8), index)
+
+
+def test_the_history_keeps_the_latest_frames_within_its_bytes() -> None:
+    history = FrameHistory(max_bytes=350)
+    for index in range(6):
+        history.add(_frame(index))
+    assert [frame.index for frame in history.frames] == [3, 4, 5] and history.bytes == 300
+    history.add(_frame(6, nbytes=1000))  # larger than all it may keep: the newest is kept all the same
+    assert [frame.index for frame in history.frames] == [6]
+
+
+def test_steps_go_from_the_frame_shown_and_playing_on_goes_through_what_was_stepped_over() -> None:
+    history = FrameHistory()
+    for index in (0, 1, 2, 4, 5):  # frame 3 failed to decode
+        history.add(_frame(index))
+    # Matching was slower than the file: frame 2 is on screen, frames 4 and 5 were presented but not matched.
+    assert history.before(2).index == 1
+    assert history.before(1).index == 0
+    assert history.before(0) is None and history.cursor == 0  # nothing older: no step
+    assert history.after(0).index == 1
+    assert history.after(2).index == 4  # the next kept frame, not the newest
+    assert history.next_kept().index == 5
+    assert history.next_kept() is None and history.cursor is None  # at the newest: the source comes next
+    assert history.after(5) is None and history.cursor is None
+    history.before(4)
+    history.to_newest()
+    assert history.next_kept() is None
+
+
+class _ListSource(FrameSource):
+    def __init__(self, count: int, is_live: bool = False) -> None:
+        self.count, self.is_live, self.fps, self.name = count, is_live, 1000.0, "test"
+
+    def frames(self):  # type: ignore[no-untyped-def]
+        return (_frame(index) for index in range(self.count))
+
+
+class _RecordingMailbox(LatestFrame):
+    """Also remembers the index of every frame put, for the frames a one-slot mailbox drops."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.presented: list[int] = []
+
+    def put(self, frame: Frame) -> None:
+        self.presented.append(frame.index)
+        super().put(frame)
+
+
+def _take(mailbox: LatestFrame) -> int:
+    frame, _ = mailbox.take(timeout=10)
+    assert frame is not None, "no frame presented"
+    return frame.index
+
+
+@pytest.mark.parametrize("is_live", [False, True])
+def test_paused_steps_present_the_frames_before_and_after_the_one_shown(  # type: ignore[no-untyped-def]
+        qtbot, is_live: bool) -> None:
+    source, mailbox = _ListSource(20, is_live), _RecordingMailbox()
+    capture = CaptureThread(source, source.frames, mailbox, pace=not is_live)
+    capture.paused.set()
+    warnings: list[str] = []
+    capture.warning.connect(warnings.append)
+    capture.start()
+    try:
+        capture.step(1, None)  # nothing shown yet: the first frame
+        assert _take(mailbox) == 0
+        for shown in (0, 1, 2):
+            capture.step(1, shown)
+            assert _take(mailbox) == shown + 1
+        capture.step(-1, 3)
+        assert _take(mailbox) == 2
+        capture.step(-1, 2)
+        assert _take(mailbox) == 1
+        capture.step(1, 1)  # forward through the kept frames
+        assert _take(mailbox) == 2
+        capture.step(-1, 0)  # nothing older than the first frame: no frame, a message
+        qtbot.waitUntil(lambda: len(warnings) > 0, timeout=10000)
+        assert "no earlier frame kept" in warnings[0] and mailbox.take(timeout=0.2) == (None, False)
+        assert mailbox.presented == [0, 1, 2, 3, 2, 1, 2]
+        capture.paused.clear()  # playing on: a file goes on after frame 2, a live source from its live frames
+        qtbot.waitUntil(lambda: mailbox.take(timeout=0.1)[1], timeout=10000)  # to the end of the 20 frames
+        assert mailbox.presented[7:] == list(range(4 if is_live else 3, 20))
+    finally:
+        capture.stop()
+        capture.wait(5000)
