@@ -108,6 +108,13 @@ class PacedVideoWriter:
         self.video.close()
 
 
+#: How the headless PNGs are encoded: zlib level 1 with Huffman coding only (the drawn lines defeat LZ77 matching
+#: anyway) and the Sub filter on every row, instead of libpng trying every filter on each row (the app's settings
+#: before): faster to write, the files a few percent larger; ``tools/png_speed.py`` compares them.
+PNG_PARAMS = (cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY,
+              cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB)
+
+
 class PngWriter:
     """Writes frames as numbered PNGs (``pattern % index``) on a background thread, so that encoding a view
     (tens of ms at 1290x480) overlaps with matching the next frame; OpenCV releases the GIL meanwhile.
@@ -116,13 +123,9 @@ class PngWriter:
     OSError by the next ``write()`` or by ``close()``, which waits for every queued frame.
     """
 
-    def __init__(self, folder: str | Path, pattern: str, compression: int = 1, queue_size: int = 4) -> None:
+    def __init__(self, folder: str | Path, pattern: str, queue_size: int = 4) -> None:
         self.folder, self.pattern = Path(folder), pattern
         self.written = 0
-        # Level 1 with Huffman coding only: ~1.9x faster than the default (level 3, filtered) for these views,
-        # and the files are no larger (the drawn lines defeat LZ77 matching anyway).
-        self._params = [cv2.IMWRITE_PNG_COMPRESSION, compression, cv2.IMWRITE_PNG_STRATEGY,
-                        cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
         self._queue: queue.Queue[tuple[Path, np.ndarray] | None] = queue.Queue(maxsize=queue_size)
         self._error: OSError | None = None
         self._thread = threading.Thread(target=self._run, name="png-writer", daemon=True)
@@ -132,7 +135,7 @@ class PngWriter:
         while (item := self._queue.get()) is not None:
             path, image = item
             if self._error is None:
-                if cv2.imwrite(str(path), image, self._params):
+                if cv2.imwrite(str(path), image, PNG_PARAMS):
                     self.written += 1
                 else:
                     self._error = OSError(f"cannot write {path}")

@@ -216,6 +216,23 @@ def test_png_writer_reports_a_failed_write(tmp_path: Path) -> None:
     writer.close()  # the error is reported once; closing again is harmless
 
 
+def test_png_speed_compares_the_apps_settings_on_a_folder_of_views(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    tool = Path(__file__).resolve().parent.parent / "tools" / "png_speed.py"
+    rng = np.random.default_rng(0)
+    for index in range(2):
+        cv2.imwrite(str(tmp_path / f"frame_{index}.png"), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    done = subprocess.run([sys.executable, str(tool), str(tmp_path), "--rounds", "1"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "2 images" in done.stdout and "app (level 1, Huffman, Sub)" in done.stdout
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = subprocess.run([sys.executable, str(tool), str(empty)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "no PNG files" in done.stderr
+
 def test_a_paced_video_plays_in_real_time(tmp_path: Path) -> None:
     path = tmp_path / "paced.mp4"
     writer = PacedVideoWriter(path, fps=10.0)
