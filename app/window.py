@@ -552,6 +552,11 @@ class MainWindow(QMainWindow):
         self.paused = on
         (self.capture.paused.set if on else self.capture.paused.clear)()
         self.controls.show_state(paused=on)
+        if on:
+            self.statusBar().showMessage("paused: left / right arrow: the frame before / after; n: it becomes the "
+                                         "anchor; settings apply to it; p: play on", 10000)
+        else:
+            self.statusBar().clearMessage()
         self.redraw()
 
     def step(self, direction: int = 1) -> None:

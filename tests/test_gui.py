@@ -674,6 +674,7 @@ def test_right_arrow_pauses_then_steps_one_frame_at_a_time(qtbot, window) -> Non
     qtbot.waitUntil(lambda: window.results_received >= 1, timeout=60000)
     qtbot.keyClick(window, Qt.Key.Key_Right)
     assert window.paused and window.controls.pause_action.isChecked()
+    assert window.statusBar().currentMessage().startswith("paused: left / right arrow")  # what can be done now
     settled = _settle(qtbot, window)
     frame = window.last_packet.frame_index
     for step in (1, 2):
