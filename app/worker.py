@@ -129,6 +129,9 @@ class CaptureThread(QThread):
         self.paused = threading.Event()
         self._steps: queue.SimpleQueue[tuple[int, int | None]] = queue.SimpleQueue()  # (+1 or -1, index shown)
         self._ended = False  # the source has no more frames
+        # The frame the last step presented, while paused: steps go on from it, also before its result is shown (a
+        # held arrow key steps faster than frames are matched).
+        self._stepped_to: int | None = None
         self._report_elsewhere = source.on_warning
         source.on_warning = self._warn
 
@@ -146,6 +149,7 @@ class CaptureThread(QThread):
                 if frame is None:
                     continue
                 if self.paused.is_set():  # a step shows its frame at once
+                    self._stepped_to = frame.index
                     next_time = time.perf_counter()
                 elif period:
                     next_time += period
@@ -171,10 +175,12 @@ class CaptureThread(QThread):
                 return None, False
             if isinstance(step, Frame):
                 return step, True
-        elif self.source.is_live:  # playing on after steps back: the live frames
-            self.history.to_newest()
-        elif (kept := self.history.next_kept()) is not None:  # a file plays on through the frames stepped over
-            return kept, True
+        else:
+            self._stepped_to = None
+            if self.source.is_live:  # playing on after steps back: the live frames
+                self.history.to_newest()
+            elif (kept := self.history.next_kept()) is not None:  # a file plays on through the frames stepped over
+                return kept, True
         if self._ended:
             self._stop.wait(0.02)
             return None, False
@@ -193,6 +199,7 @@ class CaptureThread(QThread):
                 direction, shown = self._steps.get(timeout=0.02)
             except queue.Empty:
                 continue
+            shown = self._stepped_to if self._stepped_to is not None else shown
             if shown is None:  # nothing shown yet
                 return "next"
             if direction > 0:
