@@ -58,6 +58,11 @@ def _dropped_file(event: QDragEnterEvent | QDropEvent) -> str | None:
     return files[0] if files else None
 
 
+#: Narrower than this, the plots' titles wrap onto three lines and their axes crowd: when the window grows to show
+#: its first view, the view may take width from wider plots down to this (see ``MainWindow.fit_to_view``).
+MIN_PLOTS_WIDTH = 400
+
+
 class MatchView(QLabel):
     """Shows a BGR canvas scaled to the widget, keeping its aspect ratio.
 
@@ -244,8 +249,8 @@ class MainWindow(QMainWindow):
         """Grow the window, as far as the screen allows, to show the first view at its own size (two 640x480 frames
         fit the opening size; a comparison below them, twice as tall, or a 16:9 camera's wider frames were shown
         shrunk, with black bars, on a screen with room for them); the plots take the rest of the width, at least
-        what they need. Only once, and not if the window was resized, maximised or made full screen meanwhile:
-        then the user has chosen."""
+        as much as they had or MIN_PLOTS_WIDTH. Only once, and not if the window was resized, maximised or made full
+        screen meanwhile: then the user has chosen."""
         opening, self.opening_size = self.opening_size, None
         if opening is None or self.size() != opening or self.isMaximized() or self.isFullScreen():
             return
@@ -254,11 +259,12 @@ class MainWindow(QMainWindow):
         missing = (wanted - self.view.size()).expandedTo(QSize(0, 0))
         if missing.isNull():
             return
+        plots_width = self.stats.width() if self.stats.isVisible() else 0
         self.fit_to_screen(self.size() + missing)
 
         def share_the_width() -> None:  # once the new size is laid out (a top-level window's may come later)
             total = self.splitter.width() - self.splitter.handleWidth()
-            plots = max(total - wanted.width(), self.stats.minimumSizeHint().width()) if self.stats.isVisible() else 0
+            plots = max(total - wanted.width(), min(plots_width, MIN_PLOTS_WIDTH)) if plots_width else 0
             self.splitter.setSizes([total - plots, plots])
 
         QTimer.singleShot(0, share_the_width)
