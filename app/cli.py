@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
              "default a longer side of 640 on CUDA, 320 on a CPU (interactive speed); frames are shown sharper, "
              "as they come (at most 960 pixels on their longer side)")
     add("--no_display", action="store_true", help="no window: write PNGs (and videos) to --output_dir")
-    add("--output_dir", help=f"folder for PNGs and videos (default with --no_display: ./{DEFAULT_OUTPUT}/)")
+    add("--output_dir", help="folder for PNGs, videos and, headless, frames.csv (a line per frame: matches, inliers, "
+                             f"time) (default with --no_display: ./{DEFAULT_OUTPUT}/)")
     add("--save_video", action="store_true", help="write the rendered view as an H.264 mp4")
     add("--save_input", action="store_true", help="write the raw input frames as an mp4")
     add("--save_matches", action="store_true",
@@ -428,6 +429,8 @@ def run(args: argparse.Namespace) -> int:
     if summary.match_files:
         print(f"wrote {summary.match_files} match files to {output_dir / MATCHES_FOLDER}/ "
               f"(numpy.load: keypoints0, keypoints1, confidence, ...)", file=sys.stderr)
+    if summary.table and summary.frames:
+        print(f"wrote {summary.table} (a line per frame: matches, inliers, matching time)", file=sys.stderr)
     if summary.pngs:
         print(f"make a video of the PNGs with:\n  {ffmpeg_command(output_dir, options.fps)}", file=sys.stderr)
     return 130 if summary.interrupted else 0

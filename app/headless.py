@@ -19,12 +19,27 @@ from model.classical import AnyMatcher
 from model.matcher import Resize
 
 from .render import MatchWindow
-from .session import KEEP_ANCHOR, AnchorRule, MatchSession, matched_on, render_packet
+from .session import KEEP_ANCHOR, AnchorRule, MatchPacket, MatchSession, matched_on, render_packet
 from .sources import Frame
-from .video import MatchFileWriter, PngWriter, VideoWriter
+from .video import CsvWriter, MatchFileWriter, PngWriter, VideoWriter
 
 PNG_PATTERN = "frame_%06d.png"
 MATCHES_FOLDER, MATCHES_PATTERN = "matches", "frame_%06d.npz"  # beside the PNG of the same number
+FRAME_TABLE = "frames.csv"  # a line per frame: see frame_row
+FRAME_COLUMNS = ("output_index", "frame_index", "anchor", "matches", "inliers", "match_ms", "reanchored")
+
+
+def frame_row(output_index: int, packet: MatchPacket) -> tuple[object, ...]:
+    """A frame's line of ``frames.csv``: the number of its PNG and match file, the source's frame number, the
+    anchor (``#N`` or the --anchor file's name), the matches, the inliers (empty without --geometry), the matching
+    time in ms and whether the frame became the anchor (--reanchor_below); with --compare, the comparison's
+    matches and inliers after them (``compare_matches``, ``compare_inliers``)."""
+    def counts(counted: MatchPacket) -> tuple[object, ...]:
+        return len(counted.result), "" if counted.geometry is None else counted.geometry.num_inliers
+
+    row = (output_index, packet.frame_index, packet.anchor_label, *counts(packet), f"{packet.latency_ms:.1f}",
+           int(packet.reanchored))
+    return row if packet.comparison is None else (*row, *counts(packet.comparison[1]))
 
 
 @dataclass
@@ -55,6 +70,7 @@ class HeadlessSummary:
     video: Path | None
     input_video: Path | None
     match_files: int = 0
+    table: Path | None = None  # frames.csv
     # Per model (its label; the comparison's too): frames with geometric verification, their matches and inliers.
     verified: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)  # matching (and verification) time of each frame
@@ -149,6 +165,8 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
         png_writer = stack.enter_context(PngWriter(options.output_dir, PNG_PATTERN)) if options.write_png else None
         match_files = (MatchFileWriter(options.output_dir / MATCHES_FOLDER, MATCHES_PATTERN)
                        if options.save_matches else None)
+        columns = FRAME_COLUMNS + (("compare_matches", "compare_inliers") if comparison is not None else ())
+        table = stack.enter_context(CsvWriter(options.output_dir / FRAME_TABLE, columns))
         for frame in frames:
             if signals.stop:
                 break
@@ -171,12 +189,13 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
                 raw.write(packet.frame)  # as matched
             if match_files is not None:
                 match_files.write(packet.arrays(images=False), count)
+            table.write(frame_row(count, packet))
             count += 1
             progress.update(count)
     progress.finish()
     return HeadlessSummary(count, png_writer.written if png_writer else 0, time.perf_counter() - started, signals.stop,
-                           video_path, input_path, match_files.written if match_files else 0, verified, latencies,
-                           reanchored)
+                           video_path, input_path, match_files.written if match_files else 0, table.path, verified,
+                           latencies, reanchored)
 
 
 def ffmpeg_command(output_dir: Path, fps: float) -> str:

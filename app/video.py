@@ -3,6 +3,7 @@ matches. Every output is finished by ``close()`` (also on errors and interruptio
 
 from __future__ import annotations
 
+import csv
 import queue
 import threading
 import time
@@ -181,3 +182,39 @@ class MatchFileWriter:
             raise OSError(f"cannot write {path}: {error.strerror or error}") from None
         self.written += 1
         return path
+
+
+class CsvWriter:
+    """A CSV table written a row at a time, each row flushed at once: nothing is lost when the run is
+    interrupted. A failed write raises OSError naming the file."""
+
+    def __init__(self, path: str | Path, columns: tuple[str, ...]) -> None:
+        self.path, self.columns = Path(path), columns
+        try:
+            self._file = self.path.open("w", newline="")
+        except OSError as error:
+            raise OSError(f"cannot write {self.path}: {error.strerror or error}") from None
+        self._csv = csv.writer(self._file)
+        self.rows = 0
+        self._write(columns)
+
+    def write(self, values: tuple[object, ...]) -> None:
+        assert len(values) == len(self.columns), (values, self.columns)
+        self._write(values)
+        self.rows += 1
+
+    def _write(self, values: tuple[object, ...]) -> None:
+        try:
+            self._csv.writerow(values)
+            self._file.flush()
+        except OSError as error:
+            raise OSError(f"cannot write {self.path}: {error.strerror or error}") from None
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> CsvWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import signal
@@ -312,6 +313,15 @@ def test_compare_draws_sift_below_on_the_same_frames_and_counts_both(weights: Pa
     assert saved["compare_keypoints1"].shape == (len(saved["compare_confidence"]), 2)
     assert saved["compare_inliers"].shape == saved["compare_confidence"].shape
     assert np.isnan(saved["compare_fine_std"]).all() and "compare_frame_index" not in saved
+    # frames.csv: a line per frame, its numbers those of the match files, the comparison's after LoFTR's.
+    with open(out / "frames.csv", newline="") as table:
+        rows = list(csv.DictReader(table))
+    assert [row["frame_index"] for row in rows] == ["0", "3"] and rows[1]["output_index"] == "1"
+    assert rows[1]["anchor"] == "#0" and rows[1]["reanchored"] == "0" and float(rows[1]["match_ms"]) > 0
+    assert (int(rows[1]["matches"]), int(rows[1]["inliers"])) == (len(saved["confidence"]), saved["inliers"].sum())
+    assert (int(rows[1]["compare_matches"]), int(rows[1]["compare_inliers"])) == (
+        len(saved["compare_confidence"]), saved["compare_inliers"].sum())
+    assert "wrote " + str(out / "frames.csv") in capsys.readouterr().err
 
 
 def test_compare_with_other_loftr_weights_draws_them_below(weights: Path, tmp_path: Path,
@@ -345,6 +355,12 @@ def test_an_unwritable_matches_folder_is_one_line(weights: Path, tmp_path: Path,
                  "--output_dir", str(out), "--max_length", "2", "--resize", "160", "120", "--save_matches"])
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2 and last.startswith("error: cannot write ") and "frame_000000.npz" in last
+    other = tmp_path / "other"
+    (other / "frames.csv").mkdir(parents=True)  # a folder where the table should be
+    code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
+                 "--output_dir", str(other), "--max_length", "2", "--resize", "160", "120"])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("error: cannot write ") and last.count("frames.csv") == 1
 
 
 def test_an_anchor_image_of_another_shape_is_matched_against_every_frame(
