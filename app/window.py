@@ -405,8 +405,9 @@ class MainWindow(QMainWindow):
 
     def on_stream_ended(self) -> None:
         self.status_text = "end of stream"
+        written = "; videos finalised" if self.video is not None or self.input_video is not None else ""
         self.finalise_videos()
-        self.statusBar().showMessage("end of stream; videos finalised. Press q to quit.")
+        self.statusBar().showMessage(f"end of stream{written}. Left arrow: the frames before; q: quit.")
         self.redraw()
 
     # --- keys and controls ----------------------------------------------------------------------------

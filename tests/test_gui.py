@@ -734,9 +734,14 @@ def test_settings_still_apply_after_the_end_of_a_file(qtbot, tmp_path: Path) -> 
     try:
         qtbot.waitUntil(lambda: main_window.status_text == "end of stream", timeout=60000)
         received = _settle(qtbot, main_window)
+        assert main_window.statusBar().currentMessage() == "end of stream. Left arrow: the frames before; q: quit."
         qtbot.keyClick(main_window, Qt.Key.Key_BracketRight)
         qtbot.waitUntil(lambda: main_window.results_received == received + 1, timeout=60000)
         assert main_window.last_packet.again and main_window.last_packet.threshold == 0.05
+        last = main_window.last_packet.frame_index
+        qtbot.keyClick(main_window, Qt.Key.Key_Left)  # the frames of a file that has ended can still be stepped
+        qtbot.waitUntil(lambda: main_window.last_packet.frame_index == last - 1, timeout=60000)
+        assert main_window.paused and main_window.last_packet.threshold == 0.05
     finally:
         main_window.shutdown()
 
