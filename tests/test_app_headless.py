@@ -134,6 +134,14 @@ def test_unknown_flag_is_one_line() -> None:
     assert err.strip() == "error: unrecognized arguments: --frobnicate (see --help)"
 
 
+def test_a_missing_camera_is_one_line_without_opencvs_own_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENCV_LOG_LEVEL", raising=False)  # OpenCV printed "[ WARN:0@1.0] ... camera device" first
+    done = _run_app(["--input", "63", "--no_display"])
+    _, err = done.communicate(timeout=60)
+    assert done.returncode == 2
+    assert err.strip() == "error: cannot open camera 63: check that it is connected and not used by another program"
+
+
 def test_no_display_falls_back_to_headless_and_ctrl_c_finalises(weights: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     process = _run_app(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--output_dir",
