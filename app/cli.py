@@ -24,6 +24,7 @@ from .session import AnchorRule
 from .sources import (
     DEFAULT_IMAGE_GLOB,
     CaptureSource,
+    Frame,
     FrameSource,
     SourceError,
     camera_available,
@@ -379,9 +380,14 @@ def run(args: argparse.Namespace) -> int:
         stride = args.skip_frames if source.is_live else args.skip
         # In a window the fallback sample video loops, so a new user always has something to look at.
         replay = gui and (fallback or args.loop)
-        raw = looped(lambda: open_source(input_spec, tuple(args.image_glob), on_warning=_warn)) if replay \
-            else source.frames()
-        frames = thin(raw, stride, args.max_length)  # sized for matching by the session (see MatchSession)
+
+        def frames_from(start: int) -> Iterator[Frame]:
+            """The frames from frame ``start`` of the source on (sized for matching by the session)."""
+            raw = looped(lambda: open_source(input_spec, tuple(args.image_glob), on_warning=_warn), start) \
+                if replay else source.frames(start)
+            return thin(raw, stride, args.max_length)
+
+        frames = frames_from(0)
         window = MatchWindow(args.bottom_k, args.top_k)
         fps = source.fps / stride
         if gui:
@@ -389,8 +395,9 @@ def run(args: argparse.Namespace) -> int:
 
             return run_gui(args, source, frames, matcher, label, window, output_dir, fps,
                            lambda choice: preloaded.pop(choice, None) or load_matcher(args, choice), anchor_file,
-                           lambda path: read_anchor(path, resize), _other_model_differs(args), resize)
-        frame_count = getattr(source, "frame_count", 0) or len(getattr(source, "files", []))
+                           lambda path: read_anchor(path, resize), _other_model_differs(args), resize,
+                           frames_from if source.length else None)
+        frame_count = source.length or 0
         total = min(-(-frame_count // stride), args.max_length) if frame_count else None
         # As in the original demo, PNGs go to an --output_dir that was asked for; without one they are
         # written only when nothing else is, so that a headless run always leaves something to look at.

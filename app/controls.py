@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtGui import QAction
-from PyQt6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QToolBar, QWidget
+from PyQt6.QtGui import QAction, QMouseEvent
+from PyQt6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSlider, QStyle, QStyleOptionSlider, QToolBar, QWidget
 
 from model.classical import CLASSICAL_METHODS
 
@@ -160,3 +160,64 @@ class ControlBar(QToolBar):
                     show(value)
                 finally:
                     widget.blockSignals(blocked)
+
+
+class JumpSlider(QSlider):
+    """A slider on which a click beside the handle jumps there, as on a video player's, instead of a page step
+    towards it."""
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt's name
+        option = QStyleOptionSlider()
+        self.initStyleOption(option)
+        style = self.style()
+        assert style is not None
+        handle = style.subControlRect(QStyle.ComplexControl.CC_Slider, option, QStyle.SubControl.SC_SliderHandle,
+                                      self)
+        point = event.position().toPoint()
+        if event.button() != Qt.MouseButton.LeftButton or handle.contains(point):
+            super().mousePressEvent(event)  # the handle: dragged as usual
+            return
+        self.setValue(QStyle.sliderValueFromPosition(self.minimum(), self.maximum(), point.x() - handle.width() // 2,
+                                                     self.width() - handle.width()))
+        event.accept()
+
+
+class PositionBar(QToolBar):
+    """Where in a file or folder the frame on screen is, as a slider over its frames: drag it, or click where to go,
+    to go on from another frame, e.g. to pick an anchor anywhere in a video. ``position_chosen`` is
+    emitted when the handle is let go, not while it is dragged (each position would be a seek)."""
+
+    position_chosen = pyqtSignal(int)  # a frame index of the source
+
+    def __init__(self, length: int, parent: QWidget | None = None) -> None:
+        super().__init__("position", parent)
+        self.setMovable(False)
+        self.length = length
+        self.slider = JumpSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, length - 1)
+        self.slider.setPageStep(max(1, length // 20))
+        self.slider.setTracking(False)  # valueChanged only when let go
+        self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.slider.setToolTip("drag to go on from another frame of the file (paused: see it, then n)")
+        self.slider.valueChanged.connect(self.position_chosen)
+        self.slider.sliderMoved.connect(self._show_number)  # the number follows the handle while dragged
+        self.label = QLabel()
+        self.addWidget(QLabel(" Frame "))
+        self.addWidget(self.slider)
+        self.addWidget(self.label)
+        self.show_position(0)
+
+    def show_position(self, index: int) -> None:
+        """The frame on screen (its index in the source; a looped file's passes wrap), unless the handle is held."""
+        if self.slider.isSliderDown():
+            return
+        position = index % self.length
+        blocked = self.slider.blockSignals(True)
+        try:
+            self.slider.setValue(position)
+        finally:
+            self.slider.blockSignals(blocked)
+        self._show_number(position)
+
+    def _show_number(self, position: int) -> None:
+        self.label.setText(f" {position} / {self.length - 1} ")

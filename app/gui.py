@@ -35,10 +35,12 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: AnyMatch
                  save_matches: bool = False, blend_anchor: bool = False, view: str = "lines",
                  read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
                  model_switch: bool = True, anchor_rule: AnchorRule = KEEP_ANCHOR,
-                 resize: Resize = None, comparisons: tuple[str, ...] = COMPARISONS) -> MainWindow:
-    """The window with its capture and inference threads (not started); ``comparisons``: see ``ControlBar``."""
+                 resize: Resize = None, comparisons: tuple[str, ...] = COMPARISONS,
+                 frames_from: Callable[[int], Iterator[Frame]] | None = None) -> MainWindow:
+    """The window with its capture and inference threads (not started); ``comparisons``: see ``ControlBar``;
+    ``frames_from``: the frames from a position of a file or folder (the window then offers a slider over them)."""
     mailbox = LatestFrame()
-    capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live)
+    capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live, frames_from=frames_from)
     inference = InferenceThread(mailbox, load_model, domain, initial=(matcher, label), geometry=geometry,
                                 anchor_file=anchor_file, anchor_region=anchor_region, anchor_rule=anchor_rule,
                                 resize=resize)
@@ -62,7 +64,8 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
             window: MatchWindow, output_dir: Path, fps: float, load_model: Callable[[str], tuple[AnyMatcher, str]],
             anchor_file: tuple[np.ndarray, str] | None = None,
             read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
-            model_switch: bool = True, resize: Resize = None) -> int:
+            model_switch: bool = True, resize: Resize = None,
+            frames_from: Callable[[int], Iterator[Frame]] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     main_window = build_window(source, frames, matcher, label, args.model, window, output_dir, fps,
                                args.save_video, args.save_input, load_model, geometry=args.geometry,
@@ -70,7 +73,7 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
                                blend_anchor=args.blend_anchor, view=args.view, read_anchor_file=read_anchor_file,
                                model_switch=model_switch,
                                anchor_rule=args.anchor_rule, resize=resize,
-                               comparisons=comparisons_offered(args.compare))
+                               comparisons=comparisons_offered(args.compare), frames_from=frames_from)
     interrupted = []
 
     def on_signal(signum: int, frame: object) -> None:

@@ -56,7 +56,14 @@ class FrameSource:
     fps: float = 15.0
     on_warning: Callable[[str], None] = staticmethod(lambda message: None)  # one line for the user
 
-    def frames(self) -> Iterator[Frame]:
+    @property
+    def length(self) -> int | None:
+        """How many frames a file or folder holds (``frames(start)`` starts anywhere in them); None for a live
+        source, or a file that does not say."""
+        return None
+
+    def frames(self, start: int = 0) -> Iterator[Frame]:
+        """The frames from frame ``start`` on (a file or folder; a live source starts where it is)."""
         raise NotImplementedError
 
     def interrupt(self) -> None:
@@ -123,8 +130,16 @@ class CaptureSource(FrameSource):
         width, height = (int(self.capture.get(prop)) for prop in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
         return (width, height) if width > 0 and height > 0 else None
 
-    def frames(self) -> Iterator[Frame]:
+    @property
+    def length(self) -> int | None:
+        return self.frame_count if not self.is_live and self.frame_count > 0 else None
+
+    def frames(self, start: int = 0) -> Iterator[Frame]:
         index, failures_in_a_row, warned = 0, 0, False
+        if not self.is_live and (start or self.capture.get(cv2.CAP_PROP_POS_FRAMES) > 0):
+            # Exact: FFmpeg decodes from the key frame before it. The capture says where it ended up.
+            self.capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+            index = int(self.capture.get(cv2.CAP_PROP_POS_FRAMES))
         while True:
             ok, image = self.capture.read()
             if ok and image is not None:
@@ -186,9 +201,13 @@ class FolderSource(FrameSource):
             raise SourceError(f"no images matching {' '.join(patterns)} in folder {folder}; "
                               "use --image_glob to choose the file pattern")
 
-    def frames(self) -> Iterator[Frame]:
+    @property
+    def length(self) -> int | None:
+        return len(self.files)
+
+    def frames(self, start: int = 0) -> Iterator[Frame]:
         warned = False
-        for index, path in enumerate(self.files):
+        for index, path in enumerate(self.files[start:], start=start):
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if image is None:
                 if not warned:
@@ -231,21 +250,23 @@ def camera_available(index: int = 0) -> bool:
         capture.release()
 
 
-def looped(open_again: Callable[[], FrameSource]) -> Iterator[Frame]:
-    """Frames of a file source played over and over (for the bundled sample video), indices continuing."""
+def looped(open_again: Callable[[], FrameSource], start: int = 0) -> Iterator[Frame]:
+    """Frames of a file source played over and over (for the bundled sample video), the first time from frame
+    ``start``, indices continuing (the next pass's first frame is numbered as the source's length)."""
     offset = 0
     while True:
         source = open_again()
         count = 0
         try:
-            for frame in source.frames():
+            for frame in source.frames(start):
                 count += 1
                 yield replace(frame, index=offset + frame.index)
         finally:
             source.close()
         if count == 0:
             return
-        offset += count
+        offset += start + count
+        start = 0
 
 
 def thin(frames: Iterator[Frame], skip: int, max_length: int) -> Iterator[Frame]:

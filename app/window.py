@@ -16,7 +16,7 @@ from PyQt6.QtWidgets import QFileDialog, QLabel, QMainWindow, QRubberBand, QSize
 from model.classical import CLASSICAL_METHODS
 from model.matcher import Resize, longer_side
 
-from .controls import COMPARISONS, METHODS, THRESHOLD_STEP, ControlBar, comparison_label
+from .controls import COMPARISONS, METHODS, THRESHOLD_STEP, ControlBar, PositionBar, comparison_label
 from .plots import StatsPanel
 from .render import GAP, RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, view_scales
 from .session import MatchPacket, render_packet
@@ -210,6 +210,12 @@ class MainWindow(QMainWindow):
         self.controls.record_toggled.connect(self.set_recording)
         self.controls.show_state(recording=video is not None)
         self.controls.plots_toggled.connect(self.set_plots_visible)
+        # A file or folder that can be sought: a slider over its frames, below the view like a video player's.
+        length = capture.source.length if capture.frames_from is not None else None
+        self.positions = PositionBar(length) if length else None
+        if self.positions is not None:
+            self.addToolBar(Qt.ToolBarArea.BottomToolBarArea, self.positions)
+            self.positions.position_chosen.connect(self.seek)
         self.last_packet: MatchPacket | None = None
         self.results_received = self.results_shown = 0
         self.result_times: tuple[float, float] | None = None  # perf_counter of the first and the latest result
@@ -282,6 +288,8 @@ class MainWindow(QMainWindow):
         """
         self.last_packet = packet
         self.results_received += 1
+        if self.positions is not None:
+            self.positions.show_position(packet.frame_index)
         if packet.reanchored:
             self.statusBar().showMessage(f"too few matches: frame {packet.frame_index} is the new anchor", 5000)
         if self.threshold is None and packet.threshold is not None:
@@ -574,6 +582,13 @@ class MainWindow(QMainWindow):
             if direction > 0:
                 return
         self.capture.step(direction, self.last_packet.frame_index if self.last_packet is not None else None)
+
+    def seek(self, index: int) -> None:
+        """Go on from frame ``index`` of the file or folder (paused: that frame is matched and shown)."""
+        self.capture.seek_to(index)
+        if self.status_text == "end of stream":
+            self.status_text = ""
+        self.statusBar().showMessage(f"frame {index}", 3000)
 
     def set_recording(self, on: bool) -> None:
         """Start recording the view (a new, time-stamped mp4 in the output folder) or finalise the recording."""

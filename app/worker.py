@@ -44,6 +44,11 @@ class LatestFrame:
             self._ended = True
             self._condition.notify_all()
 
+    def reopen(self) -> None:
+        """Frames come again after the end (a file was sought back into)."""
+        with self._condition:
+            self._ended = False
+
     def take(self, timeout: float) -> tuple[Frame | None, bool]:
         """(newest frame or None after ``timeout`` s, whether the stream has ended and nothing is left)."""
         with self._condition:
@@ -111,7 +116,9 @@ class CaptureThread(QThread):
     While paused it presents no frame, except one per ``step``: forward (the next frame of the source, or of
     those stepped back over) or back (one of the last ``HISTORY_BYTES`` of frames, see ``FrameHistory``), also
     after the end of the stream, until ``stop``. Playing on after stepping back, a file goes on from there; a live
-    source goes back to its live frames.
+    source goes back to its live frames. Given ``frames_from`` (the frames from a position of a file or folder),
+    ``seek_to`` goes on from any frame, paused (it is shown) or playing, also after the end, and steps back go on
+    past the frames kept (a looped file's frame numbers are taken modulo its length).
 
     The source's warnings (a broken frame, a lost stream and its reconnection) keep going where they went
     (stderr) and are also emitted as ``warning``, for the window's status bar.
@@ -121,10 +128,13 @@ class CaptureThread(QThread):
     stream_ended = pyqtSignal()
 
     def __init__(self, source: FrameSource, frames: Callable[[], Iterable[Frame]], mailbox: LatestFrame,
-                 pace: bool) -> None:
+                 pace: bool, frames_from: Callable[[int], Iterable[Frame]] | None = None) -> None:
         super().__init__()
         self.source, self.make_frames, self.mailbox, self.pace = source, frames, mailbox, pace
+        self.frames_from = frames_from  # the frames from a position of the source; None: it cannot seek
         self.history = FrameHistory()
+        self._frames: Iterator[Frame] = iter(())
+        self._seeks: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._stop = threading.Event()
         self.paused = threading.Event()
         self._steps: queue.SimpleQueue[tuple[int, int | None]] = queue.SimpleQueue()  # (+1 or -1, index shown)
@@ -142,10 +152,10 @@ class CaptureThread(QThread):
     def run(self) -> None:
         period = 1.0 / self.source.fps if self.pace else 0.0
         next_time = time.perf_counter()
-        frames = iter(self.make_frames())
+        self._frames = iter(self.make_frames())
         try:
             while not self._stop.is_set():
-                frame, kept = self._next_frame(frames)
+                frame, kept = self._next_frame()
                 if frame is None:
                     continue
                 if self.paused.is_set():  # a step shows its frame at once
@@ -165,13 +175,20 @@ class CaptureThread(QThread):
                 self.mailbox.put(frame)
         finally:
             self._end_of_stream()
+            self.source.close()
 
-    def _next_frame(self, frames: Iterator[Frame]) -> tuple[Frame | None, bool]:
+    def _next_frame(self) -> tuple[Frame | None, bool]:
         """(the frame to present next, whether it is a kept one), or (None, False) when there is none now: paused
-        and no step came, or the stream has ended (steps back still work until ``stop``)."""
+        and no step came, or the stream has ended (steps back and seeks still work until ``stop``)."""
+        target = None
+        while not self._seeks.empty():  # the slider may have moved on meanwhile: the last position counts
+            target = self._seeks.get_nowait()
+        if target is not None and self.frames_from is not None:
+            self._go_to(target)
+            return self._read()  # the frame sought: shown at once, paused or not
         if self.paused.is_set():
             step = self._wait_for_a_step()
-            if step is None:  # playing again, or stopping
+            if step is None:  # playing again, stopping or seeking
                 return None, False
             if isinstance(step, Frame):
                 return step, True
@@ -181,20 +198,34 @@ class CaptureThread(QThread):
                 self.history.to_newest()
             elif (kept := self.history.next_kept()) is not None:  # a file plays on through the frames stepped over
                 return kept, True
+        return self._read()
+
+    def _read(self) -> tuple[Frame | None, bool]:
+        """(the source's next frame, False); (None, False) at the end of the stream."""
         if self._ended:
             self._stop.wait(0.02)
             return None, False
-        frame = next(frames, None)
+        frame = next(self._frames, None)
         if frame is None:
             self._end_of_stream()
             return None, False
         self.history.add(frame)
         return frame, False
 
+    def _go_to(self, index: int) -> None:
+        """Go on from frame ``index`` of the source; the frames kept belong to another part of it."""
+        assert self.frames_from is not None
+        self._frames = iter(self.frames_from(index))
+        self.history = FrameHistory(self.history.max_bytes)
+        self._stepped_to = None
+        if self._ended:
+            self._ended = False
+            self.mailbox.reopen()
+
     def _wait_for_a_step(self) -> Frame | Literal["next"] | None:
         """While paused: a kept frame stepped to, "next" for a step past the newest kept frame (the source's next
-        one), None once playing again or stopping."""
-        while self.paused.is_set() and not self._stop.is_set():
+        one), None once playing again, stopping or seeking."""
+        while self.paused.is_set() and not self._stop.is_set() and self._seeks.empty():
             try:
                 direction, shown = self._steps.get(timeout=0.02)
             except queue.Empty:
@@ -207,15 +238,21 @@ class CaptureThread(QThread):
             frame = self.history.before(shown)
             if frame is not None:
                 return frame
+            length = self.source.length
+            if self.frames_from is not None and length and shown % length > 0:  # a file: read it again from there
+                self._go_to(shown % length - 1)
+                return "next"
             self.warning.emit("no earlier frame kept: the window keeps the last "
                               f"{self.history.max_bytes // 2**20} MiB of frames to step back through")
         return None
 
     def _end_of_stream(self) -> None:
-        """The source has no more frames (or the thread stops): release it and say so, once."""
+        """The source has no more frames (or the thread stops): say so, once; a camera or stream is released now,
+        a file that can be sought back into when the thread stops."""
         if not self._ended:
             self._ended = True
-            self.source.close()
+            if self.frames_from is None:
+                self.source.close()
             self.mailbox.end()
             self.stream_ended.emit()
 
@@ -223,6 +260,10 @@ class CaptureThread(QThread):
         """While paused, present one more frame: the one after (``direction`` 1) or before (-1) frame ``shown``,
         the frame on screen (None: nothing shown yet)."""
         self._steps.put((1 if direction > 0 else -1, shown))
+
+    def seek_to(self, index: int) -> None:
+        """Go on from frame ``index`` of the file or folder (needs ``frames_from``)."""
+        self._seeks.put(index)
 
     def stop(self) -> None:
         self._stop.set()

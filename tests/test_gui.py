@@ -746,6 +746,45 @@ def test_settings_still_apply_after_the_end_of_a_file(qtbot, tmp_path: Path) -> 
         main_window.shutdown()
 
 
+def test_a_slider_over_a_files_frames_goes_on_from_any_of_them(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    source = open_source(str(ROOT / "assets" / "sample.mp4"))
+    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model", "outdoor",
+                               MatchWindow(0, 2000), tmp_path, source.fps, save_video=False, save_input=False,
+                               load_model=lambda domain: (_matcher(), domain), resize=(160, 120),
+                               frames_from=source.frames)
+    qtbot.addWidget(main_window)
+    main_window.show()
+    main_window.start()
+    try:
+        positions = main_window.positions
+        assert positions is not None and positions.slider.maximum() == 119  # the video's 120 frames
+        qtbot.waitUntil(lambda: main_window.results_shown >= 2, timeout=60000)
+        assert positions.slider.value() == main_window.last_packet.frame_index  # it follows the frames shown
+        qtbot.keyClick(main_window, Qt.Key.Key_P)
+        _settle(qtbot, main_window)
+        positions.slider.setValue(90)  # as when the handle is let go there
+        qtbot.waitUntil(lambda: main_window.last_packet.frame_index == 90, timeout=60000)
+        assert positions.label.text().strip() == "90 / 119" and main_window.paused
+        frame = cv2.VideoCapture(str(ROOT / "assets" / "sample.mp4"))
+        frame.set(cv2.CAP_PROP_POS_FRAMES, 90)
+        np.testing.assert_array_equal(main_window.last_packet.frame, frame.read()[1])  # that very frame
+        qtbot.keyClick(main_window, Qt.Key.Key_Left)  # back from it, though no frame before it was kept
+        qtbot.waitUntil(lambda: main_window.last_packet.frame_index == 89, timeout=60000)
+        qtbot.keyClick(main_window, Qt.Key.Key_N)
+        qtbot.waitUntil(lambda: main_window.last_packet.anchor_index == 89, timeout=60000)
+        slider = positions.slider  # a click on the groove jumps there, as on a video player's
+        qtbot.mouseClick(slider, Qt.MouseButton.LeftButton, pos=QPoint(slider.width() // 4, slider.height() // 2))
+        qtbot.waitUntil(lambda: abs(main_window.last_packet.frame_index - 30) <= 3, timeout=60000)
+        qtbot.keyClick(main_window, Qt.Key.Key_P)  # plays on from there
+        qtbot.waitUntil(lambda: main_window.last_packet.frame_index > 36, timeout=60000)
+        assert main_window.last_packet.anchor_index == 89
+    finally:
+        main_window.shutdown()
+
+
+def test_a_live_source_has_no_slider(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    assert window.positions is None  # the fixture gives no frames_from, as for a camera or a stream
+
 def test_brackets_change_the_threshold(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
     assert window.last_packet.threshold == 0.0  # the test matcher's

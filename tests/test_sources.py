@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from app.sources import CaptureSource, open_source
+from app.sources import CaptureSource, looped, open_source
 
 FRAMES_PER_CONNECTION = 4
 
@@ -132,3 +132,22 @@ def test_ip_camera_that_drops_the_connection_is_reconnected(mjpeg_url: str) -> N
     assert [frame.index for frame in frames] == list(range(3 * FRAMES_PER_CONNECTION))
     assert frames[0].image.shape == (48, 64, 3)
     assert warnings.count(f"{mjpeg_url} reconnected") >= 2
+
+
+def test_a_file_or_folder_starts_at_any_frame_and_a_loop_too(tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parent.parent / "assets" / "sample.mp4"
+    in_order = [frame.image for frame in open_source(str(sample)).frames()]
+    video = open_source(str(sample))
+    assert video.length == len(in_order) == 120
+    for start in (90, 7, 0, 119):  # forth and back on one open file, as the window's slider does
+        frames = video.frames(start)
+        first = next(frames)
+        assert first.index == start
+        np.testing.assert_array_equal(first.image, in_order[start])  # that very frame, not the key frame before it
+    assert next(frames, None) is None  # 119 was the last
+    for index in range(3):
+        cv2.imwrite(str(tmp_path / f"{index}.png"), in_order[index])
+    folder = open_source(str(tmp_path))
+    assert folder.length == 3 and [frame.index for frame in folder.frames(1)] == [1, 2]
+    loop = looped(lambda: open_source(str(tmp_path)), start=2)
+    assert [next(loop).index for _ in range(5)] == [2, 3, 4, 5, 6]  # the second pass numbered on from 3

@@ -44,6 +44,10 @@ class _ListSource(FrameSource):
     def __init__(self, count: int, is_live: bool = False) -> None:
         self.count, self.is_live, self.fps, self.name = count, is_live, 1000.0, "test"
 
+    @property
+    def length(self) -> int | None:
+        return None if self.is_live else self.count
+
     def frames(self):  # type: ignore[no-untyped-def]
         return (_frame(index) for index in range(self.count))
 
@@ -100,6 +104,36 @@ def test_paused_steps_present_the_frames_before_and_after_the_one_shown(  # type
         capture.paused.clear()  # playing on: a file goes on after frame 2, a live source from its live frames
         qtbot.waitUntil(lambda: mailbox.take(timeout=0.1)[1], timeout=10000)  # to the end of the 20 frames
         assert mailbox.presented[11:] == list(range(4 if is_live else 3, 20))
+    finally:
+        capture.stop()
+        capture.wait(5000)
+
+
+def test_a_seek_goes_on_from_any_frame_paused_playing_and_after_the_end(qtbot) -> None:  # type: ignore[no-untyped-def]
+    source, mailbox = _ListSource(30), _RecordingMailbox()
+
+    def frames_from(start: int):  # type: ignore[no-untyped-def]
+        return (_frame(index) for index in range(start, 30))
+
+    capture = CaptureThread(source, source.frames, mailbox, pace=True, frames_from=frames_from)
+    capture.paused.set()
+    capture.start()
+    try:
+        capture.seek_to(20)  # paused: the frame sought is shown, and steps go on from it
+        assert _take(mailbox) == 20
+        capture.step(1, 20)
+        assert _take(mailbox) == 21
+        for shown in (21, 20):  # back past the frames kept since the seek: the file is read again from there
+            capture.step(-1, shown)
+            assert _take(mailbox) == shown - 1
+        capture.seek_to(5)
+        assert _take(mailbox) == 5
+        capture.paused.clear()  # playing on from there to the end
+        qtbot.waitUntil(lambda: mailbox.take(timeout=0.1)[1], timeout=10000)
+        assert mailbox.presented == [20, 21, 20, 19, *range(5, 30)]
+        capture.seek_to(27)  # after the end: frames come again
+        qtbot.waitUntil(lambda: mailbox.presented[-1] == 29, timeout=10000)
+        assert mailbox.presented[-3:] == [27, 28, 29] and capture.isRunning()
     finally:
         capture.stop()
         capture.wait(5000)
