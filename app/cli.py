@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--image_glob", nargs="+", default=list(DEFAULT_IMAGE_GLOB), help="file patterns for an image folder")
     add("--skip", type=int, default=1, help="use every N-th image/frame of a folder or video")
     add("--max_length", type=int, default=1000000, help="maximum number of frames read from a folder or video")
+    add("--start", type=int, default=0, metavar="N",
+        help="begin at frame N of a video file or image folder (it is the first anchor); the window's slider goes "
+             "anywhere")
     add("--resize", type=int, nargs="+",
         help="the size frames are matched at: W H (exact), MAX (longer side, aspect kept) or -1 (as they come); "
              "default a longer side of 640 on CUDA, 320 on a CPU (interactive speed); frames are shown sharper, "
@@ -266,6 +269,8 @@ def validate(args: argparse.Namespace) -> Resize:
     for name in ("skip", "skip_frames", "max_length"):
         if getattr(args, name) < 1:
             raise AppError(f"--{name} must be at least 1")
+    if args.start < 0:
+        raise AppError("--start N is a frame number: 0 or more")
     if min(args.anchor_every, args.reanchor_below, args.bottom_k) < 0 or args.top_k <= args.bottom_k:
         raise AppError("need --anchor_every >= 0, --reanchor_below >= 0 and 0 <= --bottom_k < --top_k")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
@@ -363,6 +368,11 @@ def run(args: argparse.Namespace) -> int:
     if args.loop and source.is_live:
         source.close()
         raise AppError(f"--loop replays a video file or image folder; {source.name} is live")
+    if args.start and not (source.length and args.start < source.length):
+        source.close()
+        raise AppError(f"--start {args.start} is past the last frame of {source.name} ({source.length - 1})"
+                       if source.length else f"--start needs a video file or image folder; {source.name} is "
+                       f"{'live' if source.is_live else 'a video that does not say how many frames it has'}")
     try:
         output_dir = Path(args.output_dir) if args.output_dir else DEFAULT_OUTPUT
         if not gui or args.output_dir or args.save_video or args.save_input or args.save_matches:
@@ -387,7 +397,7 @@ def run(args: argparse.Namespace) -> int:
                 if replay else source.frames(start)
             return thin(raw, stride, args.max_length)
 
-        frames = frames_from(0)
+        frames = frames_from(args.start)
         window = MatchWindow(args.bottom_k, args.top_k)
         fps = source.fps / stride
         if gui:
@@ -397,7 +407,7 @@ def run(args: argparse.Namespace) -> int:
                            lambda choice: preloaded.pop(choice, None) or load_matcher(args, choice), anchor_file,
                            lambda path: read_anchor(path, resize), _other_model_differs(args), resize,
                            frames_from if source.length else None)
-        frame_count = source.length or 0
+        frame_count = (source.length or 0) - args.start
         total = min(-(-frame_count // stride), args.max_length) if frame_count else None
         # As in the original demo, PNGs go to an --output_dir that was asked for; without one they are
         # written only when nothing else is, so that a headless run always leaves something to look at.

@@ -105,6 +105,8 @@ def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
     (["--reanchor_below", "-1"], "--reanchor_below >= 0"),
     (["--compare", "{empty}"], "--compare takes sift, orb or a LoFTR weights file"),
     (["--compare", "{txt}"], "not a PyTorch checkpoint"),
+    (["--start", "500"], "--start 500 is past the last frame of sample.mp4 (119)"),
+    (["--start", "-1"], "--start N is a frame number"),
 ])
 def test_bad_input_is_one_line(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                args: list[str], message: str) -> None:
@@ -489,3 +491,15 @@ def test_reanchor_below_makes_the_frame_after_a_lost_one_the_anchor(tmp_path: Pa
     anchors = [int(np.load(tmp_path / "out" / "matches" / f"frame_{index:06d}.npz")["anchor_index"])
                for index in range(5)]
     assert anchors == [0, 0, 0, 3, 3]
+
+
+def test_start_begins_at_a_frame_of_the_file_which_is_the_first_anchor(weights: Path, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
+                 "--output_dir", str(out), "--start", "110", "--skip", "3", "--resize", "160", "120"])
+    assert code == 0, capsys.readouterr().err
+    with open(out / "frames.csv", newline="") as table:
+        rows = list(csv.DictReader(table))
+    assert [row["frame_index"] for row in rows] == ["110", "113", "116", "119"]
+    assert {row["anchor"] for row in rows} == {"#110"}
