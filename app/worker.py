@@ -234,7 +234,11 @@ class CaptureThread(QThread):
             if shown is None:  # nothing shown yet
                 return "next"
             if direction > 0:
-                return self.history.after(shown) or "next"
+                kept = self.history.after(shown)
+                if kept is not None or not self._ended:
+                    return kept or "next"
+                self.warning.emit("the end of the stream: no frame after this one")
+                continue
             frame = self.history.before(shown)
             if frame is not None:
                 return frame

@@ -131,6 +131,13 @@ def test_a_seek_goes_on_from_any_frame_paused_playing_and_after_the_end(qtbot) -
         capture.paused.clear()  # playing on from there to the end
         qtbot.waitUntil(lambda: mailbox.take(timeout=0.1)[1], timeout=10000)
         assert mailbox.presented == [20, 21, 20, 19, *range(5, 30)]
+        capture.paused.set()
+        warnings: list[str] = []
+        capture.warning.connect(warnings.append)
+        capture.step(1, 29)  # nothing after the last frame: a message
+        qtbot.waitUntil(lambda: len(warnings) > 0, timeout=10000)
+        assert warnings == ["the end of the stream: no frame after this one"]
+        capture.paused.clear()
         capture.seek_to(27)  # after the end: frames come again
         qtbot.waitUntil(lambda: mailbox.presented[-1] == 29, timeout=10000)
         assert mailbox.presented[-3:] == [27, 28, 29] and capture.isRunning()
