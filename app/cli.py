@@ -44,7 +44,8 @@ MAX_ANCHOR_SIDE = 1280  # an --anchor image's longer side when frames are not re
 
 EPILOG = """keys (GUI):
   n, space   the current frame becomes the anchor (left); or drop an image file on the window
-  mouse      drag a box on the anchor: match only from it; right click or Backspace: the whole anchor
+  mouse      drag a box on the anchor: match only from it; right click or Backspace: the whole anchor;
+             a video or folder: the slider below the view goes to any frame (then n: it becomes the anchor)
   m          toggle LoFTR's indoor / outdoor model (hot swap)
   k          the matcher: LoFTR / OpenCV SIFT / OpenCV ORB, on the same frames (to compare)
   b          compare: SIFT's, then ORB's (then --compare FILE's) matches on the same frames drawn below, then none
