@@ -75,6 +75,7 @@ HELP_LINES = (
     "w: anchor over the live frame through the homography (grey: aligned)",
     "l: lines (colour: confidence) / points (colour: position in the anchor)",
     "p: pause    left / right arrow: frame before / after (pauses)    s: save PNG + matches    r: record / stop",
+    "a video or folder: Home / End: first / last frame    Page Up / Down: a second back / on    or the slider",
     "g: plots    F11: full screen    h: help    q / Esc: quit",
 )
 

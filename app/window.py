@@ -447,6 +447,8 @@ class MainWindow(QMainWindow):
             self.set_paused(not self.paused)
         elif key in (Qt.Key.Key_Left, Qt.Key.Key_Right):
             self.step(-1 if key == Qt.Key.Key_Left else 1)
+        elif key in (Qt.Key.Key_Home, Qt.Key.Key_End, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown) and self.positions:
+            self.jump(key)
         elif key == Qt.Key.Key_S:
             self.snapshot()
         elif key == Qt.Key.Key_R:
@@ -582,6 +584,17 @@ class MainWindow(QMainWindow):
             if direction > 0:
                 return
         self.capture.step(direction, self.last_packet.frame_index if self.last_packet is not None else None)
+
+    def jump(self, key: Qt.Key) -> None:
+        """Home / End: the first / last frame of the file or folder; Page Up / Page Down: a second of it back /
+        forward (from the frame on screen)."""
+        assert self.positions is not None
+        last = self.positions.length - 1
+        shown = self.last_packet.frame_index % self.positions.length if self.last_packet is not None else 0
+        second = max(1, round(self.capture.source.fps))
+        target = {Qt.Key.Key_Home: 0, Qt.Key.Key_End: last, Qt.Key.Key_PageUp: shown - second,
+                  Qt.Key.Key_PageDown: shown + second}[key]
+        self.seek(min(max(target, 0), last))
 
     def seek(self, index: int) -> None:
         """Go on from frame ``index`` of the file or folder (paused: that frame is matched and shown)."""

@@ -772,6 +772,10 @@ def test_a_slider_over_a_files_frames_goes_on_from_any_of_them(qtbot, tmp_path: 
         qtbot.waitUntil(lambda: main_window.last_packet.frame_index == 89, timeout=60000)
         qtbot.keyClick(main_window, Qt.Key.Key_N)
         qtbot.waitUntil(lambda: main_window.last_packet.anchor_index == 89, timeout=60000)
+        for key, frame in ((Qt.Key.Key_End, 119), (Qt.Key.Key_Home, 0), (Qt.Key.Key_PageDown, 15),  # 15 FPS
+                           (Qt.Key.Key_PageUp, 0)):
+            qtbot.keyClick(main_window, key)
+            qtbot.waitUntil(lambda frame=frame: main_window.last_packet.frame_index == frame, timeout=60000)
         slider = positions.slider  # a click on the groove jumps there, as on a video player's
         qtbot.mouseClick(slider, Qt.MouseButton.LeftButton, pos=QPoint(slider.width() // 4, slider.height() // 2))
         qtbot.waitUntil(lambda: abs(main_window.last_packet.frame_index - 30) <= 3, timeout=60000)
