@@ -20,7 +20,7 @@ from model.weights import default_weights_path
 
 from .headless import MATCHES_FOLDER, HeadlessOptions, ffmpeg_command, run_headless
 from .render import VIEWS, MatchWindow
-from .session import AnchorRule
+from .session import AnchorRule, StartAnchor
 from .sources import (
     DEFAULT_IMAGE_GLOB,
     CaptureSource,
@@ -76,6 +76,7 @@ examples:
   ./run_demo.sh --input poster.mp4 --geometry homography --blend_anchor   see where the homography is right
   ./run_demo.sh --weight weights/outdoor_ds.ckpt --device cuda --precision fp16
   ./run_demo.sh --input frames/ --no_display --geometry fundamental --compare sift   LoFTR and SIFT, both
+  ./run_demo.sh --input clip.mp4 --no_display --anchor_frame 300 --geometry homography   all frames vs frame 300
 """
 
 
@@ -145,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--anchor", metavar="IMAGE",
         help="start with this image as the anchor (e.g. a photo of the object to find) instead of the first "
              "frame; n replaces it with the live frame")
+    add("--anchor_frame", type=int, metavar="N",
+        help="start with frame N of the video file or image folder as the anchor (read ahead), e.g. a frame from "
+             "the middle against the whole video")
     add("--region", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"),
         help="match only from this box of the anchor, in fractions of its width and height (0 0 1 1: all of "
              "it), for every anchor; in the window, drag a box on the anchor instead")
@@ -260,6 +264,24 @@ def read_anchor(path: str, resize: Resize) -> tuple[np.ndarray, str]:
     return image, Path(path).name
 
 
+def start_anchor(args: argparse.Namespace, input_spec: str, resize: Resize) -> StartAnchor | None:
+    """The anchor to start with: --anchor's image, or --anchor_frame's frame of the input (read from a second
+    opening of it, so that the frames matched still start at --start); None: the first frame matched."""
+    if args.anchor:
+        return StartAnchor(*read_anchor(args.anchor, resize))
+    if args.anchor_frame is None:
+        return None
+    source = open_source(input_spec, tuple(args.image_glob))
+    try:
+        frame = next(source.frames(args.anchor_frame), None)
+    finally:
+        source.close()
+    if frame is None or frame.index != args.anchor_frame:
+        raise AppError(f"cannot read frame {args.anchor_frame} of {source.name} for --anchor_frame; "
+                       "give another frame number")
+    return StartAnchor(frame.image, index=frame.index)
+
+
 def validate(args: argparse.Namespace) -> Resize:
     try:
         if args.resize is None:
@@ -271,8 +293,10 @@ def validate(args: argparse.Namespace) -> Resize:
     for name in ("skip", "skip_frames", "max_length"):
         if getattr(args, name) < 1:
             raise AppError(f"--{name} must be at least 1")
-    if args.start < 0:
-        raise AppError("--start N is a frame number: 0 or more")
+    if args.start < 0 or (args.anchor_frame is not None and args.anchor_frame < 0):
+        raise AppError("--start N and --anchor_frame N are frame numbers: 0 or more")
+    if args.anchor and args.anchor_frame is not None:
+        raise AppError("give --anchor IMAGE or --anchor_frame N, not both: there is one anchor to start with")
     if min(args.anchor_every, args.reanchor_below, args.bottom_k) < 0 or args.top_k <= args.bottom_k:
         raise AppError("need --anchor_every >= 0, --reanchor_below >= 0 and 0 <= --bottom_k < --top_k")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
@@ -370,16 +394,17 @@ def run(args: argparse.Namespace) -> int:
     if args.loop and source.is_live:
         source.close()
         raise AppError(f"--loop replays a video file or image folder; {source.name} is live")
-    if args.start and not (source.length and args.start < source.length):
-        source.close()
-        raise AppError(f"--start {args.start} is past the last frame of {source.name} ({source.length - 1})"
-                       if source.length else f"--start needs a video file or image folder; {source.name} is "
-                       f"{'live' if source.is_live else 'a video that does not say how many frames it has'}")
+    for flag, frame in (("--start", args.start), ("--anchor_frame", args.anchor_frame)):
+        if frame and not (source.length and frame < source.length):
+            source.close()
+            raise AppError(f"{flag} {frame} is past the last frame of {source.name} ({source.length - 1})"
+                           if source.length else f"{flag} needs a video file or image folder; {source.name} is "
+                           f"{'live' if source.is_live else 'a video that does not say how many frames it has'}")
     try:
         output_dir = Path(args.output_dir) if args.output_dir else DEFAULT_OUTPUT
         if not gui or args.output_dir or args.save_video or args.save_input or args.save_matches:
             _check_writable(output_dir)
-        anchor_file = read_anchor(args.anchor, resize) if args.anchor else None
+        anchor = start_anchor(args, input_spec, resize)
         # The comparison is loaded here too, so that a file that is not one is a clear line before anything runs;
         # the window's first request for it takes this one.
         preloaded: dict[str, tuple[AnyMatcher, str]] = {}
@@ -406,7 +431,7 @@ def run(args: argparse.Namespace) -> int:
             from .gui import run_gui  # Qt is imported only when a window is wanted
 
             return run_gui(args, source, frames, matcher, label, window, output_dir, fps,
-                           lambda choice: preloaded.pop(choice, None) or load_matcher(args, choice), anchor_file,
+                           lambda choice: preloaded.pop(choice, None) or load_matcher(args, choice), anchor,
                            lambda path: read_anchor(path, resize), _other_model_differs(args), resize,
                            frames_from if source.length else None)
         frame_count = (source.length or 0) - args.start
@@ -422,7 +447,7 @@ def run(args: argparse.Namespace) -> int:
                                   view=args.view)
         try:
             summary = run_headless(frames, matcher, options, label, total, on_stop=source.interrupt,
-                                   anchor_file=anchor_file, comparison=comparison)
+                                   anchor=anchor, comparison=comparison)
         except OSError as error:
             raise AppError(str(error)) from None
     finally:

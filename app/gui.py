@@ -18,7 +18,7 @@ from model.matcher import Resize
 from .controls import COMPARISONS
 from .headless import MATCHES_FOLDER, MATCHES_PATTERN
 from .render import MatchWindow
-from .session import KEEP_ANCHOR, AnchorRule
+from .session import KEEP_ANCHOR, AnchorRule, StartAnchor
 from .sources import Frame, FrameSource
 from .video import MatchFileWriter, PacedVideoWriter
 from .window import MainWindow
@@ -30,7 +30,7 @@ MAX_VIDEO_FPS = 30.0  # a faster camera's rate is not worth repeating views for
 def build_window(source: FrameSource, frames: Iterator[Frame], matcher: AnyMatcher, label: str, domain: str,
                  window: MatchWindow, output_dir: Path, fps: float, save_video: bool, save_input: bool,
                  load_model: Callable[[str], tuple[AnyMatcher, str]], geometry: str = "none",
-                 anchor_file: tuple[np.ndarray, str] | None = None,
+                 anchor: StartAnchor | None = None,
                  anchor_region: tuple[float, float, float, float] | None = None,
                  save_matches: bool = False, blend_anchor: bool = False, view: str = "lines",
                  read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
@@ -42,7 +42,7 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: AnyMatch
     mailbox = LatestFrame()
     capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live, frames_from=frames_from)
     inference = InferenceThread(mailbox, load_model, domain, initial=(matcher, label), geometry=geometry,
-                                anchor_file=anchor_file, anchor_region=anchor_region, anchor_rule=anchor_rule,
+                                anchor=anchor, anchor_region=anchor_region, anchor_rule=anchor_rule,
                                 resize=resize)
     # The window's videos play in real time at the source's rate (at most MAX_VIDEO_FPS), whatever the rate of
     # results: a view is repeated until the next one is drawn.
@@ -62,14 +62,14 @@ def comparisons_offered(compare: str | None) -> tuple[str, ...]:
 
 def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Frame], matcher: AnyMatcher, label: str,
             window: MatchWindow, output_dir: Path, fps: float, load_model: Callable[[str], tuple[AnyMatcher, str]],
-            anchor_file: tuple[np.ndarray, str] | None = None,
+            anchor: StartAnchor | None = None,
             read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
             model_switch: bool = True, resize: Resize = None,
             frames_from: Callable[[int], Iterator[Frame]] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     main_window = build_window(source, frames, matcher, label, args.model, window, output_dir, fps,
                                args.save_video, args.save_input, load_model, geometry=args.geometry,
-                               anchor_file=anchor_file, anchor_region=args.region, save_matches=args.save_matches,
+                               anchor=anchor, anchor_region=args.region, save_matches=args.save_matches,
                                blend_anchor=args.blend_anchor, view=args.view, read_anchor_file=read_anchor_file,
                                model_switch=model_switch,
                                anchor_rule=args.anchor_rule, resize=resize,

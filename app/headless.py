@@ -13,13 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
 
-import numpy as np
-
 from model.classical import AnyMatcher
 from model.matcher import Resize
 
 from .render import MatchWindow
-from .session import KEEP_ANCHOR, AnchorRule, MatchPacket, MatchSession, matched_on, render_packet
+from .session import KEEP_ANCHOR, AnchorRule, MatchPacket, MatchSession, StartAnchor, matched_on, render_packet
 from .sources import Frame
 from .video import CsvWriter, MatchFileWriter, PngWriter, VideoWriter
 
@@ -137,11 +135,11 @@ class Progress:
 def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: HeadlessOptions, model_label: str,
                  total: int | None = None, stream: TextIO = sys.stderr,
                  on_stop: Callable[[], None] = lambda: None,
-                 anchor_file: tuple[np.ndarray, str] | None = None,
+                 anchor: StartAnchor | None = None,
                  comparison: tuple[AnyMatcher, str] | None = None) -> HeadlessSummary:
     """Match every frame against the anchor and write the rendered views. ``on_stop`` is called on Ctrl-C
-    or SIGTERM (the loop itself stops before the next frame). ``anchor_file`` is an (image, name) to use as
-    the anchor instead of the first frame (``AnchorRule.every`` still re-anchors on frames N, 2N, ...).
+    or SIGTERM (the loop itself stops before the next frame). ``anchor`` is the anchor to start with instead of
+    the first frame: an image file or a frame read ahead (``AnchorRule.every`` still re-anchors on frames N, 2N, ...).
     ``comparison`` is a second (matcher, label), e.g. SIFT, matching the same frames against the same anchor,
     drawn below."""
     options.output_dir.mkdir(parents=True, exist_ok=True)
@@ -149,8 +147,8 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
     input_path = options.output_dir / "demo_input.mp4" if options.save_input else None
     device = matched_on(matcher)
     session = MatchSession(matcher, options.geometry, options.region, options.anchor_rule, options.resize)
-    if anchor_file is not None:
-        session.set_anchor(anchor_file[0], 0, anchor_file[1])
+    if anchor is not None:
+        session.start_with(anchor)
     if comparison is not None:
         session.compare_with(*comparison)
     count = 0

@@ -119,6 +119,16 @@ def render_packet(packet: MatchPacket, window: MatchWindow, model: str, device: 
     return np.concatenate([canvas, gap, below])  # as wide: the same anchor and frame
 
 
+@dataclass(frozen=True)
+class StartAnchor:
+    """The anchor to start with instead of the first frame matched: an image file (``name``, --anchor) or a frame
+    of the input read ahead (``index``, --anchor_frame)."""
+
+    image: np.ndarray
+    name: str = ""
+    index: int = 0
+
+
 @dataclass
 class FpsMeter:
     """Events per second over a sliding two-second window."""
@@ -192,6 +202,9 @@ class MatchSession:
         self.anchor_index, self.anchor_name = 0, ""
         self.comparison: tuple[str, MatchSession] | None = None  # see compare_with
         self._meter = FpsMeter()
+
+    def start_with(self, anchor: StartAnchor) -> None:
+        self.set_anchor(anchor.image, anchor.index, anchor.name)
 
     def set_anchor(self, image: np.ndarray, index: int = 0, name: str = "") -> None:
         """A new anchor: a frame (its index) or an image file (its name), as it came (it is sized here). Its

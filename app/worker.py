@@ -22,7 +22,7 @@ from model.classical import AnyMatcher
 from model.geometry import Box
 from model.matcher import Resize
 
-from .session import KEEP_ANCHOR, AnchorRule, MatchSession, matched_on
+from .session import KEEP_ANCHOR, AnchorRule, MatchSession, StartAnchor, matched_on
 from .sources import Frame, FrameSource
 
 
@@ -298,16 +298,16 @@ class InferenceThread(QThread):
 
     def __init__(self, mailbox: LatestFrame, load_model: Callable[[str], tuple[AnyMatcher, str]], domain: str,
                  initial: tuple[AnyMatcher, str] | None = None, geometry: str = "none",
-                 anchor_file: tuple[np.ndarray, str] | None = None, anchor_region: Box | None = None,
+                 anchor: StartAnchor | None = None, anchor_region: Box | None = None,
                  anchor_rule: AnchorRule = KEEP_ANCHOR, resize: Resize = None) -> None:
         """``initial`` is an already loaded (matcher, label) for ``domain``; otherwise it loads here.
-        ``geometry`` is the geometric verification mode (see ``app.verify.GEOMETRY_MODES``); ``anchor_file``
-        an (image, name) to start with as the anchor instead of the first frame; ``anchor_region`` the region
+        ``geometry`` is the geometric verification mode (see ``app.verify.GEOMETRY_MODES``); ``anchor``
+        the anchor to start with instead of the first frame (``StartAnchor``); ``anchor_region`` the region
         of every anchor, in fractions of its size, ``anchor_rule`` when a frame becomes the anchor by itself and
         ``resize`` the size frames are matched at (see ``MatchSession``)."""
         super().__init__()
         self.mailbox, self.load_model, self.domain, self.initial = mailbox, load_model, domain, initial
-        self.geometry, self.anchor_file, self.anchor_region = geometry, anchor_file, anchor_region
+        self.geometry, self.start_anchor, self.anchor_region = geometry, anchor, anchor_region
         self.anchor_rule, self.resize = anchor_rule, resize
         self.requests: queue.Queue[_Request] = queue.Queue()
         self._stop = threading.Event()
@@ -389,9 +389,8 @@ class InferenceThread(QThread):
     def run(self) -> None:
         last_failure = ""  # a failure repeated frame after frame is reported once
         self._switch(self.domain)
-        if self.anchor_file is not None and self.session is not None:
-            image, name = self.anchor_file
-            self.session.set_anchor(image, 0, name)
+        if self.start_anchor is not None and self.session is not None:
+            self.session.start_with(self.start_anchor)
         while not self._stop.is_set():
             changed = False
             while not self.requests.empty():

@@ -106,7 +106,9 @@ def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
     (["--compare", "{empty}"], "--compare takes sift, orb or a LoFTR weights file"),
     (["--compare", "{txt}"], "not a PyTorch checkpoint"),
     (["--start", "500"], "--start 500 is past the last frame of sample.mp4 (119)"),
-    (["--start", "-1"], "--start N is a frame number"),
+    (["--start", "-1"], "--start N and --anchor_frame N are frame numbers"),
+    (["--anchor_frame", "120"], "--anchor_frame 120 is past the last frame of sample.mp4 (119)"),
+    (["--anchor_frame", "3", "--anchor", "{txt}"], "give --anchor IMAGE or --anchor_frame N, not both"),
 ])
 def test_bad_input_is_one_line(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                args: list[str], message: str) -> None:
@@ -493,7 +495,7 @@ def test_reanchor_below_makes_the_frame_after_a_lost_one_the_anchor(tmp_path: Pa
     assert anchors == [0, 0, 0, 3, 3]
 
 
-def test_start_begins_at_a_frame_of_the_file_which_is_the_first_anchor(weights: Path, tmp_path: Path,
+def test_start_and_anchor_frame_choose_the_frames_and_the_anchor(weights: Path, tmp_path: Path,
                                                                        capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
@@ -503,3 +505,13 @@ def test_start_begins_at_a_frame_of_the_file_which_is_the_first_anchor(weights: 
         rows = list(csv.DictReader(table))
     assert [row["frame_index"] for row in rows] == ["110", "113", "116", "119"]
     assert {row["anchor"] for row in rows} == {"#110"}
+    code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
+                 "--output_dir", str(out), "--start", "110", "--skip", "3", "--resize", "160", "120",
+                 "--anchor_frame", "40", "--geometry", "homography", "--save_matches"])
+    assert code == 0, capsys.readouterr().err
+    with open(out / "frames.csv", newline="") as table:
+        rows = list(csv.DictReader(table))
+    assert [row["frame_index"] for row in rows] == ["110", "113", "116", "119"]  # --start still applies
+    assert {row["anchor"] for row in rows} == {"#40"}  # frame 40, read ahead, against all of them
+    saved = np.load(out / "matches" / "frame_000000.npz")
+    assert int(saved["anchor_index"]) == 40 and str(saved["anchor_name"]) == ""  # a frame of the video, not a file

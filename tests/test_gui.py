@@ -13,7 +13,7 @@ from PyQt6.QtCore import QPoint, Qt
 
 from app.gui import build_window
 from app.render import MatchWindow
-from app.session import AnchorRule
+from app.session import AnchorRule, StartAnchor
 from app.sources import open_source
 from app.window import render_packet
 from app.worker import InferenceThread
@@ -432,7 +432,7 @@ def test_an_anchor_image_is_used_until_n(qtbot, tmp_path: Path) -> None:  # type
     main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model",
                                "outdoor", MatchWindow(0, 2000), tmp_path, source.fps, save_video=False,
                                save_input=False, load_model=lambda domain: (_matcher(), domain),
-                               anchor_file=(poster, "poster.png"), resize=(160, 120))
+                               anchor=StartAnchor(poster, "poster.png"), resize=(160, 120))
     qtbot.addWidget(main_window)
     main_window.show()
     main_window.start()
