@@ -36,11 +36,13 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: AnyMatch
                  read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
                  model_switch: bool = True, anchor_rule: AnchorRule = KEEP_ANCHOR,
                  resize: Resize = None, comparisons: tuple[str, ...] = COMPARISONS,
-                 frames_from: Callable[[int], Iterator[Frame]] | None = None) -> MainWindow:
+                 frames_from: Callable[[int], Iterator[Frame]] | None = None, stride: int = 1) -> MainWindow:
     """The window with its capture and inference threads (not started); ``comparisons``: see ``ControlBar``;
-    ``frames_from``: the frames from a position of a file or folder (the window then offers a slider over them)."""
+    ``frames_from``: the frames from a position of a file or folder, every ``stride``-th (the window then offers a
+    slider over them)."""
     mailbox = LatestFrame()
-    capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live, frames_from=frames_from)
+    capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live, frames_from=frames_from,
+                            stride=stride)
     inference = InferenceThread(mailbox, load_model, domain, initial=(matcher, label), geometry=geometry,
                                 anchor=anchor, anchor_region=anchor_region, anchor_rule=anchor_rule,
                                 resize=resize)
@@ -73,7 +75,8 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
                                blend_anchor=args.blend_anchor, view=args.view, read_anchor_file=read_anchor_file,
                                model_switch=model_switch,
                                anchor_rule=args.anchor_rule, resize=resize,
-                               comparisons=comparisons_offered(args.compare), frames_from=frames_from)
+                               comparisons=comparisons_offered(args.compare), frames_from=frames_from,
+                               stride=args.skip)
     interrupted = []
 
     def on_signal(signum: int, frame: object) -> None:

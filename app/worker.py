@@ -128,10 +128,11 @@ class CaptureThread(QThread):
     stream_ended = pyqtSignal()
 
     def __init__(self, source: FrameSource, frames: Callable[[], Iterable[Frame]], mailbox: LatestFrame,
-                 pace: bool, frames_from: Callable[[int], Iterable[Frame]] | None = None) -> None:
+                 pace: bool, frames_from: Callable[[int], Iterable[Frame]] | None = None, stride: int = 1) -> None:
         super().__init__()
         self.source, self.make_frames, self.mailbox, self.pace = source, frames, mailbox, pace
         self.frames_from = frames_from  # the frames from a position of the source; None: it cannot seek
+        self.stride = stride  # frames_from's frames are every stride-th (--skip): a step back reads from stride back
         self.history = FrameHistory()
         self._frames: Iterator[Frame] = iter(())
         self._seeks: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -244,7 +245,7 @@ class CaptureThread(QThread):
                 return frame
             length = self.source.length
             if self.frames_from is not None and length and shown % length > 0:  # a file: read it again from there
-                self._go_to(shown % length - 1)
+                self._go_to(max(shown % length - self.stride, 0))
                 return "next"
             self.warning.emit("no earlier frame kept: the window keeps the last "
                               f"{self.history.max_bytes // 2**20} MiB of frames to step back through")

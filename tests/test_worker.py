@@ -144,3 +144,24 @@ def test_a_seek_goes_on_from_any_frame_paused_playing_and_after_the_end(qtbot) -
     finally:
         capture.stop()
         capture.wait(5000)
+
+
+def test_a_step_back_past_the_frames_kept_keeps_to_every_nth_frame(qtbot) -> None:  # type: ignore[no-untyped-def]
+    source, mailbox = _ListSource(30), _RecordingMailbox()
+
+    def every_third_from(start: int):  # type: ignore[no-untyped-def]
+        return (_frame(index) for index in range(start, 30, 3))  # --skip 3
+
+    capture = CaptureThread(source, source.frames, mailbox, pace=True, frames_from=every_third_from, stride=3)
+    capture.paused.set()
+    capture.start()
+    try:
+        capture.seek_to(20)
+        assert _take(mailbox) == 20
+        capture.step(-1, 20)
+        assert _take(mailbox) == 17  # the frame before it among those played, not frame 19
+        capture.step(1, 17)
+        assert _take(mailbox) == 20
+    finally:
+        capture.stop()
+        capture.wait(5000)
