@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mkdir -p docs
 # No --input: without a camera the bundled sample video (a planar photo wall) plays in a loop. Halfway, the
-# mouse drags a box over the cat on the anchor (screen pixels of the window at its default size, centred on the 1700x640 screen).
+# mouse drags a box over the cat on the anchor (screen pixels of the window once it has grown to its first view,
+# centred on the 1700x640 screen).
 DRAG="86 355 318 560" tools/screenshot_gui.sh docs/gui.png 20 --geometry homography
 convert docs/gui.png -trim +repage docs/gui.png  # the window without the empty screen around it
 OUT="$(mktemp -d)"
