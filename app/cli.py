@@ -394,8 +394,8 @@ def run(args: argparse.Namespace) -> int:
     if args.loop and source.is_live:
         source.close()
         raise AppError(f"--loop replays a video file or image folder; {source.name} is live")
-    for flag, frame in (("--start", args.start), ("--anchor_frame", args.anchor_frame)):
-        if frame and not (source.length and frame < source.length):
+    for flag, frame in (("--start", args.start or None), ("--anchor_frame", args.anchor_frame)):
+        if frame is not None and not (source.length and frame < source.length):
             source.close()
             raise AppError(f"{flag} {frame} is past the last frame of {source.name} ({source.length - 1})"
                            if source.length else f"{flag} needs a video file or image folder; {source.name} is "

@@ -151,3 +151,11 @@ def test_a_file_or_folder_starts_at_any_frame_and_a_loop_too(tmp_path: Path) -> 
     assert folder.length == 3 and [frame.index for frame in folder.frames(1)] == [1, 2]
     loop = looped(lambda: open_source(str(tmp_path)), start=2)
     assert [next(loop).index for _ in range(5)] == [2, 3, 4, 5, 6]  # the second pass numbered on from 3
+
+
+@pytest.mark.parametrize("flag", ["--start", "--anchor_frame"])
+def test_frame_numbers_of_a_live_stream_are_one_line(mjpeg_url: str, flag: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--input", mjpeg_url, "--no_display", flag, "0" if flag == "--anchor_frame" else "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {flag} needs a video file or image folder; {mjpeg_url} is live"
