@@ -15,6 +15,7 @@ from PyQt6.QtWidgets import QApplication
 from model.classical import AnyMatcher
 from model.matcher import Resize
 
+from .capture import CaptureThread, LatestFrame
 from .controls import COMPARISONS
 from .headless import MATCHES_FOLDER, MATCHES_PATTERN
 from .render import MatchWindow
@@ -22,7 +23,7 @@ from .session import KEEP_ANCHOR, AnchorRule, StartAnchor
 from .sources import Frame, FrameSource
 from .video import MatchFileWriter, PacedVideoWriter
 from .window import MainWindow
-from .worker import CaptureThread, InferenceThread, LatestFrame
+from .worker import InferenceThread
 
 MAX_VIDEO_FPS = 30.0  # a faster camera's rate is not worth repeating views for
 

@@ -16,13 +16,14 @@ from PyQt6.QtWidgets import QFileDialog, QLabel, QMainWindow, QRubberBand, QSize
 from model.classical import CLASSICAL_METHODS
 from model.matcher import Resize, longer_side
 
+from .capture import CaptureThread
 from .controls import COMPARISONS, METHODS, THRESHOLD_STEP, ControlBar, PositionBar, comparison_label
 from .plots import StatsPanel
 from .render import GAP, RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, view_scales
 from .session import MatchPacket, render_packet
 from .verify import next_mode
 from .video import MatchFileWriter, PacedVideoWriter
-from .worker import CaptureThread, InferenceThread
+from .worker import InferenceThread
 
 MAX_TEXT_SCALE = 3.0  # the overlay's text grows with the view's shrinking up to this (beyond, it fills the view)
 MIN_REGION_PX = 16  # a smaller box (anchor pixels; e.g. a click) selects no region

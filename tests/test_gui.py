@@ -401,8 +401,8 @@ def test_a_video_that_cannot_be_written_stops_alone(qtbot, window, monkeypatch) 
 
 
 def test_source_warnings_reach_the_status_bar_signal(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from app.capture import CaptureThread, LatestFrame
     from app.sources import Frame, FrameSource
-    from app.worker import CaptureThread, LatestFrame
 
     printed: list[str] = []
 

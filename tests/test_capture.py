@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.capture import CaptureThread, FrameHistory, LatestFrame
 from app.sources import Frame, FrameSource
-from app.worker import CaptureThread, FrameHistory, LatestFrame
 
 
 def _frame(index: int, nbytes: int = 100) -> Frame:
