@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import numpy as np
 import pytest
 
@@ -109,16 +112,23 @@ def test_paused_steps_present_the_frames_before_and_after_the_one_shown(  # type
         capture.wait(5000)
 
 
-def test_a_seek_goes_on_from_any_frame_paused_playing_and_after_the_end(qtbot) -> None:  # type: ignore[no-untyped-def]
+@contextmanager
+def _paused_seekable(stride: int = 1) -> Iterator[tuple[CaptureThread, _RecordingMailbox]]:
+    """A running, paused capture thread over 30 frames that can seek (every ``stride``-th frame, as --skip)."""
     source, mailbox = _ListSource(30), _RecordingMailbox()
-
-    def frames_from(start: int):  # type: ignore[no-untyped-def]
-        return (_frame(index) for index in range(start, 30))
-
-    capture = CaptureThread(source, source.frames, mailbox, pace=True, frames_from=frames_from)
+    capture = CaptureThread(source, source.frames, mailbox, pace=True, stride=stride,
+                            frames_from=lambda start: (_frame(index) for index in range(start, 30, stride)))
     capture.paused.set()
     capture.start()
     try:
+        yield capture, mailbox
+    finally:
+        capture.stop()
+        capture.wait(5000)
+
+
+def test_a_seek_goes_on_from_any_frame_paused_playing_and_after_the_end(qtbot) -> None:  # type: ignore[no-untyped-def]
+    with _paused_seekable() as (capture, mailbox):
         capture.seek_to(20)  # paused: the frame sought is shown, and steps go on from it
         assert _take(mailbox) == 20
         capture.step(1, 20)
@@ -141,27 +151,13 @@ def test_a_seek_goes_on_from_any_frame_paused_playing_and_after_the_end(qtbot) -
         capture.seek_to(27)  # after the end: frames come again
         qtbot.waitUntil(lambda: mailbox.presented[-1] == 29, timeout=10000)
         assert mailbox.presented[-3:] == [27, 28, 29] and capture.isRunning()
-    finally:
-        capture.stop()
-        capture.wait(5000)
 
 
-def test_a_step_back_past_the_frames_kept_keeps_to_every_nth_frame(qtbot) -> None:  # type: ignore[no-untyped-def]
-    source, mailbox = _ListSource(30), _RecordingMailbox()
-
-    def every_third_from(start: int):  # type: ignore[no-untyped-def]
-        return (_frame(index) for index in range(start, 30, 3))  # --skip 3
-
-    capture = CaptureThread(source, source.frames, mailbox, pace=True, frames_from=every_third_from, stride=3)
-    capture.paused.set()
-    capture.start()
-    try:
-        capture.seek_to(20)
-        assert _take(mailbox) == 20
-        capture.step(-1, 20)
-        assert _take(mailbox) == 17  # the frame before it among those played, not frame 19
-        capture.step(1, 17)
-        assert _take(mailbox) == 20
-    finally:
-        capture.stop()
-        capture.wait(5000)
+def test_a_step_back_past_the_frames_kept_keeps_to_every_nth_frame() -> None:
+    with _paused_seekable(stride=3) as (capture, mailbox):  # --skip 3
+        capture.seek_to(21)
+        assert _take(mailbox) == 21
+        capture.step(-1, 21)
+        assert _take(mailbox) == 18  # the frame before it among those played, not frame 20
+        capture.step(1, 18)
+        assert _take(mailbox) == 21
