@@ -128,6 +128,8 @@ class CaptureThread(QThread):
         self.history = FrameHistory()
         self._frames: Iterator[Frame] = iter(())
         self._seeks: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._switches: queue.SimpleQueue[tuple[FrameSource, Callable[[int], Iterable[Frame]]]] = queue.SimpleQueue()
+        self.input_number = 0  # of the frames presented: 1, 2, ... after each switch_to
         self._stop = threading.Event()
         self.paused = threading.Event()
         self._steps: queue.SimpleQueue[tuple[int, int | None]] = queue.SimpleQueue()  # (+1 or -1, index shown)
@@ -143,7 +145,6 @@ class CaptureThread(QThread):
         self.warning.emit(message)
 
     def run(self) -> None:
-        period = 1.0 / self.source.fps if self.pace else 0.0
         next_time = time.perf_counter()
         self._frames = iter(self.make_frames())
         try:
@@ -151,6 +152,7 @@ class CaptureThread(QThread):
                 frame, kept = self._next_frame()
                 if frame is None:
                     continue
+                period = 1.0 / self.source.fps if self.pace else 0.0  # the source may have been switched
                 if self.paused.is_set():  # a step shows its frame at once
                     self._stepped_to = frame.index
                     next_time = time.perf_counter()
@@ -165,7 +167,7 @@ class CaptureThread(QThread):
                     # A paced file's frame is decoded ahead, a kept one was read a while ago: either becomes current
                     # when presented, now (a live frame keeps the time it was read: its age includes the camera's).
                     frame = replace(frame, captured=time.perf_counter())
-                self.mailbox.put(frame)
+                self.mailbox.put(replace(frame, input_number=self.input_number) if self.input_number else frame)
         finally:
             self._end_of_stream()
             self.source.close()
@@ -173,6 +175,14 @@ class CaptureThread(QThread):
     def _next_frame(self) -> tuple[Frame | None, bool]:
         """(the frame to present next, whether it is a kept one), or (None, False) when there is none now: paused
         and no step came, or the stream has ended (steps back and seeks still work until ``stop``)."""
+        switch = None
+        while not self._switches.empty():  # a file dropped after another: the last one counts
+            if switch is not None:
+                switch[0].close()
+            switch = self._switches.get_nowait()
+        if switch is not None:
+            self._switch(*switch)
+            return self._read()  # its first frame: shown at once, paused or not
         target = None
         while not self._seeks.empty():  # the slider may have moved on meanwhile: the last position counts
             target = self._seeks.get_nowait()
@@ -215,10 +225,21 @@ class CaptureThread(QThread):
             self._ended = False
             self.mailbox.reopen()
 
+    def _switch(self, source: FrameSource, frames_from: Callable[[int], Iterable[Frame]]) -> None:
+        """Read another file or folder from its first frame on; the old one is released."""
+        self.source.close()
+        self.source, self.frames_from, self.pace = source, frames_from, not source.is_live
+        self._report_elsewhere, source.on_warning = source.on_warning, self._warn
+        self.input_number += 1
+        while not self._seeks.empty():  # positions in the old file
+            self._seeks.get_nowait()
+        self._go_to(0)
+
     def _wait_for_a_step(self) -> Frame | Literal["next"] | None:
         """While paused: a kept frame stepped to, "next" for a step past the newest kept frame (the source's next
         one), None once playing again, stopping or seeking."""
-        while self.paused.is_set() and not self._stop.is_set() and self._seeks.empty():
+        while (self.paused.is_set() and not self._stop.is_set() and self._seeks.empty()
+               and self._switches.empty()):
             try:
                 direction, shown = self._steps.get(timeout=0.02)
             except queue.Empty:
@@ -257,6 +278,11 @@ class CaptureThread(QThread):
         """While paused, present one more frame: the one after (``direction`` 1) or before (-1) frame ``shown``,
         the frame on screen (None: nothing shown yet)."""
         self._steps.put((1 if direction > 0 else -1, shown))
+
+    def switch_to(self, source: FrameSource, frames_from: Callable[[int], Iterable[Frame]]) -> None:
+        """Read another video file or image folder (opened) from its first frame on; its frames carry the next
+        ``input_number``."""
+        self._switches.put((source, frames_from))
 
     def seek_to(self, index: int) -> None:
         """Go on from frame ``index`` of the file or folder (needs ``frames_from``)."""

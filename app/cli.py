@@ -7,7 +7,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -44,6 +44,8 @@ MAX_ANCHOR_SIDE = 1280  # an --anchor image's longer side when frames are not re
 
 EPILOG = """keys (GUI):
   n, space   the current frame becomes the anchor (left); or drop an image file on the window
+  drop       a video file or image folder on the window (or Open...): it is played instead, its first frame the
+             anchor
   mouse      drag a box on the anchor: match only from it; right click or Backspace: the whole anchor;
              a video or folder: the slider below the view goes to any frame (then n: it becomes the anchor)
   m          toggle LoFTR's indoor / outdoor model (hot swap)
@@ -264,6 +266,30 @@ def read_anchor(path: str, resize: Resize) -> tuple[np.ndarray, str]:
     return image, Path(path).name
 
 
+def frame_feed(args: argparse.Namespace, input_spec: str, source: FrameSource,
+               replay: bool) -> Callable[[int], Iterator[Frame]]:
+    """The frames of ``source`` (opened from ``input_spec``) from any frame on: every --skip-th (--skip_frames-th
+    of a live source), at most --max_length, over and over with ``replay``; sized for matching by the session."""
+    stride = args.skip_frames if source.is_live else args.skip
+
+    def frames_from(start: int) -> Iterator[Frame]:
+        raw = looped(lambda: open_source(input_spec, tuple(args.image_glob), on_warning=_warn), start) \
+            if replay else source.frames(start)
+        return thin(raw, stride, args.max_length)
+
+    return frames_from
+
+
+def open_input(args: argparse.Namespace, path: str) -> tuple[FrameSource, Callable[[int], Iterator[Frame]]]:
+    """A video file or image folder to play in the window instead of its input (dropped on it, or Open...), and
+    its frames from any frame on (played over and over with --loop). SourceError: one line for the status bar."""
+    source = open_source(path, tuple(args.image_glob), on_warning=_warn)
+    if source.is_live or not source.length:
+        source.close()
+        raise SourceError(f"cannot play {source.name} here: open a video file or an image folder")
+    return source, frame_feed(args, path, source, replay=args.loop)
+
+
 def start_anchor(args: argparse.Namespace, input_spec: str, resize: Resize) -> StartAnchor | None:
     """The anchor to start with: --anchor's image, or --anchor_frame's frame of the input (read from a second
     opening of it, so that the frames matched still start at --start); None: the first frame matched."""
@@ -416,14 +442,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"Model {label} on {matcher.device.type}/{matcher.precision}", file=sys.stderr)
         stride = args.skip_frames if source.is_live else args.skip
         # In a window the fallback sample video loops, so a new user always has something to look at.
-        replay = gui and (fallback or args.loop)
-
-        def frames_from(start: int) -> Iterator[Frame]:
-            """The frames from frame ``start`` of the source on (sized for matching by the session)."""
-            raw = looped(lambda: open_source(input_spec, tuple(args.image_glob), on_warning=_warn), start) \
-                if replay else source.frames(start)
-            return thin(raw, stride, args.max_length)
-
+        frames_from = frame_feed(args, input_spec, source, replay=gui and (fallback or args.loop))
         frames = frames_from(args.start)
         window = MatchWindow(args.bottom_k, args.top_k)
         fps = source.fps / stride
@@ -433,7 +452,7 @@ def run(args: argparse.Namespace) -> int:
             return run_gui(args, source, frames, matcher, label, window, output_dir, fps,
                            lambda choice: preloaded.pop(choice, None) or load_matcher(args, choice), anchor,
                            lambda path: read_anchor(path, resize), _other_model_differs(args), resize,
-                           frames_from if source.length else None)
+                           frames_from if source.length else None, lambda path: open_input(args, path))
         frame_count = (source.length or 0) - args.start
         total = min(-(-frame_count // stride), args.max_length) if frame_count else None
         # As in the original demo, PNGs go to an --output_dir that was asked for; without one they are

@@ -22,7 +22,7 @@ from .render import MatchWindow
 from .session import KEEP_ANCHOR, AnchorRule, StartAnchor
 from .sources import Frame, FrameSource
 from .video import MatchFileWriter, PacedVideoWriter
-from .window import MainWindow
+from .window import InputOpener, MainWindow
 from .worker import InferenceThread
 
 MAX_VIDEO_FPS = 30.0  # a faster camera's rate is not worth repeating views for
@@ -37,10 +37,11 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: AnyMatch
                  read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
                  model_switch: bool = True, anchor_rule: AnchorRule = KEEP_ANCHOR,
                  resize: Resize = None, comparisons: tuple[str, ...] = COMPARISONS,
-                 frames_from: Callable[[int], Iterator[Frame]] | None = None, stride: int = 1) -> MainWindow:
+                 frames_from: Callable[[int], Iterator[Frame]] | None = None, stride: int = 1,
+                 open_input: InputOpener | None = None) -> MainWindow:
     """The window with its capture and inference threads (not started); ``comparisons``: see ``ControlBar``;
     ``frames_from``: the frames from a position of a file or folder, every ``stride``-th (the window then offers a
-    slider over them)."""
+    slider over them); ``open_input``: opens a video file or image folder to play instead (dropped, or Open...)."""
     mailbox = LatestFrame()
     capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live, frames_from=frames_from,
                             stride=stride)
@@ -55,7 +56,8 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: AnyMatch
     match_files = MatchFileWriter(output_dir / MATCHES_FOLDER, MATCHES_PATTERN) if save_matches else None
     return MainWindow(capture, inference, window, output_dir, video, input_video, geometry=geometry,
                       match_files=match_files, blend_anchor=blend_anchor, view=view, read_anchor_file=read_anchor_file,
-                      video_fps=video_fps, model_switch=model_switch, resize=resize, comparisons=comparisons)
+                      video_fps=video_fps, model_switch=model_switch, resize=resize, comparisons=comparisons,
+                      open_input=open_input)
 
 
 def comparisons_offered(compare: str | None) -> tuple[str, ...]:
@@ -68,7 +70,8 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
             anchor: StartAnchor | None = None,
             read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
             model_switch: bool = True, resize: Resize = None,
-            frames_from: Callable[[int], Iterator[Frame]] | None = None) -> int:
+            frames_from: Callable[[int], Iterator[Frame]] | None = None,
+            open_input: InputOpener | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     main_window = build_window(source, frames, matcher, label, args.model, window, output_dir, fps,
                                args.save_video, args.save_input, load_model, geometry=args.geometry,
@@ -77,7 +80,7 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
                                model_switch=model_switch,
                                anchor_rule=args.anchor_rule, resize=resize,
                                comparisons=comparisons_offered(args.compare), frames_from=frames_from,
-                               stride=args.skip)
+                               stride=args.skip, open_input=open_input)
     interrupted = []
 
     def on_signal(signum: int, frame: object) -> None:

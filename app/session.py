@@ -218,6 +218,13 @@ class MatchSession:
             x0, y0, x1, y1 = self.anchor_region
             self.region = (x0 * width, y0 * height, x1 * width, y1 * height)
 
+    def forget_frame_anchor(self) -> None:
+        """Another input begins: its first frame becomes the anchor, unless the anchor is an image file (an object
+        to find in any video); the region of the old anchor goes with it."""
+        if not self.anchor_name:
+            self.anchor = self.anchor_image = self.anchor_source = None
+            self.region = None
+
     def set_resize(self, resize: Resize) -> None:
         """Match frames at another size from now on; the anchor is encoded again (and, if the size changes
         how it is kept, sized again, a region of it scaled along). If encoding the anchor at the new size

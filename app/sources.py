@@ -41,11 +41,13 @@ class SourceError(Exception):
 @dataclass
 class Frame:
     """One input frame: BGR pixels, its index in the source (before --skip) and when it was read
-    (``time.perf_counter()`` seconds), from which the app reports how old a result's frame is."""
+    (``time.perf_counter()`` seconds), from which the app reports how old a result's frame is; ``input_number``
+    counts the inputs of a window (a video dropped on it starts the next one)."""
 
     image: np.ndarray
     index: int
     captured: float = field(default_factory=time.perf_counter)
+    input_number: int = 0
 
 
 class FrameSource:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -21,6 +21,7 @@ from .controls import COMPARISONS, METHODS, THRESHOLD_STEP, ControlBar, Position
 from .plots import StatsPanel
 from .render import GAP, RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, view_scales
 from .session import MatchPacket, render_packet
+from .sources import VIDEO_SUFFIXES, Frame, FrameSource
 from .verify import next_mode
 from .video import MatchFileWriter, PacedVideoWriter
 from .worker import InferenceThread
@@ -48,6 +49,15 @@ def size_label(resize: Resize) -> str:
     if resize is None:
         return "original"
     return f"max {resize}" if isinstance(resize, int) else f"{resize[0]}x{resize[1]}"
+
+
+def _is_input(path: str) -> bool:
+    """A video file or a folder (of images): what the window can play, rather than an anchor image."""
+    return Path(path).is_dir() or Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+#: Opens a video file or image folder to play in the window: (its source, its frames from any frame on).
+InputOpener = Callable[[str], tuple[FrameSource, Callable[[int], Iterator[Frame]]]]
 
 
 def _dropped_file(event: QDragEnterEvent | QDropEvent) -> str | None:
@@ -157,10 +167,13 @@ class MainWindow(QMainWindow):
                  blend_anchor: bool = False, view: str = "lines",
                  read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
                  video_fps: float = 15.0, model_switch: bool = True, resize: Resize = None,
-                 comparisons: tuple[str, ...] = COMPARISONS) -> None:
+                 comparisons: tuple[str, ...] = COMPARISONS, open_input: InputOpener | None = None) -> None:
         super().__init__()
-        self.setWindowTitle(f"LoFTR Live - {capture.source.name}")
+        # The input shown, as the window knows it (the capture thread's own source is its business).
+        self.input_name, self.input_fps = capture.source.name, capture.source.fps
+        self.setWindowTitle(f"LoFTR Live - {self.input_name}")
         self.capture, self.inference = capture, inference
+        self.open_input = open_input
         self.window_range, self.output_dir = window, output_dir
         self.video, self.input_video, self.match_files = video, input_video, match_files
         self.video_fps = video_fps  # of recordings started with r
@@ -187,7 +200,7 @@ class MainWindow(QMainWindow):
         self.threshold: float | None = None  # the coarse threshold asked for; None: the model's, not yet known
         # An image file dropped on the window becomes the anchor, read (and sized) as --anchor reads it.
         self.read_anchor_file = read_anchor_file
-        self.setAcceptDrops(read_anchor_file is not None)
+        self.setAcceptDrops(read_anchor_file is not None or open_input is not None)
         self.sizes = size_options(resize)  # what , and . step through
         self.size_index = self.sizes.index(resize)
         self.controls = ControlBar(geometry, view, blend_anchor, tuple(map(size_label, self.sizes)), self.size_index,
@@ -211,12 +224,10 @@ class MainWindow(QMainWindow):
         self.controls.record_toggled.connect(self.set_recording)
         self.controls.show_state(recording=video is not None)
         self.controls.plots_toggled.connect(self.set_plots_visible)
-        # A file or folder that can be sought: a slider over its frames, below the view like a video player's.
-        length = capture.source.length if capture.frames_from is not None else None
-        self.positions = PositionBar(length) if length else None
-        if self.positions is not None:
-            self.addToolBar(Qt.ToolBarArea.BottomToolBarArea, self.positions)
-            self.positions.position_chosen.connect(self.seek)
+        self.controls.open_clicked.connect(self.choose_input)
+        self.controls.open_action.setEnabled(open_input is not None)
+        self.positions: PositionBar | None = None
+        self.show_positions(capture.source.length if capture.frames_from is not None else None)
         self.last_packet: MatchPacket | None = None
         self.results_received = self.results_shown = 0
         self.result_times: tuple[float, float] | None = None  # perf_counter of the first and the latest result
@@ -404,7 +415,7 @@ class MainWindow(QMainWindow):
             self.loftr_domain = domain
         self.threshold = None  # the new model starts at its own threshold; the next result shows it
         self.controls.show_state(domain=self.loftr_domain, method=self.method)
-        self.setWindowTitle(f"LoFTR Live - {self.capture.source.name} - {label} [{device}]")
+        self.setWindowTitle(f"LoFTR Live - {self.input_name} - {label} [{device}]")
         self.statusBar().showMessage(f"model: {label} on {device}", 5000)
 
     def on_failed(self, message: str) -> None:
@@ -477,11 +488,53 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt's name
+        """A video file or image folder becomes the input; an image file, the anchor."""
         path = _dropped_file(event)
-        if path is None or self.read_anchor_file is None:
+        if path is None:
             return
-        event.acceptProposedAction()
-        self.use_anchor_file(path)
+        if _is_input(path) and self.open_input is not None:
+            event.acceptProposedAction()
+            self.use_input(path)
+        elif not _is_input(path) and self.read_anchor_file is not None:
+            event.acceptProposedAction()
+            self.use_anchor_file(path)
+
+    def use_input(self, path: str) -> None:
+        """A video file or image folder becomes the input, from its first frame, which becomes the anchor (an
+        anchor image file stays). The videos written of the input before are finalised (r records anew); one that
+        cannot be played is said in the status bar and the input stays."""
+        assert self.open_input is not None
+        try:
+            source, frames_from = self.open_input(path)
+        except Exception as error:  # noqa: BLE001 - the opener's one-line message, shown to the user
+            self.statusBar().showMessage(str(error), 8000)
+            return
+        self.finalise_videos()
+        self.capture.switch_to(source, frames_from)
+        self.input_name, self.input_fps = source.name, source.fps
+        self.show_positions(source.length)
+        if self.status_text == "end of stream":
+            self.status_text = ""
+        self.setWindowTitle(f"LoFTR Live - {self.input_name} - {self.model_label} [{self.device_label}]")
+        self.statusBar().showMessage(f"playing {source.name}: its first frame is the anchor", 5000)
+
+    def choose_input(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Video", "", "Videos (" + " ".join(
+            f"*{suffix}" for suffix in sorted(VIDEO_SUFFIXES)) + ");;All files (*)")
+        if path:
+            self.use_input(path)
+
+    def show_positions(self, length: int | None) -> None:
+        """The slider over a file's or folder's frames, below the view like a video player's (None: a live
+        source, none)."""
+        if self.positions is not None:
+            self.removeToolBar(self.positions)
+            self.positions.deleteLater()
+        self.positions = PositionBar(length) if length else None
+        if self.positions is not None:
+            self.addToolBar(Qt.ToolBarArea.BottomToolBarArea, self.positions)
+            self.positions.position_chosen.connect(self.seek)
+            self.positions.show()
 
     def use_anchor_file(self, path: str) -> None:
         """An image file becomes the anchor (as --anchor); one that cannot be read is said in the status bar."""
@@ -592,7 +645,7 @@ class MainWindow(QMainWindow):
         assert self.positions is not None
         last = self.positions.length - 1
         shown = self.last_packet.frame_index % self.positions.length if self.last_packet is not None else 0
-        second = max(1, round(self.capture.source.fps))
+        second = max(1, round(self.input_fps))
         target = {Qt.Key.Key_Home: 0, Qt.Key.Key_End: last, Qt.Key.Key_PageUp: shown - second,
                   Qt.Key.Key_PageDown: shown + second}[key]
         self.seek(min(max(target, 0), last))

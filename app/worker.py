@@ -64,6 +64,7 @@ class InferenceThread(QThread):
         self._stop = threading.Event()
         self.session: MatchSession | None = None  # made in run(), with the first model
         self.last_frame: Frame | None = None
+        self.input_number = 0  # of the frames matched (the capture thread counts the window's inputs)
 
     def request_anchor(self) -> None:
         self.requests.put(_Request("anchor"))
@@ -162,6 +163,9 @@ class InferenceThread(QThread):
                 if ended:  # the window stays open, and its settings keep applying to the last frame
                     self._stop.wait(0.05)
                 continue
+            if frame.input_number != self.input_number:  # a video dropped on the window: a new anchor from it
+                self.input_number = frame.input_number
+                self.session.forget_frame_anchor()
             self.last_frame = frame
             try:
                 packet = self.session.process(frame, again=again)

@@ -452,11 +452,20 @@ def test_an_anchor_image_is_used_until_n(qtbot, tmp_path: Path) -> None:  # type
         main_window.shutdown()
 
 
-def test_an_image_file_dropped_or_chosen_becomes_the_anchor(  # type: ignore[no-untyped-def]
-        qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _drop(main_window, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Drop a file or folder on the window, straight to it: QApplication passes a drop on only during a real
+    drag-and-drop."""
     from PyQt6.QtCore import QMimeData, QPointF, QUrl
     from PyQt6.QtGui import QDropEvent
 
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    main_window.event(QDropEvent(QPointF(100, 100), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                 Qt.KeyboardModifier.NoModifier))
+
+
+def test_an_image_file_dropped_or_chosen_becomes_the_anchor(  # type: ignore[no-untyped-def]
+        qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from app.cli import read_anchor
 
     poster = tmp_path / "poster.png"
@@ -471,20 +480,12 @@ def test_an_image_file_dropped_or_chosen_becomes_the_anchor(  # type: ignore[no-
     main_window.show()
     main_window.start()
 
-    def drop(path: Path) -> None:
-        mime = QMimeData()
-        mime.setUrls([QUrl.fromLocalFile(str(path))])
-        event = QDropEvent(QPointF(100, 100), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                           Qt.KeyboardModifier.NoModifier)
-        # Straight to the window: QApplication passes a drop on only during a real drag-and-drop.
-        main_window.event(event)
-
     try:
         assert main_window.acceptDrops()
         qtbot.waitUntil(lambda: main_window.results_shown >= 1, timeout=60000)
-        drop(tmp_path / "notes.png")
+        _drop(main_window, tmp_path / "notes.png")
         assert main_window.statusBar().currentMessage().startswith("cannot read the anchor image")
-        drop(poster)
+        _drop(main_window, poster)
         qtbot.waitUntil(lambda: main_window.last_packet.anchor_name == "poster.png", timeout=60000)
         assert main_window.last_packet.anchor.shape == (300, 200, 3)  # as --anchor: kept as it came
         assert main_window.inference.session.anchor.network_size == (160, 104)  # aspect kept, longer side 160, x 8
@@ -497,6 +498,47 @@ def test_an_image_file_dropped_or_chosen_becomes_the_anchor(  # type: ignore[no-
     finally:
         main_window.shutdown()
 
+
+def test_a_video_or_folder_dropped_or_opened_becomes_the_input(  # type: ignore[no-untyped-def]
+        qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.cli import build_parser, open_input
+
+    capture = cv2.VideoCapture(str(ROOT / "assets" / "sample.mp4"))
+    folder = tmp_path / "upside_down"  # another input: the video's first frames, turned over
+    folder.mkdir()
+    turned = [cv2.rotate(capture.read()[1], cv2.ROTATE_180) for _ in range(3)]
+    for index, image in enumerate(turned):
+        cv2.imwrite(str(folder / f"{index}.png"), image)
+    args = build_parser().parse_args([])
+    source = open_source(str(ROOT / "assets" / "sample.mp4"))
+    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model", "outdoor",
+                               MatchWindow(0, 2000), tmp_path, source.fps, save_video=True, save_input=False,
+                               load_model=lambda domain: (_matcher(), domain), resize=(160, 120),
+                               frames_from=source.frames, open_input=lambda path: open_input(args, path))
+    qtbot.addWidget(main_window)
+    main_window.show()
+    main_window.start()
+
+    try:
+        qtbot.waitUntil(lambda: main_window.last_packet is not None and main_window.last_packet.frame_index > 3,
+                        timeout=60000)
+        _drop(main_window, folder)
+        qtbot.waitUntil(lambda: main_window.last_packet.frame.shape == turned[0].shape and np.array_equal(
+            main_window.last_packet.anchor, turned[0]), timeout=60000)  # its first frame is the anchor
+        assert main_window.positions is not None and main_window.positions.length == 3
+        assert main_window.windowTitle().startswith("LoFTR Live - upside_down - ")
+        assert [path.name for path, _ in main_window.videos_written] == ["loftr_matches.mp4"]  # the first's video
+        qtbot.waitUntil(lambda: main_window.status_text == "end of stream", timeout=60000)
+        _drop(main_window, tmp_path / "missing.mp4")  # one line, and the input stays
+        assert main_window.statusBar().currentMessage().startswith("input not found")
+        monkeypatch.setattr("app.window.QFileDialog.getOpenFileName",
+                            lambda *args: (str(ROOT / "assets" / "sample.mp4"), ""))
+        main_window.controls.open_action.trigger()  # the control bar's Open... (its dialog answered here)
+        qtbot.waitUntil(lambda: main_window.last_packet.frame_index > 3 and main_window.status_text == "",
+                        timeout=60000)
+        assert main_window.positions.length == 120 and main_window.last_packet.anchor_index == 0
+    finally:
+        main_window.shutdown()
 
 def test_a_box_dragged_on_the_anchor_restricts_the_matches(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)

@@ -159,3 +159,15 @@ def test_frame_numbers_of_a_live_stream_are_one_line(mjpeg_url: str, flag: str,
     assert main(["--input", mjpeg_url, "--no_display", flag, "0" if flag == "--anchor_frame" else "3"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"error: {flag} needs a video file or image folder; {mjpeg_url} is live"
+
+
+def test_the_window_opens_files_and_folders_but_not_a_stream(mjpeg_url: str) -> None:
+    from app.cli import build_parser, open_input
+    from app.sources import SourceError
+
+    args = build_parser().parse_args(["--skip", "40"])
+    source, frames_from = open_input(args, str(Path(__file__).resolve().parent.parent / "assets" / "sample.mp4"))
+    assert source.length == 120 and [frame.index for frame in frames_from(10)] == [10, 50, 90]  # --skip applies
+    source.close()
+    with pytest.raises(SourceError, match=r"^cannot play .* here: open a video file or an image folder$"):
+        open_input(args, mjpeg_url)
