@@ -64,10 +64,23 @@ def fail_fast(request, qtbot, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setattr(qtbot, "waitUntil", wait_until_or_fail)
 
 
+def _started_window(qtbot, tmp_path: Path, input_path: str = str(ROOT / "assets" / "sample.mp4"),  # type: ignore
+                    seekable: bool = False, save_video: bool = False, **options):
+    """A started window on the sample video (or ``input_path``) with the test model, matching at 160x120; with
+    ``seekable``, the slider over its frames; ``options`` go to ``build_window``."""
+    source = open_source(input_path)
+    options.setdefault("load_model", lambda domain: (_matcher(), domain))
+    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model", "outdoor",
+                               MatchWindow(0, 2000), tmp_path, source.fps, save_video=save_video, save_input=False,
+                               resize=(160, 120), frames_from=source.frames if seekable else None, **options)
+    qtbot.addWidget(main_window)
+    main_window.show()
+    main_window.start()
+    return main_window
+
+
 @pytest.fixture
 def window(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
-    source = open_source(str(ROOT / "assets" / "sample.mp4"))
-    frames = source.frames()
     loads: list[str] = []
 
     def load(domain: str) -> tuple[AnyMatcher, str]:
@@ -76,13 +89,8 @@ def window(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
             return ClassicalMatcher(domain), f"{domain}: OpenCV"
         return _matcher(), f"{domain}: test model"
 
-    main_window = build_window(source, frames, _matcher(), "outdoor: test model", "outdoor", MatchWindow(0, 2000),
-                               tmp_path, source.fps, save_video=True, save_input=False, load_model=load,
-                               save_matches=True, resize=(160, 120))
+    main_window = _started_window(qtbot, tmp_path, save_video=True, load_model=load, save_matches=True)
     main_window.loads = loads  # type: ignore[attr-defined]
-    qtbot.addWidget(main_window)
-    main_window.show()
-    main_window.start()
     yield main_window
     main_window.shutdown()
 
@@ -167,14 +175,8 @@ def test_b_also_offers_the_loftr_weights_of_compare_file(qtbot, tmp_path: Path) 
     from app.controls import COMPARISONS
 
     other = str(tmp_path / "official_outdoor_ds.ckpt")  # its name is all the window shows of it
-    source = open_source(str(ROOT / "assets" / "sample.mp4"))
-    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model", "outdoor",
-                               MatchWindow(0, 2000), tmp_path, source.fps, save_video=False, save_input=False,
-                               load_model=lambda choice: (_matcher(), f"compared: {Path(choice).name}"),
-                               resize=(160, 120), comparisons=(*COMPARISONS, other))
-    qtbot.addWidget(main_window)
-    main_window.show()
-    main_window.start()
+    main_window = _started_window(qtbot, tmp_path, comparisons=(*COMPARISONS, other),
+                                  load_model=lambda choice: (_matcher(), f"compared: {Path(choice).name}"))
     try:
         for _ in range(3):  # sift, orb, the file
             qtbot.keyClick(main_window, Qt.Key.Key_B)
@@ -202,19 +204,13 @@ def test_the_keys_show_again_after_a_message(qtbot, window) -> None:  # type: ig
 
 
 def test_m_says_so_when_both_models_are_one_file(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    source = open_source(str(ROOT / "assets" / "sample.mp4"))
     loads: list[str] = []
 
     def load(domain: str) -> tuple[Matcher, str]:
         loads.append(domain)
         return _matcher(), domain
 
-    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model",
-                               "outdoor", MatchWindow(0, 2000), tmp_path, source.fps, save_video=False,
-                               save_input=False, load_model=load, model_switch=False, resize=(160, 120))
-    qtbot.addWidget(main_window)
-    main_window.show()
-    main_window.start()
+    main_window = _started_window(qtbot, tmp_path, load_model=load, model_switch=False)
     try:
         qtbot.waitUntil(lambda: main_window.results_shown >= 1, timeout=60000)
         qtbot.keyClick(main_window, Qt.Key.Key_M)
@@ -228,14 +224,7 @@ def test_m_says_so_when_both_models_are_one_file(qtbot, tmp_path: Path) -> None:
 
 def test_a_new_anchor_after_too_few_matches_is_said_in_the_status_bar(  # type: ignore[no-untyped-def]
         qtbot, tmp_path: Path) -> None:
-    source = open_source(str(ROOT / "assets" / "sample.mp4"))
-    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model",
-                               "outdoor", MatchWindow(0, 2000), tmp_path, source.fps, save_video=False,
-                               save_input=False, load_model=lambda domain: (_matcher(), domain),
-                               anchor_rule=AnchorRule(below=10**6), resize=(160, 120))  # every frame is "lost"
-    qtbot.addWidget(main_window)
-    main_window.show()
-    main_window.start()
+    main_window = _started_window(qtbot, tmp_path, anchor_rule=AnchorRule(below=10**6))  # every frame is "lost"
     try:
         qtbot.waitUntil(lambda: main_window.last_packet is not None and main_window.last_packet.reanchored,
                         timeout=60000)
@@ -247,15 +236,7 @@ def test_a_new_anchor_after_too_few_matches_is_said_in_the_status_bar(  # type: 
 
 
 def test_anchor_every_reanchors_in_the_window_too(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    source = open_source(str(ROOT / "assets" / "sample.mp4"))
-    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model",
-                               "outdoor", MatchWindow(0, 2000), tmp_path, source.fps, save_video=False,
-                               save_input=False, load_model=lambda domain: (_matcher(), domain),
-                               anchor_rule=AnchorRule(every=2),
-                               resize=(160, 120))
-    qtbot.addWidget(main_window)
-    main_window.show()
-    main_window.start()
+    main_window = _started_window(qtbot, tmp_path, anchor_rule=AnchorRule(every=2))
     try:
         qtbot.waitUntil(lambda: main_window.last_packet is not None and main_window.last_packet.anchor_index > 0,
                         timeout=60000)
@@ -427,15 +408,8 @@ def test_source_warnings_reach_the_status_bar_signal(qtbot) -> None:  # type: ig
 
 
 def test_an_anchor_image_is_used_until_n(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    source = open_source(str(ROOT / "assets" / "sample.mp4"))
     poster = np.random.default_rng(0).integers(0, 255, (96, 72, 3), dtype=np.uint8)
-    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model",
-                               "outdoor", MatchWindow(0, 2000), tmp_path, source.fps, save_video=False,
-                               save_input=False, load_model=lambda domain: (_matcher(), domain),
-                               anchor=StartAnchor(poster, "poster.png"), resize=(160, 120))
-    qtbot.addWidget(main_window)
-    main_window.show()
-    main_window.start()
+    main_window = _started_window(qtbot, tmp_path, anchor=StartAnchor(poster, "poster.png"))
     try:
         qtbot.waitUntil(lambda: main_window.results_shown >= 1, timeout=60000)
         assert main_window.last_packet.anchor_name == "poster.png"
@@ -471,14 +445,7 @@ def test_an_image_file_dropped_or_chosen_becomes_the_anchor(  # type: ignore[no-
     poster = tmp_path / "poster.png"
     cv2.imwrite(str(poster), np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8))
     (tmp_path / "notes.png").write_text("not an image")
-    source = open_source(str(ROOT / "assets" / "sample.mp4"))
-    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model",
-                               "outdoor", MatchWindow(0, 2000), tmp_path, source.fps, save_video=False,
-                               save_input=False, load_model=lambda domain: (_matcher(), domain),
-                               read_anchor_file=lambda path: read_anchor(path, (160, 120)), resize=(160, 120))
-    qtbot.addWidget(main_window)
-    main_window.show()
-    main_window.start()
+    main_window = _started_window(qtbot, tmp_path, read_anchor_file=lambda path: read_anchor(path, (160, 120)))
 
     try:
         assert main_window.acceptDrops()
@@ -510,15 +477,8 @@ def test_a_video_or_folder_dropped_or_opened_becomes_the_input(  # type: ignore[
     for index, image in enumerate(turned):
         cv2.imwrite(str(folder / f"{index}.png"), image)
     args = build_parser().parse_args([])
-    source = open_source(str(ROOT / "assets" / "sample.mp4"))
-    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model", "outdoor",
-                               MatchWindow(0, 2000), tmp_path, source.fps, save_video=True, save_input=False,
-                               load_model=lambda domain: (_matcher(), domain), resize=(160, 120),
-                               frames_from=source.frames, open_input=lambda path: open_input(args, path))
-    qtbot.addWidget(main_window)
-    main_window.show()
-    main_window.start()
-
+    main_window = _started_window(qtbot, tmp_path, save_video=True, seekable=True,
+                                  open_input=lambda path: open_input(args, path))
     try:
         qtbot.waitUntil(lambda: main_window.last_packet is not None and main_window.last_packet.frame_index > 3,
                         timeout=60000)
@@ -766,13 +726,7 @@ def test_settings_still_apply_after_the_end_of_a_file(qtbot, tmp_path: Path) -> 
     capture = cv2.VideoCapture(str(ROOT / "assets" / "sample.mp4"))
     for index in range(3):
         cv2.imwrite(str(folder / f"{index}.png"), capture.read()[1])
-    source = open_source(str(folder))
-    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model", "outdoor",
-                               MatchWindow(0, 2000), tmp_path, source.fps, save_video=False, save_input=False,
-                               load_model=lambda domain: (_matcher(), domain), resize=(160, 120))
-    qtbot.addWidget(main_window)
-    main_window.show()
-    main_window.start()
+    main_window = _started_window(qtbot, tmp_path, input_path=str(folder))
     try:
         qtbot.waitUntil(lambda: main_window.status_text == "end of stream", timeout=60000)
         received = _settle(qtbot, main_window)
@@ -789,14 +743,7 @@ def test_settings_still_apply_after_the_end_of_a_file(qtbot, tmp_path: Path) -> 
 
 
 def test_a_slider_over_a_files_frames_goes_on_from_any_of_them(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    source = open_source(str(ROOT / "assets" / "sample.mp4"))
-    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model", "outdoor",
-                               MatchWindow(0, 2000), tmp_path, source.fps, save_video=False, save_input=False,
-                               load_model=lambda domain: (_matcher(), domain), resize=(160, 120),
-                               frames_from=source.frames)
-    qtbot.addWidget(main_window)
-    main_window.show()
-    main_window.start()
+    main_window = _started_window(qtbot, tmp_path, seekable=True)
     try:
         positions = main_window.positions
         assert positions is not None and positions.slider.maximum() == 119  # the video's 120 frames
