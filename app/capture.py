@@ -283,6 +283,7 @@ class CaptureThread(QThread):
         """Read another video file or image folder (opened) from its first frame on; its frames carry the next
         ``input_number``."""
         self._switches.put((source, frames_from))
+        self.source.interrupt()  # a camera waiting to reconnect stops waiting (a file's reading is not held up)
 
     def seek_to(self, index: int) -> None:
         """Go on from frame ``index`` of the file or folder (needs ``frames_from``)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -161,3 +163,33 @@ def test_a_step_back_past_the_frames_kept_keeps_to_every_nth_frame() -> None:
         assert _take(mailbox) == 18  # the frame before it among those played, not frame 20
         capture.step(1, 18)
         assert _take(mailbox) == 21
+
+
+def test_switching_to_a_file_does_not_wait_for_a_stream_to_reconnect(qtbot) -> None:  # type: ignore[no-untyped-def]
+    class StalledStream(FrameSource):
+        is_live, name, fps = True, "stream", 30.0
+
+        def __init__(self) -> None:
+            self.interrupted = threading.Event()
+
+        def frames(self, start: int = 0):  # type: ignore[no-untyped-def]
+            yield _frame(0)
+            self.interrupted.wait(60)  # as a camera waiting to reconnect
+
+        def interrupt(self) -> None:
+            self.interrupted.set()
+
+    stream, mailbox = StalledStream(), _RecordingMailbox()
+    capture = CaptureThread(stream, stream.frames, mailbox, pace=False)
+    capture.start()
+    try:
+        assert _take(mailbox) == 0
+        started = time.perf_counter()
+        video = _ListSource(5)
+        capture.switch_to(video, lambda start: (_frame(index) for index in range(start, 5)))
+        qtbot.waitUntil(lambda: mailbox.presented[-1:] == [4], timeout=10000)
+        assert time.perf_counter() - started < 5 and mailbox.presented == [0, 0, 1, 2, 3, 4]
+        assert mailbox.take(timeout=1)[0].input_number == 1  # frames of the second input: a new anchor
+    finally:
+        capture.stop()
+        capture.wait(5000)
