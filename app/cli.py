@@ -44,8 +44,8 @@ MAX_ANCHOR_SIDE = 1280  # an --anchor image's longer side when frames are not re
 
 EPILOG = """keys (GUI):
   n, space   the current frame becomes the anchor (left); or drop an image file on the window
-  drop       a video file or image folder on the window (or Open...): it is played instead, its first frame the
-             anchor
+  drop       a video file or image folder on the window (or Ctrl+O, Open...): it is played instead, its first
+             frame the anchor
   mouse      drag a box on the anchor: match only from it; right click or Backspace: the whole anchor;
              a video or folder: the slider below the view goes to any frame (then n: it becomes the anchor)
   m          toggle LoFTR's indoor / outdoor model (hot swap)

@@ -59,8 +59,8 @@ class ControlBar(QToolBar):
         (--compare FILE), shown by its name."""
         super().__init__("controls", parent)
         self.setMovable(False)
-        self.open_action = self._action("Open...", "play a video file instead (or drop a video or image folder on "
-                                        "the window); its first frame becomes the anchor", self.open_clicked)
+        self.open_action = self._action("Open...", "Ctrl+O: play a video file instead (or drop a video or image "
+                                        "folder on the window); its first frame becomes the anchor", self.open_clicked)
         self.anchor_action = self._action("Set anchor", "n / space: the current frame becomes the anchor",
                                           self.anchor_clicked)
         self.anchor_file_action = self._action("Anchor from file...",

@@ -459,6 +459,8 @@ class MainWindow(QMainWindow):
             self.set_paused(not self.paused)
         elif key in (Qt.Key.Key_Left, Qt.Key.Key_Right):
             self.step(-1 if key == Qt.Key.Key_Left else 1)
+        elif key == Qt.Key.Key_O and event.modifiers() & Qt.KeyboardModifier.ControlModifier and self.open_input:
+            self.choose_input()
         elif key in (Qt.Key.Key_Home, Qt.Key.Key_End, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown) and self.positions:
             self.jump(key)
         elif key == Qt.Key.Key_S:

@@ -493,7 +493,7 @@ def test_a_video_or_folder_dropped_or_opened_becomes_the_input(  # type: ignore[
         assert main_window.statusBar().currentMessage().startswith("input not found")
         monkeypatch.setattr("app.window.QFileDialog.getOpenFileName",
                             lambda *args: (str(ROOT / "assets" / "sample.mp4"), ""))
-        main_window.controls.open_action.trigger()  # the control bar's Open... (its dialog answered here)
+        qtbot.keyClick(main_window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)  # Ctrl+O (dialog answered)
         qtbot.waitUntil(lambda: main_window.last_packet.frame_index > 3 and main_window.status_text == "",
                         timeout=60000)
         assert main_window.positions.length == 120 and main_window.last_packet.anchor_index == 0
