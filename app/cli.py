@@ -63,7 +63,8 @@ EPILOG = """keys (GUI):
   left/right pause; while paused, match the frame before / after (step through a video, a folder or the
              last seconds of a camera; a setting changed while paused applies to the frame on screen)
   Home/End   a video or folder: its first / last frame (Page Up / Page Down: a second back / on)
-  p pause    s save a PNG snapshot and its matches (npz)    h help overlay    q, Esc quit
+  p pause (at the end of a file: play again)    s save a PNG snapshot and its matches (npz)    h help overlay
+  q, Esc     quit
 
 examples:
   ./run_demo.sh                                   webcam 0 (or the bundled sample video without a camera)

@@ -217,7 +217,7 @@ class MainWindow(QMainWindow):
         self.controls.view_chosen.connect(self.set_view)
         self.controls.threshold_chosen.connect(self.set_threshold)
         self.controls.size_chosen.connect(self.set_size)
-        self.controls.pause_toggled.connect(self.set_paused)
+        self.controls.pause_toggled.connect(self.play_or_pause)
         self.controls.step_clicked.connect(self.step)
         self.controls.step_back_clicked.connect(lambda: self.step(-1))
         self.controls.snapshot_clicked.connect(self.snapshot)
@@ -427,7 +427,8 @@ class MainWindow(QMainWindow):
         self.status_text = "end of stream"
         written = "; videos finalised" if self.video is not None or self.input_video is not None else ""
         self.finalise_videos()
-        self.statusBar().showMessage(f"end of stream{written}. Left arrow: the frames before; q: quit.")
+        again = "; p: play again" if self.positions is not None else ""
+        self.statusBar().showMessage(f"end of stream{written}. Left arrow: the frames before{again}; q: quit.")
         self.redraw()
 
     # --- keys and controls ----------------------------------------------------------------------------
@@ -456,7 +457,7 @@ class MainWindow(QMainWindow):
             self.window_range = self.window_range.resized(-SIZE_STEP if key == Qt.Key.Key_C else SIZE_STEP)
             self.redraw()
         elif key == Qt.Key.Key_P:
-            self.set_paused(not self.paused)
+            self.play_or_pause(not self.paused)
         elif key in (Qt.Key.Key_Left, Qt.Key.Key_Right):
             self.step(-1 if key == Qt.Key.Key_Left else 1)
         elif key == Qt.Key.Key_O and event.modifiers() & Qt.KeyboardModifier.ControlModifier and self.open_input:
@@ -620,6 +621,15 @@ class MainWindow(QMainWindow):
         self.inference.request_resize(self.sizes[index])
         self.controls.show_state(size=index)
         self.statusBar().showMessage(f"matching at {size_label(self.sizes[index])}", 5000)
+
+    def play_or_pause(self, pause: bool) -> None:
+        """p or the Pause button; at the end of a file, which has nothing left to pause, play it again from its
+        first frame (as a video player does)."""
+        if pause and not self.paused and self.status_text == "end of stream" and self.positions is not None:
+            self.controls.show_state(paused=False)
+            self.seek(0)
+            return
+        self.set_paused(pause)
 
     def set_paused(self, on: bool) -> None:
         self.paused = on

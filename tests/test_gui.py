@@ -489,6 +489,13 @@ def test_a_video_or_folder_dropped_or_opened_becomes_the_input(  # type: ignore[
         assert main_window.windowTitle().startswith("LoFTR Live - upside_down - ")
         assert [path.name for path, _ in main_window.videos_written] == ["loftr_matches.mp4"]  # the first's video
         qtbot.waitUntil(lambda: main_window.status_text == "end of stream", timeout=60000)
+        assert main_window.statusBar().currentMessage().endswith("the frames before; p: play again; q: quit.")
+        received = main_window.results_received
+        qtbot.keyClick(main_window, Qt.Key.Key_P)  # at the end of a file: played again from its first frame
+        qtbot.waitUntil(lambda: main_window.results_received > received, timeout=60000)
+        _settle(qtbot, main_window)
+        assert not main_window.paused and main_window.last_packet.frame_index == 2
+        assert main_window.status_text == "end of stream"
         _drop(main_window, tmp_path / "missing.mp4")  # one line, and the input stays
         assert main_window.statusBar().currentMessage().startswith("input not found")
         monkeypatch.setattr("app.window.QFileDialog.getOpenFileName",
