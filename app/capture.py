@@ -137,8 +137,11 @@ class CaptureThread(QThread):
         # The frame the last step presented, while paused: steps go on from it, also before its result is shown (a
         # held arrow key steps faster than frames are matched).
         self._stepped_to: int | None = None
-        self._report_elsewhere = source.on_warning
-        source.on_warning = self._warn
+        self._listen_to(source)
+
+    def _listen_to(self, source: FrameSource) -> None:
+        """The source's warnings keep going where they went and also reach ``warning``."""
+        self._report_elsewhere, source.on_warning = source.on_warning, self._warn
 
     def _warn(self, message: str) -> None:
         self._report_elsewhere(message)
@@ -229,7 +232,7 @@ class CaptureThread(QThread):
         """Read another file or folder from its first frame on; the old one is released."""
         self.source.close()
         self.source, self.frames_from, self.pace = source, frames_from, not source.is_live
-        self._report_elsewhere, source.on_warning = source.on_warning, self._warn
+        self._listen_to(source)
         self.input_number += 1
         while not self._seeks.empty():  # positions in the old file
             self._seeks.get_nowait()

@@ -171,7 +171,6 @@ class MainWindow(QMainWindow):
         super().__init__()
         # The input shown, as the window knows it (the capture thread's own source is its business).
         self.input_name, self.input_fps = capture.source.name, capture.source.fps
-        self.setWindowTitle(f"LoFTR Live - {self.input_name}")
         self.capture, self.inference = capture, inference
         self.open_input = open_input
         self.window_range, self.output_dir = window, output_dir
@@ -189,6 +188,7 @@ class MainWindow(QMainWindow):
         self.fit_to_screen(QSize(1600, 560))
         self.opening_size: QSize | None = self.size()  # until the first view, which may want more (fit_to_view)
         self.model_label, self.device_label, self.status_text = "", "", "starting..."
+        self.show_title()
         self.show_help, self.paused = False, False
         self.geometry_mode, self.blend_anchor, self.view_mode = geometry, blend_anchor, view
         self.domain = inference.domain  # the model shown; the inference thread's own copy is not read here
@@ -415,8 +415,13 @@ class MainWindow(QMainWindow):
             self.loftr_domain = domain
         self.threshold = None  # the new model starts at its own threshold; the next result shows it
         self.controls.show_state(domain=self.loftr_domain, method=self.method)
-        self.setWindowTitle(f"LoFTR Live - {self.input_name} - {label} [{device}]")
+        self.show_title()
         self.statusBar().showMessage(f"model: {label} on {device}", 5000)
+
+    def show_title(self) -> None:
+        """The input and, once it is loaded, the model and where it runs."""
+        model = f" - {self.model_label} [{self.device_label}]" if self.model_label else ""
+        self.setWindowTitle(f"LoFTR Live - {self.input_name}{model}")
 
     def on_failed(self, message: str) -> None:
         """A request or frame failed (said for 8 s); e.g. a model that did not load: the bar shows the one running."""
@@ -518,7 +523,7 @@ class MainWindow(QMainWindow):
         self.show_positions(source.length)
         if self.status_text == "end of stream":
             self.status_text = ""
-        self.setWindowTitle(f"LoFTR Live - {self.input_name} - {self.model_label} [{self.device_label}]")
+        self.show_title()
         self.statusBar().showMessage(f"playing {source.name}: its first frame is the anchor", 5000)
 
     def choose_input(self) -> None:
