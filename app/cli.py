@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
-import cv2
 import numpy as np
 import torch
 
 from model.checkpoints import CheckpointError
 from model.classical import CLASSICAL_METHODS, DEFAULT_RATIO_THRESHOLD, AnyMatcher, ClassicalMatcher
+from model.images import read_image
 from model.matcher import PRECISIONS, Matcher, Resize, parse_resize, resize_array, resolve_device
 from model.weights import default_weights_path
 
@@ -255,7 +255,7 @@ def read_anchor(path: str, resize: Resize) -> tuple[np.ndarray, str]:
     An image larger than MAX_ANCHOR_SIDE is brought down to it here: with --resize -1 (frames as they come) a
     camera photo's 4000 pixels would make coarse matching take gigabytes; that case is said.
     """
-    image = cv2.imread(path, cv2.IMREAD_COLOR) if Path(path).is_file() else None
+    image = read_image(path) if Path(path).is_file() else None
     if image is None:
         raise AppError(f"cannot read the anchor image {path} (missing, or not an image OpenCV can decode)")
     height, width = image.shape[:2]

@@ -5,6 +5,8 @@ Ctrl-C and SIGTERM stop the loop between frames; whatever was written is finalis
 
 from __future__ import annotations
 
+import shlex
+import shutil
 import signal
 import sys
 import time
@@ -12,6 +14,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
+
+import imageio_ffmpeg
 
 from model.classical import AnyMatcher
 from model.matcher import Resize
@@ -197,6 +201,9 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
 
 
 def ffmpeg_command(output_dir: Path, fps: float) -> str:
-    """The one command that turns the written PNGs into an mp4."""
-    return (f"ffmpeg -framerate {fps:g} -i {output_dir / PNG_PATTERN} -c:v libx264 -pix_fmt yuv420p "
-            f"-vf pad=ceil(iw/2)*2:ceil(ih/2)*2 {output_dir / 'matches_from_pngs.mp4'}")
+    """The one shell command that turns the written PNGs into an mp4, quoted to be pasted as it is (the filter's
+    parentheses, spaces in a path). Without an ``ffmpeg`` on the PATH it names the one imageio-ffmpeg installed."""
+    executable = "ffmpeg" if shutil.which("ffmpeg") else imageio_ffmpeg.get_ffmpeg_exe()
+    return shlex.join([executable, "-framerate", f"{fps:g}", "-i", str(output_dir / PNG_PATTERN), "-c:v", "libx264",
+                       "-pix_fmt", "yuv420p", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+                       str(output_dir / "matches_from_pngs.mp4")])

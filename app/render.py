@@ -16,6 +16,7 @@ from model.visualize import confidence_colors, draw_match_lines, draw_match_poin
 
 GAP = 10
 DISPLAY_HEIGHT = 480  # small frames are drawn enlarged to about this height, so lines and text stay readable
+DISPLAY_MAX_WIDTH = 1920  # ...but no wider: a 3000x200 panorama strip (960x64 as kept) was drawn 7680 pixels wide
 OUTLINE_COLOR = (90, 255, 90)  # the anchor's border mapped into the live frame by the homography
 MIN_OUTLINE_INLIERS = 20  # a homography with fewer inliers is too unreliable to outline the anchor with
 REGION_COLOR = (0, 215, 255)  # BGR: the region of the anchor the matches are restricted to
@@ -138,16 +139,18 @@ def _as_bgr(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
 
 
-def display_scale(frame_height: int) -> int:
-    """The integer factor that brings a frame closest to DISPLAY_HEIGHT (never below 1)."""
-    return max(1, round(DISPLAY_HEIGHT / frame_height))
+def display_scale(frame_shape: tuple[int, ...]) -> int:
+    """The integer factor that brings a frame closest to DISPLAY_HEIGHT without making it wider than
+    DISPLAY_MAX_WIDTH (never below 1)."""
+    height, width = frame_shape[:2]
+    return max(1, min(round(DISPLAY_HEIGHT / height), DISPLAY_MAX_WIDTH // width))
 
 
 def view_scales(anchor_shape: tuple[int, ...], frame_shape: tuple[int, ...]) -> tuple[float, int]:
     """(anchor, frame) drawing factors: the frame's ``display_scale``, and the anchor drawn as tall as the frame
     (the same factor when it is a frame of the stream; a photo of another size is scaled to match), but no wider
     than twice the frame (a panorama would make the view a long strip)."""
-    frame_scale = display_scale(frame_shape[0])
+    frame_scale = display_scale(frame_shape)
     if anchor_shape[:2] == frame_shape[:2]:
         return float(frame_scale), frame_scale
     as_tall = frame_shape[0] / anchor_shape[0]

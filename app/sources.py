@@ -25,6 +25,8 @@ os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
 import cv2  # noqa: E402 - after the FFmpeg log level, which OpenCV reads when it first opens a video
 import numpy as np  # noqa: E402
 
+from model.images import read_image  # noqa: E402
+
 # OpenCV's own warnings, likewise ("[ WARN:0@1.0] ... should be configured with libavdevice to open a camera
 # device" before "cannot open camera 7"): set OPENCV_LOG_LEVEL (e.g. WARNING) to see them.
 if "OPENCV_LOG_LEVEL" not in os.environ:
@@ -202,6 +204,9 @@ class FolderSource(FrameSource):
         if not self.files:
             raise SourceError(f"no images matching {' '.join(patterns)} in folder {folder}; "
                               "use --image_glob to choose the file pattern")
+        if not any(read_image(path) is not None for path in self.files):  # stops at the first that decodes
+            raise SourceError(f"none of the {len(self.files)} files matching {' '.join(patterns)} in folder {folder} "
+                              "could be decoded as an image; use --image_glob to choose the files")
 
     @property
     def length(self) -> int | None:
@@ -210,7 +215,7 @@ class FolderSource(FrameSource):
     def frames(self, start: int = 0) -> Iterator[Frame]:
         warned = False
         for index, path in enumerate(self.files[start:], start=start):
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            image = read_image(path)
             if image is None:
                 if not warned:
                     self.on_warning(f"cannot decode {path.name}; skipping unreadable images")

@@ -12,6 +12,7 @@ import numpy as np
 from .checkpoints import CheckpointError
 from .classical import CLASSICAL_METHODS, AnyMatcher, ClassicalMatcher
 from .config import PRESETS
+from .images import read_image
 from .matcher import PRECISIONS, Matcher, MatchResult, Resize, parse_resize
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def _build_matcher(args: argparse.Namespace, resize: object, weights: str | None
 def _read_image(path: str) -> np.ndarray:
     if not Path(path).is_file():
         raise CliError(f"image not found: {path}")
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    image = read_image(path)
     if image is None:
         raise CliError(f"cannot decode image {path} (not an image, or an unsupported format)")
     return image
@@ -338,6 +339,18 @@ def _print_comparison(reports: list[HomographyReport], first: str, second: str) 
               + " (90% paired bootstrap interval)")
 
 
+def _read_sequence(folder: str) -> list[np.ndarray]:
+    """The decodable images below ``folder`` in name order (at least two, else ValueError)."""
+    from .train.data import list_images
+
+    paths = list_images(folder)
+    frames = [image for image in map(read_image, paths) if image is not None]
+    if len(frames) < 2:
+        raise ValueError(f"--sequence {folder}: {len(frames)} of its {len(paths)} images could be decoded; "
+                         "it needs at least two")
+    return frames
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -350,8 +363,11 @@ def run_eval(args: argparse.Namespace) -> int:
         held = split_images(list_images(root, args.include), root, args.holdout_percent)[1]
         if not held:
             raise ValueError(f"no held-out photos among those selected in {root}; widen --include")
+        frames = _read_sequence(args.sequence) if args.sequence else []
     except ValueError as error:
         raise CliError(str(error)) from None
+    if frames and args.viz:
+        _writable(args.viz)  # before the benchmark's minutes, not after
     matcher = _build_matcher(args, resize, threshold=args.threshold, max_matches=args.max_matches)
 
     pairs = fixed_pairs(held, args.pairs, (480, 640), WarpRanges(), PhotometricRanges(), seed=2024)
@@ -382,13 +398,7 @@ def run_eval(args: argparse.Namespace) -> int:
     _print_reports(reports)
     if args.compare:
         _print_comparison(reports, label, compare_label)
-    if args.sequence:
-        from .train.data import list_images as list_frames
-
-        try:
-            frames = [cv2.imread(str(path)) for path in list_frames(args.sequence)]
-        except ValueError as error:
-            raise CliError(str(error)) from None
+    if frames:
         for name, reference in (("first frame", lambda k: 0), ("previous frame", lambda k: k - 1)):
             counts, ratios = [], []
             for index in range(1, len(frames)):
@@ -401,7 +411,6 @@ def run_eval(args: argparse.Namespace) -> int:
         if args.viz:
             from .visualize import draw_matches
 
-            _writable(args.viz)
             middle = len(frames) // 2
             result = matcher.match(frames[0], frames[middle])
             cv2.imwrite(args.viz, draw_matches(frames[0], frames[middle], result.keypoints0, result.keypoints1,

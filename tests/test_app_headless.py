@@ -46,7 +46,7 @@ def _count_frames(path: Path) -> tuple[int, tuple[int, int]]:
 
 
 def test_headless_end_to_end(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "out"
+    out = tmp_path / "out (1)"  # the printed ffmpeg command must survive a shell
     code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
                  "--output_dir", str(out), "--max_length", "6", "--skip", "2", "--resize", "320", "240",
                  "--save_video", "--save_input", "--precision", "fp32", "--anchor_every", "3",
@@ -58,7 +58,10 @@ def test_headless_end_to_end(weights: Path, tmp_path: Path, capsys: pytest.Captu
     assert _count_frames(out / "loftr_matches.mp4") == (6, (480, 1290))
     assert _count_frames(out / "demo_input.mp4") == (6, (480, 640))
     err = capsys.readouterr().err
-    assert "6 PNGs" in err and "ffmpeg -framerate 7.5 -i" in err
+    assert "6 PNGs" in err and "-framerate 7.5 -i" in err
+    command = err.split("make a video of the PNGs with:\n  ")[1].splitlines()[0]
+    subprocess.run(command, shell=True, check=True, capture_output=True, timeout=120)  # pasted as printed
+    assert _count_frames(out / "matches_from_pngs.mp4") == (6, (480, 1290))
     assert "homography, outdoor: " in err and " matches per frame on average" in err
     assert "matching time per frame: median " in err
 
@@ -83,6 +86,7 @@ def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
 @pytest.mark.parametrize(("args", "message"), [
     (["--input", "missing.mp4"], "input not found: missing.mp4"),
     (["--input", "{empty}"], "no images matching"),
+    (["--input", "{unreadable}"], "none of the 1 files matching *.png"),
     (["--input", "{text}"], "check that it is a video file"),
     (["--input", "{txt}"], "is not a video file FFmpeg can read"),
     (["--input", "7"], "cannot open camera 7"),
@@ -113,9 +117,12 @@ def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
 def test_bad_input_is_one_line(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                args: list[str], message: str) -> None:
     (tmp_path / "empty").mkdir()
+    (tmp_path / "unreadable").mkdir()
+    (tmp_path / "unreadable" / "0.png").write_bytes(b"not an image")
     (tmp_path / "notes.mp4").write_text("not a video")
     (tmp_path / "notes.txt").write_text("not a video either")
-    names = {"empty": tmp_path / "empty", "text": tmp_path / "notes.mp4", "txt": tmp_path / "notes.txt"}
+    names = {"empty": tmp_path / "empty", "unreadable": tmp_path / "unreadable", "text": tmp_path / "notes.mp4",
+             "txt": tmp_path / "notes.txt"}
     args = [a.format(**names) for a in args]
     base = ["--no_display", "--output_dir", str(tmp_path / "out"), "--input", str(ROOT / "assets" / "sample.mp4"),
             "--weight", str(weights)]

@@ -135,6 +135,10 @@ def test_eval_reports_ours_against_sift_and_the_sequence(files: dict[str, Path],
                  "--resize", "320", "240", "--no_xfeat", "--compare", str(files["weights"])]) == 0
     out = capsys.readouterr().out
     assert "OpenCV SIFT" in out and "XFeat" not in out and "compare: " in out
+    (frames / "1.png").write_bytes(b"not an image")
+    (frames / "2.png").unlink()
+    assert main(["eval", "--weights", str(files["weights"]), "--images", str(photos), "--sequence", str(frames)]) == 2
+    assert "1 of its 2 images could be decoded; it needs at least two" in capsys.readouterr().err
     # the same weights on the same pairs: no difference at all
     assert out.count("difference +0.000 [+0.000, +0.000], +0.000 [+0.000, +0.000], +0.000 [+0.000, +0.000]") == 2
 

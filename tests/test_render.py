@@ -32,7 +32,8 @@ def _view(geometry: TwoViewGeometry | None, scale: int = 1, region: tuple[float,
 
 
 def test_small_frames_are_drawn_larger() -> None:
-    assert [display_scale(h) for h in (120, 240, 360, 480, 1080)] == [4, 2, 1, 1, 1]
+    assert [display_scale((h, 4 * h // 3)) for h in (120, 240, 360, 480, 1080)] == [4, 2, 1, 1, 1]
+    assert display_scale((64, 960)) == 2  # a panorama strip: 1920 pixels wide, not 8x as tall
     assert _view(None, scale=2).shape == (2 * HEIGHT, 2 * (2 * WIDTH) + GAP, 3)
 
 

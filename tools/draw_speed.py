@@ -33,7 +33,7 @@ def main() -> int:
             keypoints0 = rng.uniform(0, [width, height], (count, 2)).astype(np.float32)
             keypoints1 = np.clip(keypoints0 + rng.normal(0, width / 20, (count, 2)), 0, [width - 1, height - 1])
             confidence = np.sort(rng.uniform(0.2, 1.0, count))[::-1].astype(np.float32)
-            scale = display_scale(height)
+            scale = display_scale(frame.shape)
             times = []
             for _ in range(options.runs + 1):
                 start = time.perf_counter()

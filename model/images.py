@@ -1,0 +1,53 @@
+"""Reading image files into the 8-bit BGR arrays the matchers and the app's views take."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def read_image(path: str | Path) -> np.ndarray | None:
+    """The image at ``path`` as an 8-bit BGR array [H, W, 3], or None when it is missing or cannot be decoded.
+
+    OpenCV's 8-bit colour read (EXIF orientation applied, 16 bits brought to 8, grey and alpha to BGR) is tried
+    first. It refuses some files OpenCV decodes as they are, e.g. 32-bit float TIFFs (renders, HDR): those are
+    read unchanged and converted by ``as_bgr_uint8``.
+    """
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is not None:
+        return image
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None or raw.size == 0:
+        return None
+    try:
+        return as_bgr_uint8(raw)
+    except ValueError:
+        return None
+
+
+def as_bgr_uint8(image: np.ndarray) -> np.ndarray:
+    """Any decoded image [H, W] or [H, W, C] (C = 1 grey, 2 grey + alpha, 3 BGR, 4 BGRA) -> 8-bit BGR [H, W, 3].
+
+    Floats in [0, 1] are scaled by 255, other floats taken as 0..255 (values outside are clipped, NaN is 0);
+    16-bit integers keep their 8 high bits.
+    """
+    if image.ndim == 3 and image.shape[2] in (1, 2):
+        image = image[:, :, 0]  # grey, without its alpha
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, :3]  # BGR, without its alpha
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f"unsupported image shape {image.shape}")
+    if np.issubdtype(image.dtype, np.floating):
+        values = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
+        if values.max(initial=0.0) <= 1.0:
+            values = values * 255.0
+        image = np.clip(values + 0.5, 0, 255).astype(np.uint8)
+    elif image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    return np.ascontiguousarray(image)
