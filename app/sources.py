@@ -140,10 +140,14 @@ class CaptureSource(FrameSource):
 
     def frames(self, start: int = 0) -> Iterator[Frame]:
         index, failures_in_a_row, warned = 0, 0, False
-        if not self.is_live and (start or self.capture.get(cv2.CAP_PROP_POS_FRAMES) > 0):
+        if not self.is_live and start:
             # Exact: FFmpeg decodes from the key frame before it. The capture says where it ended up.
             self.capture.set(cv2.CAP_PROP_POS_FRAMES, start)
             index = int(self.capture.get(cv2.CAP_PROP_POS_FRAMES))
+        elif not self.is_live and self.capture.get(cv2.CAP_PROP_POS_FRAMES) > 0:
+            # Back to the start by opening the file again: after a seek OpenCV reads nothing from a one-frame video.
+            self.capture.release()
+            self.capture = self.opener(self.target)
         while True:
             ok, image = self.capture.read()
             if ok and image is not None:

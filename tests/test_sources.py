@@ -153,6 +153,17 @@ def test_a_file_or_folder_starts_at_any_frame_and_a_loop_too(tmp_path: Path) -> 
     assert [next(loop).index for _ in range(5)] == [2, 3, 4, 5, 6]  # the second pass numbered on from 3
 
 
+def test_a_one_frame_video_plays_again(tmp_path: Path) -> None:
+    path = tmp_path / "one.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 15, (64, 48))
+    writer.write(np.full((48, 64, 3), 90, np.uint8))
+    writer.release()
+    video = open_source(str(path))
+    assert video.length == 1
+    for _ in range(3):  # p at the end replays from frame 0; after a seek OpenCV read nothing from such a file
+        assert [frame.index for frame in video.frames(0)] == [0]
+
+
 @pytest.mark.parametrize("flag", ["--start", "--anchor_frame"])
 def test_frame_numbers_of_a_live_stream_are_one_line(mjpeg_url: str, flag: str,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
