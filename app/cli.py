@@ -22,12 +22,14 @@ from .headless import MATCHES_FOLDER, HeadlessOptions, ffmpeg_command, run_headl
 from .render import VIEWS, MatchWindow
 from .session import AnchorRule, StartAnchor
 from .sources import (
+    CAMERA_INDICES,
     DEFAULT_IMAGE_GLOB,
     CaptureSource,
     Frame,
     FrameSource,
     SourceError,
     camera_available,
+    list_cameras,
     looped,
     open_source,
     thin,
@@ -70,6 +72,7 @@ examples:
   ./run_demo.sh                                   webcam 0 (or the bundled sample video without a camera)
   ./run_demo.sh --input video.mp4 --save_video    a video file, also written as an mp4 of the view
   ./run_demo.sh --input frames/ --image_glob '*.png' --no_display --output_dir out/
+  ./run_demo.sh --list_cameras                    which cameras there are (their --input index, size, rate)
   ./run_demo.sh --camera_size 1280 720            webcam 0 at 720p (the view is sharper; matching stays fast)
   ./run_demo.sh --input clip.mp4 --loop --compare sift   a demo that never ends: LoFTR and SIFT on a loop
   ./run_demo.sh --geometry fundamental --reanchor_below 80   walk around: a new anchor when the old one is lost
@@ -105,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--input", help="webcam index, video file, image folder, or http/rtsp URL (default: webcam 0, or the "
                         "bundled sample video when there is no camera)")
+    add("--list_cameras", action="store_true",
+        help="list the cameras that deliver frames (index, size, rate) and exit")
     add("--camera_size", type=int, nargs=2, metavar=("W", "H"),
         help="ask the camera for frames of this size (e.g. 1280 720; in MJPG, which USB cameras deliver at "
              "full rate); the first lines say what it gives")
@@ -383,6 +388,16 @@ def _warn(message: str) -> None:
     print(f"{CLEAR_LINE if sys.stderr.isatty() else ''}warning: {message}", file=sys.stderr)
 
 
+def print_cameras() -> int:
+    """--list_cameras: a line per camera that delivers frames (exit code 0), or a line saying there is none."""
+    cameras = list_cameras()
+    for camera in cameras:
+        print(camera.line())
+    if not cameras:
+        print(f"no camera delivers frames (tried --input {CAMERA_INDICES.start} to {CAMERA_INDICES.stop - 1})")
+    return 0
+
+
 def _report_camera_size(camera: FrameSource, asked: tuple[int, int] | None) -> None:
     """Say the size a camera gives, and warn when it is not the one asked for."""
     size = camera.frame_size if isinstance(camera, CaptureSource) else None
@@ -395,6 +410,8 @@ def _report_camera_size(camera: FrameSource, asked: tuple[int, int] | None) -> N
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.list_cameras:
+        return print_cameras()
     resize = validate(args)
     gui = not args.no_display
     reason = gui_unavailable_reason() if gui else None

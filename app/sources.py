@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 # FFmpeg's own log lines ("Connection refused", "partial file") would precede the app's one-line messages,
 # which say the same for the user. Set OPENCV_FFMPEG_LOGLEVEL yourself (e.g. 32) to see them.
@@ -120,7 +120,8 @@ class CaptureSource(FrameSource):
         if not self.capture.isOpened():
             self.capture.release()
             kind = "camera" if isinstance(target, int) else ("stream" if is_live else "video")
-            hint = {"camera": "check that it is connected and not used by another program",
+            hint = {"camera": "check that it is connected and not used by another program (--list_cameras shows "
+                              "the cameras that deliver frames)",
                     "stream": "check the URL and that the stream is reachable",
                     "video": "check that it is a video file in a format FFmpeg can read"}[kind]
             raise SourceError(f"cannot open {kind} {target}: {hint}")
@@ -250,6 +251,40 @@ def open_source(spec: str, image_glob: tuple[str, ...] = DEFAULT_IMAGE_GLOB,
         except SourceError:
             raise SourceError(f"{spec} is not a video file FFmpeg can read (nor a folder of images)") from None
     return CaptureSource(str(path), path.name, False, on_warning)
+
+
+@dataclass(frozen=True)
+class CameraInfo:
+    """A camera that delivered a frame: its index (``--input INDEX``), that frame's size and the rate it reports."""
+
+    index: int
+    width: int
+    height: int
+    fps: float
+
+    def line(self) -> str:
+        rate = f", {self.fps:g} FPS" if self.fps > 0 else ""
+        return f"camera {self.index}: {self.width}x{self.height}{rate} (--input {self.index})"
+
+
+#: Indices --list_cameras tries: laptops and desks rarely have more (on Linux each camera may take two
+#: /dev/video nodes, one of them metadata only, which opens but delivers nothing and is left out).
+CAMERA_INDICES = range(10)
+
+
+def list_cameras(indices: Iterable[int] = CAMERA_INDICES,
+                 opener: Callable[[int], Any] = cv2.VideoCapture) -> list[CameraInfo]:
+    """The cameras among ``indices`` that open and deliver a frame, at the size they give by default."""
+    found = []
+    for index in indices:
+        capture = opener(index)
+        try:
+            ok, image = capture.read() if capture.isOpened() else (False, None)
+            if ok and image is not None:
+                found.append(CameraInfo(index, image.shape[1], image.shape[0], float(capture.get(cv2.CAP_PROP_FPS))))
+        finally:
+            capture.release()
+    return found
 
 
 def camera_available(index: int = 0) -> bool:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from app.sources import CaptureSource, looped, open_source
+from app.sources import CaptureSource, list_cameras, looped, open_source
 
 FRAMES_PER_CONNECTION = 4
 
@@ -151,6 +151,39 @@ def test_a_file_or_folder_starts_at_any_frame_and_a_loop_too(tmp_path: Path) -> 
     assert folder.length == 3 and [frame.index for frame in folder.frames(1)] == [1, 2]
     loop = looped(lambda: open_source(str(tmp_path)), start=2)
     assert [next(loop).index for _ in range(5)] == [2, 3, 4, 5, 6]  # the second pass numbered on from 3
+
+
+class _FakeCamera:
+    """cv2.VideoCapture of a camera: ``frame`` None opens but delivers nothing (a Linux metadata node)."""
+
+    def __init__(self, frame: np.ndarray | None, fps: float = 30.0) -> None:
+        self.frame, self.fps = frame, fps
+
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+        return True
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        return self.frame is not None, self.frame
+
+    def get(self, prop: int) -> float:
+        return self.fps if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def release(self) -> None:
+        pass
+
+
+def test_cameras_that_deliver_frames_are_listed(capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    cameras = {0: _FakeCamera(np.zeros((720, 1280, 3), np.uint8)), 1: _FakeCamera(None),
+               2: _FakeCamera(np.zeros((480, 640, 3), np.uint8), fps=0.0)}
+    closed = _FakeCamera(None)
+    closed.isOpened = lambda: False  # type: ignore[method-assign]
+    found = list_cameras(range(4), opener=lambda index: cameras.get(index, closed))
+    assert [camera.line() for camera in found] == ["camera 0: 1280x720, 30 FPS (--input 0)",
+                                                   "camera 2: 640x480 (--input 2)"]
+    monkeypatch.setattr("app.cli.list_cameras", lambda: [])
+    assert main(["--list_cameras"]) == 0
+    assert capsys.readouterr().out == "no camera delivers frames (tried --input 0 to 9)\n"
 
 
 def test_a_one_frame_video_plays_again(tmp_path: Path) -> None:
