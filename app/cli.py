@@ -14,6 +14,7 @@ import torch
 
 from model.checkpoints import CheckpointError
 from model.classical import CLASSICAL_METHODS, DEFAULT_RATIO_THRESHOLD, AnyMatcher, ClassicalMatcher
+from model.geometry import intrinsic_matrix
 from model.images import read_image
 from model.matcher import PRECISIONS, Matcher, Resize, parse_resize, resize_array, resolve_device
 from model.weights import default_weights_path
@@ -53,7 +54,8 @@ EPILOG = """keys (GUI):
   m          toggle LoFTR's indoor / outdoor model (hot swap)
   k          the matcher: LoFTR / OpenCV SIFT / OpenCV ORB, on the same frames (to compare)
   b          compare: SIFT's, then ORB's (then --compare FILE's) matches on the same frames drawn below, then none
-  e          geometric verification: none / homography / fundamental (MAGSAC++; outliers greyed)
+  e          geometric verification: none / homography / fundamental / essential (with --intrinsics;
+             MAGSAC++; outliers greyed)
   w          the anchor over the live frame through the homography, in false colour: grey where aligned
   l          lines (colour: confidence) / points (colour: position in the anchor)
   d / f      shift the window of shown matches, ranked by confidence
@@ -82,6 +84,7 @@ examples:
   ./run_demo.sh --input poster.mp4 --geometry homography --blend_anchor   see where the homography is right
   ./run_demo.sh --weight weights/outdoor_ds.ckpt --device cuda --precision fp16
   ./run_demo.sh --input frames/ --no_display --geometry fundamental --compare sift   LoFTR and SIFT, both
+  ./run_demo.sh --geometry essential --intrinsics 600 600 320 240   how far the webcam turned since the anchor
   ./run_demo.sh --input clip.mp4 --no_display --anchor_frame 300 --geometry homography   all frames vs frame 300
 """
 
@@ -168,8 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
              "the view recovers when the camera has moved away from the anchor (0: never; an --anchor image is "
              "kept)")
     add("--geometry", choices=GEOMETRY_MODES, default="none",
-        help="fit a homography (planar scenes, rotating camera) or a fundamental matrix (any rigid scene) to each "
-             "frame's matches with MAGSAC++ and grey out the outliers (key e cycles; default none)")
+        help="fit a homography (planar scenes, rotating camera), a fundamental matrix (any rigid scene) or an "
+             "essential matrix (any rigid scene, a camera of known --intrinsics: also how far it turned and which "
+             "way it moved since the anchor) to each frame's matches with MAGSAC++ and grey out the outliers (key e "
+             "cycles; default none)")
+    add("--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"),
+        help="the camera's focal lengths and principal point, in pixels of its frames as they come (from a "
+             "calibration), for --geometry essential"),
     add("--blend_anchor", action="store_true",
         help="with --geometry homography: lay the anchor, warped by the homography, over the live frame in false "
              "colour (grey where the fit is right, green/magenta fringes where not; key w toggles it)")
@@ -367,6 +375,17 @@ def validate(args: argparse.Namespace) -> Resize:
     args.anchor_rule = AnchorRule(args.anchor_every, args.reanchor_below)  # for the window and headless runs alike
     if args.blend_anchor and args.geometry != "homography":
         raise AppError("--blend_anchor draws the anchor through the fitted homography: add --geometry homography")
+    if args.intrinsics is not None:
+        if min(args.intrinsics[:2]) <= 0:
+            raise AppError("--intrinsics FX FY CX CY: the focal lengths FX and FY must be positive (pixels)")
+        args.intrinsics = intrinsic_matrix(*args.intrinsics)
+    if args.geometry == "essential":
+        if args.intrinsics is None:
+            raise AppError("--geometry essential needs the camera's intrinsics: add --intrinsics FX FY CX CY (pixels "
+                           "of its frames as they come), or use --geometry fundamental")
+        if args.anchor:
+            raise AppError("--geometry essential relates two frames of one camera, and --anchor is an image file: "
+                           "use --geometry fundamental or homography")
     return resize
 
 
@@ -481,7 +500,7 @@ def run(args: argparse.Namespace) -> int:
                                   save_input=args.save_input, save_matches=args.save_matches, resize=resize,
                                   anchor_rule=args.anchor_rule, window=window, fps=fps,
                                   geometry=args.geometry, region=args.region, blend_anchor=args.blend_anchor,
-                                  view=args.view)
+                                  view=args.view, intrinsics=args.intrinsics)
         try:
             summary = run_headless(frames, matcher, options, label, total, on_stop=source.interrupt,
                                    anchor=anchor, comparison=comparison)

@@ -16,7 +16,7 @@ from PyQt6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSlider, QStyle, 
 from model.classical import CLASSICAL_METHODS
 
 from .render import VIEWS
-from .verify import GEOMETRY_MODES
+from .verify import available_modes
 
 #: What the Matcher box offers: LoFTR (the model of the Model button), or OpenCV's SIFT or ORB to compare with.
 METHODS = ("loftr", *CLASSICAL_METHODS)
@@ -54,9 +54,10 @@ class ControlBar(QToolBar):
     plots_toggled = pyqtSignal(bool)
 
     def __init__(self, geometry: str, view: str, blend: bool, sizes: tuple[str, ...] = (), size: int = 0,
-                 comparisons: tuple[str, ...] = COMPARISONS, parent: QWidget | None = None) -> None:
+                 comparisons: tuple[str, ...] = COMPARISONS, geometry_modes: tuple[str, ...] = available_modes(False),
+                 parent: QWidget | None = None) -> None:
         """``comparisons``: what the Compare box offers: "none", SIFT, ORB, and a LoFTR weights file's path
-        (--compare FILE), shown by its name."""
+        (--compare FILE), shown by its name; ``geometry_modes``: what the Geometry box offers."""
         super().__init__("controls", parent)
         self.setMovable(False)
         self.open_action = self._action("Open...", "Ctrl+O: play a video file instead (or drop a video or image "
@@ -79,8 +80,9 @@ class ControlBar(QToolBar):
         self.compare_box.currentIndexChanged.connect(
             lambda index: self.compare_chosen.emit(self.compare_box.itemData(index)))
         self.addSeparator()
-        self.geometry_box = self._combo("Geometry", GEOMETRY_MODES, geometry,
-                                        "e: fit a homography or a fundamental matrix (MAGSAC++), grey the outliers")
+        self.geometry_box = self._combo("Geometry", geometry_modes, geometry,
+                                        "e: fit a homography, a fundamental matrix or (with --intrinsics) an "
+                                        "essential matrix (MAGSAC++), grey the outliers")
         self.geometry_box.currentTextChanged.connect(self.geometry_chosen)
         self.blend_action = self._toggle("Blend anchor", blend,
                                          "w: the anchor over the live frame through the homography (grey: aligned)",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
 
 import imageio_ffmpeg
+import numpy as np
 
 from model.classical import AnyMatcher
 from model.matcher import Resize
@@ -28,19 +29,22 @@ from .video import CsvWriter, MatchFileWriter, PngWriter, VideoWriter
 PNG_PATTERN = "frame_%06d.png"
 MATCHES_FOLDER, MATCHES_PATTERN = "matches", "frame_%06d.npz"  # beside the PNG of the same number
 FRAME_TABLE = "frames.csv"  # a line per frame: see frame_row
-FRAME_COLUMNS = ("output_index", "frame_index", "anchor", "matches", "inliers", "match_ms", "reanchored")
+FRAME_COLUMNS = ("output_index", "frame_index", "anchor", "matches", "inliers", "match_ms", "reanchored",
+                 "rotation_deg")
 
 
 def frame_row(output_index: int, packet: MatchPacket) -> tuple[object, ...]:
     """A frame's line of ``frames.csv``: the number of its PNG and match file, the source's frame number, the
     anchor (``#N`` or the --anchor file's name), the matches, the inliers (empty without --geometry), the matching
-    time in ms and whether the frame became the anchor (--reanchor_below); with --compare, the comparison's
-    matches and inliers after them (``compare_matches``, ``compare_inliers``)."""
+    time in ms, whether the frame became the anchor (--reanchor_below) and how far the camera turned since the
+    anchor (--geometry essential; else empty); with --compare, the comparison's matches and inliers after them
+    (``compare_matches``, ``compare_inliers``)."""
     def counts(counted: MatchPacket) -> tuple[object, ...]:
         return len(counted.result), "" if counted.geometry is None else counted.geometry.num_inliers
 
+    pose = None if packet.geometry is None else packet.geometry.pose
     row = (output_index, packet.frame_index, packet.anchor_label, *counts(packet), f"{packet.latency_ms:.1f}",
-           int(packet.reanchored))
+           int(packet.reanchored), "" if pose is None else f"{pose.rotation_deg:.2f}")
     return row if packet.comparison is None else (*row, *counts(packet.comparison[1]))
 
 
@@ -58,6 +62,7 @@ class HeadlessOptions:
     window: MatchWindow = MatchWindow()
     fps: float = 15.0
     geometry: str = "none"  # geometric verification mode (app.verify.GEOMETRY_MODES)
+    intrinsics: np.ndarray | None = None  # the camera matrix of the frames as they come (--intrinsics)
     region: tuple[float, float, float, float] | None = None  # of every anchor, in fractions of its size
     blend_anchor: bool = False  # blend the anchor into each frame through the homography (geometry homography)
     view: str = "lines"  # app.render.VIEWS
@@ -150,7 +155,8 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
     video_path = options.output_dir / "loftr_matches.mp4" if options.save_video else None
     input_path = options.output_dir / "demo_input.mp4" if options.save_input else None
     device = matched_on(matcher)
-    session = MatchSession(matcher, options.geometry, options.region, options.anchor_rule, options.resize)
+    session = MatchSession(matcher, options.geometry, options.region, options.anchor_rule, options.resize,
+                           options.intrinsics)
     if anchor is not None:
         session.start_with(anchor)
     if comparison is not None:

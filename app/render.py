@@ -19,6 +19,7 @@ DISPLAY_HEIGHT = 480  # small frames are drawn enlarged to about this height, so
 DISPLAY_MAX_WIDTH = 1920  # ...but no wider: a 3000x200 panorama strip (960x64 as kept) was drawn 7680 pixels wide
 OUTLINE_COLOR = (90, 255, 90)  # the anchor's border mapped into the live frame by the homography
 MIN_OUTLINE_INLIERS = 20  # a homography with fewer inliers is too unreliable to outline the anchor with
+MIN_POSE_INLIERS = 20  # an essential matrix with fewer inliers is too unreliable to say how the camera moved
 REGION_COLOR = (0, 215, 255)  # BGR: the region of the anchor the matches are restricted to
 ESTIMATOR_NAME = "MAGSAC++"
 #: How matches are drawn: lines coloured by confidence, or dots at both ends coloured by their position in the
@@ -70,7 +71,7 @@ HELP_LINES = (
     "drag on the anchor: match only from that box (right click / Backspace: whole anchor)",
     "m: toggle LoFTR's indoor / outdoor model    k: matcher: LoFTR / SIFT / ORB (OpenCV, to compare)",
     "b: compare: SIFT's, ORB's (or --compare FILE's) matches on the same frames, drawn below; again: the next",
-    "e: geometric check: none / homography / fundamental",
+    "e: geometric check: none / homography / fundamental / essential (with --intrinsics: how the camera moved)",
     "d / f: shift the shown matches (by rank)",
     "c / v: show fewer / more matches    [ / ]: lower / raise the threshold    , / .: smaller / larger size",
     "w: anchor over the live frame through the homography (grey: aligned)",
@@ -166,11 +167,24 @@ def _enlarged(image: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA)
 
 
-def _geometry_text(geometry: TwoViewGeometry) -> str:
+def geometry_lines(geometry: TwoViewGeometry) -> list[str]:
+    """The overlay's lines for a fit: the model and its inliers; for an essential matrix, the camera's motion."""
+    if geometry.pose is not None and not geometry.pose.moved:
+        return [f"{geometry.model} ({ESTIMATOR_NAME}, {geometry.threshold_px:.1f} px): {geometry.num_inliers}/"
+                f"{len(geometry.inliers)} matches did not move", "camera since the anchor: not moved measurably"]
     if geometry.matrix is None:
-        return f"{geometry.model}: no fit"
-    return (f"{geometry.model} ({ESTIMATOR_NAME}, {geometry.threshold_px:.1f} px): "
-            f"{geometry.num_inliers}/{len(geometry.inliers)} inliers ({100 * geometry.inlier_ratio:.0f}%)")
+        return [f"{geometry.model}: {geometry.failure or 'no fit'}"]
+    lines = [f"{geometry.model} ({ESTIMATOR_NAME}, {geometry.threshold_px:.1f} px): "
+             f"{geometry.num_inliers}/{len(geometry.inliers)} inliers ({100 * geometry.inlier_ratio:.0f}%)"]
+    if geometry.pose is not None and geometry.num_inliers < MIN_POSE_INLIERS:
+        lines.append(f"camera since the anchor: too few inliers to tell (fewer than {MIN_POSE_INLIERS})")
+    elif geometry.pose is not None:
+        axes = (("right", "left"), ("down", "up"), ("forward", "back"))  # OpenCV's camera x, y, z
+        motion = " ".join(f"{ahead if value >= 0 else behind} {abs(value):.2f}"
+                          for value, (ahead, behind) in zip(geometry.pose.motion, axes, strict=True))
+        lines.append(f"camera since the anchor: turned {geometry.pose.rotation_deg:.1f} deg, moved {motion} "
+                     "(a direction)")
+    return lines
 
 
 def _trusted_homography(geometry: TwoViewGeometry | None) -> np.ndarray | None:
@@ -275,7 +289,7 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
             threshold = f"   (threshold {overlay.threshold:.2f})"
         lines.append(f"confidence range: {confidence_range}{threshold}")
     if geometry is not None:
-        lines.append(_geometry_text(geometry))
+        lines.extend(geometry_lines(geometry))
     size = f"   at {overlay.size[0]}x{overlay.size[1]}" if overlay.size else ""
     lines.append(f"{overlay.fps:.1f} FPS   match {overlay.latency_ms:.0f} ms   frame age {overlay.frame_age_ms:.0f} ms"
                  f"{size}")

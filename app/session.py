@@ -18,7 +18,7 @@ from model.matcher import EncodedImage, MatchResult, Resize, longer_side, networ
 
 from .render import GAP, MatchWindow, Overlay, render_view, view_scales
 from .sources import Frame
-from .verify import verify_matches
+from .verify import scaled_intrinsics, verify_matches
 
 # Frames and anchors are kept, drawn and written with their longer side at most this many pixels (or the
 # network's, when it is matched larger): sharp next to the small copy the network sees on a CPU (320 pixels), yet
@@ -70,7 +70,8 @@ class MatchPacket:
         """The result as arrays for ``np.savez``: keypoints0/1 (N x 2, pixels of anchor and frame as kept),
         confidence and fine_std (N), frame_index and anchor_index (the source's frame numbers), anchor_name (the
         --anchor file, or ""), network_size (width, height the frame was matched at), with ``images`` anchor and
-        frame (BGR), and when present inliers (N), matrix (3 x 3, ``geometry_model`` names it), region (x0,
+        frame (BGR), and when present inliers (N), matrix (3 x 3, ``geometry_model`` names it), for an essential
+        matrix the camera's motion (rotation 3 x 3 and translation 3, unit length; ``RelativePose``), region (x0,
         y0, x1, y1 of the anchor) and the comparison's matches (``compare_`` + keypoints0, keypoints1, confidence,
         fine_std, inliers, ..., and compare_label)."""
         arrays = {"keypoints0": self.result.keypoints0, "keypoints1": self.result.keypoints1,
@@ -86,6 +87,8 @@ class MatchPacket:
             arrays["geometry_model"] = np.array(self.geometry.model)
             if self.geometry.matrix is not None:
                 arrays["matrix"] = self.geometry.matrix
+            if self.geometry.pose is not None:
+                arrays["rotation"], arrays["translation"] = self.geometry.pose.rotation, self.geometry.pose.translation
         if self.region is not None:
             arrays["region"] = np.array(self.region)
         if self.comparison is not None:  # the second matcher's, prefixed: compare_keypoints0, compare_label, ...
@@ -188,11 +191,16 @@ class MatchSession:
             longer side brought to the frames'. ``set_resize`` changes it (the anchor is encoded again).
             Frames and anchors themselves are kept and drawn as they came, at most ``DISPLAY_MAX_SIDE`` pixels
             (``fit_for_display``), and matches are in their pixels.
+        intrinsics: [3, 3] camera matrix in the pixels of the frames as they come (--intrinsics), for the
+            'essential' mode; it applies to anchors that are frames of the stream, not to image files.
     """
 
     def __init__(self, matcher: AnyMatcher, geometry: str = "none", anchor_region: Box | None = None,
-                 anchor_rule: AnchorRule = KEEP_ANCHOR, resize: Resize = None) -> None:
+                 anchor_rule: AnchorRule = KEEP_ANCHOR, resize: Resize = None,
+                 intrinsics: np.ndarray | None = None) -> None:
         self.matcher, self.geometry, self.anchor_region = matcher, geometry, anchor_region
+        self.intrinsics = intrinsics
+        self.frame_intrinsics: np.ndarray | None = None  # ``intrinsics`` for the last frame as kept (its pixels)
         self.anchor_rule, self.frames_since_anchor, self.anchor_lost = anchor_rule, 0, False
         self.resize = self.matcher.resize = resize
         self.region: Box | None = None
@@ -267,6 +275,8 @@ class MatchSession:
         if leader.anchor_source is not None and new_anchor:
             self.set_anchor(leader.anchor_source, leader.anchor_index, leader.anchor_name)
         self.region, self.geometry = leader.region, leader.geometry
+        # The leader hands over frames as it keeps them: the intrinsics already made for their pixels.
+        self.intrinsics = leader.frame_intrinsics
 
     def set_matcher(self, matcher: AnyMatcher) -> None:
         """Another model; the anchor's cached features belong to the old one and are computed again."""
@@ -274,6 +284,17 @@ class MatchSession:
         matcher.resize = self.resize
         if self.anchor_image is not None:
             self.anchor = matcher.encode(self.anchor_image, keep_aspect=bool(self.anchor_name))
+
+    def _verify(self, result: MatchResult, frame_shape: tuple[int, ...]) -> TwoViewGeometry | None:
+        """The geometric verification of a frame's matches; an essential matrix only against an anchor that is a
+        frame of the camera (an image file was taken by another camera, with intrinsics of its own)."""
+        assert self.anchor_image is not None
+        from_this_camera = not self.anchor_name and self.anchor_image.shape == frame_shape
+        camera = self.frame_intrinsics if from_this_camera else None
+        geometry = verify_matches(result, self.geometry, frame_shape, self.matcher.resize, camera)
+        if geometry is not None and geometry.model == "essential" and camera is None and self.intrinsics is not None:
+            geometry = replace(geometry, failure="the anchor is not a frame of this camera")
+        return geometry
 
     def process(self, frame: Frame, again: bool = False) -> MatchPacket:
         """Match a frame against the anchor (the frame becomes the anchor when there is none yet, or when
@@ -284,12 +305,15 @@ class MatchSession:
         if self.anchor is None or self.anchor_image is None or (not again and (due or self.anchor_lost)):
             self.set_anchor(frame.image, frame.index)
         self.frames_since_anchor += 0 if again else 1
+        source_shape = frame.image.shape
         frame = replace(frame, image=fit_for_display(frame.image, self.resize))
+        self.frame_intrinsics = None if self.intrinsics is None else \
+            scaled_intrinsics(self.intrinsics, source_shape, frame.image.shape)
         assert self.anchor is not None and self.anchor_image is not None
         start = time.perf_counter()
         result = self.matcher.match(self.anchor, frame.image, region0=self.region)
         matched = time.perf_counter()
-        geometry = verify_matches(result, self.geometry, frame.image.shape, self.matcher.resize)
+        geometry = self._verify(result, frame.image.shape)
         done = time.perf_counter()
         support = len(result) if geometry is None else geometry.num_inliers
         self.anchor_lost = not self.anchor_name and support < self.anchor_rule.below

@@ -1,25 +1,41 @@
-"""Geometric verification of a frame's matches against the anchor: which of them one homography or one
-fundamental matrix explains (MAGSAC++), for the view to dim the rest and, for a homography, to outline where
-the anchor (or the region of it the matches come from) lies in the live frame."""
+"""Geometric verification of a frame's matches against the anchor: which of them one homography, one
+fundamental matrix or (for a camera whose intrinsics are known) one essential matrix explains (MAGSAC++), for
+the view to dim the rest; for a homography, to outline where the anchor (or the region of it the matches come
+from) lies in the live frame; for an essential matrix, to say how the camera moved since the anchor."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from model.geometry import TwoViewGeometry, fit_to_result
 from model.matcher import MatchResult, Resize
 
-GEOMETRY_MODES = ("none", "homography", "fundamental")
+GEOMETRY_MODES = ("none", "homography", "fundamental", "essential")
 
 
-def next_mode(mode: str) -> str:
-    """The mode after ``mode`` in GEOMETRY_MODES, wrapping around (the window's key cycles through them)."""
-    return GEOMETRY_MODES[(GEOMETRY_MODES.index(mode) + 1) % len(GEOMETRY_MODES)]
+def available_modes(has_intrinsics: bool) -> tuple[str, ...]:
+    """The modes a user can choose: an essential matrix needs the camera's intrinsics (--intrinsics)."""
+    return GEOMETRY_MODES if has_intrinsics else tuple(mode for mode in GEOMETRY_MODES if mode != "essential")
 
 
-def verify_matches(result: MatchResult, mode: str, frame_shape: tuple[int, ...],
-                   resize: Resize) -> TwoViewGeometry | None:
-    """Fit the mode's model to the result's matches (in frame pixels); None for mode 'none'."""
+def next_mode(mode: str, modes: tuple[str, ...] = GEOMETRY_MODES) -> str:
+    """The mode after ``mode`` in ``modes``, wrapping around (the window's key cycles through them)."""
+    return modes[(modes.index(mode) + 1) % len(modes)]
+
+
+def verify_matches(result: MatchResult, mode: str, frame_shape: tuple[int, ...], resize: Resize,
+                   camera: np.ndarray | None = None) -> TwoViewGeometry | None:
+    """Fit the mode's model to the result's matches (in frame pixels); None for mode 'none'. ``camera``: the
+    [3, 3] intrinsic matrix of anchor and frame in their pixels, for 'essential'."""
     if mode == "none":
         return None
     if mode not in GEOMETRY_MODES:
         raise ValueError(f"unknown geometry mode {mode!r}; choose one of {', '.join(GEOMETRY_MODES)}")
-    return fit_to_result(result, mode, frame_shape, resize)
+    return fit_to_result(result, mode, frame_shape, resize, camera=camera)
+
+
+def scaled_intrinsics(camera: np.ndarray, source_shape: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """An intrinsic matrix for frames of ``source_shape`` (height, width, ...) made for the same frames resized
+    to ``shape``."""
+    scale_x, scale_y = shape[1] / source_shape[1], shape[0] / source_shape[0]
+    return np.diag([scale_x, scale_y, 1.0]) @ camera

@@ -22,7 +22,7 @@ from .plots import StatsPanel
 from .render import GAP, RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, view_scales
 from .session import MatchPacket, render_packet
 from .sources import VIDEO_SUFFIXES, Frame, FrameSource
-from .verify import next_mode
+from .verify import available_modes, next_mode
 from .video import MatchFileWriter, PacedVideoWriter
 from .worker import InferenceThread
 
@@ -167,7 +167,8 @@ class MainWindow(QMainWindow):
                  blend_anchor: bool = False, view: str = "lines",
                  read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
                  video_fps: float = 15.0, model_switch: bool = True, resize: Resize = None,
-                 comparisons: tuple[str, ...] = COMPARISONS, open_input: InputOpener | None = None) -> None:
+                 comparisons: tuple[str, ...] = COMPARISONS, open_input: InputOpener | None = None,
+                 geometry_modes: tuple[str, ...] = available_modes(False)) -> None:
         super().__init__()
         # The input shown, as the window knows it (the capture thread's own source is its business).
         self.input_name, self.input_fps = capture.source.name, capture.source.fps
@@ -191,6 +192,7 @@ class MainWindow(QMainWindow):
         self.show_title()
         self.show_help, self.paused = False, False
         self.geometry_mode, self.blend_anchor, self.view_mode = geometry, blend_anchor, view
+        self.geometry_modes = geometry_modes  # what e cycles through (essential only with --intrinsics)
         self.domain = inference.domain  # the model shown; the inference thread's own copy is not read here
         # The LoFTR model m toggles and k comes back to (the domain, when SIFT or ORB is shown).
         self.loftr_domain = "outdoor" if inference.domain in CLASSICAL_METHODS else inference.domain
@@ -204,7 +206,7 @@ class MainWindow(QMainWindow):
         self.sizes = size_options(resize)  # what , and . step through
         self.size_index = self.sizes.index(resize)
         self.controls = ControlBar(geometry, view, blend_anchor, tuple(map(size_label, self.sizes)), self.size_index,
-                                   comparisons)
+                                   comparisons, geometry_modes)
         self.addToolBar(self.controls)
         self.controls.anchor_clicked.connect(self.inference.request_anchor)
         self.controls.anchor_file_clicked.connect(self.choose_anchor_file)
@@ -450,7 +452,7 @@ class MainWindow(QMainWindow):
         elif key == Qt.Key.Key_B:
             self.set_compare(_after(self.comparisons, self.compare))
         elif key == Qt.Key.Key_E:
-            self.set_geometry(next_mode(self.geometry_mode))
+            self.set_geometry(next_mode(self.geometry_mode, self.geometry_modes))
         elif key == Qt.Key.Key_W:
             self.set_blend_anchor(not self.blend_anchor)
         elif key == Qt.Key.Key_L:

@@ -50,16 +50,17 @@ class InferenceThread(QThread):
     def __init__(self, mailbox: LatestFrame, load_model: Callable[[str], tuple[AnyMatcher, str]], domain: str,
                  initial: tuple[AnyMatcher, str] | None = None, geometry: str = "none",
                  anchor: StartAnchor | None = None, anchor_region: Box | None = None,
-                 anchor_rule: AnchorRule = KEEP_ANCHOR, resize: Resize = None) -> None:
+                 anchor_rule: AnchorRule = KEEP_ANCHOR, resize: Resize = None,
+                 intrinsics: np.ndarray | None = None) -> None:
         """``initial`` is an already loaded (matcher, label) for ``domain``; otherwise it loads here.
         ``geometry`` is the geometric verification mode (see ``app.verify.GEOMETRY_MODES``); ``anchor``
         the anchor to start with instead of the first frame (``StartAnchor``); ``anchor_region`` the region
         of every anchor, in fractions of its size, ``anchor_rule`` when a frame becomes the anchor by itself and
-        ``resize`` the size frames are matched at (see ``MatchSession``)."""
+        ``resize`` the size frames are matched at, ``intrinsics`` the camera's (see ``MatchSession``)."""
         super().__init__()
         self.mailbox, self.load_model, self.domain, self.initial = mailbox, load_model, domain, initial
         self.geometry, self.start_anchor, self.anchor_region = geometry, anchor, anchor_region
-        self.anchor_rule, self.resize = anchor_rule, resize
+        self.anchor_rule, self.resize, self.intrinsics = anchor_rule, resize, intrinsics
         self.requests: queue.Queue[_Request] = queue.Queue()
         self._stop = threading.Event()
         self.session: MatchSession | None = None  # made in run(), with the first model
@@ -109,7 +110,8 @@ class InferenceThread(QThread):
             return
         self.domain = domain
         if self.session is None:
-            self.session = MatchSession(matcher, self.geometry, self.anchor_region, self.anchor_rule, self.resize)
+            self.session = MatchSession(matcher, self.geometry, self.anchor_region, self.anchor_rule, self.resize,
+                                        self.intrinsics)
         else:
             self.session.set_matcher(matcher)
         self.model_changed.emit(domain, label, matched_on(matcher))

@@ -12,6 +12,7 @@ import numpy as np
 from .checkpoints import CheckpointError
 from .classical import CLASSICAL_METHODS, AnyMatcher, ClassicalMatcher
 from .config import PRESETS
+from .geometry import MODELS
 from .images import read_image
 from .matcher import PRECISIONS, Matcher, MatchResult, Resize, parse_resize
 
@@ -63,12 +64,17 @@ def add_match_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max_matches", type=int, help="keep at most this many matches, the most confident")
     parser.add_argument("--output", help="write keypoints0, keypoints1 (N x 2, input-file pixels), confidence (N)")
     parser.add_argument("--viz", help="write a PNG showing the matches coloured by confidence")
-    parser.add_argument("--geometry", choices=("homography", "fundamental"),
+    parser.add_argument("--geometry", choices=MODELS,
                         help="fit this model to the matches with MAGSAC++: prints the inliers, adds 'inliers' (N, "
-                             "bool) and 'matrix' (3 x 3) to --output, greys the outliers in --viz")
+                             "bool) and 'matrix' (3 x 3) to --output, greys the outliers in --viz; an essential "
+                             "matrix (both images from one camera of known --intrinsics) also prints the camera's "
+                             "rotation and direction of motion, and adds 'rotation' and 'translation' to --output")
     parser.add_argument("--geometry_px", type=float,
                         help="inlier threshold in image1's pixels (default: 3 for a homography, 1 for a fundamental "
-                             "matrix, in network pixels, scaled to image1)")
+                             "or essential matrix, in network pixels, scaled to image1)")
+    parser.add_argument("--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"),
+                        help="the camera's focal lengths and principal point in the images' pixels, for --geometry "
+                             "essential")
 
 
 def run_match(args: argparse.Namespace) -> int:
@@ -78,6 +84,10 @@ def run_match(args: argparse.Namespace) -> int:
         raise CliError(str(error)) from None
     if args.geometry_px is not None and args.geometry_px <= 0:
         raise CliError("--geometry_px must be positive (pixels)")
+    if args.geometry == "essential" and args.intrinsics is None:
+        raise CliError("--geometry essential needs the camera's intrinsics: add --intrinsics FX FY CX CY")
+    if args.intrinsics is not None and min(args.intrinsics[:2]) <= 0:
+        raise CliError("--intrinsics FX FY CX CY: the focal lengths FX and FY must be positive (pixels)")
     image0, image1 = _read_image(args.image0), _read_image(args.image1)
     matcher = _build_matcher(args, resize, threshold=args.threshold, max_matches=args.max_matches)
     result = matcher.match(image0, image1)
@@ -89,6 +99,8 @@ def run_match(args: argparse.Namespace) -> int:
         extra = {} if geometry is None else {"inliers": geometry.inliers}
         if geometry is not None and geometry.matrix is not None:
             extra["matrix"] = geometry.matrix
+        if geometry is not None and geometry.pose is not None:
+            extra.update(rotation=geometry.pose.rotation, translation=geometry.pose.translation)
         np.savez(args.output, keypoints0=result.keypoints0, keypoints1=result.keypoints1,
                  confidence=result.confidence, **extra)
         print(f"wrote {args.output}")
@@ -107,16 +119,21 @@ def run_match(args: argparse.Namespace) -> int:
 def _fit_geometry(args: argparse.Namespace, result: MatchResult, shape: tuple[int, ...],
                   resize: Resize) -> TwoViewGeometry | None:
     """--geometry: the fitted model (its inliers printed), or None without the flag."""
-    from .geometry import fit_to_result
+    from .geometry import fit_to_result, intrinsic_matrix
 
     if not args.geometry:
         return None
-    geometry = fit_to_result(result, args.geometry, shape, resize, args.geometry_px)
+    camera = None if args.intrinsics is None else intrinsic_matrix(*args.intrinsics)
+    geometry = fit_to_result(result, args.geometry, shape, resize, args.geometry_px, camera)
     if geometry.matrix is None:
         print(f"{args.geometry}: no fit ({len(result)} matches)")
-    else:
-        print(f"{args.geometry} (MAGSAC++, {geometry.threshold_px:.1f} px): {geometry.num_inliers}/{len(result)} "
-              f"inliers ({100 * geometry.inlier_ratio:.0f}%)")
+        return geometry
+    print(f"{args.geometry} (MAGSAC++, {geometry.threshold_px:.1f} px): {geometry.num_inliers}/{len(result)} "
+          f"inliers ({100 * geometry.inlier_ratio:.0f}%)")
+    if geometry.pose is not None:
+        right, down, forward = geometry.pose.motion
+        print(f"camera from image0 to image1: turned {geometry.pose.rotation_deg:.2f} degrees, moved along "
+              f"({right:+.3f}, {down:+.3f}, {forward:+.3f}) (x right, y down, z forward; a direction, unit length)")
     return geometry
 
 

@@ -113,6 +113,10 @@ def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
     (["--start", "-1"], "--start N and --anchor_frame N are frame numbers"),
     (["--anchor_frame", "120"], "--anchor_frame 120 is past the last frame of sample.mp4 (119)"),
     (["--anchor_frame", "3", "--anchor", "{txt}"], "give --anchor IMAGE or --anchor_frame N, not both"),
+    (["--geometry", "essential"], "--geometry essential needs the camera's intrinsics: add --intrinsics"),
+    (["--intrinsics", "0", "500", "320", "240"], "the focal lengths FX and FY must be positive"),
+    (["--geometry", "essential", "--intrinsics", "500", "500", "320", "240", "--anchor", "{txt}"],
+     "--geometry essential relates two frames of one camera, and --anchor is an image file"),
 ])
 def test_bad_input_is_one_line(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                args: list[str], message: str) -> None:
@@ -150,7 +154,8 @@ def test_a_missing_camera_is_one_line_without_opencvs_own_warnings(monkeypatch: 
     done = _run_app(["--input", "63", "--no_display"])
     _, err = done.communicate(timeout=60)
     assert done.returncode == 2
-    assert err.strip() == "error: cannot open camera 63: check that it is connected and not used by another program"
+    assert err.strip() == ("error: cannot open camera 63: check that it is connected and not used by another program "
+                           "(--list_cameras shows the cameras that deliver frames)")
 
 
 def test_no_display_falls_back_to_headless_and_ctrl_c_finalises(weights: Path, tmp_path: Path) -> None:
@@ -341,6 +346,24 @@ def test_compare_draws_sift_below_on_the_same_frames_and_counts_both(weights: Pa
     assert (int(rows[1]["compare_matches"]), int(rows[1]["compare_inliers"])) == (
         len(saved["compare_confidence"]), saved["compare_inliers"].sum())
     assert "wrote " + str(out / "frames.csv") in capsys.readouterr().err
+    assert rows[1]["rotation_deg"] == ""  # the camera's motion comes with an essential matrix only
+
+
+def test_an_essential_matrix_says_how_the_camera_moved(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--model", "sift", "--no_display", "--output_dir",
+                 str(out), "--max_length", "3", "--skip", "10", "--geometry", "essential", "--save_matches",
+                 "--intrinsics", "500", "500", "320", "240"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "essential, sift: " in err and " matches per frame on average" in err
+    saved = np.load(out / "matches" / "frame_000002.npz")
+    assert str(saved["geometry_model"]) == "essential" and saved["rotation"].shape == (3, 3)
+    assert np.linalg.norm(saved["translation"]) == pytest.approx(1.0)
+    with open(out / "frames.csv", newline="") as table:
+        rows = list(csv.DictReader(table))
+    turned = np.degrees(np.arccos(np.clip((np.trace(saved["rotation"]) - 1) / 2, -1, 1)))
+    assert float(rows[2]["rotation_deg"]) == pytest.approx(turned, abs=0.01)
 
 
 def test_compare_with_other_loftr_weights_draws_them_below(weights: Path, tmp_path: Path,

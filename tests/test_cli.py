@@ -60,6 +60,15 @@ def test_match_geometry_adds_inliers_and_matrix(files: dict[str, Path], tmp_path
     assert "homography (MAGSAC++, 6.0 px): " in capsys.readouterr().out
     corners = np.array([[0, 0, 1], [640, 480, 1.0]]) @ data["matrix"].T
     assert np.abs(corners[:, :2] / corners[:, 2:] - [[0, 0], [640, 480]]).max() < 20
+    shifted = tmp_path / "shifted.png"  # the camera of image a, moved a little: an essential matrix with a pose
+    cv2.imwrite(str(shifted), _shifted_photo(files, shift=12))
+    code = main(["match", str(files["a"]), str(shifted), "--weights", str(files["weights"]), "--threshold", "0",
+                 "--resize", "320", "240", "--precision", "fp32", "--output", str(output),
+                 "--geometry", "essential", "--intrinsics", "500", "500", "320", "240"])
+    assert code == 0
+    assert "camera from image0 to image1: turned " in capsys.readouterr().out
+    data = np.load(output)
+    assert data["rotation"].shape == (3, 3) and np.linalg.norm(data["translation"]) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -71,6 +80,8 @@ def test_match_geometry_adds_inliers_and_matrix(files: dict[str, Path], tmp_path
      "output folder does not exist"),
     (["match", "{a}", "{a}", "--weights", "{weights}", "--device", "cuda:7"], "CUDA"),
     (["match", "{a}", "{a}", "--geometry", "homography", "--geometry_px", "0"], "--geometry_px must be positive"),
+    (["match", "{a}", "{a}", "--geometry", "essential"], "--geometry essential needs the camera's intrinsics"),
+    (["match", "{a}", "{a}", "--intrinsics", "500", "-1", "0", "0"], "the focal lengths FX and FY must be positive"),
 ])
 def test_bad_input_is_one_line_and_exit_2(files: dict[str, Path], argv: list[str], message: str,
                                           capsys: pytest.CaptureFixture[str]) -> None:

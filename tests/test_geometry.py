@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.verify import GEOMETRY_MODES, next_mode, verify_matches
-from model.geometry import MIN_MATCHES, fit_geometry, project_outline
+from app.verify import available_modes, next_mode, scaled_intrinsics, verify_matches
+from model.geometry import MIN_MATCHES, STILL, fit_geometry, intrinsic_matrix, project_outline
 from model.matcher import MatchResult, image_px_per_network_px
 
 HOMOGRAPHY = np.array([[1.05, 0.04, 12.0], [-0.03, 0.97, -7.0], [2e-4, -1e-4, 1.0]])
@@ -27,18 +27,21 @@ def _homography_matches(count: int = 200, outliers: int = 40) -> tuple[np.ndarra
     return points0, points1, truth
 
 
+INTRINSICS = intrinsic_matrix(500.0, 500.0, 320.0, 240.0)
+ANGLE = 0.12  # the second camera turns about its y axis by this many radians
+ROTATION = np.array([[np.cos(ANGLE), 0, np.sin(ANGLE)], [0, 1, 0], [-np.sin(ANGLE), 0, np.cos(ANGLE)]])
+TRANSLATION = np.array([-0.6, 0.1, 0.2])
+
+
 def _two_view_matches(count: int = 200, outliers: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Projections of a random 3D point cloud into two cameras (rotation + translation), with outliers that
+    """Projections of a random 3D point cloud into two cameras (ROTATION + TRANSLATION), with outliers that
     are moved across their epipolar lines."""
     rng = np.random.default_rng(1)
     world = np.c_[rng.uniform(-2, 2, count), rng.uniform(-1.5, 1.5, count), rng.uniform(4, 9, count)]
-    intrinsics = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
-    angle = 0.12
-    rotation = np.array([[np.cos(angle), 0, np.sin(angle)], [0, 1, 0], [-np.sin(angle), 0, np.cos(angle)]])
-    translation = np.array([-0.6, 0.1, 0.2])
+    rotation, translation = ROTATION, TRANSLATION
 
     def project(points: np.ndarray) -> np.ndarray:
-        pixels = points @ intrinsics.T
+        pixels = points @ INTRINSICS.T
         return pixels[:, :2] / pixels[:, 2:]
 
     points0 = project(world) + rng.normal(0, 0.2, size=(count, 2))
@@ -69,14 +72,31 @@ def test_fundamental_matrix_keeps_a_3d_scene_and_rejects_outliers() -> None:
     assert fit_geometry(points0, points1, "homography", 1.0).inliers[truth].mean() < 0.5
 
 
-@pytest.mark.parametrize("model", ["homography", "fundamental"])
+@pytest.mark.parametrize("estimator", ["magsac", "ransac"])
+def test_essential_matrix_gives_the_camera_motion(estimator: str) -> None:
+    points0, points1, truth = _two_view_matches()
+    fit = fit_geometry(points0, points1, "essential", 1.0, estimator, camera=INTRINSICS)
+    assert fit.matrix is not None and fit.pose is not None
+    assert fit.inliers[~truth].sum() == 0 and fit.inliers[truth].mean() > 0.9
+    assert fit.pose.rotation_deg == pytest.approx(np.degrees(ANGLE), abs=0.7)
+    moved = -ROTATION.T @ TRANSLATION / np.linalg.norm(TRANSLATION)  # the second camera's centre, in the first's axes
+    assert np.degrees(np.arccos(np.clip(fit.pose.motion @ moved, -1, 1))) < 2.0
+    without = fit_geometry(points0, points1, "essential", 1.0, estimator)
+    assert without.matrix is None and without.failure == "needs the camera's intrinsics"
+    # A camera that has not moved (or the anchor against itself): any essential matrix fits, so no pose is made up.
+    jitter = np.random.default_rng(2).normal(0, 0.3, points0.shape)
+    still = fit_geometry(points0, points0 + jitter, "essential", 1.0, estimator, camera=INTRINSICS)
+    assert still.matrix is None and still.pose is STILL and not still.pose.moved and still.inliers.mean() > 0.9
+
+
+@pytest.mark.parametrize("model", ["homography", "fundamental", "essential"])
 def test_too_few_or_no_matches_are_a_failed_fit_not_an_error(model: str) -> None:
     for count in (0, MIN_MATCHES[model] - 1):
-        fit = fit_geometry(np.zeros((count, 2)), np.zeros((count, 2)), model)
+        fit = fit_geometry(np.zeros((count, 2)), np.zeros((count, 2)), model, camera=INTRINSICS)
         assert fit.matrix is None and fit.inliers.shape == (count,) and fit.num_inliers == 0
         assert fit.inlier_ratio == 0.0
     degenerate = np.zeros((20, 2))  # every match the same point: no model fits
-    assert fit_geometry(degenerate, degenerate, model).matrix is None
+    assert fit_geometry(degenerate, degenerate, model, camera=INTRINSICS).matrix is None
 
 
 def test_unknown_model_or_estimator_is_a_clear_error() -> None:
@@ -100,7 +120,9 @@ def test_outline_follows_the_homography_and_refuses_folded_borders() -> None:
 
 
 def test_geometry_modes_cycle_and_none_does_nothing() -> None:
-    assert [next_mode(mode) for mode in GEOMETRY_MODES] == ["homography", "fundamental", "none"]
+    without = available_modes(has_intrinsics=False)  # an essential matrix needs the camera's intrinsics
+    assert [next_mode(mode, without) for mode in without] == ["homography", "fundamental", "none"]
+    assert [next_mode(mode) for mode in available_modes(True)] == ["homography", "fundamental", "essential", "none"]
     empty = MatchResult(np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32), np.zeros(0, np.float32),
                         np.zeros(0, np.float32))
     assert verify_matches(empty, "none", (480, 640, 3), None) is None
@@ -118,3 +140,9 @@ def test_thresholds_are_in_network_pixels() -> None:
     halved = verify_matches(result, "fundamental", (480, 640, 3), (320, 240))
     assert native is not None and native.threshold_px == 3.0
     assert halved is not None and halved.threshold_px == 2.0 and halved.model == "fundamental"
+
+
+def test_intrinsics_follow_the_frames_size() -> None:
+    # A 1280x720 camera's frames kept at 960x540: focal lengths and principal point scale with them.
+    scaled = scaled_intrinsics(intrinsic_matrix(1000.0, 990.0, 640.0, 360.0), (720, 1280, 3), (540, 960, 3))
+    np.testing.assert_allclose(scaled, intrinsic_matrix(750.0, 742.5, 480.0, 270.0))

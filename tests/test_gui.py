@@ -286,6 +286,24 @@ def test_e_cycles_geometric_verification(qtbot, window) -> None:  # type: ignore
     qtbot.waitUntil(lambda: window.last_packet.geometry is None, timeout=60000)
 
 
+def test_with_intrinsics_e_also_offers_the_essential_matrix(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from model.geometry import intrinsic_matrix
+
+    window = _started_window(qtbot, tmp_path, geometry="fundamental",
+                             intrinsics=intrinsic_matrix(500.0, 500.0, 320.0, 240.0))
+    try:
+        boxed = [window.controls.geometry_box.itemText(index) for index in range(window.controls.geometry_box.count())]
+        assert boxed == ["none", "homography", "fundamental", "essential"]
+        qtbot.keyClick(window, Qt.Key.Key_E)
+        assert window.geometry_mode == "essential" and window.controls.geometry_box.currentText() == "essential"
+        qtbot.waitUntil(lambda: window.last_packet is not None and window.last_packet.geometry is not None
+                        and window.last_packet.geometry.model == "essential", timeout=60000)
+        qtbot.keyClick(window, Qt.Key.Key_E)
+        assert window.geometry_mode == "none"
+    finally:
+        window.shutdown()
+
+
 def test_w_blends_the_anchor_and_turns_on_the_homography(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
     qtbot.keyClick(window, Qt.Key.Key_W)

@@ -8,9 +8,19 @@ import cv2
 import numpy as np
 import pytest
 
-from app.render import GAP, OUTLINE_COLOR, REGION_COLOR, MatchWindow, Overlay, display_scale, render_view, view_scales
+from app.render import (
+    GAP,
+    OUTLINE_COLOR,
+    REGION_COLOR,
+    MatchWindow,
+    Overlay,
+    display_scale,
+    geometry_lines,
+    render_view,
+    view_scales,
+)
 from app.video import PacedVideoWriter, PngWriter, VideoWriter
-from model.geometry import TwoViewGeometry
+from model.geometry import STILL, RelativePose, TwoViewGeometry
 from model.visualize import OUTLIER_COLOR, position_colors
 
 HEIGHT, WIDTH = 240, 320
@@ -197,6 +207,22 @@ def test_failed_fit_draws_every_match_grey_without_outline() -> None:
     failed = TwoViewGeometry("fundamental", None, np.zeros(2, bool), 1.0)
     view = _view(failed)
     assert _is_outlier_grey(view[130, (2 * 80 + WIDTH + GAP) // 2])
+
+
+def test_the_overlay_says_the_fit_and_for_an_essential_matrix_how_the_camera_moved() -> None:
+    quarter_turn = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])  # 90 degrees about the y axis
+    moved_left = RelativePose(quarter_turn, quarter_turn @ np.array([1.0, 0.0, 0.0]))  # centre at x = -1
+    essential = TwoViewGeometry("essential", np.eye(3), np.arange(30) < 20, 2.0, moved_left)
+    assert geometry_lines(essential) == [
+        "essential (MAGSAC++, 2.0 px): 20/30 inliers (67%)",
+        "camera since the anchor: turned 90.0 deg, moved left 1.00 down 0.00 forward 0.00 (a direction)"]
+    unknown = TwoViewGeometry("essential", None, np.zeros(3, bool), 2.0, failure="needs the camera's intrinsics")
+    assert geometry_lines(unknown) == ["essential: needs the camera's intrinsics"]
+    still = TwoViewGeometry("essential", None, np.array([True, True, False]), 2.0, STILL)
+    assert geometry_lines(still) == ["essential (MAGSAC++, 2.0 px): 2/3 matches did not move",
+                                     "camera since the anchor: not moved measurably"]
+    few = TwoViewGeometry("essential", np.eye(3), np.ones(19, bool), 2.0, moved_left)
+    assert geometry_lines(few)[1] == "camera since the anchor: too few inliers to tell (fewer than 20)"
 
 
 def test_png_writer_writes_everything_queued(tmp_path: Path) -> None:

@@ -217,3 +217,34 @@ def test_a_size_whose_anchor_cannot_be_encoded_changes_nothing(photo_pair: tuple
     with pytest.raises(torch.OutOfMemoryError):
         session.set_resize(960)
     assert session.resize == session.matcher.resize == (160, 120) and session.anchor is anchor
+
+
+def test_the_camera_intrinsics_follow_the_frames_size_and_need_an_anchor_from_the_camera(
+        photo_pair: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import session as session_module
+    from model.classical import ClassicalMatcher
+    from model.geometry import intrinsic_matrix
+
+    cameras: list[np.ndarray | None] = []
+    verify = session_module.verify_matches
+
+    def recording(*args: object) -> object:
+        cameras.append(args[-1])  # type: ignore[arg-type]
+        return verify(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(session_module, "verify_matches", recording)
+    intrinsics = intrinsic_matrix(1000.0, 1000.0, 640.0, 360.0)  # of 1280x720 frames, kept at 960x540
+    session = MatchSession(ClassicalMatcher("sift"), geometry="essential", resize=320, intrinsics=intrinsics)
+    session.compare_with(ClassicalMatcher("orb"), "orb")
+    frames = [Frame(cv2.resize(image, (1280, 720)), index) for index, image in enumerate(photo_pair)]
+    session.process(frames[0])
+    packet = session.process(frames[1])
+    kept = intrinsic_matrix(750.0, 750.0, 480.0, 270.0)
+    assert packet.frame.shape == (540, 960, 3) and len(cameras) == 4  # each frame: LoFTR's stand-in, then ORB's
+    for camera in cameras:  # the comparison is handed frames as kept: not scaled a second time
+        np.testing.assert_allclose(camera, kept)  # type: ignore[arg-type]
+    assert packet.geometry is not None and packet.geometry.model == "essential"
+    session.set_anchor(frames[0].image, name="poster.png")  # an image file: another camera's picture
+    packet = session.process(frames[1])
+    assert cameras[-2] is None and packet.geometry is not None and packet.geometry.matrix is None
+    assert packet.geometry.failure == "the anchor is not a frame of this camera"
