@@ -35,7 +35,7 @@ from .sources import (
     open_source,
     thin,
 )
-from .verify import GEOMETRY_MODES
+from .verify import GEOMETRY_MODES, CameraIntrinsics
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_VIDEO = ROOT / "assets" / "sample.mp4"
@@ -54,8 +54,8 @@ EPILOG = """keys (GUI):
   m          toggle LoFTR's indoor / outdoor model (hot swap)
   k          the matcher: LoFTR / OpenCV SIFT / OpenCV ORB, on the same frames (to compare)
   b          compare: SIFT's, then ORB's (then --compare FILE's) matches on the same frames drawn below, then none
-  e          geometric verification: none / homography / fundamental / essential (with --intrinsics;
-             MAGSAC++; outliers greyed)
+  e          geometric verification: none / homography / fundamental / essential (with --intrinsics or
+             --fov; MAGSAC++; outliers greyed)
   w          the anchor over the live frame through the homography, in false colour: grey where aligned
   l          lines (colour: confidence) / points (colour: position in the anchor)
   d / f      shift the window of shown matches, ranked by confidence
@@ -84,7 +84,7 @@ examples:
   ./run_demo.sh --input poster.mp4 --geometry homography --blend_anchor   see where the homography is right
   ./run_demo.sh --weight weights/outdoor_ds.ckpt --device cuda --precision fp16
   ./run_demo.sh --input frames/ --no_display --geometry fundamental --compare sift   LoFTR and SIFT, both
-  ./run_demo.sh --geometry essential --intrinsics 600 600 320 240   how far the webcam turned since the anchor
+  ./run_demo.sh --geometry essential --fov 70     how far the webcam turned since the anchor, which way it moved
   ./run_demo.sh --input clip.mp4 --no_display --anchor_frame 300 --geometry homography   all frames vs frame 300
 """
 
@@ -172,12 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
              "kept)")
     add("--geometry", choices=GEOMETRY_MODES, default="none",
         help="fit a homography (planar scenes, rotating camera), a fundamental matrix (any rigid scene) or an "
-             "essential matrix (any rigid scene, a camera of known --intrinsics: also how far it turned and which "
-             "way it moved since the anchor) to each frame's matches with MAGSAC++ and grey out the outliers (key e "
-             "cycles; default none)")
+             "essential matrix (any rigid scene, a camera of known --intrinsics or --fov: also how far it turned and "
+             "which way it moved since the anchor) to each frame's matches with MAGSAC++ and grey out the outliers "
+             "(key e cycles; default none)")
     add("--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"),
         help="the camera's focal lengths and principal point, in pixels of its frames as they come (from a "
-             "calibration), for --geometry essential"),
+             "calibration), for --geometry essential")
+    add("--fov", type=float, metavar="DEGREES",
+        help="instead of --intrinsics, for a camera without a calibration: its horizontal field of view (a "
+             "webcam's data sheet says it, often 60-80 degrees)"),
     add("--blend_anchor", action="store_true",
         help="with --geometry homography: lay the anchor, warped by the homography, over the live frame in false "
              "colour (grey where the fit is right, green/magenta fringes where not; key w toggles it)")
@@ -375,18 +378,30 @@ def validate(args: argparse.Namespace) -> Resize:
     args.anchor_rule = AnchorRule(args.anchor_every, args.reanchor_below)  # for the window and headless runs alike
     if args.blend_anchor and args.geometry != "homography":
         raise AppError("--blend_anchor draws the anchor through the fitted homography: add --geometry homography")
-    if args.intrinsics is not None:
-        if min(args.intrinsics[:2]) <= 0:
-            raise AppError("--intrinsics FX FY CX CY: the focal lengths FX and FY must be positive (pixels)")
-        args.intrinsics = intrinsic_matrix(*args.intrinsics)
+    args.intrinsics = camera_intrinsics(args.intrinsics, args.fov)
     if args.geometry == "essential":
         if args.intrinsics is None:
             raise AppError("--geometry essential needs the camera's intrinsics: add --intrinsics FX FY CX CY (pixels "
-                           "of its frames as they come), or use --geometry fundamental")
+                           "of its frames as they come) or --fov DEGREES, or use --geometry fundamental")
         if args.anchor:
             raise AppError("--geometry essential relates two frames of one camera, and --anchor is an image file: "
                            "use --geometry fundamental or homography")
     return resize
+
+
+def camera_intrinsics(calibrated: list[float] | None, fov_deg: float | None) -> CameraIntrinsics | None:
+    """--intrinsics FX FY CX CY or --fov DEGREES (checked) -> CameraIntrinsics; None without either."""
+    if calibrated is not None and fov_deg is not None:
+        raise AppError("give --intrinsics FX FY CX CY or --fov DEGREES, not both")
+    if calibrated is not None:
+        if min(calibrated[:2]) <= 0:
+            raise AppError("--intrinsics FX FY CX CY: the focal lengths FX and FY must be positive (pixels)")
+        return CameraIntrinsics(matrix=intrinsic_matrix(*calibrated))
+    if fov_deg is not None:
+        if not 0 < fov_deg < 180:
+            raise AppError("--fov DEGREES is a camera's horizontal field of view: between 0 and 180, e.g. 70")
+        return CameraIntrinsics(fov_deg=fov_deg)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

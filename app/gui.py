@@ -21,7 +21,7 @@ from .headless import MATCHES_FOLDER, MATCHES_PATTERN
 from .render import MatchWindow
 from .session import KEEP_ANCHOR, AnchorRule, StartAnchor
 from .sources import Frame, FrameSource
-from .verify import available_modes
+from .verify import CameraIntrinsics, available_modes
 from .video import MatchFileWriter, PacedVideoWriter
 from .window import InputOpener, MainWindow
 from .worker import InferenceThread
@@ -39,11 +39,11 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: AnyMatch
                  model_switch: bool = True, anchor_rule: AnchorRule = KEEP_ANCHOR,
                  resize: Resize = None, comparisons: tuple[str, ...] = COMPARISONS,
                  frames_from: Callable[[int], Iterator[Frame]] | None = None, stride: int = 1,
-                 open_input: InputOpener | None = None, intrinsics: np.ndarray | None = None) -> MainWindow:
+                 open_input: InputOpener | None = None, intrinsics: CameraIntrinsics | None = None) -> MainWindow:
     """The window with its capture and inference threads (not started); ``comparisons``: see ``ControlBar``;
     ``frames_from``: the frames from a position of a file or folder, every ``stride``-th (the window then offers a
     slider over them); ``open_input``: opens a video file or image folder to play instead (dropped, or Open...);
-    ``intrinsics``: the camera's (--intrinsics), which the essential-matrix mode needs."""
+    ``intrinsics``: the camera's (--intrinsics or --fov), which the essential-matrix mode needs."""
     mailbox = LatestFrame()
     capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live, frames_from=frames_from,
                             stride=stride)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
 
 import imageio_ffmpeg
-import numpy as np
 
 from model.classical import AnyMatcher
 from model.matcher import Resize
@@ -24,6 +23,7 @@ from model.matcher import Resize
 from .render import MatchWindow
 from .session import KEEP_ANCHOR, AnchorRule, MatchPacket, MatchSession, StartAnchor, matched_on, render_packet
 from .sources import Frame
+from .verify import CameraIntrinsics
 from .video import CsvWriter, MatchFileWriter, PngWriter, VideoWriter
 
 PNG_PATTERN = "frame_%06d.png"
@@ -62,7 +62,7 @@ class HeadlessOptions:
     window: MatchWindow = MatchWindow()
     fps: float = 15.0
     geometry: str = "none"  # geometric verification mode (app.verify.GEOMETRY_MODES)
-    intrinsics: np.ndarray | None = None  # the camera matrix of the frames as they come (--intrinsics)
+    intrinsics: CameraIntrinsics | None = None  # the camera's (--intrinsics or --fov), for --geometry essential
     region: tuple[float, float, float, float] | None = None  # of every anchor, in fractions of its size
     blend_anchor: bool = False  # blend the anchor into each frame through the homography (geometry homography)
     view: str = "lines"  # app.render.VIEWS

@@ -18,7 +18,7 @@ from model.matcher import EncodedImage, MatchResult, Resize, longer_side, networ
 
 from .render import GAP, MatchWindow, Overlay, render_view, view_scales
 from .sources import Frame
-from .verify import scaled_intrinsics, verify_matches
+from .verify import CameraIntrinsics, verify_matches
 
 # Frames and anchors are kept, drawn and written with their longer side at most this many pixels (or the
 # network's, when it is matched larger): sharp next to the small copy the network sees on a CPU (320 pixels), yet
@@ -191,13 +191,13 @@ class MatchSession:
             longer side brought to the frames'. ``set_resize`` changes it (the anchor is encoded again).
             Frames and anchors themselves are kept and drawn as they came, at most ``DISPLAY_MAX_SIDE`` pixels
             (``fit_for_display``), and matches are in their pixels.
-        intrinsics: [3, 3] camera matrix in the pixels of the frames as they come (--intrinsics), for the
-            'essential' mode; it applies to anchors that are frames of the stream, not to image files.
+        intrinsics: the camera's (``CameraIntrinsics``), for the 'essential' mode; they apply to anchors that are
+            frames of the stream, not to image files.
     """
 
     def __init__(self, matcher: AnyMatcher, geometry: str = "none", anchor_region: Box | None = None,
                  anchor_rule: AnchorRule = KEEP_ANCHOR, resize: Resize = None,
-                 intrinsics: np.ndarray | None = None) -> None:
+                 intrinsics: CameraIntrinsics | None = None) -> None:
         self.matcher, self.geometry, self.anchor_region = matcher, geometry, anchor_region
         self.intrinsics = intrinsics
         self.frame_intrinsics: np.ndarray | None = None  # ``intrinsics`` for the last frame as kept (its pixels)
@@ -276,7 +276,7 @@ class MatchSession:
             self.set_anchor(leader.anchor_source, leader.anchor_index, leader.anchor_name)
         self.region, self.geometry = leader.region, leader.geometry
         # The leader hands over frames as it keeps them: the intrinsics already made for their pixels.
-        self.intrinsics = leader.frame_intrinsics
+        self.intrinsics = None if leader.frame_intrinsics is None else CameraIntrinsics(leader.frame_intrinsics)
 
     def set_matcher(self, matcher: AnyMatcher) -> None:
         """Another model; the anchor's cached features belong to the old one and are computed again."""
@@ -308,7 +308,7 @@ class MatchSession:
         source_shape = frame.image.shape
         frame = replace(frame, image=fit_for_display(frame.image, self.resize))
         self.frame_intrinsics = None if self.intrinsics is None else \
-            scaled_intrinsics(self.intrinsics, source_shape, frame.image.shape)
+            self.intrinsics.for_frames(source_shape, frame.image.shape)
         assert self.anchor is not None and self.anchor_image is not None
         start = time.perf_counter()
         result = self.matcher.match(self.anchor, frame.image, region0=self.region)

@@ -5,16 +5,19 @@ from) lies in the live frame; for an essential matrix, to say how the camera mov
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
-from model.geometry import TwoViewGeometry, fit_to_result
+from model.geometry import TwoViewGeometry, fit_to_result, intrinsic_matrix
 from model.matcher import MatchResult, Resize
 
 GEOMETRY_MODES = ("none", "homography", "fundamental", "essential")
 
 
 def available_modes(has_intrinsics: bool) -> tuple[str, ...]:
-    """The modes a user can choose: an essential matrix needs the camera's intrinsics (--intrinsics)."""
+    """The modes a user can choose: an essential matrix needs the camera's intrinsics (--intrinsics or --fov)."""
     return GEOMETRY_MODES if has_intrinsics else tuple(mode for mode in GEOMETRY_MODES if mode != "essential")
 
 
@@ -39,3 +42,22 @@ def scaled_intrinsics(camera: np.ndarray, source_shape: tuple[int, ...], shape: 
     to ``shape``."""
     scale_x, scale_y = shape[1] / source_shape[1], shape[0] / source_shape[0]
     return np.diag([scale_x, scale_y, 1.0]) @ camera
+
+
+@dataclass(frozen=True)
+class CameraIntrinsics:
+    """What is known of the camera: a calibrated [3, 3] ``matrix`` in the pixels of its frames as they come
+    (--intrinsics), or only its horizontal field of view ``fov_deg`` (--fov; square pixels, the principal point
+    at the centre), which a webcam's data sheet gives."""
+
+    matrix: np.ndarray | None = None
+    fov_deg: float | None = None
+
+    def for_frames(self, source_shape: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+        """[3, 3] for frames of ``source_shape`` (height, width, ...) as they came, kept at ``shape``."""
+        if self.matrix is not None:
+            return scaled_intrinsics(self.matrix, source_shape, shape)
+        assert self.fov_deg is not None
+        height, width = shape[:2]
+        focal = width / 2 / math.tan(math.radians(self.fov_deg) / 2)
+        return intrinsic_matrix(focal, focal, width / 2, height / 2)

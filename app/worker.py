@@ -23,6 +23,7 @@ from model.matcher import Resize
 from .capture import LatestFrame
 from .session import KEEP_ANCHOR, AnchorRule, MatchSession, StartAnchor, matched_on
 from .sources import Frame
+from .verify import CameraIntrinsics
 
 
 def _reason(error: Exception) -> str:
@@ -51,7 +52,7 @@ class InferenceThread(QThread):
                  initial: tuple[AnyMatcher, str] | None = None, geometry: str = "none",
                  anchor: StartAnchor | None = None, anchor_region: Box | None = None,
                  anchor_rule: AnchorRule = KEEP_ANCHOR, resize: Resize = None,
-                 intrinsics: np.ndarray | None = None) -> None:
+                 intrinsics: CameraIntrinsics | None = None) -> None:
         """``initial`` is an already loaded (matcher, label) for ``domain``; otherwise it loads here.
         ``geometry`` is the geometric verification mode (see ``app.verify.GEOMETRY_MODES``); ``anchor``
         the anchor to start with instead of the first frame (``StartAnchor``); ``anchor_region`` the region

@@ -115,6 +115,8 @@ def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
     (["--anchor_frame", "3", "--anchor", "{txt}"], "give --anchor IMAGE or --anchor_frame N, not both"),
     (["--geometry", "essential"], "--geometry essential needs the camera's intrinsics: add --intrinsics"),
     (["--intrinsics", "0", "500", "320", "240"], "the focal lengths FX and FY must be positive"),
+    (["--fov", "180"], "--fov DEGREES is a camera's horizontal field of view: between 0 and 180"),
+    (["--fov", "70", "--intrinsics", "500", "500", "320", "240"], "give --intrinsics FX FY CX CY or --fov DEGREES"),
     (["--geometry", "essential", "--intrinsics", "500", "500", "320", "240", "--anchor", "{txt}"],
      "--geometry essential relates two frames of one camera, and --anchor is an image file"),
 ])
@@ -353,7 +355,7 @@ def test_an_essential_matrix_says_how_the_camera_moved(tmp_path: Path, capsys: p
     out = tmp_path / "out"
     code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--model", "sift", "--no_display", "--output_dir",
                  str(out), "--max_length", "3", "--skip", "10", "--geometry", "essential", "--save_matches",
-                 "--intrinsics", "500", "500", "320", "240"])
+                 "--fov", "65"])
     err = capsys.readouterr().err
     assert code == 0, err
     assert "essential, sift: " in err and " matches per frame on average" in err

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.verify import available_modes, next_mode, scaled_intrinsics, verify_matches
+from app.verify import CameraIntrinsics, available_modes, next_mode, verify_matches
 from model.geometry import MIN_MATCHES, STILL, fit_geometry, intrinsic_matrix, project_outline
 from model.matcher import MatchResult, image_px_per_network_px
 
@@ -144,5 +144,9 @@ def test_thresholds_are_in_network_pixels() -> None:
 
 def test_intrinsics_follow_the_frames_size() -> None:
     # A 1280x720 camera's frames kept at 960x540: focal lengths and principal point scale with them.
-    scaled = scaled_intrinsics(intrinsic_matrix(1000.0, 990.0, 640.0, 360.0), (720, 1280, 3), (540, 960, 3))
-    np.testing.assert_allclose(scaled, intrinsic_matrix(750.0, 742.5, 480.0, 270.0))
+    calibrated = CameraIntrinsics(matrix=intrinsic_matrix(1000.0, 990.0, 640.0, 360.0))
+    np.testing.assert_allclose(calibrated.for_frames((720, 1280, 3), (540, 960, 3)),
+                               intrinsic_matrix(750.0, 742.5, 480.0, 270.0))
+    # A 90 degree field of view: the focal length is half the width, the principal point the centre.
+    np.testing.assert_allclose(CameraIntrinsics(fov_deg=90.0).for_frames((720, 1280, 3), (540, 960, 3)),
+                               intrinsic_matrix(480.0, 480.0, 480.0, 270.0))

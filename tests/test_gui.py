@@ -287,10 +287,9 @@ def test_e_cycles_geometric_verification(qtbot, window) -> None:  # type: ignore
 
 
 def test_with_intrinsics_e_also_offers_the_essential_matrix(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from model.geometry import intrinsic_matrix
+    from app.verify import CameraIntrinsics
 
-    window = _started_window(qtbot, tmp_path, geometry="fundamental",
-                             intrinsics=intrinsic_matrix(500.0, 500.0, 320.0, 240.0))
+    window = _started_window(qtbot, tmp_path, geometry="fundamental", intrinsics=CameraIntrinsics(fov_deg=70.0))
     try:
         boxed = [window.controls.geometry_box.itemText(index) for index in range(window.controls.geometry_box.count())]
         assert boxed == ["none", "homography", "fundamental", "essential"]

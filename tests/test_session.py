@@ -222,6 +222,7 @@ def test_a_size_whose_anchor_cannot_be_encoded_changes_nothing(photo_pair: tuple
 def test_the_camera_intrinsics_follow_the_frames_size_and_need_an_anchor_from_the_camera(
         photo_pair: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch) -> None:
     from app import session as session_module
+    from app.verify import CameraIntrinsics
     from model.classical import ClassicalMatcher
     from model.geometry import intrinsic_matrix
 
@@ -234,7 +235,8 @@ def test_the_camera_intrinsics_follow_the_frames_size_and_need_an_anchor_from_th
 
     monkeypatch.setattr(session_module, "verify_matches", recording)
     intrinsics = intrinsic_matrix(1000.0, 1000.0, 640.0, 360.0)  # of 1280x720 frames, kept at 960x540
-    session = MatchSession(ClassicalMatcher("sift"), geometry="essential", resize=320, intrinsics=intrinsics)
+    session = MatchSession(ClassicalMatcher("sift"), geometry="essential", resize=320,
+                           intrinsics=CameraIntrinsics(intrinsics))
     session.compare_with(ClassicalMatcher("orb"), "orb")
     frames = [Frame(cv2.resize(image, (1280, 720)), index) for index, image in enumerate(photo_pair)]
     session.process(frames[0])
