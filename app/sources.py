@@ -25,12 +25,11 @@ os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
 import cv2  # noqa: E402 - after the FFmpeg log level, which OpenCV reads when it first opens a video
 import numpy as np  # noqa: E402
 
-from model.images import read_image  # noqa: E402
+from model.images import read_image, silence_opencv_warnings  # noqa: E402
 
 # OpenCV's own warnings, likewise ("[ WARN:0@1.0] ... should be configured with libavdevice to open a camera
-# device" before "cannot open camera 7"): set OPENCV_LOG_LEVEL (e.g. WARNING) to see them.
-if "OPENCV_LOG_LEVEL" not in os.environ:
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+# device" before "cannot open camera 7").
+silence_opencv_warnings()
 
 DEFAULT_IMAGE_GLOB = ("*.png", "*.jpg", "*.jpeg", "*.bmp", "*.ppm", "*.pgm", "*.tif", "*.tiff", "*.webp")
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}

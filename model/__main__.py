@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from .cli import COMMANDS, CliError
+from .images import silence_opencv_warnings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
         add_arguments(commands.add_parser(name, help=add_arguments.__doc__,
                                           formatter_class=argparse.ArgumentDefaultsHelpFormatter))
     args = parser.parse_args(argv)
+    silence_opencv_warnings()
     try:
         return COMMANDS[args.command][1](args) or 0
     except CliError as error:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+
+def silence_opencv_warnings() -> None:
+    """Keep OpenCV's own warning lines off the terminal, where the program says what went wrong in one line (e.g.
+    "[ WARN:0@1.4] ... TIFFRGBAImageOK: Sorry, can not handle images with 32-bit samples" before ``read_image``
+    reads such a file another way). Setting OPENCV_LOG_LEVEL (e.g. WARNING) shows them."""
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def read_image(path: str | Path) -> np.ndarray | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -98,6 +99,16 @@ def test_entry_point_runs_as_a_module(files: dict[str, Path]) -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.strip() == "error: image not found: nope.png"
     assert "Traceback" not in done.stderr
+
+
+def test_a_float_tiff_is_matched_without_opencvs_warnings(files: dict[str, Path], tmp_path: Path) -> None:
+    tiff = tmp_path / "a.tiff"  # 32-bit float: OpenCV's 8-bit read refuses it, with a warning of its own
+    cv2.imwrite(str(tiff), cv2.imread(str(files["a"])).astype(np.float32) / 255)
+    done = subprocess.run([sys.executable, "-m", "model", "match", str(tiff), str(files["a"]), "--weights",
+                           str(files["weights"]), "--resize", "160", "120"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={k: v for k, v in os.environ.items() if k != "OPENCV_LOG_LEVEL"})
+    assert done.returncode == 0 and " matches with compact_s" in done.stdout
+    assert done.stderr == ""
 
 
 def test_bench_prints_stages_and_ratios_against_kornia_sift_and_orb(capsys: pytest.CaptureFixture[str]) -> None:
