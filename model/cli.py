@@ -15,6 +15,7 @@ from .config import PRESETS
 from .geometry import MODELS
 from .images import read_image
 from .matcher import PRECISIONS, Matcher, MatchResult, Resize, parse_resize
+from .matching import FINE_EXPECTATIONS
 
 if TYPE_CHECKING:
     from .evaluate import HomographyReport
@@ -32,12 +33,17 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="auto: fp16 on CUDA, bf16 on a CPU with native bf16, else fp32")
+    parser.add_argument("--fine_expectation", default="auto", choices=("auto", *FINE_EXPECTATIONS),
+                        help="sub-pixel refinement: the expectation over the whole fine window (the official) or "
+                             "over the 3x3 positions around its peak; auto: the official for official weights, "
+                             "peak for ours")
 
 
 def _build_matcher(args: argparse.Namespace, resize: object, weights: str | None = None,
                    **settings: object) -> Matcher:
     """The matcher of ``args`` (or of ``weights`` instead of ``args.weights``), or one clear CliError."""
     try:
+        settings.setdefault("fine_expectation", args.fine_expectation)
         return Matcher(args.weights if weights is None else weights, preset=args.preset, device=args.device,
                        precision=args.precision, resize=resize, **settings)  # type: ignore[arg-type]
     except (CheckpointError, ValueError) as error:
@@ -258,7 +264,8 @@ def run_bench(args: argparse.Namespace) -> int:
     def build(precision: str) -> Matcher:
         try:
             return Matcher(weights, preset=None if args.random else args.preset, device=args.device,  # type: ignore[arg-type]
-                           precision=precision, resize=resize, threshold=threshold, max_matches=args.max_matches)
+                           precision=precision, resize=resize, threshold=threshold, max_matches=args.max_matches,
+                           fine_expectation=args.fine_expectation)
         except (CheckpointError, ValueError) as error:
             raise CliError(str(error)) from None
 
@@ -324,6 +331,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare", metavar="WEIGHTS",
                         help="a second weights file on the same pairs, with paired AUC differences and their "
                              "90%% bootstrap intervals (is one really better?)")
+    parser.add_argument("--compare_fine_expectation", default="auto", choices=("auto", *FINE_EXPECTATIONS),
+                        help="--fine_expectation of the --compare weights (--compare with the same file: the "
+                             "two sub-pixel refinements compared)")
 
 
 def _keypoint_pairs(matcher: AnyMatcher) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -391,11 +401,13 @@ def run_eval(args: argparse.Namespace) -> int:
     network_height, network_width = matcher.preprocess(pairs[0]["image0"])[0].shape[2:]
     print(f"homography benchmark: {len(pairs)} pairs from {len(held)} held-out photos, 640x480, "
           f"ours at {network_width}x{network_height}, {matcher.device.type}/{matcher.precision}")
-    label = f"ours: {matcher.loaded.description if matcher.loaded else matcher.name}"
+    label = f"ours: {matcher.loaded.description if matcher.loaded else matcher.name}, fine {matcher.fine_expectation}"
     methods = {label: _keypoint_pairs(matcher)}
     if args.compare:
-        other = _build_matcher(args, resize, args.compare, threshold=args.threshold, max_matches=args.max_matches)
-        compare_label = f"compare: {other.loaded.description if other.loaded else other.name}"
+        other = _build_matcher(args, resize, args.compare, threshold=args.threshold, max_matches=args.max_matches,
+                               fine_expectation=args.compare_fine_expectation)
+        compare_label = f"compare: {other.loaded.description if other.loaded else other.name}, " \
+                        f"fine {other.fine_expectation}"
         methods[compare_label] = _keypoint_pairs(other)
     methods["OpenCV SIFT (ratio 0.8)"] = sift_matcher()
     # Like for like, as the app's k shows them: the classical matchers at our size and cap (SIFT at 640x480 is

@@ -117,19 +117,20 @@ class LoFTR(nn.Module):
         return tokens0, tokens1, conf, coarse
 
     def refine(self, features0: Features, features1: Features, tokens0: torch.Tensor, tokens1: torch.Tensor,
-               coarse: CoarseMatches) -> torch.Tensor:
-        """Fine stage on given coarse matches -> expec_f [M, 3] (x, y offset in [-1, 1] window units, std)."""
+               coarse: CoarseMatches, expectation: str = "window") -> torch.Tensor:
+        """Fine stage on given coarse matches -> expec_f [M, 3] (x, y offset in [-1, 1] window units, std);
+        ``expectation``: see ``model.matching.FINE_EXPECTATIONS``."""
         win0, win1 = self.fine_preprocess(features0.fine, features1.fine, tokens0, tokens1, coarse,
                                           features0.coarse_hw[1], features1.coarse_hw[1],
                                           stride=COARSE_STRIDE // FINE_STRIDE)
         if win0.shape[0]:
             win0, win1 = self.loftr_fine(win0, win1)
-        return self.fine_matching(win0, win1)
+        return self.fine_matching(win0, win1, expectation)
 
     def match(self, features0: Features, features1: Features, thr: float | None = None,
               border_rm: int | None = None, max_matches: int | None = None, mask0: torch.Tensor | None = None,
               mask1: torch.Tensor | None = None, timer: StageTimer | None = None,
-              allowed0: torch.Tensor | None = None) -> Matches:
+              allowed0: torch.Tensor | None = None, fine_expectation: str = "window") -> Matches:
         """Match two batches of features.
 
         Args:
@@ -140,6 +141,7 @@ class LoFTR(nn.Module):
             timer: collects per-stage milliseconds when given.
             allowed0: [B, Hc * Wc] bool, the coarse cells of image 0 whose matches are kept (a region of
                 interest); applied to the mutual nearest neighbours, before ``max_matches``.
+            fine_expectation: see ``model.matching.FINE_EXPECTATIONS`` (default: the official one).
         """
         settings = self.config.match_coarse
         thr = settings.thr if thr is None else thr
@@ -151,7 +153,7 @@ class LoFTR(nn.Module):
             if max_matches is not None:
                 order = torch.argsort(coarse.mconf, descending=True)[:max_matches]
                 coarse = coarse.take(order)
-            expec_f = self.refine(features0, features1, tokens0, tokens1, coarse)
+            expec_f = self.refine(features0, features1, tokens0, tokens1, coarse, fine_expectation)
             kpts0, kpts1 = self.keypoints(coarse, expec_f, features0.coarse_hw[1], features1.coarse_hw[1])
         return Matches(kpts0, kpts1, coarse.mconf, coarse.b_ids, expec_f[:, 2])
 

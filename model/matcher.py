@@ -20,7 +20,9 @@ import torch.nn.functional as F
 
 from .backbone import fold_batchnorm
 from .checkpoints import LoadedWeights, load_weights
+from .config import OFFICIAL_PRESETS
 from .loftr import COARSE_STRIDE, Features, LoFTR
+from .matching import FINE_EXPECTATIONS
 from .timing import StageTimer, maybe_stage
 
 ImageLike = Union[np.ndarray, torch.Tensor]
@@ -234,12 +236,16 @@ class Matcher(MatchLimits):
         resize: (W, H), longer side, or None; images are resized before the network and keypoints are mapped
             back, so results are always in the pixels of the images passed in.
         threshold, max_matches, border_rm: matching settings, changeable at run time.
+        fine_expectation: 'auto', 'window' or 'peak' (``model.matching.FINE_EXPECTATIONS``), changeable at run
+            time. 'auto' is 'window', the official expectation, for the official presets (their results stay
+            the paper's and kornia's), and 'peak' for the project's weights, which it makes more accurate
+            (``python -m model eval --compare W --compare_fine_expectation window``).
     """
 
     def __init__(self, weights: str | os.PathLike[str] | LoFTR | None = None, preset: str | None = None,
                  device: str | torch.device = "auto", precision: str = "auto", resize: Resize = (640, 480),
                  threshold: float | None = None, max_matches: int | None = None,
-                 border_rm: int | None = None) -> None:
+                 border_rm: int | None = None, fine_expectation: str = "auto") -> None:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.loaded: LoadedWeights | None = None
@@ -261,10 +267,24 @@ class Matcher(MatchLimits):
         self.threshold = model.config.match_coarse.thr if threshold is None else threshold
         self.max_matches = max_matches
         self.border_rm = model.config.match_coarse.border_rm if border_rm is None else border_rm
+        if fine_expectation == "auto":
+            fine_expectation = "window" if model.config.name in OFFICIAL_PRESETS else "peak"
+        self.fine_expectation = fine_expectation
 
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def fine_expectation(self) -> str:
+        return self._fine_expectation
+
+    @fine_expectation.setter
+    def fine_expectation(self, value: str) -> None:
+        if value not in FINE_EXPECTATIONS:
+            raise ValueError(f"fine_expectation must be one of {', '.join(FINE_EXPECTATIONS)} (or 'auto' when "
+                             f"constructing), got {value!r}")
+        self._fine_expectation = value
 
     @property
     def border_rm(self) -> int:
@@ -331,7 +351,7 @@ class Matcher(MatchLimits):
         with self._autocast():
             matches = self.model.match(encoded[0].features, encoded[1].features, thr=self.threshold,
                                        border_rm=self.border_rm, max_matches=self.max_matches, timer=timer,
-                                       allowed0=allowed0)
+                                       allowed0=allowed0, fine_expectation=self.fine_expectation)
         # One [M, 6] table, sorted and scaled on the device, then a single copy to the host (one sync on CUDA).
         table = torch.cat([matches.keypoints0.float(), matches.keypoints1.float(),
                            matches.confidence.float()[:, None], matches.fine_std.float()[:, None]], dim=1)

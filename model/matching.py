@@ -261,11 +261,21 @@ def normalized_grid(window: int, device: torch.device) -> torch.Tensor:
     return torch.stack([xs, ys], dim=-1).reshape(-1, 2)
 
 
+#: Where the fine stage takes the expectation of its heatmap: "window", the official LoFTR's, over the whole
+#: window (what training optimises); "peak", over the 3 x 3 positions around the heatmap's maximum. A heatmap's
+#: tails pull the whole window's expectation towards the window's centre; "peak" leaves them out (see
+#: ``Matcher``'s ``fine_expectation`` and weights/README.md for what it gains).
+FINE_EXPECTATIONS = ("window", "peak")
+
+
 class FineMatching(nn.Module):
     """Sub-pixel refinement: expectation of a softmax heatmap over image 1's window, with its spread."""
 
-    def forward(self, feat_f0: torch.Tensor, feat_f1: torch.Tensor) -> torch.Tensor:
-        """Windows [M, W*W, C] -> expec_f [M, 3]: offset (x, y) in [-1, 1] window units and std (sum over x, y)."""
+    def forward(self, feat_f0: torch.Tensor, feat_f1: torch.Tensor, expectation: str = "window") -> torch.Tensor:
+        """Windows [M, W*W, C] -> expec_f [M, 3]: offset (x, y) in [-1, 1] window units and std (sum over x, y,
+        always of the whole window's heatmap). ``expectation``: one of FINE_EXPECTATIONS."""
+        if expectation not in FINE_EXPECTATIONS:
+            raise ValueError(f"unknown fine expectation {expectation!r}; choose one of {', '.join(FINE_EXPECTATIONS)}")
         num, ww, channels = feat_f0.shape
         if num == 0:
             return feat_f0.new_zeros(0, 3, dtype=torch.float32)
@@ -279,4 +289,17 @@ class FineMatching(nn.Module):
             coords = heatmap @ grid  # [M, 2]
             var = heatmap @ grid**2 - coords**2
             std = var.clamp(min=1e-10).sqrt().sum(-1)
+            if expectation == "peak":
+                coords = _peak_expectation(heatmap, grid, window)
         return torch.cat([coords, std[:, None]], -1)
+
+
+def _peak_expectation(heatmap: torch.Tensor, grid: torch.Tensor, window: int) -> torch.Tensor:
+    """[M, W*W] heatmaps -> [M, 2]: the expectation over the 3 x 3 positions around each maximum (fewer at the
+    window's border), the heatmap renormalised over them."""
+    peak = heatmap.argmax(dim=1)
+    rows = torch.arange(window, device=heatmap.device).repeat_interleave(window)  # [W*W]
+    cols = torch.arange(window, device=heatmap.device).repeat(window)
+    near = ((rows[None] - (peak // window)[:, None]).abs() <= 1) & ((cols[None] - (peak % window)[:, None]).abs() <= 1)
+    local = heatmap * near
+    return (local @ grid) / local.sum(dim=1, keepdim=True)

@@ -50,9 +50,11 @@ def test_match_writes_npz_in_input_pixels(files: dict[str, Path], tmp_path: Path
 def test_match_geometry_adds_inliers_and_matrix(files: dict[str, Path], tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     output = tmp_path / "m.npz"
+    # Random weights: their fine heatmaps are noise, whose peaks scatter the matches; the whole window's
+    # expectation averages the noise out, and the image against itself then gives a homography near the identity.
     code = main(["match", str(files["a"]), str(files["a"]), "--weights", str(files["weights"]), "--threshold", "0",
                  "--resize", "320", "240", "--precision", "fp32", "--output", str(output),
-                 "--geometry", "homography"])
+                 "--geometry", "homography", "--fine_expectation", "window"])
     assert code == 0
     data = np.load(output)
     assert set(data.files) == {"keypoints0", "keypoints1", "confidence", "inliers", "matrix"}
@@ -157,6 +159,11 @@ def test_eval_reports_ours_against_sift_and_the_sequence(files: dict[str, Path],
                  "--resize", "320", "240", "--no_xfeat", "--compare", str(files["weights"])]) == 0
     out = capsys.readouterr().out
     assert "OpenCV SIFT" in out and "XFeat" not in out and "compare: " in out
+    assert main(["eval", "--weights", str(files["weights"]), "--images", str(photos), "--pairs", "1",
+                 "--resize", "320", "240", "--no_xfeat", "--compare", str(files["weights"]),
+                 "--compare_fine_expectation", "window"]) == 0
+    out = capsys.readouterr().out  # the same weights, the two sub-pixel refinements side by side
+    assert ", fine peak " in out and ", fine window " in out and "ours - compare, magsac: " in out
     (frames / "1.png").write_bytes(b"not an image")
     (frames / "2.png").unlink()
     assert main(["eval", "--weights", str(files["weights"]), "--images", str(photos), "--sequence", str(frames)]) == 2

@@ -73,6 +73,23 @@ def test_run_time_settings(model: LoFTR, photo_pair: tuple[np.ndarray, np.ndarra
         matcher.threshold = 1.5
 
 
+def test_fine_expectation_is_the_official_one_for_official_presets_and_changes_only_image1s_keypoints(
+        model: LoFTR, photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    torch.manual_seed(0)
+    assert _matcher(LoFTR(get_preset("outdoor_ds"))).fine_expectation == "window"  # the paper's, kornia's
+    matcher = _matcher(model, resize=(320, 240))
+    assert matcher.fine_expectation == "peak"  # the project's presets
+    peak = matcher.match(*photo_pair)
+    matcher.fine_expectation = "window"
+    window = matcher.match(*photo_pair)
+    np.testing.assert_array_equal(peak.keypoints0, window.keypoints0)  # the same coarse matches
+    np.testing.assert_array_equal(peak.confidence, window.confidence)
+    assert np.abs(peak.keypoints1 - window.keypoints1).max() > 0.1
+    assert np.abs(peak.keypoints1 - window.keypoints1).max() <= 2 * 4 + 1e-3  # within the window: 2 fine px x2
+    with pytest.raises(ValueError, match="fine_expectation must be one of window, peak"):
+        matcher.fine_expectation = "auto"  # only when constructing
+
+
 def test_input_kinds_agree(model: LoFTR, photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
     matcher = _matcher(model, resize=None)
     bgr0, bgr1 = (cv2.resize(image, (160, 120), interpolation=cv2.INTER_AREA) for image in photo_pair)

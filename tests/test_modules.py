@@ -189,3 +189,17 @@ def test_fine_expectation_finds_the_peak() -> None:
     expec = FineMatching()(window, other)
     torch.testing.assert_close(expec[0, :2], torch.tensor([1.0, 0.5]), atol=1e-3, rtol=0)
     assert expec[0, 2] < 0.01
+
+
+def test_peak_expectation_leaves_out_the_heatmaps_far_tail() -> None:
+    window = torch.zeros(1, 25, 8)
+    window[0, 12, 0] = 1.0
+    other = torch.zeros(1, 25, 8)
+    other[0, 13, 0] = 2 * 8**0.5  # the peak, right of the centre: (0.5, 0)
+    other[0, 0, 0] = 1.5 * 8**0.5  # a second, weaker mode at the top left corner: (-1, -1)
+    whole, near = FineMatching()(window, other), FineMatching()(window, other, "peak")
+    assert whole[0, 0] < 0.45 and whole[0, 1] < -0.05  # pulled towards the corner
+    assert near[0, 0] > 0.45 and abs(float(near[0, 1])) < 1e-6  # the peak's neighbourhood is symmetric in y
+    torch.testing.assert_close(near[:, 2], whole[:, 2])  # the spread stays the whole window's
+    with pytest.raises(ValueError, match="unknown fine expectation 'median'"):
+        FineMatching()(window, other, "median")
