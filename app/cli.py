@@ -17,6 +17,7 @@ from model.classical import CLASSICAL_METHODS, DEFAULT_RATIO_THRESHOLD, AnyMatch
 from model.geometry import intrinsic_matrix
 from model.images import read_image
 from model.matcher import PRECISIONS, Matcher, Resize, parse_resize, resize_array, resolve_device
+from model.matching import FINE_EXPECTATIONS
 from model.weights import default_weights_path
 
 from .headless import MATCHES_FOLDER, HeadlessOptions, ffmpeg_command, run_headless
@@ -151,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     add("--precision", default="auto", choices=PRECISIONS, help="auto: fp16 on CUDA, bf16 on CPUs that have it")
     add("--threshold", type=float, help="coarse confidence threshold (default: the model's)")
+    add("--fine_expectation", default="auto", choices=("auto", *FINE_EXPECTATIONS),
+        help="LoFTR's sub-pixel refinement: the expectation over the whole fine window (the official) or around "
+             "its peak (more accurate for our weights); auto: the official for official weights, peak for ours")
     add("--max_matches", type=int,
         help=f"cap on matches per frame, the most confident are kept (they alone go through the fine stage); "
              f"default {CPU_MAX_MATCHES} on a CPU (interactive speed), none on CUDA; -1 for none")
@@ -260,7 +264,7 @@ def loftr_matcher(args: argparse.Namespace, weights: str | Path) -> Matcher:
     """LoFTR with these weights and the flags' device, precision, threshold and cap, or one clear AppError."""
     try:
         return Matcher(weights, device=args.device, precision=args.precision, resize=None, threshold=args.threshold,
-                       max_matches=max_matches_for(args))
+                       max_matches=max_matches_for(args), fine_expectation=args.fine_expectation)
     except (CheckpointError, ValueError) as error:
         raise AppError(str(error)) from None
 

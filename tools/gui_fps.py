@@ -64,7 +64,7 @@ def main() -> int:
     window = build_window(source, frames, matcher, model_label(args.model, matcher), args.model,
                           MatchWindow(args.bottom_k, args.top_k), Path("demo_output"), source.fps, False, False,
                           lambda choice: load_matcher(args, choice), args.geometry, resize=resize,
-                          comparisons=comparisons_offered(args.compare))
+                          comparisons=comparisons_offered(args.compare), intrinsics=args.intrinsics)
     window.show()
     if args.compare:
         window.set_compare(args.compare)
