@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
              "calibration), for --geometry essential")
     add("--fov", type=float, metavar="DEGREES",
         help="instead of --intrinsics, for a camera without a calibration: its horizontal field of view (a "
-             "webcam's data sheet says it, often 60-80 degrees)"),
+             "webcam's data sheet says it, often 60-80 degrees)")
     add("--blend_anchor", action="store_true",
         help="with --geometry homography: lay the anchor, warped by the homography, over the live frame in false "
              "colour (grey where the fit is right, green/magenta fringes where not; key w toggles it)")
