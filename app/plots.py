@@ -1,4 +1,5 @@
-"""The window's rolling plots: frames per second, per-stage latency and frame age, matches and inliers."""
+"""The window's rolling plots: frames per second, per-stage latency and frame age, matches and inliers, and (with
+an essential matrix) how far the camera turned since the anchor."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from .render import MIN_POSE_INLIERS
 from .session import MatchPacket
 
 PLOT_SECONDS = 30.0  # the plots show the results of the last 30 s
@@ -19,7 +21,7 @@ REFRESH_MS = 500  # how often the plots are redrawn
 STAGES = ("backbone", "coarse_transformer", "coarse_matching", "fine", "geometry")
 STAGE_COLORS = ("#e6550d", "#3182bd", "#31a354", "#756bb1", "#bdbdbd")
 STAGE_SHORT_NAMES = ("backbone", "transformer", "matching", "fine", "geometry")
-MATCHES_COLOR, INLIERS_COLOR, FRAME_AGE_COLOR = "#9ecae1", "#5aff5a", "#f0f0f0"
+MATCHES_COLOR, INLIERS_COLOR, FRAME_AGE_COLOR, TURNED_COLOR = "#9ecae1", "#5aff5a", "#f0f0f0", "#fd8d3c"
 PLOT_BACKGROUND, PLOT_FOREGROUND = "#202020", "#d0d0d0"
 
 
@@ -65,15 +67,18 @@ class StatsPanel(QWidget):
         self.times: collections.deque[float] = collections.deque()  # perf_counter of each result
         self.history: dict[str, collections.deque[float]] = {
             name: collections.deque()
-            for name in ("fps", "matches", "inliers", "compare_matches", "compare_inliers", "frame_age", *STAGES)}
+            for name in ("fps", "matches", "inliers", "compare_matches", "compare_inliers", "frame_age", "turned",
+                         *STAGES)}
         self.fps_plot = pg.PlotWidget()
         self.latency_plot = pg.PlotWidget()
         self.matches_plot = pg.PlotWidget()
+        self.turned_plot = pg.PlotWidget()  # shown only while there is a camera motion to plot
         titles = {self.fps_plot: f"frames per second, last {PLOT_SECONDS:.0f} s",
                   self.latency_plot: "ms: " + _coloured(zip(STAGE_SHORT_NAMES, STAGE_COLORS, strict=True))
                   + ", frame age (dashed)",
                   self.matches_plot: _coloured([("matches", MATCHES_COLOR), ("inliers", INLIERS_COLOR)])
-                  + "; dashed: compared"}
+                  + "; dashed: compared",
+                  self.turned_plot: _coloured([("degrees the camera turned since the anchor", TURNED_COLOR)])}
         # Inliers are NaN while verification is off: connect="finite" leaves a gap instead of a line at 0.
         self.curves = {"fps": self.fps_plot.plot(pen=pg.mkPen("#fdae6b", width=2), connect="finite")}
         for name, color in (("matches", MATCHES_COLOR), ("inliers", INLIERS_COLOR)):
@@ -85,6 +90,8 @@ class StatsPanel(QWidget):
         # How old each result's frame was: the stages plus the wait for the matcher (the latency a user sees).
         self.curves["frame_age"] = self.latency_plot.plot(
             pen=pg.mkPen(FRAME_AGE_COLOR, width=1, style=Qt.PenStyle.DashLine))
+        self.curves["turned"] = self.turned_plot.plot(pen=pg.mkPen(TURNED_COLOR, width=2), connect="finite")
+        self.titles: dict[pg.PlotWidget, QLabel] = {}
         for plot, title in titles.items():
             # A QLabel, not the plot's own title: that one cannot be narrower than its text, and on a small screen
             # it made the plot wider than the panel, hiding the newest results; a label wraps instead.
@@ -95,12 +102,14 @@ class StatsPanel(QWidget):
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             label.setStyleSheet(f"background: {PLOT_BACKGROUND}; color: {PLOT_FOREGROUND}; padding: 3px;")
             layout.addWidget(label)
+            self.titles[plot] = label
             plot.setMinimumHeight(100)
             plot.showGrid(x=False, y=True, alpha=0.3)
             plot.setXRange(-PLOT_SECONDS, 1.0, padding=0)  # a second to spare: room for the label of 0
             plot.setMouseEnabled(x=False, y=False)  # a drag would move the axes away from the newest results
             plot.hideButtons()
             layout.addWidget(plot)
+        self._show_turned(False)
         self.stale = False
         self.tops: dict[str, float] = {}  # the y-axis top each plot was last given
         self.timer = QTimer(self)
@@ -122,6 +131,9 @@ class StatsPanel(QWidget):
             self.history[stage].append(packet.result.timings_ms.get(stage, 0.0))
         self.history["geometry"].append(packet.geometry_ms)
         self.history["frame_age"].append(packet.frame_age_ms)
+        pose = None if packet.geometry is None else packet.geometry.pose
+        trusted = pose is not None and (not pose.moved or packet.geometry.num_inliers >= MIN_POSE_INLIERS)
+        self.history["turned"].append(pose.rotation_deg if trusted else float("nan"))  # type: ignore[union-attr]
         while self.times[0] < now - PLOT_SECONDS:
             self.times.popleft()
             for values in self.history.values():
@@ -135,6 +147,7 @@ class StatsPanel(QWidget):
             seconds = np.fromiter(self.times, dtype=float) - self.times[-1]
             for name, curve in self.curves.items():
                 curve.setData(seconds, np.fromiter(self.history[name], dtype=float))
+            self._show_turned(not all(math.isnan(value) for value in self.history["turned"]))
             # y from 0: auto-range would blow a steady value (e.g. matches at the --max_matches cap) up to noise.
             # The top is a round number, so the axes (costly to draw) change only when the scale really does.
             # Latency tops at its 95th percentile: the first frame's age (the model warming up, a second or more)
@@ -142,8 +155,15 @@ class StatsPanel(QWidget):
             for key, plot, names, top_of in (("fps", self.fps_plot, ("fps",), _finite_max),
                                              ("latency", self.latency_plot, (*STAGES, "frame_age"), _high),
                                              ("matches", self.matches_plot, ("matches", "compare_matches"),
-                                              _finite_max)):
+                                              _finite_max),
+                                             ("turned", self.turned_plot, ("turned",), _finite_max)):
                 top = round_up(max(max(top_of(self.history[name]) for name in names), 1.0) * 1.1)
                 if self.tops.get(key) != top:
                     self.tops[key] = top
                     plot.setYRange(0.0, top, padding=0)
+
+    def _show_turned(self, shown: bool) -> None:
+        """The camera-motion plot and its title, only while the last 30 s have a rotation to plot."""
+        if self.turned_plot.isVisibleTo(self) != shown:
+            self.turned_plot.setVisible(shown)
+            self.titles[self.turned_plot].setVisible(shown)

@@ -41,7 +41,8 @@ def test_the_y_axes_top_at_round_numbers_above_the_data(qtbot) -> None:  # type:
     stats.show()
     stats.add(_packet(13.0, matches=300), now=0.0)
     stats.refresh()
-    assert stats.tops == {"fps": 15.0, "latency": 75.0, "matches": 500.0}  # 1.1 x 13, 60 (frame age), 300
+    assert stats.tops == {"fps": 15.0, "latency": 75.0, "matches": 500.0,  # 1.1 x 13, 60 (frame age), 300
+                          "turned": 1.5}  # nothing to plot: the smallest top
 
 
 def test_one_slow_first_frame_does_not_squash_the_latency_plot(qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -54,6 +55,29 @@ def test_one_slow_first_frame_does_not_squash_the_latency_plot(qtbot) -> None:  
     stats.refresh()
     assert stats.tops["latency"] == 75.0  # 1.1 x 60 ms of frame age, not 1.1 x 1500
     assert stats.curves["frame_age"].getData()[1][0] == 1500.0  # still drawn, off the top
+
+
+def test_the_camera_motion_is_plotted_only_while_there_is_one(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from model.geometry import STILL, RelativePose, TwoViewGeometry
+
+    stats = StatsPanel(refresh_ms=60000)
+    qtbot.addWidget(stats)
+    stats.show()
+    stats.add(_packet(13.0), now=0.0)
+    stats.refresh()
+    assert not stats.turned_plot.isVisible()  # no essential matrix: no plot taking room from the others
+    turn = np.array([[np.cos(0.2), 0.0, np.sin(0.2)], [0.0, 1.0, 0.0], [-np.sin(0.2), 0.0, np.cos(0.2)]])
+    for now, pose, inliers in ((1.0, STILL, 3), (2.0, RelativePose(turn, np.array([1.0, 0, 0])), 30),
+                               (3.0, RelativePose(turn, np.array([1.0, 0, 0])), 5)):  # too few inliers to trust
+        geometry = TwoViewGeometry("essential", np.eye(3), np.arange(30) < inliers, 2.0, pose)
+        stats.add(replace(_packet(13.0), geometry=geometry), now=now)
+    stats.refresh()
+    assert stats.turned_plot.isVisible() and stats.titles[stats.turned_plot].isVisible()
+    turned = stats.curves["turned"].getData()[1]
+    assert np.isnan(turned[0]) and turned[1] == 0.0 and np.isnan(turned[3])
+    assert abs(turned[2] - np.degrees(0.2)) < 1e-6 and stats.tops["turned"] == 15.0  # 1.1 x 11.5 degrees
 
 
 def test_plot_tops_are_round_numbers() -> None:
