@@ -398,9 +398,10 @@ def camera_intrinsics(calibrated: list[float] | None, fov_deg: float | None) -> 
     if calibrated is not None and fov_deg is not None:
         raise AppError("give --intrinsics FX FY CX CY or --fov DEGREES, not both")
     if calibrated is not None:
-        if min(calibrated[:2]) <= 0:
-            raise AppError("--intrinsics FX FY CX CY: the focal lengths FX and FY must be positive (pixels)")
-        return CameraIntrinsics(matrix=intrinsic_matrix(*calibrated))
+        try:
+            return CameraIntrinsics(matrix=intrinsic_matrix(*calibrated))
+        except ValueError as error:
+            raise AppError(f"--intrinsics FX FY CX CY: {error}") from None
     if fov_deg is not None:
         if not 0 < fov_deg < 180:
             raise AppError("--fov DEGREES is a camera's horizontal field of view: between 0 and 180, e.g. 70")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 import cv2
 import numpy as np
@@ -58,6 +58,7 @@ def _is_input(path: str) -> bool:
 
 #: Opens a video file or image folder to play in the window: (its source, its frames from any frame on).
 InputOpener = Callable[[str], tuple[FrameSource, Callable[[int], Iterator[Frame]]]]
+T = TypeVar("T")  # what an action on a dropped or chosen file gives (see MainWindow._or_say)
 
 
 def _dropped_file(event: QDragEnterEvent | QDropEvent) -> str | None:
@@ -514,11 +515,10 @@ class MainWindow(QMainWindow):
         anchor image file stays). The videos written of the input before are finalised (r records anew); one that
         cannot be played is said in the status bar and the input stays."""
         assert self.open_input is not None
-        try:
-            source, frames_from = self.open_input(path)
-        except Exception as error:  # noqa: BLE001 - the opener's one-line message, shown to the user
-            self.statusBar().showMessage(str(error), 8000)
+        opened = self._or_say(self.open_input, path)
+        if opened is None:
             return
+        source, frames_from = opened
         self.finalise_videos()
         self.capture.switch_to(source, frames_from)
         self.input_name, self.input_fps = source.name, source.fps
@@ -527,6 +527,14 @@ class MainWindow(QMainWindow):
             self.status_text = ""
         self.show_title()
         self.statusBar().showMessage(f"playing {source.name}: its first frame is the anchor", 5000)
+
+    def _or_say(self, action: Callable[[str], T], path: str) -> T | None:
+        """``action(path)``, or None with its one-line error in the status bar (a file that cannot be opened)."""
+        try:
+            return action(path)
+        except Exception as error:  # noqa: BLE001 - the opener's or reader's one-line message, shown to the user
+            self.statusBar().showMessage(str(error), 8000)
+            return None
 
     def choose_input(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Video", "", "Videos (" + " ".join(
@@ -549,11 +557,10 @@ class MainWindow(QMainWindow):
     def use_anchor_file(self, path: str) -> None:
         """An image file becomes the anchor (as --anchor); one that cannot be read is said in the status bar."""
         assert self.read_anchor_file is not None
-        try:
-            image, name = self.read_anchor_file(path)
-        except Exception as error:  # noqa: BLE001 - the reader's one-line message, shown to the user
-            self.statusBar().showMessage(str(error), 8000)
+        read = self._or_say(self.read_anchor_file, path)
+        if read is None:
             return
+        image, name = read
         self.inference.request_anchor_image(image, name)
         self.statusBar().showMessage(f"anchor: {name}", 5000)
 

@@ -12,7 +12,7 @@ import numpy as np
 from .checkpoints import CheckpointError
 from .classical import CLASSICAL_METHODS, AnyMatcher, ClassicalMatcher
 from .config import PRESETS
-from .geometry import MODELS
+from .geometry import MODELS, intrinsic_matrix
 from .images import read_image
 from .matcher import PRECISIONS, Matcher, MatchResult, Resize, parse_resize
 from .matching import FINE_EXPECTATIONS
@@ -92,14 +92,16 @@ def run_match(args: argparse.Namespace) -> int:
         raise CliError("--geometry_px must be positive (pixels)")
     if args.geometry == "essential" and args.intrinsics is None:
         raise CliError("--geometry essential needs the camera's intrinsics: add --intrinsics FX FY CX CY")
-    if args.intrinsics is not None and min(args.intrinsics[:2]) <= 0:
-        raise CliError("--intrinsics FX FY CX CY: the focal lengths FX and FY must be positive (pixels)")
+    try:
+        camera = None if args.intrinsics is None else intrinsic_matrix(*args.intrinsics)
+    except ValueError as error:
+        raise CliError(f"--intrinsics FX FY CX CY: {error}") from None
     image0, image1 = _read_image(args.image0), _read_image(args.image1)
     matcher = _build_matcher(args, resize, threshold=args.threshold, max_matches=args.max_matches)
     result = matcher.match(image0, image1)
     timing = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
     print(f"{len(result)} matches with {matcher.name} on {matcher.device.type}/{matcher.precision} ({timing})")
-    geometry = _fit_geometry(args, result, image1.shape, resize)
+    geometry = _fit_geometry(args, result, image1.shape, resize, camera)
     if args.output:
         _writable(args.output)
         extra = {} if geometry is None else {"inliers": geometry.inliers}
@@ -122,14 +124,13 @@ def run_match(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit_geometry(args: argparse.Namespace, result: MatchResult, shape: tuple[int, ...],
-                  resize: Resize) -> TwoViewGeometry | None:
-    """--geometry: the fitted model (its inliers printed), or None without the flag."""
-    from .geometry import fit_to_result, intrinsic_matrix
+def _fit_geometry(args: argparse.Namespace, result: MatchResult, shape: tuple[int, ...], resize: Resize,
+                  camera: np.ndarray | None) -> TwoViewGeometry | None:
+    """--geometry: the fitted model (its inliers printed), or None without the flag; ``camera``: --intrinsics."""
+    from .geometry import fit_to_result
 
     if not args.geometry:
         return None
-    camera = None if args.intrinsics is None else intrinsic_matrix(*args.intrinsics)
     geometry = fit_to_result(result, args.geometry, shape, resize, args.geometry_px, camera)
     if geometry.matrix is None:
         print(f"{args.geometry}: no fit ({len(result)} matches)")
