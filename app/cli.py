@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from model.camera import Camera, read_calibration
 from model.checkpoints import CheckpointError
 from model.classical import CLASSICAL_METHODS, DEFAULT_RATIO_THRESHOLD, AnyMatcher, ClassicalMatcher
 from model.geometry import intrinsic_matrix
@@ -55,8 +56,8 @@ EPILOG = """keys (GUI):
   m          toggle LoFTR's indoor / outdoor model (hot swap)
   k          the matcher: LoFTR / OpenCV SIFT / OpenCV ORB, on the same frames (to compare)
   b          compare: SIFT's, then ORB's (then --compare FILE's) matches on the same frames drawn below, then none
-  e          geometric verification: none / homography / fundamental / essential (with --intrinsics or
-             --fov; MAGSAC++; outliers greyed)
+  e          geometric verification: none / homography / fundamental / essential (with --calibration,
+             --intrinsics or --fov; MAGSAC++; outliers greyed)
   w          the anchor over the live frame through the homography, in false colour: grey where aligned
   l          lines (colour: confidence) / points (colour: position in the anchor)
   d / f      shift the window of shown matches, ranked by confidence
@@ -86,6 +87,7 @@ examples:
   ./run_demo.sh --weight weights/outdoor_ds.ckpt --device cuda --precision fp16
   ./run_demo.sh --input frames/ --no_display --geometry fundamental --compare sift   LoFTR and SIFT, both
   ./run_demo.sh --geometry essential --fov 70     how far the webcam turned since the anchor, which way it moved
+  ./run_demo.sh --geometry essential --calibration webcam.yml   the same, calibrated (lens distortion taken out)
   ./run_demo.sh --input clip.mp4 --no_display --anchor_frame 300 --geometry homography   all frames vs frame 300
 """
 
@@ -176,12 +178,16 @@ def build_parser() -> argparse.ArgumentParser:
              "kept)")
     add("--geometry", choices=GEOMETRY_MODES, default="none",
         help="fit a homography (planar scenes, rotating camera), a fundamental matrix (any rigid scene) or an "
-             "essential matrix (any rigid scene, a camera of known --intrinsics or --fov: also how far it turned and "
-             "which way it moved since the anchor) to each frame's matches with MAGSAC++ and grey out the outliers "
-             "(key e cycles; default none)")
+             "essential matrix (any rigid scene, a camera of known --calibration, --intrinsics or --fov: also how "
+             "far it turned and which way it moved since the anchor) to each frame's matches with MAGSAC++ and grey "
+             "out the outliers (key e cycles; default none)")
     add("--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"),
         help="the camera's focal lengths and principal point, in pixels of its frames as they come (from a "
              "calibration), for --geometry essential")
+    add("--calibration", metavar="FILE",
+        help="instead of --intrinsics: the camera's calibration file, with its lens distortion, which is taken out "
+             "of the matches before an essential matrix is fitted (OpenCV's YAML/XML/JSON as calibrateCamera "
+             "writes it, ROS camera_info YAML, or JSON with K and dist)")
     add("--fov", type=float, metavar="DEGREES",
         help="instead of --intrinsics, for a camera without a calibration: its horizontal field of view (a "
              "webcam's data sheet says it, often 60-80 degrees)")
@@ -382,24 +388,34 @@ def validate(args: argparse.Namespace) -> Resize:
     args.anchor_rule = AnchorRule(args.anchor_every, args.reanchor_below)  # for the window and headless runs alike
     if args.blend_anchor and args.geometry != "homography":
         raise AppError("--blend_anchor draws the anchor through the fitted homography: add --geometry homography")
-    args.intrinsics = camera_intrinsics(args.intrinsics, args.fov)
+    args.intrinsics = camera_intrinsics(args.intrinsics, args.fov, args.calibration)
     if args.geometry == "essential":
         if args.intrinsics is None:
-            raise AppError("--geometry essential needs the camera's intrinsics: add --intrinsics FX FY CX CY (pixels "
-                           "of its frames as they come) or --fov DEGREES, or use --geometry fundamental")
+            raise AppError("--geometry essential needs the camera's intrinsics: add --calibration FILE, --intrinsics "
+                           "FX FY CX CY (pixels of its frames as they come) or --fov DEGREES, or use --geometry "
+                           "fundamental")
         if args.anchor:
             raise AppError("--geometry essential relates two frames of one camera, and --anchor is an image file: "
                            "use --geometry fundamental or homography")
     return resize
 
 
-def camera_intrinsics(calibrated: list[float] | None, fov_deg: float | None) -> CameraIntrinsics | None:
-    """--intrinsics FX FY CX CY or --fov DEGREES (checked) -> CameraIntrinsics; None without either."""
-    if calibrated is not None and fov_deg is not None:
-        raise AppError("give --intrinsics FX FY CX CY or --fov DEGREES, not both")
+def camera_intrinsics(calibrated: list[float] | None, fov_deg: float | None,
+                      calibration_file: str | None = None) -> CameraIntrinsics | None:
+    """--intrinsics FX FY CX CY, --fov DEGREES or --calibration FILE (checked, at most one) -> CameraIntrinsics;
+    None without any."""
+    given = [flag for flag, value in (("--calibration FILE", calibration_file), ("--intrinsics FX FY CX CY",
+                                      calibrated), ("--fov DEGREES", fov_deg)) if value is not None]
+    if len(given) > 1:
+        raise AppError(f"give one of {' or '.join(given)}, not {'both' if len(given) == 2 else 'all three'}")
+    if calibration_file is not None:
+        try:
+            return CameraIntrinsics(calibration=read_calibration(calibration_file))
+        except ValueError as error:
+            raise AppError(f"--calibration: {error}") from None
     if calibrated is not None:
         try:
-            return CameraIntrinsics(matrix=intrinsic_matrix(*calibrated))
+            return CameraIntrinsics(calibration=Camera(intrinsic_matrix(*calibrated)))
         except ValueError as error:
             raise AppError(f"--intrinsics FX FY CX CY: {error}") from None
     if fov_deg is not None:
@@ -448,6 +464,19 @@ def _report_camera_size(camera: FrameSource, asked: tuple[int, int] | None) -> N
               "(a size it does not offer)")
 
 
+def _check_calibration_size(source: FrameSource, intrinsics: CameraIntrinsics | None) -> None:
+    """A calibration made for frames of another shape than the source's is one line before anything runs (a
+    folder, whose frames' size is not known yet, is checked frame by frame: the overlay says it)."""
+    size = source.frame_size if isinstance(source, CaptureSource) else None
+    if size is None or intrinsics is None or intrinsics.calibration is None:
+        return
+    try:
+        intrinsics.calibration.for_size(*size)
+    except ValueError as error:
+        source.close()
+        raise AppError(f"--calibration: {error} ({source.name})") from None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.list_cameras:
         return print_cameras()
@@ -474,6 +503,7 @@ def run(args: argparse.Namespace) -> int:
                          camera_size=args.camera_size if input_spec.isdigit() else None)
     if input_spec.isdigit():
         _report_camera_size(source, args.camera_size)
+    _check_calibration_size(source, args.intrinsics)
     if args.loop and source.is_live:
         source.close()
         raise AppError(f"--loop replays a video file or image folder; {source.name} is live")

@@ -81,8 +81,8 @@ class ControlBar(QToolBar):
             lambda index: self.compare_chosen.emit(self.compare_box.itemData(index)))
         self.addSeparator()
         self.geometry_box = self._combo("Geometry", geometry_modes, geometry,
-                                        "e: fit a homography, a fundamental matrix or (with --intrinsics or --fov) an "
-                                        "essential matrix (MAGSAC++), grey the outliers")
+                                        "e: fit a homography, a fundamental matrix or (with --calibration, "
+                                        "--intrinsics or --fov) an essential matrix (MAGSAC++), grey the outliers")
         self.geometry_box.currentTextChanged.connect(self.geometry_chosen)
         self.blend_action = self._toggle("Blend anchor", blend,
                                          "w: the anchor over the live frame through the homography (grey: aligned)",

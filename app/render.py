@@ -71,7 +71,7 @@ HELP_LINES = (
     "drag on the anchor: match only from that box (right click / Backspace: whole anchor)",
     "m: toggle LoFTR's indoor / outdoor model    k: matcher: LoFTR / SIFT / ORB (OpenCV, to compare)",
     "b: compare: SIFT's, ORB's (or --compare FILE's) matches on the same frames, drawn below; again: the next",
-    "e: geometric check: none / homography / fundamental / essential (--intrinsics / --fov: how the camera moved)",
+    "e: geometric check: none / homography / fundamental / essential (known intrinsics: how the camera moved)",
     "d / f: shift the shown matches (by rank)",
     "c / v: show fewer / more matches    [ / ]: lower / raise the threshold    , / .: smaller / larger size",
     "w: anchor over the live frame through the homography (grey: aligned)",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
+from model.camera import Camera
 from model.classical import AnyMatcher, ClassicalFeatures, ClassicalMatcher
 from model.geometry import Box, TwoViewGeometry
 from model.matcher import EncodedImage, MatchResult, Resize, longer_side, network_size
@@ -200,7 +201,8 @@ class MatchSession:
                  intrinsics: CameraIntrinsics | None = None) -> None:
         self.matcher, self.geometry, self.anchor_region = matcher, geometry, anchor_region
         self.intrinsics = intrinsics
-        self.frame_intrinsics: np.ndarray | None = None  # ``intrinsics`` for the last frame as kept (its pixels)
+        self.frame_camera: Camera | None = None  # ``intrinsics`` for the last frame as kept (its pixels)
+        self.camera_problem = ""  # why ``intrinsics`` do not fit the last frame (another shape than calibrated)
         self.anchor_rule, self.frames_since_anchor, self.anchor_lost = anchor_rule, 0, False
         self.resize = self.matcher.resize = resize
         self.region: Box | None = None
@@ -275,8 +277,9 @@ class MatchSession:
         if leader.anchor_source is not None and new_anchor:
             self.set_anchor(leader.anchor_source, leader.anchor_index, leader.anchor_name)
         self.region, self.geometry = leader.region, leader.geometry
-        # The leader hands over frames as it keeps them: the intrinsics already made for their pixels.
-        self.intrinsics = None if leader.frame_intrinsics is None else CameraIntrinsics(leader.frame_intrinsics)
+        # The leader hands over frames as it keeps them: the camera already made for their pixels.
+        self.intrinsics = None if leader.frame_camera is None else CameraIntrinsics(leader.frame_camera)
+        self.camera_problem = leader.camera_problem
 
     def set_matcher(self, matcher: AnyMatcher) -> None:
         """Another model; the anchor's cached features belong to the old one and are computed again."""
@@ -290,11 +293,20 @@ class MatchSession:
         frame of the camera (an image file was taken by another camera, with intrinsics of its own)."""
         assert self.anchor_image is not None
         from_this_camera = not self.anchor_name and self.anchor_image.shape == frame_shape
-        camera = self.frame_intrinsics if from_this_camera else None
+        camera = self.frame_camera if from_this_camera else None
         geometry = verify_matches(result, self.geometry, frame_shape, self.matcher.resize, camera)
         if geometry is not None and geometry.model == "essential" and camera is None and self.intrinsics is not None:
-            geometry = replace(geometry, failure="the anchor is not a frame of this camera")
+            geometry = replace(geometry, failure=self.camera_problem or "the anchor is not a frame of this camera")
         return geometry
+
+    def _camera_for(self, source_shape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[Camera | None, str]:
+        """The camera for a frame that came at ``source_shape`` and is kept at ``shape``, or None and why not."""
+        if self.intrinsics is None:
+            return None, ""
+        try:
+            return self.intrinsics.for_frames(source_shape, shape), ""
+        except ValueError as error:  # the frames have another shape than the calibration's
+            return None, str(error)
 
     def process(self, frame: Frame, again: bool = False) -> MatchPacket:
         """Match a frame against the anchor (the frame becomes the anchor when there is none yet, or when
@@ -307,8 +319,7 @@ class MatchSession:
         self.frames_since_anchor += 0 if again else 1
         source_shape = frame.image.shape
         frame = replace(frame, image=fit_for_display(frame.image, self.resize))
-        self.frame_intrinsics = None if self.intrinsics is None else \
-            self.intrinsics.for_frames(source_shape, frame.image.shape)
+        self.frame_camera, self.camera_problem = self._camera_for(source_shape, frame.image.shape)
         assert self.anchor is not None and self.anchor_image is not None
         start = time.perf_counter()
         result = self.matcher.match(self.anchor, frame.image, region0=self.region)

@@ -8,8 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
+from model.camera import Camera
 from model.geometry import TwoViewGeometry, fit_to_result, intrinsic_matrix
 from model.matcher import MatchResult, Resize
 
@@ -17,7 +16,8 @@ GEOMETRY_MODES = ("none", "homography", "fundamental", "essential")
 
 
 def available_modes(has_intrinsics: bool) -> tuple[str, ...]:
-    """The modes a user can choose: an essential matrix needs the camera's intrinsics (--intrinsics or --fov)."""
+    """The modes a user can choose: an essential matrix needs the camera's intrinsics (--calibration,
+    --intrinsics or --fov)."""
     return GEOMETRY_MODES if has_intrinsics else tuple(mode for mode in GEOMETRY_MODES if mode != "essential")
 
 
@@ -27,9 +27,9 @@ def next_mode(mode: str, modes: tuple[str, ...] = GEOMETRY_MODES) -> str:
 
 
 def verify_matches(result: MatchResult, mode: str, frame_shape: tuple[int, ...], resize: Resize,
-                   camera: np.ndarray | None = None) -> TwoViewGeometry | None:
+                   camera: Camera | None = None) -> TwoViewGeometry | None:
     """Fit the mode's model to the result's matches (in frame pixels); None for mode 'none'. ``camera``: the
-    [3, 3] intrinsic matrix of anchor and frame in their pixels, for 'essential'."""
+    camera of anchor and frame, in their pixels, for 'essential'."""
     if mode == "none":
         return None
     if mode not in GEOMETRY_MODES:
@@ -37,27 +37,22 @@ def verify_matches(result: MatchResult, mode: str, frame_shape: tuple[int, ...],
     return fit_to_result(result, mode, frame_shape, resize, camera=camera)
 
 
-def scaled_intrinsics(camera: np.ndarray, source_shape: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
-    """An intrinsic matrix for frames of ``source_shape`` (height, width, ...) made for the same frames resized
-    to ``shape``."""
-    scale_x, scale_y = shape[1] / source_shape[1], shape[0] / source_shape[0]
-    return np.diag([scale_x, scale_y, 1.0]) @ camera
-
-
 @dataclass(frozen=True)
 class CameraIntrinsics:
-    """What is known of the camera: a calibrated [3, 3] ``matrix`` in the pixels of its frames as they come
-    (--intrinsics), or only its horizontal field of view ``fov_deg`` (--fov; square pixels, the principal point
-    at the centre), which a webcam's data sheet gives."""
+    """What is known of the camera: a ``calibration`` (--calibration FILE, with its lens distortion, or
+    --intrinsics; in the pixels of its frames as they come unless the file says for which size), or only its
+    horizontal field of view ``fov_deg`` (--fov; square pixels, the principal point at the centre), which a
+    webcam's data sheet gives."""
 
-    matrix: np.ndarray | None = None
+    calibration: Camera | None = None
     fov_deg: float | None = None
 
-    def for_frames(self, source_shape: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
-        """[3, 3] for frames of ``source_shape`` (height, width, ...) as they came, kept at ``shape``."""
-        if self.matrix is not None:
-            return scaled_intrinsics(self.matrix, source_shape, shape)
-        assert self.fov_deg is not None
+    def for_frames(self, source_shape: tuple[int, ...], shape: tuple[int, ...]) -> Camera:
+        """The camera for frames of ``source_shape`` (height, width, ...) as they came, kept at ``shape``;
+        ValueError when they have another shape than the calibration's frames."""
         height, width = shape[:2]
+        if self.calibration is not None:
+            return self.calibration.for_size(width, height, assumed_size=(source_shape[1], source_shape[0]))
+        assert self.fov_deg is not None
         focal = width / 2 / math.tan(math.radians(self.fov_deg) / 2)
-        return intrinsic_matrix(focal, focal, width / 2, height / 2)
+        return Camera(intrinsic_matrix(focal, focal, width / 2, height / 2), image_size=(width, height))

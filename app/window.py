@@ -193,7 +193,7 @@ class MainWindow(QMainWindow):
         self.show_title()
         self.show_help, self.paused = False, False
         self.geometry_mode, self.blend_anchor, self.view_mode = geometry, blend_anchor, view
-        self.geometry_modes = geometry_modes  # what e cycles through (essential only with --intrinsics)
+        self.geometry_modes = geometry_modes  # what e cycles through (essential only with intrinsics)
         self.domain = inference.domain  # the model shown; the inference thread's own copy is not read here
         # The LoFTR model m toggles and k comes back to (the domain, when SIFT or ORB is shown).
         self.loftr_domain = "outdoor" if inference.domain in CLASSICAL_METHODS else inference.domain
@@ -526,7 +526,10 @@ class MainWindow(QMainWindow):
         if self.status_text == "end of stream":
             self.status_text = ""
         self.show_title()
-        self.statusBar().showMessage(f"playing {source.name}: its first frame is the anchor", 5000)
+        # The intrinsics belong to the camera they were given for; a file from another camera needs its own.
+        intrinsics = "; an essential matrix still uses the intrinsics given at start" \
+            if "essential" in self.geometry_modes else ""
+        self.statusBar().showMessage(f"playing {source.name}: its first frame is the anchor{intrinsics}", 8000)
 
     def _or_say(self, action: Callable[[str], T], path: str) -> T | None:
         """``action(path)``, or None with its one-line error in the status bar (a file that cannot be opened)."""

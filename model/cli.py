@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Callable
 import cv2
 import numpy as np
 
+from .camera import Camera, read_calibration
 from .checkpoints import CheckpointError
 from .classical import CLASSICAL_METHODS, AnyMatcher, ClassicalMatcher
 from .config import PRESETS
@@ -73,7 +74,8 @@ def add_match_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--geometry", choices=MODELS,
                         help="fit this model to the matches with MAGSAC++: prints the inliers, adds 'inliers' (N, "
                              "bool) and 'matrix' (3 x 3) to --output, greys the outliers in --viz; an essential "
-                             "matrix (both images from one camera of known --intrinsics) also prints the camera's "
+                             "matrix (both images from one camera of known --intrinsics or --calibration) also "
+                             "prints the camera's "
                              "rotation and direction of motion, and adds 'rotation' and 'translation' to --output")
     parser.add_argument("--geometry_px", type=float,
                         help="inlier threshold in image1's pixels (default: 3 for a homography, 1 for a fundamental "
@@ -81,6 +83,10 @@ def add_match_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"),
                         help="the camera's focal lengths and principal point in the images' pixels, for --geometry "
                              "essential")
+    parser.add_argument("--calibration", metavar="FILE",
+                        help="instead of --intrinsics: the camera's calibration file (OpenCV YAML/XML/JSON, ROS "
+                             "camera_info YAML, or JSON with K and dist); its lens distortion is taken out of the "
+                             "matches before the essential matrix is fitted")
 
 
 def run_match(args: argparse.Namespace) -> int:
@@ -90,13 +96,17 @@ def run_match(args: argparse.Namespace) -> int:
         raise CliError(str(error)) from None
     if args.geometry_px is not None and args.geometry_px <= 0:
         raise CliError("--geometry_px must be positive (pixels)")
-    if args.geometry == "essential" and args.intrinsics is None:
-        raise CliError("--geometry essential needs the camera's intrinsics: add --intrinsics FX FY CX CY")
-    try:
-        camera = None if args.intrinsics is None else intrinsic_matrix(*args.intrinsics)
-    except ValueError as error:
-        raise CliError(f"--intrinsics FX FY CX CY: {error}") from None
+    calibration = _calibration(args)
+    if args.geometry == "essential" and calibration is None:
+        raise CliError("--geometry essential needs the camera's intrinsics: add --intrinsics FX FY CX CY or "
+                       "--calibration FILE")
     image0, image1 = _read_image(args.image0), _read_image(args.image1)
+    camera = None
+    if calibration is not None:
+        try:
+            camera = calibration.for_size(image1.shape[1], image1.shape[0])
+        except ValueError as error:
+            raise CliError(f"--calibration: {error} ({args.image1})") from None
     matcher = _build_matcher(args, resize, threshold=args.threshold, max_matches=args.max_matches)
     result = matcher.match(image0, image1)
     timing = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
@@ -124,9 +134,25 @@ def run_match(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibration(args: argparse.Namespace) -> Camera | None:
+    """--intrinsics or --calibration (checked, not both) -> Camera; None without either."""
+    if args.intrinsics is not None and args.calibration is not None:
+        raise CliError("give --intrinsics FX FY CX CY or --calibration FILE, not both")
+    if args.calibration is not None:
+        try:
+            return read_calibration(args.calibration)
+        except ValueError as error:
+            raise CliError(f"--calibration: {error}") from None
+    try:
+        return None if args.intrinsics is None else Camera(intrinsic_matrix(*args.intrinsics))
+    except ValueError as error:
+        raise CliError(f"--intrinsics FX FY CX CY: {error}") from None
+
+
 def _fit_geometry(args: argparse.Namespace, result: MatchResult, shape: tuple[int, ...], resize: Resize,
-                  camera: np.ndarray | None) -> TwoViewGeometry | None:
-    """--geometry: the fitted model (its inliers printed), or None without the flag; ``camera``: --intrinsics."""
+                  camera: Camera | None) -> TwoViewGeometry | None:
+    """--geometry: the fitted model (its inliers printed), or None without the flag; ``camera``: --intrinsics or
+    --calibration, for the images' size."""
     from .geometry import fit_to_result
 
     if not args.geometry:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from .camera import Camera
 from .matcher import MatchResult, Resize, image_px_per_network_px
 
 ESTIMATORS = {"ransac": cv2.RANSAC, "magsac": cv2.USAC_MAGSAC}
@@ -98,15 +99,16 @@ class TwoViewGeometry:
 
 def fit_geometry(points0: np.ndarray, points1: np.ndarray, model: str = "homography", threshold_px: float = 3.0,
                  estimator: str = "magsac", confidence: float = 0.999, max_iters: int = 1000,
-                 seed: int | None = 0, camera: np.ndarray | None = None) -> TwoViewGeometry:
+                 seed: int | None = 0, camera: Camera | np.ndarray | None = None) -> TwoViewGeometry:
     """Fit ``model`` to matches ([N, 2] each, pixels) -> :class:`TwoViewGeometry`. Too few matches or a failed
     fit gives ``matrix=None`` and no inliers, never an exception.
 
     threshold_px: inlier distance (homography: reprojection error in image 1; fundamental and essential: distance
         to the epipolar line). seed: classic RANSAC draws from OpenCV's global generator; seeding it makes a fit
         depend on its matches alone (MAGSAC++ seeds its own generator). None leaves the generator alone.
-    camera: the [3, 3] intrinsic matrix of the camera that took both images, which an essential matrix needs
-        (without it, it is a failed fit that says so).
+    camera: the camera that took both images (a ``Camera``, or its [3, 3] intrinsic matrix), which an essential
+        matrix needs (without it, it is a failed fit that says so); its lens distortion, if any, is taken out of
+        the points first. Homographies and fundamental matrices are fitted to the points as they are.
     """
     if model not in MODELS:
         raise ValueError(f"unknown geometry model {model!r}; choose one of {', '.join(MODELS)}")
@@ -129,8 +131,9 @@ def fit_geometry(points0: np.ndarray, points1: np.ndarray, model: str = "homogra
                                                  max_iters)
     else:
         assert camera is not None
-        return _fit_essential(points0, points1, camera, ESTIMATORS[estimator], threshold_px, confidence, max_iters,
-                              failed)
+        camera = camera if isinstance(camera, Camera) else Camera(np.asarray(camera, dtype=np.float64))
+        return _fit_essential(camera.undistort(points0), camera.undistort(points1), camera.matrix,
+                              ESTIMATORS[estimator], threshold_px, confidence, max_iters, failed)
     if matrix is None or inliers is None:
         return failed
     return TwoViewGeometry(model, matrix, inliers.ravel().astype(bool), threshold_px)
@@ -159,7 +162,7 @@ def _fit_essential(points0: np.ndarray, points1: np.ndarray, camera: np.ndarray,
 
 
 def fit_to_result(result: MatchResult, model: str, image1_shape: tuple[int, ...], resize: Resize,
-                  threshold_px: float | None = None, camera: np.ndarray | None = None) -> TwoViewGeometry:
+                  threshold_px: float | None = None, camera: Camera | np.ndarray | None = None) -> TwoViewGeometry:
     """``fit_geometry`` (MAGSAC++) on a Matcher's result; the threshold defaults to NETWORK_THRESHOLD_PX
     scaled to image 1's pixels (``resize`` is the Matcher's); ``camera``: see ``fit_geometry``."""
     if threshold_px is None:

@@ -113,10 +113,15 @@ def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
     (["--start", "-1"], "--start N and --anchor_frame N are frame numbers"),
     (["--anchor_frame", "120"], "--anchor_frame 120 is past the last frame of sample.mp4 (119)"),
     (["--anchor_frame", "3", "--anchor", "{txt}"], "give --anchor IMAGE or --anchor_frame N, not both"),
-    (["--geometry", "essential"], "--geometry essential needs the camera's intrinsics: add --intrinsics"),
+    (["--geometry", "essential"], "--geometry essential needs the camera's intrinsics: add --calibration FILE"),
     (["--intrinsics", "0", "500", "320", "240"], "the focal lengths FX and FY must be positive"),
     (["--fov", "180"], "--fov DEGREES is a camera's horizontal field of view: between 0 and 180"),
-    (["--fov", "70", "--intrinsics", "500", "500", "320", "240"], "give --intrinsics FX FY CX CY or --fov DEGREES"),
+    (["--fov", "70", "--intrinsics", "500", "500", "320", "240"], "give one of --intrinsics FX FY CX CY or --fov "
+                                                                  "DEGREES, not both"),
+    (["--fov", "70", "--calibration", "{txt}"], "give one of --calibration FILE or --fov DEGREES, not both"),
+    (["--calibration", "{txt}"], "is not a calibration file OpenCV can read"),
+    (["--calibration", "{calibration_16_9}"], "--calibration: the calibration is for 1280x720 images and these are "
+                                              "640x480, another shape"),
     (["--geometry", "essential", "--intrinsics", "500", "500", "320", "240", "--anchor", "{txt}"],
      "--geometry essential relates two frames of one camera, and --anchor is an image file"),
 ])
@@ -127,8 +132,9 @@ def test_bad_input_is_one_line(weights: Path, tmp_path: Path, capsys: pytest.Cap
     (tmp_path / "unreadable" / "0.png").write_bytes(b"not an image")
     (tmp_path / "notes.mp4").write_text("not a video")
     (tmp_path / "notes.txt").write_text("not a video either")
+    (tmp_path / "webcam.json").write_text('{"K": [[900, 0, 640], [0, 900, 360], [0, 0, 1]], "image_size": [1280, 720]}')
     names = {"empty": tmp_path / "empty", "unreadable": tmp_path / "unreadable", "text": tmp_path / "notes.mp4",
-             "txt": tmp_path / "notes.txt"}
+             "txt": tmp_path / "notes.txt", "calibration_16_9": tmp_path / "webcam.json"}
     args = [a.format(**names) for a in args]
     base = ["--no_display", "--output_dir", str(tmp_path / "out"), "--input", str(ROOT / "assets" / "sample.mp4"),
             "--weight", str(weights)]

@@ -72,6 +72,19 @@ def test_match_geometry_adds_inliers_and_matrix(files: dict[str, Path], tmp_path
     assert "camera from image0 to image1: turned " in capsys.readouterr().out
     data = np.load(output)
     assert data["rotation"].shape == (3, 3) and np.linalg.norm(data["translation"]) == pytest.approx(1.0)
+    # The same camera from a calibration file made at twice the size, with a lens that distorts a little.
+    calibration = tmp_path / "camera.yml"
+    storage = cv2.FileStorage(str(calibration), cv2.FILE_STORAGE_WRITE)
+    storage.write("image_width", 1280)
+    storage.write("image_height", 960)
+    storage.write("camera_matrix", np.array([[1000.0, 0, 640], [0, 1000, 480], [0, 0, 1]]))
+    storage.write("distortion_coefficients", np.array([0.01, -0.01, 0, 0, 0]))
+    storage.release()
+    code = main(["match", str(files["a"]), str(shifted), "--weights", str(files["weights"]), "--threshold", "0",
+                 "--resize", "320", "240", "--precision", "fp32", "--output", str(output),
+                 "--geometry", "essential", "--calibration", str(calibration)])
+    assert code == 0 and "camera from image0 to image1: turned " in capsys.readouterr().out
+    assert np.load(output)["rotation"].shape == (3, 3)
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -85,6 +98,9 @@ def test_match_geometry_adds_inliers_and_matrix(files: dict[str, Path], tmp_path
     (["match", "{a}", "{a}", "--geometry", "homography", "--geometry_px", "0"], "--geometry_px must be positive"),
     (["match", "{a}", "{a}", "--geometry", "essential"], "--geometry essential needs the camera's intrinsics"),
     (["match", "{a}", "{a}", "--intrinsics", "500", "-1", "0", "0"], "the focal lengths FX and FY must be positive"),
+    (["match", "{a}", "{a}", "--calibration", "{text}"], "x.png is not a calibration file OpenCV can read"),
+    (["match", "{a}", "{a}", "--calibration", "{a}", "--intrinsics", "500", "500", "320", "240"],
+     "give --intrinsics FX FY CX CY or --calibration FILE, not both"),
 ])
 def test_bad_input_is_one_line_and_exit_2(files: dict[str, Path], argv: list[str], message: str,
                                           capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from app.verify import CameraIntrinsics, available_modes, next_mode, verify_matches
-from model.geometry import MIN_MATCHES, STILL, fit_geometry, intrinsic_matrix, project_outline
+from model.camera import Camera
+from model.geometry import MIN_MATCHES, STILL, RelativePose, fit_geometry, intrinsic_matrix, project_outline
 from model.matcher import MatchResult, image_px_per_network_px
 
 HOMOGRAPHY = np.array([[1.05, 0.04, 12.0], [-0.03, 0.97, -7.0], [2e-4, -1e-4, 1.0]])
@@ -33,16 +35,20 @@ ROTATION = np.array([[np.cos(ANGLE), 0, np.sin(ANGLE)], [0, 1, 0], [-np.sin(ANGL
 TRANSLATION = np.array([-0.6, 0.1, 0.2])
 
 
-def _two_view_matches(count: int = 200, outliers: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _two_view_matches(count: int = 200, outliers: int = 40,
+                      camera: Camera | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Projections of a random 3D point cloud into two cameras (ROTATION + TRANSLATION), with outliers that
-    are moved across their epipolar lines."""
+    are moved across their epipolar lines; ``camera``: a lens that distorts them (default: INTRINSICS, none)."""
     rng = np.random.default_rng(1)
     world = np.c_[rng.uniform(-2, 2, count), rng.uniform(-1.5, 1.5, count), rng.uniform(4, 9, count)]
     rotation, translation = ROTATION, TRANSLATION
+    camera = camera or Camera(INTRINSICS)
 
     def project(points: np.ndarray) -> np.ndarray:
-        pixels = points @ INTRINSICS.T
-        return pixels[:, :2] / pixels[:, 2:]
+        project_with = cv2.fisheye.projectPoints if camera.fisheye else cv2.projectPoints
+        pixels, _ = project_with(points.reshape(-1, 1, 3), np.zeros(3), np.zeros(3), camera.matrix,
+                                 camera.distortion if camera.distorted else np.zeros(4))
+        return pixels.reshape(-1, 2)
 
     points0 = project(world) + rng.normal(0, 0.2, size=(count, 2))
     points1 = project(world @ rotation.T + translation) + rng.normal(0, 0.2, size=(count, 2))
@@ -87,6 +93,23 @@ def test_essential_matrix_gives_the_camera_motion(estimator: str) -> None:
     jitter = np.random.default_rng(2).normal(0, 0.3, points0.shape)
     still = fit_geometry(points0, points0 + jitter, "essential", 1.0, estimator, camera=INTRINSICS)
     assert still.matrix is None and still.pose is STILL and not still.pose.moved and still.inliers.mean() > 0.9
+
+
+@pytest.mark.parametrize("lens", [Camera(INTRINSICS, np.array([-0.3, 0.12, 0.001, -0.002, 0.0])),
+                                  Camera(INTRINSICS, np.array([0.05, -0.02, 0.01, -0.005]), fisheye=True)],
+                         ids=["standard", "fisheye"])
+def test_essential_matrix_takes_the_lens_distortion_out_first(lens: Camera) -> None:
+    points0, points1, truth = _two_view_matches(camera=lens)
+    assert np.abs(lens.undistort(points0) - points0).max() > 10  # pixels the lens moves points by, at most
+
+    def rotation_error_deg(camera: Camera | np.ndarray) -> float:
+        fit = fit_geometry(points0, points1, "essential", 1.0, camera=camera)
+        assert fit.pose is not None and fit.inliers[~truth].sum() == 0 and fit.inliers[truth].mean() > 0.9
+        return RelativePose(fit.pose.rotation.T @ ROTATION, np.zeros(3)).rotation_deg
+
+    assert rotation_error_deg(lens) < 0.1
+    # The same matches taken for a pinhole camera's: the epipolar constraint bends to fit them, the pose is off.
+    assert rotation_error_deg(lens.matrix) > 0.25
 
 
 @pytest.mark.parametrize("model", ["homography", "fundamental", "essential"])
@@ -144,9 +167,17 @@ def test_thresholds_are_in_network_pixels() -> None:
 
 def test_intrinsics_follow_the_frames_size() -> None:
     # A 1280x720 camera's frames kept at 960x540: focal lengths and principal point scale with them.
-    calibrated = CameraIntrinsics(matrix=intrinsic_matrix(1000.0, 990.0, 640.0, 360.0))
-    np.testing.assert_allclose(calibrated.for_frames((720, 1280, 3), (540, 960, 3)),
+    calibrated = CameraIntrinsics(Camera(intrinsic_matrix(1000.0, 990.0, 640.0, 360.0)))
+    np.testing.assert_allclose(calibrated.for_frames((720, 1280, 3), (540, 960, 3)).matrix,
                                intrinsic_matrix(750.0, 742.5, 480.0, 270.0))
     # A 90 degree field of view: the focal length is half the width, the principal point the centre.
-    np.testing.assert_allclose(CameraIntrinsics(fov_deg=90.0).for_frames((720, 1280, 3), (540, 960, 3)),
+    np.testing.assert_allclose(CameraIntrinsics(fov_deg=90.0).for_frames((720, 1280, 3), (540, 960, 3)).matrix,
                                intrinsic_matrix(480.0, 480.0, 480.0, 270.0))
+    # A calibration that says its size is scaled from that size, whatever size the frames came at.
+    at_1080p = Camera(intrinsic_matrix(1500.0, 1485.0, 960.0, 540.0), np.array([0.1, -0.2, 0, 0]),
+                      image_size=(1920, 1080))
+    camera = CameraIntrinsics(at_1080p).for_frames((720, 1280, 3), (540, 960, 3))
+    np.testing.assert_allclose(camera.matrix, intrinsic_matrix(750.0, 742.5, 480.0, 270.0))
+    np.testing.assert_array_equal(camera.distortion, at_1080p.distortion)  # they act on normalised coordinates
+    with pytest.raises(ValueError, match="the calibration is for 1920x1080 images and these are 640x480"):
+        CameraIntrinsics(at_1080p).for_frames((480, 640, 3), (480, 640, 3))

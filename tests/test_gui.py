@@ -297,6 +297,14 @@ def test_with_intrinsics_e_also_offers_the_essential_matrix(qtbot, tmp_path: Pat
         assert window.geometry_mode == "essential" and window.controls.geometry_box.currentText() == "essential"
         qtbot.waitUntil(lambda: window.last_packet is not None and window.last_packet.geometry is not None
                         and window.last_packet.geometry.model == "essential", timeout=60000)
+        # Another video opened in the window: the intrinsics given at start still apply, and the status bar says so.
+        from app.cli import build_parser, open_input
+
+        window.open_input = lambda path: open_input(build_parser().parse_args([]), path)
+        window.use_input(str(ROOT / "assets" / "sample.mp4"))
+        assert window.statusBar().currentMessage() == (
+            "playing sample.mp4: its first frame is the anchor; an essential matrix still uses the intrinsics given "
+            "at start")
         qtbot.keyClick(window, Qt.Key.Key_E)
         assert window.geometry_mode == "none"
     finally:

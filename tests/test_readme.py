@@ -64,7 +64,8 @@ def _demo_commands(text: str) -> list[list[str]]:
 
 
 @pytest.mark.parametrize("source", ["README.md", "--help"])
-def test_every_demo_command_shown_to_users_parses(source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_demo_command_shown_to_users_parses(source: str, monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
     """The commands in the README and in --help's examples are accepted as written: by the app's parser and by
     its checks of the flags' values and combinations (those that ask for CUDA only where there is one)."""
     from app.cli import EPILOG, build_parser, validate
@@ -73,7 +74,11 @@ def test_every_demo_command_shown_to_users_parses(source: str, monkeypatch: pyte
     text = (ROOT / "README.md").read_text() if source == "README.md" else EPILOG
     commands = _demo_commands(text)
     assert len(commands) >= 5
+    calibration = tmp_path / "webcam.json"  # the user's own calibration file, which a command names
+    calibration.write_text('{"K": [[600, 0, 320], [0, 600, 240], [0, 0, 1]], "dist": [0.1, -0.1, 0, 0]}')
     for argv in commands:
+        argv = [str(calibration) if index and argv[index - 1] == "--calibration" else value
+                for index, value in enumerate(argv)]
         args = build_parser().parse_args(argv)  # a flag that does not exist (any more) exits with code 2
         if "cuda" not in argv or torch.cuda.is_available():
             validate(args)  # e.g. --blend_anchor without --geometry homography is an AppError

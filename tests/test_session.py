@@ -223,10 +223,11 @@ def test_the_camera_intrinsics_follow_the_frames_size_and_need_an_anchor_from_th
         photo_pair: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch) -> None:
     from app import session as session_module
     from app.verify import CameraIntrinsics
+    from model.camera import Camera
     from model.classical import ClassicalMatcher
     from model.geometry import intrinsic_matrix
 
-    cameras: list[np.ndarray | None] = []
+    cameras: list[Camera | None] = []
     verify = session_module.verify_matches
 
     def recording(*args: object) -> object:
@@ -236,7 +237,7 @@ def test_the_camera_intrinsics_follow_the_frames_size_and_need_an_anchor_from_th
     monkeypatch.setattr(session_module, "verify_matches", recording)
     intrinsics = intrinsic_matrix(1000.0, 1000.0, 640.0, 360.0)  # of 1280x720 frames, kept at 960x540
     session = MatchSession(ClassicalMatcher("sift"), geometry="essential", resize=320,
-                           intrinsics=CameraIntrinsics(intrinsics))
+                           intrinsics=CameraIntrinsics(Camera(intrinsics)))
     session.compare_with(ClassicalMatcher("orb"), "orb")
     frames = [Frame(cv2.resize(image, (1280, 720)), index) for index, image in enumerate(photo_pair)]
     session.process(frames[0])
@@ -244,9 +245,27 @@ def test_the_camera_intrinsics_follow_the_frames_size_and_need_an_anchor_from_th
     kept = intrinsic_matrix(750.0, 750.0, 480.0, 270.0)
     assert packet.frame.shape == (540, 960, 3) and len(cameras) == 4  # each frame: LoFTR's stand-in, then ORB's
     for camera in cameras:  # the comparison is handed frames as kept: not scaled a second time
-        np.testing.assert_allclose(camera, kept)  # type: ignore[arg-type]
+        assert camera is not None
+        np.testing.assert_allclose(camera.matrix, kept)
     assert packet.geometry is not None and packet.geometry.model == "essential"
     session.set_anchor(frames[0].image, name="poster.png")  # an image file: another camera's picture
     packet = session.process(frames[1])
     assert cameras[-2] is None and packet.geometry is not None and packet.geometry.matrix is None
     assert packet.geometry.failure == "the anchor is not a frame of this camera"
+
+
+def test_frames_of_another_shape_than_the_calibration_say_so_in_the_overlay(
+        photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    from app.verify import CameraIntrinsics
+    from model.camera import Camera
+    from model.classical import ClassicalMatcher
+    from model.geometry import intrinsic_matrix
+
+    calibrated_16_9 = Camera(intrinsic_matrix(1000.0, 1000.0, 640.0, 360.0), image_size=(1280, 720))
+    session = MatchSession(ClassicalMatcher("sift"), geometry="essential",
+                           intrinsics=CameraIntrinsics(calibrated_16_9))
+    frames = [Frame(image, index) for index, image in enumerate(photo_pair)]  # 640x480: another shape
+    session.process(frames[0])
+    packet = session.process(frames[1])
+    assert packet.geometry is not None and packet.geometry.matrix is None
+    assert packet.geometry.failure.startswith("the calibration is for 1280x720 images and these are 640x480")
