@@ -56,6 +56,7 @@ EPILOG = """keys (GUI):
   m          toggle LoFTR's indoor / outdoor model (hot swap)
   k          the matcher: LoFTR / OpenCV SIFT / OpenCV ORB, on the same frames (to compare)
   b          compare: SIFT's, then ORB's (then --compare FILE's) matches on the same frames drawn below, then none
+  t          any rotation: LoFTR also against the anchor turned by 90, 180 or 270 degrees (--any_rotation)
   e          geometric verification: none / homography / fundamental / essential (with --calibration,
              --intrinsics or --fov; MAGSAC++; outliers greyed)
   w          the anchor over the live frame through the homography, in false colour: grey where aligned
@@ -82,7 +83,7 @@ examples:
   ./run_demo.sh --geometry fundamental --reanchor_below 80   walk around: a new anchor when the old one is lost
   ./run_demo.sh --input rtsp://camera/stream --model indoor
   ./run_demo.sh --input poster.mp4 --geometry homography     outline the anchor in the live frame
-  ./run_demo.sh --anchor book_cover.jpg --geometry homography  find a known object in the webcam view
+  ./run_demo.sh --anchor book_cover.jpg --geometry homography --any_rotation   find a known object, any way up
   ./run_demo.sh --input poster.mp4 --geometry homography --blend_anchor   see where the homography is right
   ./run_demo.sh --weight weights/outdoor_ds.ckpt --device cuda --precision fp16
   ./run_demo.sh --input frames/ --no_display --geometry fundamental --compare sift   LoFTR and SIFT, both
@@ -191,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--fov", type=float, metavar="DEGREES",
         help="instead of --intrinsics, for a camera without a calibration: its horizontal field of view (a "
              "webcam's data sheet says it, often 60-80 degrees)")
+    add("--any_rotation", action="store_true",
+        help="match LoFTR at any in-plane rotation (a camera rolled over, an object held upside down): frames are "
+             "matched against the anchor turned by the quarter turn (0, 90, 180, 270 degrees) that matches best, "
+             "tried again when the matches weaken (key t toggles it; LoFTR alone finds matches up to about 45 "
+             "degrees)")
     add("--blend_anchor", action="store_true",
         help="with --geometry homography: lay the anchor, warped by the homography, over the live frame in false "
              "colour (grey where the fit is right, green/magenta fringes where not; key w toggles it)")
@@ -550,7 +556,7 @@ def run(args: argparse.Namespace) -> int:
                                   save_input=args.save_input, save_matches=args.save_matches, resize=resize,
                                   anchor_rule=args.anchor_rule, window=window, fps=fps,
                                   geometry=args.geometry, region=args.region, blend_anchor=args.blend_anchor,
-                                  view=args.view, intrinsics=args.intrinsics)
+                                  view=args.view, intrinsics=args.intrinsics, any_rotation=args.any_rotation)
         try:
             summary = run_headless(frames, matcher, options, label, total, on_stop=source.interrupt,
                                    anchor=anchor, comparison=comparison)

@@ -32,8 +32,8 @@ def comparison_label(choice: str) -> str:
 
 
 class ControlBar(QToolBar):
-    """Open, anchor, model, matcher, comparison, geometric verification, blend, view, size, threshold, pause, step
-    back and forward, snapshot, record, plots."""
+    """Open, anchor, model, matcher, comparison, any rotation, geometric verification, blend, view, size, threshold,
+    pause, step back and forward, snapshot, record, plots."""
 
     open_clicked = pyqtSignal()
     anchor_clicked = pyqtSignal()
@@ -41,6 +41,7 @@ class ControlBar(QToolBar):
     model_clicked = pyqtSignal()
     method_chosen = pyqtSignal(str)
     compare_chosen = pyqtSignal(str)
+    rotation_toggled = pyqtSignal(bool)
     geometry_chosen = pyqtSignal(str)
     blend_toggled = pyqtSignal(bool)
     view_chosen = pyqtSignal(str)
@@ -55,7 +56,7 @@ class ControlBar(QToolBar):
 
     def __init__(self, geometry: str, view: str, blend: bool, sizes: tuple[str, ...] = (), size: int = 0,
                  comparisons: tuple[str, ...] = COMPARISONS, geometry_modes: tuple[str, ...] = available_modes(False),
-                 parent: QWidget | None = None) -> None:
+                 any_rotation: bool = False, parent: QWidget | None = None) -> None:
         """``comparisons``: what the Compare box offers: "none", SIFT, ORB, and a LoFTR weights file's path
         (--compare FILE), shown by its name; ``geometry_modes``: what the Geometry box offers."""
         super().__init__("controls", parent)
@@ -79,6 +80,9 @@ class ControlBar(QToolBar):
             self.compare_box.setItemData(index, choice)
         self.compare_box.currentIndexChanged.connect(
             lambda index: self.compare_chosen.emit(self.compare_box.itemData(index)))
+        self.rotation_action = self._toggle("Any rotation", any_rotation,
+                                            "t: LoFTR at any in-plane rotation (the anchor turned by the quarter "
+                                            "turn that matches best)", self.rotation_toggled)
         self.addSeparator()
         self.geometry_box = self._combo("Geometry", geometry_modes, geometry,
                                         "e: fit a homography, a fundamental matrix or (with --calibration, "
@@ -144,7 +148,7 @@ class ControlBar(QToolBar):
     def show_state(self, *, domain: str | None = None, method: str | None = None, compare: str | None = None,
                    geometry: str | None = None, blend: bool | None = None, view: str | None = None,
                    threshold: float | None = None, paused: bool | None = None, plots: bool | None = None,
-                   recording: bool | None = None, size: int | None = None) -> None:
+                   recording: bool | None = None, size: int | None = None, any_rotation: bool | None = None) -> None:
         """Show the window's state (what a key changed) without emitting the widgets' signals again."""
         updates = ((domain, self.model_action, lambda value: self.model_action.setText(f"Model: {value}")),
                    (method, self.method_box, self.method_box.setCurrentText),
@@ -157,7 +161,8 @@ class ControlBar(QToolBar):
                    (paused, self.pause_action, self.pause_action.setChecked),
                    (plots, self.plots_action, self.plots_action.setChecked),
                    (recording, self.record_action, self.record_action.setChecked),
-                   (size, self.size_box, self.size_box.setCurrentIndex))
+                   (size, self.size_box, self.size_box.setCurrentIndex),
+                   (any_rotation, self.rotation_action, self.rotation_action.setChecked))
         for value, widget, show in updates:
             if value is not None:
                 blocked = widget.blockSignals(True)

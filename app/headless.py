@@ -62,7 +62,8 @@ class HeadlessOptions:
     window: MatchWindow = MatchWindow()
     fps: float = 15.0
     geometry: str = "none"  # geometric verification mode (app.verify.GEOMETRY_MODES)
-    intrinsics: CameraIntrinsics | None = None  # the camera's (--intrinsics or --fov), for --geometry essential
+    intrinsics: CameraIntrinsics | None = None  # the camera's (--calibration, --intrinsics or --fov), for essential
+    any_rotation: bool = False  # LoFTR against the anchor's best quarter turn (--any_rotation)
     region: tuple[float, float, float, float] | None = None  # of every anchor, in fractions of its size
     blend_anchor: bool = False  # blend the anchor into each frame through the homography (geometry homography)
     view: str = "lines"  # app.render.VIEWS
@@ -156,7 +157,7 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
     input_path = options.output_dir / "demo_input.mp4" if options.save_input else None
     device = matched_on(matcher)
     session = MatchSession(matcher, options.geometry, options.region, options.anchor_rule, options.resize,
-                           options.intrinsics)
+                           options.intrinsics, options.any_rotation)
     if anchor is not None:
         session.start_with(anchor)
     if comparison is not None:

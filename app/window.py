@@ -169,7 +169,7 @@ class MainWindow(QMainWindow):
                  read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
                  video_fps: float = 15.0, model_switch: bool = True, resize: Resize = None,
                  comparisons: tuple[str, ...] = COMPARISONS, open_input: InputOpener | None = None,
-                 geometry_modes: tuple[str, ...] = available_modes(False)) -> None:
+                 geometry_modes: tuple[str, ...] = available_modes(False), any_rotation: bool = False) -> None:
         super().__init__()
         # The input shown, as the window knows it (the capture thread's own source is its business).
         self.input_name, self.input_fps = capture.source.name, capture.source.fps
@@ -194,6 +194,7 @@ class MainWindow(QMainWindow):
         self.show_help, self.paused = False, False
         self.geometry_mode, self.blend_anchor, self.view_mode = geometry, blend_anchor, view
         self.geometry_modes = geometry_modes  # what e cycles through (essential only with intrinsics)
+        self.any_rotation = any_rotation  # LoFTR against the anchor's best quarter turn (t)
         self.domain = inference.domain  # the model shown; the inference thread's own copy is not read here
         # The LoFTR model m toggles and k comes back to (the domain, when SIFT or ORB is shown).
         self.loftr_domain = "outdoor" if inference.domain in CLASSICAL_METHODS else inference.domain
@@ -207,7 +208,7 @@ class MainWindow(QMainWindow):
         self.sizes = size_options(resize)  # what , and . step through
         self.size_index = self.sizes.index(resize)
         self.controls = ControlBar(geometry, view, blend_anchor, tuple(map(size_label, self.sizes)), self.size_index,
-                                   comparisons, geometry_modes)
+                                   comparisons, geometry_modes, any_rotation)
         self.addToolBar(self.controls)
         self.controls.anchor_clicked.connect(self.inference.request_anchor)
         self.controls.anchor_file_clicked.connect(self.choose_anchor_file)
@@ -215,6 +216,7 @@ class MainWindow(QMainWindow):
         self.controls.model_clicked.connect(self.toggle_model)
         self.controls.method_chosen.connect(self.set_method)
         self.controls.compare_chosen.connect(self.set_compare)
+        self.controls.rotation_toggled.connect(self.set_any_rotation)
         self.controls.geometry_chosen.connect(self.set_geometry)
         self.controls.blend_toggled.connect(self.set_blend_anchor)
         self.controls.view_chosen.connect(self.set_view)
@@ -238,8 +240,8 @@ class MainWindow(QMainWindow):
         # A normal status-bar widget: messages cover it for their time, then the keys show again. Its width is
         # ignored, so that on a small screen the line is cut instead of making the window wider than the screen.
         keys = QLabel("n/space: anchor  drag on it: region  m: indoor/outdoor  k: LoFTR/SIFT/ORB  b: compare  "
-                      "e: geometry  w: blend  l: lines/points  , .: size  d/f c/v: matches shown  p: pause  "
-                      "left/right: step  s: snapshot  r: record  g: graphs  h: help  q: quit")
+                      "t: any rotation  e: geometry  w: blend  l: lines/points  , .: size  d/f c/v: matches shown  "
+                      "p: pause  left/right: step  s: snapshot  r: record  g: graphs  h: help  q: quit")
         keys.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addWidget(keys, 1)
         inference.result_ready.connect(self.on_result)
@@ -454,6 +456,8 @@ class MainWindow(QMainWindow):
             self.set_compare(_after(self.comparisons, self.compare))
         elif key == Qt.Key.Key_E:
             self.set_geometry(next_mode(self.geometry_mode, self.geometry_modes))
+        elif key == Qt.Key.Key_T:
+            self.set_any_rotation(not self.any_rotation)
         elif key == Qt.Key.Key_W:
             self.set_blend_anchor(not self.blend_anchor)
         elif key == Qt.Key.Key_L:
@@ -618,6 +622,17 @@ class MainWindow(QMainWindow):
             message += " (geometric verification: homography)"
         self.statusBar().showMessage(message, 5000)
         self.redraw()
+
+    def set_any_rotation(self, on: bool) -> None:
+        """Match LoFTR at any in-plane rotation (against the anchor's best quarter turn), or upright only."""
+        self.any_rotation = on
+        self.inference.request_any_rotation(on)
+        self.controls.show_state(any_rotation=on)
+        message = "any rotation: the anchor is also tried turned by 90, 180 and 270 degrees" if on else \
+            "any rotation off: LoFTR matches up to about 45 degrees of rotation"
+        if self.method in CLASSICAL_METHODS:
+            message += f" (LoFTR only: {self.method.upper()} is rotation invariant)"
+        self.statusBar().showMessage(message, 5000)
 
     def set_view(self, view: str) -> None:
         self.view_mode = view

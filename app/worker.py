@@ -52,16 +52,18 @@ class InferenceThread(QThread):
                  initial: tuple[AnyMatcher, str] | None = None, geometry: str = "none",
                  anchor: StartAnchor | None = None, anchor_region: Box | None = None,
                  anchor_rule: AnchorRule = KEEP_ANCHOR, resize: Resize = None,
-                 intrinsics: CameraIntrinsics | None = None) -> None:
+                 intrinsics: CameraIntrinsics | None = None, any_rotation: bool = False) -> None:
         """``initial`` is an already loaded (matcher, label) for ``domain``; otherwise it loads here.
         ``geometry`` is the geometric verification mode (see ``app.verify.GEOMETRY_MODES``); ``anchor``
         the anchor to start with instead of the first frame (``StartAnchor``); ``anchor_region`` the region
         of every anchor, in fractions of its size, ``anchor_rule`` when a frame becomes the anchor by itself and
-        ``resize`` the size frames are matched at, ``intrinsics`` the camera's (see ``MatchSession``)."""
+        ``resize`` the size frames are matched at, ``intrinsics`` the camera's and ``any_rotation`` whether LoFTR
+        matches at any in-plane rotation (see ``MatchSession``)."""
         super().__init__()
         self.mailbox, self.load_model, self.domain, self.initial = mailbox, load_model, domain, initial
         self.geometry, self.start_anchor, self.anchor_region = geometry, anchor, anchor_region
         self.anchor_rule, self.resize, self.intrinsics = anchor_rule, resize, intrinsics
+        self.any_rotation = any_rotation
         self.requests: queue.Queue[_Request] = queue.Queue()
         self._stop = threading.Event()
         self.session: MatchSession | None = None  # made in run(), with the first model
@@ -84,6 +86,9 @@ class InferenceThread(QThread):
 
     def request_geometry(self, mode: str) -> None:
         self.requests.put(_Request("geometry", mode))
+
+    def request_any_rotation(self, on: bool) -> None:
+        self.requests.put(_Request("any_rotation", on))
 
     def request_region(self, region: Box | None) -> None:
         """Keep only matches from this box of the current anchor (anchor pixels); None: the whole anchor."""
@@ -112,7 +117,7 @@ class InferenceThread(QThread):
         self.domain = domain
         if self.session is None:
             self.session = MatchSession(matcher, self.geometry, self.anchor_region, self.anchor_rule, self.resize,
-                                        self.intrinsics)
+                                        self.intrinsics, self.any_rotation)
         else:
             self.session.set_matcher(matcher)
         self.model_changed.emit(domain, label, matched_on(matcher))
@@ -129,6 +134,8 @@ class InferenceThread(QThread):
             self.session.compare_with(*self.load_model(str(request.value)))
         elif request.kind == "geometry":
             self.session.geometry = str(request.value)
+        elif request.kind == "any_rotation":
+            self.session.any_rotation = bool(request.value)
         elif request.kind == "region":
             self.session.region = request.value  # type: ignore[assignment]
         elif request.kind == "resize":

@@ -17,6 +17,7 @@ from .geometry import MODELS, intrinsic_matrix
 from .images import read_image
 from .matcher import PRECISIONS, Matcher, MatchResult, Resize, parse_resize
 from .matching import FINE_EXPECTATIONS
+from .rotation import TurnedAnchor, match_score
 
 if TYPE_CHECKING:
     from .evaluate import HomographyReport
@@ -83,6 +84,9 @@ def add_match_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"),
                         help="the camera's focal lengths and principal point in the images' pixels, for --geometry "
                              "essential")
+    parser.add_argument("--any_rotation", action="store_true",
+                        help="match image1 against image0 turned by 0, 90, 180 and 270 degrees and keep the best "
+                             "(LoFTR alone finds matches up to about 45 degrees of in-plane rotation)")
     parser.add_argument("--calibration", metavar="FILE",
                         help="instead of --intrinsics: the camera's calibration file (OpenCV YAML/XML/JSON, ROS "
                              "camera_info YAML, or JSON with K and dist); its lens distortion is taken out of the "
@@ -108,7 +112,7 @@ def run_match(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise CliError(f"--calibration: {error} ({args.image1})") from None
     matcher = _build_matcher(args, resize, threshold=args.threshold, max_matches=args.max_matches)
-    result = matcher.match(image0, image1)
+    result = _match_any_turn(matcher, image0, image1) if args.any_rotation else matcher.match(image0, image1)
     timing = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
     print(f"{len(result)} matches with {matcher.name} on {matcher.device.type}/{matcher.precision} ({timing})")
     geometry = _fit_geometry(args, result, image1.shape, resize, camera)
@@ -132,6 +136,17 @@ def run_match(args: argparse.Namespace) -> int:
             raise CliError(f"cannot write {args.viz}")
         print(f"wrote {args.viz}")
     return 0
+
+
+def _match_any_turn(matcher: Matcher, image0: np.ndarray, image1: np.ndarray) -> MatchResult:
+    """--any_rotation: image1 matched against image0 turned by each quarter turn; the best (keypoints0 in image0's
+    pixels as it is), its turn printed."""
+    results = TurnedAnchor(matcher, image0).match_turns(image1)
+    scores = {turn: match_score(result.confidence) for turn, result in results.items()}
+    best = max(scores, key=scores.__getitem__)
+    print(f"image0 turned {90 * best} degrees clockwise matched best (summed confidence by turn: "
+          f"{', '.join(f'{90 * turn}: {score:.0f}' for turn, score in scores.items())})")
+    return results[best]
 
 
 def _calibration(args: argparse.Namespace) -> Camera | None:

@@ -553,3 +553,15 @@ def test_start_and_anchor_frame_choose_the_frames_and_the_anchor(weights: Path, 
     assert {row["anchor"] for row in rows} == {"#40"}  # frame 40, read ahead, against all of them
     saved = np.load(out / "matches" / "frame_000000.npz")
     assert int(saved["anchor_index"]) == 40 and str(saved["anchor_name"]) == ""  # a frame of the video, not a file
+
+
+def test_any_rotation_says_which_turn_of_the_anchor_each_frame_matched(weights: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
+                 "--output_dir", str(out), "--max_length", "2", "--resize", "160", "120", "--any_rotation",
+                 "--save_matches", "--compare", "sift"])
+    assert code == 0, capsys.readouterr().err
+    saved = np.load(out / "matches" / "frame_000001.npz")
+    assert int(saved["anchor_turn_deg"]) in (0, 90, 180, 270)
+    assert "compare_anchor_turn_deg" not in saved  # SIFT is rotation invariant: it is matched as it is

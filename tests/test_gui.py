@@ -853,6 +853,12 @@ def test_the_control_bar_and_the_keys_stay_in_step(qtbot, window) -> None:  # ty
     assert controls.threshold_box.value() == 0.1
     qtbot.keyClick(window, Qt.Key.Key_L)
     assert controls.view_box.currentText() == "lines"
+    qtbot.keyClick(window, Qt.Key.Key_T)  # LoFTR at any rotation: the packets say which turn of the anchor matched
+    assert window.any_rotation and controls.rotation_action.isChecked()
+    qtbot.waitUntil(lambda: window.last_packet.anchor_turn_deg is not None, timeout=60000)
+    controls.rotation_action.trigger()
+    assert not window.any_rotation
+    qtbot.waitUntil(lambda: window.last_packet.anchor_turn_deg is None, timeout=60000)
     qtbot.keyClick(window, Qt.Key.Key_G)
     assert not controls.plots_action.isChecked() and not window.stats.isVisible()
     controls.model_action.trigger()
