@@ -30,21 +30,23 @@ PNG_PATTERN = "frame_%06d.png"
 MATCHES_FOLDER, MATCHES_PATTERN = "matches", "frame_%06d.npz"  # beside the PNG of the same number
 FRAME_TABLE = "frames.csv"  # a line per frame: see frame_row
 FRAME_COLUMNS = ("output_index", "frame_index", "anchor", "matches", "inliers", "match_ms", "reanchored",
-                 "rotation_deg")
+                 "rotation_deg", "anchor_turn_deg")
 
 
 def frame_row(output_index: int, packet: MatchPacket) -> tuple[object, ...]:
     """A frame's line of ``frames.csv``: the number of its PNG and match file, the source's frame number, the
     anchor (``#N`` or the --anchor file's name), the matches, the inliers (empty without --geometry), the matching
-    time in ms, whether the frame became the anchor (--reanchor_below) and how far the camera turned since the
-    anchor (--geometry essential; else empty); with --compare, the comparison's matches and inliers after them
+    time in ms, whether the frame became the anchor (--reanchor_below), how far the camera turned since the
+    anchor (--geometry essential; else empty) and the anchor's turn matched (--any_rotation; else empty); with
+    --compare, the comparison's matches and inliers after them
     (``compare_matches``, ``compare_inliers``)."""
     def counts(counted: MatchPacket) -> tuple[object, ...]:
         return len(counted.result), "" if counted.geometry is None else counted.geometry.num_inliers
 
     pose = None if packet.geometry is None else packet.geometry.pose
     row = (output_index, packet.frame_index, packet.anchor_label, *counts(packet), f"{packet.latency_ms:.1f}",
-           int(packet.reanchored), "" if pose is None else f"{pose.rotation_deg:.2f}")
+           int(packet.reanchored), "" if pose is None else f"{pose.rotation_deg:.2f}",
+           "" if packet.anchor_turn_deg is None else packet.anchor_turn_deg)
     return row if packet.comparison is None else (*row, *counts(packet.comparison[1]))
 
 

@@ -355,6 +355,7 @@ def test_compare_draws_sift_below_on_the_same_frames_and_counts_both(weights: Pa
         len(saved["compare_confidence"]), saved["compare_inliers"].sum())
     assert "wrote " + str(out / "frames.csv") in capsys.readouterr().err
     assert rows[1]["rotation_deg"] == ""  # the camera's motion comes with an essential matrix only
+    assert rows[1]["anchor_turn_deg"] == ""  # the anchor's turn comes with --any_rotation only
 
 
 def test_an_essential_matrix_says_how_the_camera_moved(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -565,3 +566,6 @@ def test_any_rotation_says_which_turn_of_the_anchor_each_frame_matched(weights: 
     saved = np.load(out / "matches" / "frame_000001.npz")
     assert int(saved["anchor_turn_deg"]) in (0, 90, 180, 270)
     assert "compare_anchor_turn_deg" not in saved  # SIFT is rotation invariant: it is matched as it is
+    with open(out / "frames.csv", newline="") as table:
+        rows = list(csv.DictReader(table))
+    assert int(rows[1]["anchor_turn_deg"]) == int(saved["anchor_turn_deg"])
