@@ -65,7 +65,7 @@ class ControlBar(QToolBar):
                                         "folder on the window); its first frame becomes the anchor", self.open_clicked)
         self.anchor_action = self._action("Set anchor", "n / space: the current frame becomes the anchor",
                                           self.anchor_clicked)
-        self.anchor_file_action = self._action("Anchor from file...",
+        self.anchor_file_action = self._action("Anchor image...",
                                                "an image file becomes the anchor (or drop one on the window)",
                                                self.anchor_file_clicked)
         self.model_action = self._action("Model: -", "m: switch between LoFTR's indoor and outdoor model",
@@ -88,7 +88,7 @@ class ControlBar(QToolBar):
                                         "e: fit a homography, a fundamental matrix or (with --calibration, "
                                         "--intrinsics or --fov) an essential matrix (MAGSAC++), grey the outliers")
         self.geometry_box.currentTextChanged.connect(self.geometry_chosen)
-        self.blend_action = self._toggle("Blend anchor", blend,
+        self.blend_action = self._toggle("Blend", blend,
                                          "w: the anchor over the live frame through the homography (grey: aligned)",
                                          self.blend_toggled)
         self.addSeparator()
