@@ -57,6 +57,7 @@ EPILOG = """keys (GUI):
   k          the matcher: LoFTR / OpenCV SIFT / OpenCV ORB, on the same frames (to compare)
   b          compare: SIFT's, then ORB's (then --compare FILE's) matches on the same frames drawn below, then none
   t          any rotation: LoFTR also against the anchor turned by 90, 180 or 270 degrees (--any_rotation)
+  z          any scale: LoFTR also against the anchor at half size, for a scene farther away (--any_scale)
   e          geometric verification: none / homography / fundamental / essential (with --calibration,
              --intrinsics or --fov; MAGSAC++; outliers greyed)
   w          the anchor over the live frame through the homography, in false colour: grey where aligned
@@ -83,7 +84,7 @@ examples:
   ./run_demo.sh --geometry fundamental --reanchor_below 80   walk around: a new anchor when the old one is lost
   ./run_demo.sh --input rtsp://camera/stream --model indoor
   ./run_demo.sh --input poster.mp4 --geometry homography     outline the anchor in the live frame
-  ./run_demo.sh --anchor book_cover.jpg --geometry homography --any_rotation   find a known object, any way up
+  ./run_demo.sh --anchor book_cover.jpg --geometry homography --any_rotation --any_scale   find a known object
   ./run_demo.sh --input poster.mp4 --geometry homography --blend_anchor   see where the homography is right
   ./run_demo.sh --weight weights/outdoor_ds.ckpt --device cuda --precision fp16
   ./run_demo.sh --input frames/ --no_display --geometry fundamental --compare sift   LoFTR and SIFT, both
@@ -197,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
              "matched against the anchor turned by the quarter turn (0, 90, 180, 270 degrees) that matches best, "
              "tried again when the matches weaken (key t toggles it; LoFTR alone finds matches up to about 45 "
              "degrees)")
+    add("--any_scale", action="store_true",
+        help="also match LoFTR against the anchor seen at half its size, and keep whichever matches best: a scene "
+             "or object more than twice as far away as in the anchor (e.g. a book cover held at arm's length) is "
+             "found again (key z toggles it; LoFTR alone copes with about twice or half the anchor's size)")
     add("--blend_anchor", action="store_true",
         help="with --geometry homography: lay the anchor, warped by the homography, over the live frame in false "
              "colour (grey where the fit is right, green/magenta fringes where not; key w toggles it)")
@@ -556,7 +561,8 @@ def run(args: argparse.Namespace) -> int:
                                   save_input=args.save_input, save_matches=args.save_matches, resize=resize,
                                   anchor_rule=args.anchor_rule, window=window, fps=fps,
                                   geometry=args.geometry, region=args.region, blend_anchor=args.blend_anchor,
-                                  view=args.view, intrinsics=args.intrinsics, any_rotation=args.any_rotation)
+                                  view=args.view, intrinsics=args.intrinsics, any_rotation=args.any_rotation,
+                                  any_scale=args.any_scale)
         try:
             summary = run_headless(frames, matcher, options, label, total, on_stop=source.interrupt,
                                    anchor=anchor, comparison=comparison)

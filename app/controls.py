@@ -32,8 +32,8 @@ def comparison_label(choice: str) -> str:
 
 
 class ControlBar(QToolBar):
-    """Open, anchor, model, matcher, comparison, any rotation, geometric verification, blend, view, size, threshold,
-    pause, step back and forward, snapshot, record, plots."""
+    """Open, anchor, model, matcher, comparison, any rotation and scale, geometric verification, blend, view, size,
+    threshold, pause, step back and forward, snapshot, record, plots."""
 
     open_clicked = pyqtSignal()
     anchor_clicked = pyqtSignal()
@@ -42,6 +42,7 @@ class ControlBar(QToolBar):
     method_chosen = pyqtSignal(str)
     compare_chosen = pyqtSignal(str)
     rotation_toggled = pyqtSignal(bool)
+    scale_toggled = pyqtSignal(bool)
     geometry_chosen = pyqtSignal(str)
     blend_toggled = pyqtSignal(bool)
     view_chosen = pyqtSignal(str)
@@ -56,7 +57,7 @@ class ControlBar(QToolBar):
 
     def __init__(self, geometry: str, view: str, blend: bool, sizes: tuple[str, ...] = (), size: int = 0,
                  comparisons: tuple[str, ...] = COMPARISONS, geometry_modes: tuple[str, ...] = available_modes(False),
-                 any_rotation: bool = False, parent: QWidget | None = None) -> None:
+                 any_rotation: bool = False, any_scale: bool = False, parent: QWidget | None = None) -> None:
         """``comparisons``: what the Compare box offers: "none", SIFT, ORB, and a LoFTR weights file's path
         (--compare FILE), shown by its name; ``geometry_modes``: what the Geometry box offers."""
         super().__init__("controls", parent)
@@ -83,6 +84,9 @@ class ControlBar(QToolBar):
         self.rotation_action = self._toggle("Any rotation", any_rotation,
                                             "t: LoFTR at any in-plane rotation (the anchor turned by the quarter "
                                             "turn that matches best)", self.rotation_toggled)
+        self.scale_action = self._toggle("Any scale", any_scale,
+                                         "z: LoFTR also against the anchor at half size (a scene or object farther "
+                                         "away than twice the anchor's distance)", self.scale_toggled)
         self.addSeparator()
         self.geometry_box = self._combo("Geometry", geometry_modes, geometry,
                                         "e: fit a homography, a fundamental matrix or (with --calibration, "
@@ -148,7 +152,8 @@ class ControlBar(QToolBar):
     def show_state(self, *, domain: str | None = None, method: str | None = None, compare: str | None = None,
                    geometry: str | None = None, blend: bool | None = None, view: str | None = None,
                    threshold: float | None = None, paused: bool | None = None, plots: bool | None = None,
-                   recording: bool | None = None, size: int | None = None, any_rotation: bool | None = None) -> None:
+                   recording: bool | None = None, size: int | None = None, any_rotation: bool | None = None,
+                   any_scale: bool | None = None) -> None:
         """Show the window's state (what a key changed) without emitting the widgets' signals again."""
         updates = ((domain, self.model_action, lambda value: self.model_action.setText(f"Model: {value}")),
                    (method, self.method_box, self.method_box.setCurrentText),
@@ -162,7 +167,8 @@ class ControlBar(QToolBar):
                    (plots, self.plots_action, self.plots_action.setChecked),
                    (recording, self.record_action, self.record_action.setChecked),
                    (size, self.size_box, self.size_box.setCurrentIndex),
-                   (any_rotation, self.rotation_action, self.rotation_action.setChecked))
+                   (any_rotation, self.rotation_action, self.rotation_action.setChecked),
+                   (any_scale, self.scale_action, self.scale_action.setChecked))
         for value, widget, show in updates:
             if value is not None:
                 blocked = widget.blockSignals(True)

@@ -40,18 +40,19 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: AnyMatch
                  resize: Resize = None, comparisons: tuple[str, ...] = COMPARISONS,
                  frames_from: Callable[[int], Iterator[Frame]] | None = None, stride: int = 1,
                  open_input: InputOpener | None = None, intrinsics: CameraIntrinsics | None = None,
-                 any_rotation: bool = False) -> MainWindow:
+                 any_rotation: bool = False, any_scale: bool = False) -> MainWindow:
     """The window with its capture and inference threads (not started); ``comparisons``: see ``ControlBar``;
     ``frames_from``: the frames from a position of a file or folder, every ``stride``-th (the window then offers a
     slider over them); ``open_input``: opens a video file or image folder to play instead (dropped, or Open...);
     ``intrinsics``: the camera's (--calibration, --intrinsics or --fov), which the essential-matrix mode needs;
-    ``any_rotation``: LoFTR at any in-plane rotation (--any_rotation, key t)."""
+    ``any_rotation``, ``any_scale``: the anchor's views LoFTR tries (--any_rotation, --any_scale; keys t, z)."""
     mailbox = LatestFrame()
     capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live, frames_from=frames_from,
                             stride=stride)
     inference = InferenceThread(mailbox, load_model, domain, initial=(matcher, label), geometry=geometry,
                                 anchor=anchor, anchor_region=anchor_region, anchor_rule=anchor_rule,
-                                resize=resize, intrinsics=intrinsics, any_rotation=any_rotation)
+                                resize=resize, intrinsics=intrinsics, any_rotation=any_rotation,
+                                any_scale=any_scale)
     # The window's videos play in real time at the source's rate (at most MAX_VIDEO_FPS), whatever the rate of
     # results: a view is repeated until the next one is drawn.
     video_fps = min(fps, MAX_VIDEO_FPS)
@@ -62,7 +63,7 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: AnyMatch
                       match_files=match_files, blend_anchor=blend_anchor, view=view, read_anchor_file=read_anchor_file,
                       video_fps=video_fps, model_switch=model_switch, resize=resize, comparisons=comparisons,
                       open_input=open_input, geometry_modes=available_modes(intrinsics is not None),
-                      any_rotation=any_rotation)
+                      any_rotation=any_rotation, any_scale=any_scale)
 
 
 def comparisons_offered(compare: str | None) -> tuple[str, ...]:
@@ -86,7 +87,7 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
                                anchor_rule=args.anchor_rule, resize=resize,
                                comparisons=comparisons_offered(args.compare), frames_from=frames_from,
                                stride=args.skip, open_input=open_input, intrinsics=args.intrinsics,
-                               any_rotation=args.any_rotation)
+                               any_rotation=args.any_rotation, any_scale=args.any_scale)
     interrupted = []
 
     def on_signal(signum: int, frame: object) -> None:

@@ -30,14 +30,15 @@ PNG_PATTERN = "frame_%06d.png"
 MATCHES_FOLDER, MATCHES_PATTERN = "matches", "frame_%06d.npz"  # beside the PNG of the same number
 FRAME_TABLE = "frames.csv"  # a line per frame: see frame_row
 FRAME_COLUMNS = ("output_index", "frame_index", "anchor", "matches", "inliers", "match_ms", "reanchored",
-                 "rotation_deg", "anchor_turn_deg")
+                 "rotation_deg", "anchor_turn_deg", "anchor_scale")
 
 
 def frame_row(output_index: int, packet: MatchPacket) -> tuple[object, ...]:
     """A frame's line of ``frames.csv``: the number of its PNG and match file, the source's frame number, the
     anchor (``#N`` or the --anchor file's name), the matches, the inliers (empty without --geometry), the matching
     time in ms, whether the frame became the anchor (--reanchor_below), how far the camera turned since the
-    anchor (--geometry essential; else empty) and the anchor's turn matched (--any_rotation; else empty); with
+    anchor (--geometry essential; else empty) and the anchor's view matched (its turn and scale, with
+    --any_rotation or --any_scale; else empty); with
     --compare, the comparison's matches and inliers after them
     (``compare_matches``, ``compare_inliers``)."""
     def counts(counted: MatchPacket) -> tuple[object, ...]:
@@ -46,7 +47,7 @@ def frame_row(output_index: int, packet: MatchPacket) -> tuple[object, ...]:
     pose = None if packet.geometry is None else packet.geometry.pose
     row = (output_index, packet.frame_index, packet.anchor_label, *counts(packet), f"{packet.latency_ms:.1f}",
            int(packet.reanchored), "" if pose is None else f"{pose.rotation_deg:.2f}",
-           "" if packet.anchor_turn_deg is None else packet.anchor_turn_deg)
+           *(("", "") if packet.anchor_view is None else (packet.anchor_view.degrees, packet.anchor_view.scale)))
     return row if packet.comparison is None else (*row, *counts(packet.comparison[1]))
 
 
@@ -66,6 +67,7 @@ class HeadlessOptions:
     geometry: str = "none"  # geometric verification mode (app.verify.GEOMETRY_MODES)
     intrinsics: CameraIntrinsics | None = None  # the camera's (--calibration, --intrinsics or --fov), for essential
     any_rotation: bool = False  # LoFTR against the anchor's best quarter turn (--any_rotation)
+    any_scale: bool = False  # ... and its view at half size (--any_scale)
     region: tuple[float, float, float, float] | None = None  # of every anchor, in fractions of its size
     blend_anchor: bool = False  # blend the anchor into each frame through the homography (geometry homography)
     view: str = "lines"  # app.render.VIEWS
@@ -159,7 +161,7 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
     input_path = options.output_dir / "demo_input.mp4" if options.save_input else None
     device = matched_on(matcher)
     session = MatchSession(matcher, options.geometry, options.region, options.anchor_rule, options.resize,
-                           options.intrinsics, options.any_rotation)
+                           options.intrinsics, options.any_rotation, options.any_scale)
     if anchor is not None:
         session.start_with(anchor)
     if comparison is not None:

@@ -72,7 +72,7 @@ HELP_LINES = (
     "m: toggle LoFTR's indoor / outdoor model    k: matcher: LoFTR / SIFT / ORB (OpenCV, to compare)",
     "b: compare: SIFT's, ORB's (or --compare FILE's) matches on the same frames, drawn below; again: the next",
     "e: geometric check: none / homography / fundamental / essential (known intrinsics: how the camera moved)",
-    "d / f: shift the shown matches (by rank)    t: any rotation (anchor also turned 90 / 180 / 270 degrees)",
+    "d / f: shift the shown matches (by rank)    t / z: any rotation / scale (the anchor turned, at half size)",
     "c / v: show fewer / more matches    [ / ]: lower / raise the threshold    , / .: smaller / larger size",
     "w: anchor over the live frame through the homography (grey: aligned)",
     "l: lines (colour: confidence) / points (colour: position in the anchor)",

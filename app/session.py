@@ -16,10 +16,10 @@ from model.camera import Camera
 from model.classical import AnyMatcher, ClassicalFeatures, ClassicalMatcher
 from model.geometry import Box, TwoViewGeometry
 from model.matcher import EncodedImage, MatchResult, Resize, longer_side, network_size
-from model.rotation import TurnedAnchor
+from model.views import UPRIGHT, AnchorView, AnchorViews, views
 
+from .anchor_search import AnchorSearch
 from .render import GAP, MatchWindow, Overlay, render_view, view_scales
-from .rotation import RotationSearch
 from .sources import Frame
 from .verify import CameraIntrinsics, verify_matches
 
@@ -62,7 +62,7 @@ class MatchPacket:
     reanchored: bool = False  # the frame became the anchor: the one before had too few matches (AnchorRule.below)
     again: bool = False  # the frame on screen matched again after a change of settings (paused, or a file ended)
     device: str = ""  # where it was matched, e.g. "cuda/fp16" ("cpu" for SIFT and ORB)
-    anchor_turn_deg: int | None = None  # --any_rotation: the turn of the anchor matched against (None: off)
+    anchor_view: AnchorView | None = None  # --any_rotation, --any_scale: the anchor's view matched (None: off)
     # The same frame and anchor matched by a second matcher, to compare (its label, its packet): drawn below.
     comparison: tuple[str, MatchPacket] | None = None
 
@@ -76,9 +76,9 @@ class MatchPacket:
         --anchor file, or ""), network_size (width, height the frame was matched at), with ``images`` anchor and
         frame (BGR), and when present inliers (N), matrix (3 x 3, ``geometry_model`` names it), for an essential
         matrix the camera's motion (rotation 3 x 3 and translation 3, unit length; ``RelativePose``), region (x0,
-        y0, x1, y1 of the anchor), anchor_turn_deg (--any_rotation: the anchor's turn the frame matched) and the
-        comparison's matches (``compare_`` + keypoints0, keypoints1, confidence, fine_std, inliers, ..., and
-        compare_label)."""
+        y0, x1, y1 of the anchor), anchor_turn_deg and anchor_scale (--any_rotation, --any_scale: the anchor's view
+        the frame matched) and the comparison's matches (``compare_`` + keypoints0, keypoints1, confidence,
+        fine_std, inliers, ..., and compare_label)."""
         arrays = {"keypoints0": self.result.keypoints0, "keypoints1": self.result.keypoints1,
                   "confidence": self.result.confidence, "fine_std": self.result.fine_std,
                   "frame_index": np.array(self.frame_index), "anchor_index": np.array(self.anchor_index),
@@ -96,8 +96,9 @@ class MatchPacket:
                 arrays["rotation"], arrays["translation"] = self.geometry.pose.rotation, self.geometry.pose.translation
         if self.region is not None:
             arrays["region"] = np.array(self.region)
-        if self.anchor_turn_deg is not None:
-            arrays["anchor_turn_deg"] = np.array(self.anchor_turn_deg)
+        if self.anchor_view is not None:
+            arrays["anchor_turn_deg"] = np.array(self.anchor_view.degrees)
+            arrays["anchor_scale"] = np.array(self.anchor_view.scale)
         if self.comparison is not None:  # the second matcher's, prefixed: compare_keypoints0, compare_label, ...
             label, other = self.comparison
             arrays.update({f"compare_{name}": value for name, value in other.arrays(images=False).items()
@@ -114,8 +115,8 @@ def render_packet(packet: MatchPacket, window: MatchWindow, model: str, device: 
     apart); ``blend_anchor`` and ``view``: see ``render_view``; ``text_scale``: see ``Overlay``."""
     overlay = Overlay(model=model, device=device, fps=packet.fps, latency_ms=packet.latency_ms,
                       frame_age_ms=packet.frame_age_ms, threshold=packet.threshold,
-                      anchor=packet.anchor_label + (f" (turned {packet.anchor_turn_deg} deg)"
-                                                    if packet.anchor_turn_deg else ""),
+                      anchor=packet.anchor_label + (f" ({packet.anchor_view.describe()})"
+                                                    if packet.anchor_view not in (None, UPRIGHT) else ""),
                       frame_index=packet.frame_index, status=status, show_help=show_help, size=packet.network_size,
                       help_hint=help_hint, ratio_test=packet.ratio_test, text_scale=text_scale)
     anchor_scale, frame_scale = view_scales(packet.anchor.shape, packet.frame.shape)
@@ -203,15 +204,18 @@ class MatchSession:
         intrinsics: the camera's (``CameraIntrinsics``), for the 'essential' mode; they apply to anchors that are
             frames of the stream, not to image files.
         any_rotation: match LoFTR at any in-plane rotation, against the anchor turned by the quarter turn that
-            matches best (``RotationSearch``); SIFT and ORB are rotation invariant already. Changeable meanwhile.
+            matches best (``AnchorSearch``); SIFT and ORB are rotation invariant already. Changeable meanwhile.
+        any_scale: also try the anchor seen by the network at half its size, for frames in which its content
+            appears smaller than twice as small (SIFT and ORB are scale invariant). Changeable meanwhile.
     """
 
     def __init__(self, matcher: AnyMatcher, geometry: str = "none", anchor_region: Box | None = None,
                  anchor_rule: AnchorRule = KEEP_ANCHOR, resize: Resize = None,
-                 intrinsics: CameraIntrinsics | None = None, any_rotation: bool = False) -> None:
+                 intrinsics: CameraIntrinsics | None = None, any_rotation: bool = False,
+                 any_scale: bool = False) -> None:
         self.matcher, self.geometry, self.anchor_region = matcher, geometry, anchor_region
-        self.any_rotation = any_rotation
-        self.rotation: RotationSearch | None = None  # made for each anchor when any_rotation is on
+        self.any_rotation, self.any_scale = any_rotation, any_scale
+        self.search: AnchorSearch | None = None  # made for each anchor when any_rotation or any_scale is on
         self.intrinsics = intrinsics
         self.frame_camera: Camera | None = None  # ``intrinsics`` for the last frame as kept (its pixels)
         self.camera_problem = ""  # why ``intrinsics`` do not fit the last frame (another shape than calibrated)
@@ -272,7 +276,7 @@ class MatchSession:
         image = fit_for_display(self.anchor_source, self.resize)
         self.anchor = self.matcher.encode(image, keep_aspect=bool(self.anchor_name))
         self.anchor_image = image
-        self.rotation = None
+        self.search = None
 
     def compare_with(self, matcher: AnyMatcher | None, label: str = "") -> None:
         """Also match every frame with ``matcher`` (e.g. SIFT, named ``label``) against this session's anchor,
@@ -289,7 +293,8 @@ class MatchSession:
                       or self.anchor_name != leader.anchor_name)
         if leader.anchor_source is not None and new_anchor:
             self.set_anchor(leader.anchor_source, leader.anchor_index, leader.anchor_name)
-        self.region, self.geometry, self.any_rotation = leader.region, leader.geometry, leader.any_rotation
+        self.region, self.geometry = leader.region, leader.geometry
+        self.any_rotation, self.any_scale = leader.any_rotation, leader.any_scale
         # The leader hands over frames as it keeps them: the camera already made for their pixels.
         self.intrinsics = None if leader.frame_camera is None else CameraIntrinsics(leader.frame_camera)
         self.camera_problem = leader.camera_problem
@@ -298,7 +303,7 @@ class MatchSession:
         """Another model; the anchor's cached features belong to the old one and are computed again."""
         self.matcher = matcher
         matcher.resize = self.resize
-        self.rotation = None
+        self.search = None
         if self.anchor_image is not None:
             self.anchor = matcher.encode(self.anchor_image, keep_aspect=bool(self.anchor_name))
 
@@ -314,16 +319,18 @@ class MatchSession:
         return geometry
 
     def _match(self, image: np.ndarray, again: bool) -> MatchResult:
-        """The frame's matches against the anchor, at the anchor's best quarter turn with ``any_rotation``."""
+        """The frame's matches against the anchor, in the anchor's best view with ``any_rotation``/``any_scale``."""
         assert self.anchor is not None and self.anchor_image is not None
-        if not self.any_rotation or isinstance(self.matcher, ClassicalMatcher):
-            self.rotation = None
+        wanted = views(self.any_rotation, self.any_scale)
+        if len(wanted) == 1 or isinstance(self.matcher, ClassicalMatcher):
+            self.search = None
             return self.matcher.match(self.anchor, image, region0=self.region)
-        if self.rotation is None:
+        if self.search is None or self.search.views != wanted:  # the views made so far are kept
             assert isinstance(self.anchor, EncodedImage)
-            self.rotation = RotationSearch(TurnedAnchor(self.matcher, self.anchor_image, self.anchor,
-                                                        keep_aspect=bool(self.anchor_name)))
-        return self.rotation.match(image, self.region, again)
+            anchor = self.search.anchor if self.search is not None else AnchorViews(
+                self.matcher, self.anchor_image, self.anchor, keep_aspect=bool(self.anchor_name))
+            self.search = AnchorSearch(anchor, wanted)
+        return self.search.match(image, self.region, again)
 
     def _camera_for(self, source_shape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[Camera | None, str]:
         """The camera for a frame that came at ``source_shape`` and is kept at ``shape``, or None and why not."""
@@ -361,7 +368,7 @@ class MatchSession:
                              self.matcher.threshold, (network_width, network_height),
                              ratio_test=isinstance(self.matcher, ClassicalMatcher), reanchored=reanchored,
                              again=again, device=matched_on(self.matcher),
-                             anchor_turn_deg=None if self.rotation is None else self.rotation.degrees)
+                             anchor_view=None if self.search is None else self.search.view)
         if self.comparison is not None:  # the frame as kept here: it is not sized a second time
             label, other = self.comparison
             other.follow(self)

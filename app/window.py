@@ -169,7 +169,8 @@ class MainWindow(QMainWindow):
                  read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
                  video_fps: float = 15.0, model_switch: bool = True, resize: Resize = None,
                  comparisons: tuple[str, ...] = COMPARISONS, open_input: InputOpener | None = None,
-                 geometry_modes: tuple[str, ...] = available_modes(False), any_rotation: bool = False) -> None:
+                 geometry_modes: tuple[str, ...] = available_modes(False), any_rotation: bool = False,
+                 any_scale: bool = False) -> None:
         super().__init__()
         # The input shown, as the window knows it (the capture thread's own source is its business).
         self.input_name, self.input_fps = capture.source.name, capture.source.fps
@@ -187,14 +188,13 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 4)
         self.splitter.setStretchFactor(1, 1)
         self.setCentralWidget(self.splitter)
-        self.fit_to_screen(QSize(1600, 560))
-        self.opening_size: QSize | None = self.size()  # until the first view, which may want more (fit_to_view)
         self.model_label, self.device_label, self.status_text = "", "", "starting..."
         self.show_title()
         self.show_help, self.paused = False, False
         self.geometry_mode, self.blend_anchor, self.view_mode = geometry, blend_anchor, view
         self.geometry_modes = geometry_modes  # what e cycles through (essential only with intrinsics)
-        self.any_rotation = any_rotation  # LoFTR against the anchor's best quarter turn (t)
+        # LoFTR against the anchor's best quarter turn (t), and its view at half size too (z)
+        self.any_rotation, self.any_scale = any_rotation, any_scale
         self.domain = inference.domain  # the model shown; the inference thread's own copy is not read here
         # The LoFTR model m toggles and k comes back to (the domain, when SIFT or ORB is shown).
         self.loftr_domain = "outdoor" if inference.domain in CLASSICAL_METHODS else inference.domain
@@ -208,8 +208,10 @@ class MainWindow(QMainWindow):
         self.sizes = size_options(resize)  # what , and . step through
         self.size_index = self.sizes.index(resize)
         self.controls = ControlBar(geometry, view, blend_anchor, tuple(map(size_label, self.sizes)), self.size_index,
-                                   comparisons, geometry_modes, any_rotation)
+                                   comparisons, geometry_modes, any_rotation, any_scale)
         self.addToolBar(self.controls)
+        self.fit_to_screen(QSize(1600, 560))
+        self.opening_size: QSize | None = self.size()  # until the first view, which may want more (fit_to_view)
         self.controls.anchor_clicked.connect(self.inference.request_anchor)
         self.controls.anchor_file_clicked.connect(self.choose_anchor_file)
         self.controls.anchor_file_action.setEnabled(read_anchor_file is not None)
@@ -217,6 +219,7 @@ class MainWindow(QMainWindow):
         self.controls.method_chosen.connect(self.set_method)
         self.controls.compare_chosen.connect(self.set_compare)
         self.controls.rotation_toggled.connect(self.set_any_rotation)
+        self.controls.scale_toggled.connect(self.set_any_scale)
         self.controls.geometry_chosen.connect(self.set_geometry)
         self.controls.blend_toggled.connect(self.set_blend_anchor)
         self.controls.view_chosen.connect(self.set_view)
@@ -240,8 +243,8 @@ class MainWindow(QMainWindow):
         # A normal status-bar widget: messages cover it for their time, then the keys show again. Its width is
         # ignored, so that on a small screen the line is cut instead of making the window wider than the screen.
         keys = QLabel("n/space: anchor  drag on it: region  m: indoor/outdoor  k: LoFTR/SIFT/ORB  b: compare  "
-                      "t: any rotation  e: geometry  w: blend  l: lines/points  , .: size  d/f c/v: matches shown  "
-                      "p: pause  left/right: step  s: snapshot  r: record  g: graphs  h: help  q: quit")
+                      "t/z: any rotation/scale  e: geometry  w: blend  l: lines/points  , .: size  d/f c/v: matches "
+                      "shown  p: pause  left/right: step  s: snapshot  r: record  g: graphs  h: help  q: quit")
         keys.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addWidget(keys, 1)
         inference.result_ready.connect(self.on_result)
@@ -271,15 +274,17 @@ class MainWindow(QMainWindow):
     def fit_to_view(self, canvas_shape: tuple[int, ...]) -> None:
         """Grow the window, as far as the screen allows, to show the first view at its own size (two 640x480 frames
         fit the opening size; a comparison below them, twice as tall, or a 16:9 camera's wider frames were shown
-        shrunk, with black bars, on a screen with room for them); the plots take the rest of the width, at least
-        as much as they had or MIN_PLOTS_WIDTH. Only once, and not if the window was resized, maximised or made full
-        screen meanwhile: then the user has chosen."""
+        shrunk, with black bars, on a screen with room for them), and the whole control bar (none of it in its
+        overflow menu); the plots take the rest of the width, at least as much as they had or MIN_PLOTS_WIDTH. Only
+        once, and not if the window was resized, maximised or made full screen meanwhile: then the user has chosen."""
         opening, self.opening_size = self.opening_size, None
         if opening is None or self.size() != opening or self.isMaximized() or self.isFullScreen():
             return
         ratio = self.devicePixelRatioF()
         wanted = QSize(round(canvas_shape[1] / ratio), round(canvas_shape[0] / ratio))
         missing = (wanted - self.view.size()).expandedTo(QSize(0, 0))
+        # The control bar's labels are final by now ("Model: outdoor"): all of it should show, too.
+        missing.setWidth(max(missing.width(), self.controls.sizeHint().width() - self.width()))
         if missing.isNull():
             return
         plots_width = self.stats.width() if self.stats.isVisible() else 0
@@ -458,6 +463,8 @@ class MainWindow(QMainWindow):
             self.set_geometry(next_mode(self.geometry_mode, self.geometry_modes))
         elif key == Qt.Key.Key_T:
             self.set_any_rotation(not self.any_rotation)
+        elif key == Qt.Key.Key_Z:
+            self.set_any_scale(not self.any_scale)
         elif key == Qt.Key.Key_W:
             self.set_blend_anchor(not self.blend_anchor)
         elif key == Qt.Key.Key_L:
@@ -632,6 +639,17 @@ class MainWindow(QMainWindow):
             "any rotation off: LoFTR matches up to about 45 degrees of rotation"
         if self.method in CLASSICAL_METHODS:
             message += f" (LoFTR only: {self.method.upper()} is rotation invariant)"
+        self.statusBar().showMessage(message, 5000)
+
+    def set_any_scale(self, on: bool) -> None:
+        """Also match LoFTR against the anchor seen at half size (content farther away), or at its size only."""
+        self.any_scale = on
+        self.inference.request_any_scale(on)
+        self.controls.show_state(any_scale=on)
+        message = "any scale: the anchor is also tried at half size, for a scene or object farther away" if on \
+            else "any scale off: LoFTR matches up to about twice or half the anchor's size"
+        if self.method in CLASSICAL_METHODS:
+            message += f" (LoFTR only: {self.method.upper()} is scale invariant)"
         self.statusBar().showMessage(message, 5000)
 
     def set_view(self, view: str) -> None:

@@ -52,18 +52,19 @@ class InferenceThread(QThread):
                  initial: tuple[AnyMatcher, str] | None = None, geometry: str = "none",
                  anchor: StartAnchor | None = None, anchor_region: Box | None = None,
                  anchor_rule: AnchorRule = KEEP_ANCHOR, resize: Resize = None,
-                 intrinsics: CameraIntrinsics | None = None, any_rotation: bool = False) -> None:
+                 intrinsics: CameraIntrinsics | None = None, any_rotation: bool = False,
+                 any_scale: bool = False) -> None:
         """``initial`` is an already loaded (matcher, label) for ``domain``; otherwise it loads here.
         ``geometry`` is the geometric verification mode (see ``app.verify.GEOMETRY_MODES``); ``anchor``
         the anchor to start with instead of the first frame (``StartAnchor``); ``anchor_region`` the region
         of every anchor, in fractions of its size, ``anchor_rule`` when a frame becomes the anchor by itself and
-        ``resize`` the size frames are matched at, ``intrinsics`` the camera's and ``any_rotation`` whether LoFTR
-        matches at any in-plane rotation (see ``MatchSession``)."""
+        ``resize`` the size frames are matched at, ``intrinsics`` the camera's, ``any_rotation`` and ``any_scale``
+        which views of the anchor LoFTR tries (see ``MatchSession``)."""
         super().__init__()
         self.mailbox, self.load_model, self.domain, self.initial = mailbox, load_model, domain, initial
         self.geometry, self.start_anchor, self.anchor_region = geometry, anchor, anchor_region
         self.anchor_rule, self.resize, self.intrinsics = anchor_rule, resize, intrinsics
-        self.any_rotation = any_rotation
+        self.any_rotation, self.any_scale = any_rotation, any_scale
         self.requests: queue.Queue[_Request] = queue.Queue()
         self._stop = threading.Event()
         self.session: MatchSession | None = None  # made in run(), with the first model
@@ -89,6 +90,9 @@ class InferenceThread(QThread):
 
     def request_any_rotation(self, on: bool) -> None:
         self.requests.put(_Request("any_rotation", on))
+
+    def request_any_scale(self, on: bool) -> None:
+        self.requests.put(_Request("any_scale", on))
 
     def request_region(self, region: Box | None) -> None:
         """Keep only matches from this box of the current anchor (anchor pixels); None: the whole anchor."""
@@ -117,7 +121,7 @@ class InferenceThread(QThread):
         self.domain = domain
         if self.session is None:
             self.session = MatchSession(matcher, self.geometry, self.anchor_region, self.anchor_rule, self.resize,
-                                        self.intrinsics, self.any_rotation)
+                                        self.intrinsics, self.any_rotation, self.any_scale)
         else:
             self.session.set_matcher(matcher)
         self.model_changed.emit(domain, label, matched_on(matcher))
@@ -136,6 +140,8 @@ class InferenceThread(QThread):
             self.session.geometry = str(request.value)
         elif request.kind == "any_rotation":
             self.session.any_rotation = bool(request.value)
+        elif request.kind == "any_scale":
+            self.session.any_scale = bool(request.value)
         elif request.kind == "region":
             self.session.region = request.value  # type: ignore[assignment]
         elif request.kind == "resize":

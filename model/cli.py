@@ -17,7 +17,7 @@ from .geometry import MODELS, intrinsic_matrix
 from .images import read_image
 from .matcher import PRECISIONS, Matcher, MatchResult, Resize, parse_resize
 from .matching import FINE_EXPECTATIONS
-from .rotation import TurnedAnchor, match_score
+from .views import AnchorView, AnchorViews, match_score, views
 
 if TYPE_CHECKING:
     from .evaluate import HomographyReport
@@ -87,6 +87,9 @@ def add_match_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--any_rotation", action="store_true",
                         help="match image1 against image0 turned by 0, 90, 180 and 270 degrees and keep the best "
                              "(LoFTR alone finds matches up to about 45 degrees of in-plane rotation)")
+    parser.add_argument("--any_scale", action="store_true",
+                        help="also match image1 against image0 seen at half size and keep the best (for image1 "
+                             "showing the scene more than twice as far away)")
     parser.add_argument("--calibration", metavar="FILE",
                         help="instead of --intrinsics: the camera's calibration file (OpenCV YAML/XML/JSON, ROS "
                              "camera_info YAML, or JSON with K and dist); its lens distortion is taken out of the "
@@ -112,7 +115,8 @@ def run_match(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise CliError(f"--calibration: {error} ({args.image1})") from None
     matcher = _build_matcher(args, resize, threshold=args.threshold, max_matches=args.max_matches)
-    result = _match_any_turn(matcher, image0, image1) if args.any_rotation else matcher.match(image0, image1)
+    tried = views(args.any_rotation, args.any_scale)
+    result = _match_best_view(matcher, image0, image1, tried) if len(tried) > 1 else matcher.match(image0, image1)
     timing = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
     print(f"{len(result)} matches with {matcher.name} on {matcher.device.type}/{matcher.precision} ({timing})")
     geometry = _fit_geometry(args, result, image1.shape, resize, camera)
@@ -138,14 +142,15 @@ def run_match(args: argparse.Namespace) -> int:
     return 0
 
 
-def _match_any_turn(matcher: Matcher, image0: np.ndarray, image1: np.ndarray) -> MatchResult:
-    """--any_rotation: image1 matched against image0 turned by each quarter turn; the best (keypoints0 in image0's
-    pixels as it is), its turn printed."""
-    results = TurnedAnchor(matcher, image0).match_turns(image1)
-    scores = {turn: match_score(result.confidence) for turn, result in results.items()}
+def _match_best_view(matcher: Matcher, image0: np.ndarray, image1: np.ndarray,
+                     tried: tuple[AnchorView, ...]) -> MatchResult:
+    """--any_rotation, --any_scale: image1 matched against each of these views of image0; the best (keypoints0 in
+    image0's pixels as it is), which one printed."""
+    results = AnchorViews(matcher, image0).match_views(image1, tried)
+    scores = {view: match_score(result.confidence) for view, result in results.items()}
     best = max(scores, key=scores.__getitem__)
-    print(f"image0 turned {90 * best} degrees clockwise matched best (summed confidence by turn: "
-          f"{', '.join(f'{90 * turn}: {score:.0f}' for turn, score in scores.items())})")
+    by_view = ", ".join(f"{view.describe()}: {score}" for view, score in scores.items())
+    print(f"image0 {best.describe()} matched best (confident matches by view: {by_view})")
     return results[best]
 
 

@@ -301,19 +301,25 @@ class Matcher(MatchLimits):
             return torch.autocast(self.device.type, enabled=False)
         return torch.autocast(self.device.type, dtype=_DTYPES[self.precision])
 
-    def preprocess(self, image: ImageLike, keep_aspect: bool = False) -> tuple[torch.Tensor, tuple[int, int]]:
+    def preprocess(self, image: ImageLike, keep_aspect: bool = False,
+                   network_scale: float = 1.0) -> tuple[torch.Tensor, tuple[int, int]]:
         """Image -> (network input [1, 1, h, w] on the device, caller's (height, width)).
 
         keep_aspect: when ``resize`` is (W, H), bring the image's longer side to max(W, H) instead of squashing it
             to W x H (for an image of another aspect ratio than the frames, e.g. a photo to find in them).
+        network_scale: the network sees the image at this fraction of the size ``resize`` gives it (e.g. 0.5: an
+            anchor for frames in which its content appears half as large).
         """
         resize = keeping_aspect(self.resize) if keep_aspect else self.resize
-        if isinstance(image, np.ndarray):
-            height, width = image.shape[:2]
+        tensor = None if isinstance(image, np.ndarray) else to_gray_float(image)
+        height, width = image.shape[:2] if tensor is None else tensor.shape[2:]
+        if network_scale != 1.0:
+            full_height, full_width = network_size(int(height), int(width), resize)
+            resize = (max(8, round(full_width * network_scale)), max(8, round(full_height * network_scale)))
+        if tensor is None:
+            assert isinstance(image, np.ndarray)
             tensor = to_gray_float(resize_array(image, resize))
         else:
-            tensor = to_gray_float(image)
-            height, width = tensor.shape[2:]
             target = network_size(height, width, resize)
             if target != (height, width):
                 tensor = F.interpolate(tensor, size=target, mode="bilinear", align_corners=False, antialias=True)
@@ -321,18 +327,19 @@ class Matcher(MatchLimits):
         return tensor, (int(height), int(width))
 
     @torch.inference_mode()
-    def encode(self, image: ImageLike, keep_aspect: bool = False) -> EncodedImage:
+    def encode(self, image: ImageLike, keep_aspect: bool = False, network_scale: float = 1.0) -> EncodedImage:
         """Everything about one image that does not depend on the other: to cache (e.g. the anchor of a
         live stream). Backbone features plus the coarse transformer's first (self-attention) layer.
-        ``keep_aspect``: see ``preprocess``."""
-        encoded = self._extract(image, timer=None, keep_aspect=keep_aspect)
+        ``keep_aspect``, ``network_scale``: see ``preprocess``."""
+        encoded = self._extract(image, timer=None, keep_aspect=keep_aspect, network_scale=network_scale)
         with self._autocast():
             features = self.model.run_first_layer(encoded.features)
         return replace(encoded, features=features)
 
-    def _extract(self, image: ImageLike, timer: StageTimer | None, keep_aspect: bool = False) -> EncodedImage:
+    def _extract(self, image: ImageLike, timer: StageTimer | None, keep_aspect: bool = False,
+                 network_scale: float = 1.0) -> EncodedImage:
         """Backbone features of one image (timed as "backbone" when a timer is given)."""
-        tensor, size = self.preprocess(image, keep_aspect)
+        tensor, size = self.preprocess(image, keep_aspect, network_scale)
         with maybe_stage(timer, "backbone"), self._autocast():
             features = self.model.extract(tensor)
         return EncodedImage(features, size, (int(tensor.shape[2]), int(tensor.shape[3])), id(self.model))

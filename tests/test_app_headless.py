@@ -355,7 +355,7 @@ def test_compare_draws_sift_below_on_the_same_frames_and_counts_both(weights: Pa
         len(saved["compare_confidence"]), saved["compare_inliers"].sum())
     assert "wrote " + str(out / "frames.csv") in capsys.readouterr().err
     assert rows[1]["rotation_deg"] == ""  # the camera's motion comes with an essential matrix only
-    assert rows[1]["anchor_turn_deg"] == ""  # the anchor's turn comes with --any_rotation only
+    assert rows[1]["anchor_turn_deg"] == rows[1]["anchor_scale"] == ""  # with --any_rotation, --any_scale only
 
 
 def test_an_essential_matrix_says_how_the_camera_moved(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -556,16 +556,17 @@ def test_start_and_anchor_frame_choose_the_frames_and_the_anchor(weights: Path, 
     assert int(saved["anchor_index"]) == 40 and str(saved["anchor_name"]) == ""  # a frame of the video, not a file
 
 
-def test_any_rotation_says_which_turn_of_the_anchor_each_frame_matched(weights: Path, tmp_path: Path,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_any_rotation_and_scale_say_which_view_of_the_anchor_each_frame_matched(
+        weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
                  "--output_dir", str(out), "--max_length", "2", "--resize", "160", "120", "--any_rotation",
-                 "--save_matches", "--compare", "sift"])
+                 "--any_scale", "--save_matches", "--compare", "sift"])
     assert code == 0, capsys.readouterr().err
     saved = np.load(out / "matches" / "frame_000001.npz")
-    assert int(saved["anchor_turn_deg"]) in (0, 90, 180, 270)
+    assert int(saved["anchor_turn_deg"]) in (0, 90, 180, 270) and float(saved["anchor_scale"]) in (1.0, 0.5)
     assert "compare_anchor_turn_deg" not in saved  # SIFT is rotation invariant: it is matched as it is
     with open(out / "frames.csv", newline="") as table:
         rows = list(csv.DictReader(table))
     assert int(rows[1]["anchor_turn_deg"]) == int(saved["anchor_turn_deg"])
+    assert float(rows[1]["anchor_scale"]) == float(saved["anchor_scale"])

@@ -86,8 +86,8 @@ def test_match_geometry_adds_inliers_and_matrix(files: dict[str, Path], tmp_path
     assert code == 0 and "camera from image0 to image1: turned " in capsys.readouterr().out
     assert np.load(output)["rotation"].shape == (3, 3)
     code = main(["match", str(files["a"]), str(files["a"]), "--weights", str(files["weights"]), "--resize", "160",
-                 "120", "--any_rotation"])
-    assert code == 0 and "degrees clockwise matched best (summed confidence by turn: 0: " in capsys.readouterr().out
+                 "120", "--any_rotation", "--any_scale"])
+    assert code == 0 and " matched best (confident matches by view: as it is: " in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -652,7 +652,8 @@ def opened(resized_first):
         time.sleep(0.01)
     frame = window.frameGeometry()
     sizes = [before, [window.width(), window.height()], [window.view.width(), window.view.height()],
-             [window.stats.width()], window.screen().availableGeometry().contains(frame)]
+             [window.stats.width()], window.screen().availableGeometry().contains(frame),
+             window.controls.sizeHint().width()]
     window.shutdown()
     return sizes
 
@@ -674,11 +675,13 @@ def test_the_window_grows_to_show_its_first_view_at_its_size(tmp_path: Path) -> 
     done = subprocess.run([sys.executable, "-c", GROWING_WINDOW, str(tmp_path)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300, check=True)
     grown, kept = json.loads(done.stdout.splitlines()[-1])
-    before, after, view, plots, on_screen = grown
-    assert before == [1600, 560] and after[0] > 1600 and on_screen
+    before, after, view, plots, on_screen, controls = grown
+    # It opens 1600x560 and grows for the view, and for every control of the bar to show (none in its overflow menu).
+    assert before == [1600, 560] and after[0] > 1600 and after[0] >= controls and on_screen
     assert view[0] >= 1290 and view[1] >= 480  # the view at its own size, not shrunk
     assert plots[0] > 200  # the plots kept their width
     assert kept[0] == kept[1] == [1000, 500]  # resized before the first view: the user's size is kept
+
 
 def test_the_overlay_text_grows_when_the_view_is_shown_shrunk(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
@@ -853,12 +856,16 @@ def test_the_control_bar_and_the_keys_stay_in_step(qtbot, window) -> None:  # ty
     assert controls.threshold_box.value() == 0.1
     qtbot.keyClick(window, Qt.Key.Key_L)
     assert controls.view_box.currentText() == "lines"
-    qtbot.keyClick(window, Qt.Key.Key_T)  # LoFTR at any rotation: the packets say which turn of the anchor matched
+    qtbot.keyClick(window, Qt.Key.Key_T)  # LoFTR at any rotation: the packets say which view of the anchor matched
     assert window.any_rotation and controls.rotation_action.isChecked()
-    qtbot.waitUntil(lambda: window.last_packet.anchor_turn_deg is not None, timeout=60000)
+    qtbot.waitUntil(lambda: window.last_packet.anchor_view is not None, timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_Z)
+    assert window.any_scale and controls.scale_action.isChecked()
     controls.rotation_action.trigger()
     assert not window.any_rotation
-    qtbot.waitUntil(lambda: window.last_packet.anchor_turn_deg is None, timeout=60000)
+    controls.scale_action.trigger()
+    assert not window.any_scale
+    qtbot.waitUntil(lambda: window.last_packet.anchor_view is None, timeout=60000)
     qtbot.keyClick(window, Qt.Key.Key_G)
     assert not controls.plots_action.isChecked() and not window.stats.isVisible()
     controls.model_action.trigger()

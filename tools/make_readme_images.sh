@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mkdir -p docs
 # No --input: without a camera the bundled sample video (a planar photo wall) plays in a loop. Halfway, the
-# mouse drags a box over the cat on the anchor (screen pixels of the window once it has grown to its first view,
-# centred on the 1700x640 screen).
-DRAG="86 355 318 560" tools/screenshot_gui.sh docs/gui.png 20 --geometry homography
+# mouse drags a box over the cat on the anchor (screen pixels of the window once it has grown to its first view
+# and its whole control bar, centred on the 1920x640 screen).
+SCREEN=1920x640 DRAG="91 354 323 559" tools/screenshot_gui.sh docs/gui.png 20 --geometry homography
 convert docs/gui.png -trim +repage docs/gui.png  # the window without the empty screen around it
 OUT="$(mktemp -d)"
 .venv/bin/python -m app --input assets/sample.mp4 --no_display --output_dir "$OUT" --max_length 31 --skip 1

@@ -59,14 +59,14 @@ def main() -> int:
         print(f"--any_rotation {'on' if any_rotation else 'off'}: {files[args.frame].name} turned clockwise against "
               f"{files[args.anchor].name}")
         for index, angle in enumerate(angles):
-            searches = session.rotation.searches if session.rotation else 0
+            searches = session.search.searches if session.search else 0
             start = time.perf_counter()
             packet = session.process(Frame(turned(frame, angle), index + 1))
             milliseconds = (time.perf_counter() - start) * 1000
             assert packet.geometry is not None
             inliers[any_rotation].append(packet.geometry.num_inliers)
-            searched = session.rotation is not None and session.rotation.searches > searches
-            turn = "" if packet.anchor_turn_deg is None else f"  anchor turned {packet.anchor_turn_deg:3d}"
+            searched = session.search is not None and session.search.searches > searches
+            turn = "" if packet.anchor_view is None else f"  anchor turned {packet.anchor_view.degrees:3d}"
             print(f"  {angle:5.0f} deg: {len(packet.result):3d} matches, mean confidence "
                   f"{np.mean(packet.result.confidence) if len(packet.result) else 0:.2f}, "
                   f"{packet.geometry.num_inliers:3d} inliers{turn}  {milliseconds:4.0f} ms"
