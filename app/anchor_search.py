@@ -24,11 +24,11 @@ from model.views import UPRIGHT, AnchorView, AnchorViews, match_score
 
 #: Matches are weak below this fraction of the best score lately.
 DROP_FRACTION = 0.5
-#: While they are weak, the other turns are tried every this many frames.
+#: While they are weak, the other views are tried every this many frames.
 RETRY_EVERY = 8
 #: Otherwise every this many frames.
 SEARCH_EVERY = 30
-#: Move to another turn only when it scores this many times the current one.
+#: Move to another view only when it scores this many times the current one.
 SWITCH_MARGIN = 1.5
 #: The best score lately is multiplied by this every frame (halved in about 70 frames).
 PEAK_FADE = 0.99
