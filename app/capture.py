@@ -19,15 +19,21 @@ from .sources import Frame, FrameSource
 
 
 class LatestFrame:
-    """A one-slot mailbox: the capture thread overwrites, the inference thread takes the newest."""
+    """A one-slot mailbox: the capture thread overwrites, the inference thread takes the newest; but the first
+    frame of an input switched to (``Frame.input_number``) is kept until taken, since it becomes the anchor (while
+    matching the input before it, the inference thread could otherwise miss it, and a later frame be the anchor)."""
 
     def __init__(self) -> None:
         self._frame: Frame | None = None
         self._ended = False
+        self._taken_input = 0  # the input of the last frame taken
         self._condition = threading.Condition()
 
     def put(self, frame: Frame) -> None:
         with self._condition:
+            first_of_input = self._frame is not None and self._frame.input_number != self._taken_input
+            if first_of_input and frame.input_number == self._frame.input_number:  # type: ignore[union-attr]
+                return
             self._frame = frame
             self._condition.notify_all()
 
@@ -47,6 +53,8 @@ class LatestFrame:
             if self._frame is None and not self._ended:
                 self._condition.wait(timeout)
             frame, self._frame = self._frame, None
+            if frame is not None:
+                self._taken_input = frame.input_number
             return frame, self._ended and frame is None
 
 

@@ -20,7 +20,7 @@ from .matching import FINE_EXPECTATIONS
 from .views import AnchorView, AnchorViews, match_score, views
 
 if TYPE_CHECKING:
-    from .evaluate import HomographyReport
+    from .evaluate import HomographyReport, MatchFunction
     from .geometry import TwoViewGeometry
 
 
@@ -359,6 +359,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """homography AUC on held-out photos against SIFT, and match statistics on a real image sequence"""
+    from .train.data import WarpRanges
+
     _add_model_arguments(parser)
     parser.add_argument("--images", default="../shared/data/train_images",
                         help="the training photo folder; its fixed held-out split is used (never trained on)")
@@ -375,6 +377,19 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                                            "tum_freiburg/images) for matches and inlier ratios")
     parser.add_argument("--viz", help="PNG of the sequence's first vs middle frame matches")
     parser.add_argument("--no_xfeat", action="store_true", help="skip the XFeat reference (SIFT always runs)")
+    parser.add_argument("--max_rotation", type=float, default=WarpRanges.max_rotation_deg, metavar="DEGREES",
+                        help="the pairs' in-plane rotations are drawn up to this (default: the training range)")
+    parser.add_argument("--max_scale", type=float, default=WarpRanges.max_scale,
+                        help="and their scale changes between 1/MAX_SCALE and MAX_SCALE (default: the training range)")
+    parser.add_argument("--reverse", action="store_true",
+                        help="match each pair the other way round: the pairs' second views mostly show the scene "
+                             "larger (views that stay inside the photo are preferred), so reversed, with --max_scale "
+                             "above 2, the scene mostly appears smaller in the frame: the case of --any_scale")
+    parser.add_argument("--any_rotation", action="store_true",
+                        help="also score ours through image0's views turned by 90, 180 and 270 degrees (as the app's "
+                             "--any_rotation), the view with the most confident matches kept")
+    parser.add_argument("--any_scale", action="store_true",
+                        help="also score ours through image0 at half size too (as the app's --any_scale)")
     parser.add_argument("--compare", metavar="WEIGHTS",
                         help="a second weights file on the same pairs, with paired AUC differences and their "
                              "90%% bootstrap intervals (is one really better?)")
@@ -387,6 +402,16 @@ def _keypoint_pairs(matcher: AnyMatcher) -> Callable[[np.ndarray, np.ndarray], t
     """The matcher as a benchmark method: two images -> matched keypoints [N, 2] in each."""
     def match(image0: np.ndarray, image1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         result = matcher.match(image0, image1)
+        return result.keypoints0, result.keypoints1
+    return match
+
+
+def _best_view_pairs(matcher: Matcher, tried: tuple[AnchorView, ...]) -> MatchFunction:
+    """The matcher through image0's views (--any_rotation, --any_scale) as a benchmark method: the matches of the
+    view with the most confident ones."""
+    def match(image0: np.ndarray, image1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        results = AnchorViews(matcher, image0).match_views(image1, tried)
+        result = max(results.values(), key=lambda result: match_score(result.confidence))
         return result.keypoints0, result.keypoints1
     return match
 
@@ -444,12 +469,25 @@ def run_eval(args: argparse.Namespace) -> int:
         _writable(args.viz)  # before the benchmark's minutes, not after
     matcher = _build_matcher(args, resize, threshold=args.threshold, max_matches=args.max_matches)
 
-    pairs = fixed_pairs(held, args.pairs, (480, 640), WarpRanges(), PhotometricRanges(), seed=2024)
+    if not 0 <= args.max_rotation <= 180 or args.max_scale < 1:
+        raise CliError("--max_rotation is in degrees, 0 to 180; --max_scale is at least 1")
+    warp = WarpRanges(max_rotation_deg=args.max_rotation, max_scale=args.max_scale)
+    pairs = fixed_pairs(held, args.pairs, (480, 640), warp, PhotometricRanges(), seed=2024)
+    if args.reverse:
+        pairs = [{"image0": pair["image1"], "image1": pair["image0"], "valid0": pair["valid1"],
+                  "valid1": pair["valid0"], "homography": np.linalg.inv(pair["homography"])} for pair in pairs]
     network_height, network_width = matcher.preprocess(pairs[0]["image0"])[0].shape[2:]
-    print(f"homography benchmark: {len(pairs)} pairs from {len(held)} held-out photos, 640x480, "
-          f"ours at {network_width}x{network_height}, {matcher.device.type}/{matcher.precision}")
+    print(f"homography benchmark: {len(pairs)} pairs from {len(held)} held-out photos, 640x480, rotations up to "
+          f"{warp.max_rotation_deg:g} degrees, scales 1/{warp.max_scale:g} to {warp.max_scale:g}"
+          f"{', each matched the other way round' if args.reverse else ''}, ours at "
+          f"{network_width}x{network_height}, {matcher.device.type}/{matcher.precision}")
     label = f"ours: {matcher.loaded.description if matcher.loaded else matcher.name}, fine {matcher.fine_expectation}"
     methods = {label: _keypoint_pairs(matcher)}
+    tried = views(args.any_rotation, args.any_scale)
+    if len(tried) > 1:
+        flags = " ".join(flag for flag, on in (("--any_rotation", args.any_rotation), ("--any_scale", args.any_scale))
+                         if on)
+        methods[f"ours, {flags} (the best of {len(tried)} views)"] = _best_view_pairs(matcher, tried)
     if args.compare:
         other = _build_matcher(args, resize, args.compare, threshold=args.threshold, max_matches=args.max_matches,
                                fine_expectation=args.compare_fine_expectation)

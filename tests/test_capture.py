@@ -18,6 +18,23 @@ def _frame(index: int, nbytes: int = 100) -> Frame:
     return Frame(np.full(nbytes, index % 256, np.uint8), index)
 
 
+def test_the_mailbox_keeps_the_newest_frame_but_not_over_the_first_of_a_new_input() -> None:
+    mailbox = LatestFrame()
+    image = np.zeros((4, 4), np.uint8)
+    for index in range(3):  # the inference thread is busy: only the newest waits
+        mailbox.put(Frame(image, index))
+    assert mailbox.take(0.0)[0].index == 2  # type: ignore[union-attr]
+    for index in range(3):  # a video dropped on the window: its first frame becomes the anchor, so it waits
+        mailbox.put(Frame(image, index, input_number=1))
+    assert mailbox.take(0.0)[0].index == 0  # type: ignore[union-attr]
+    for index in range(3, 6):  # taken: the newest again
+        mailbox.put(Frame(image, index, input_number=1))
+    assert mailbox.take(0.0)[0].index == 5  # type: ignore[union-attr]
+    mailbox.put(Frame(image, 6, input_number=1))
+    mailbox.put(Frame(image, 0, input_number=2))  # the next input's first frame replaces a frame of the one before
+    assert mailbox.take(0.0)[0].input_number == 2  # type: ignore[union-attr]
+
+
 def test_the_history_keeps_the_latest_frames_within_its_bytes() -> None:
     history = FrameHistory(max_bytes=350)
     for index in range(6):

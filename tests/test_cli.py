@@ -183,6 +183,15 @@ def test_eval_reports_ours_against_sift_and_the_sequence(files: dict[str, Path],
                  "--compare_fine_expectation", "window"]) == 0
     out = capsys.readouterr().out  # the same weights, the two sub-pixel refinements side by side
     assert ", fine peak " in out and ", fine window " in out and "ours - compare, magsac: " in out
+    assert main(["eval", "--weights", str(files["weights"]), "--images", str(photos), "--pairs", "1",
+                 "--resize", "160", "120", "--no_xfeat", "--max_rotation", "180", "--max_scale", "3",
+                 "--any_rotation", "--any_scale", "--reverse"]) == 0
+    views_out = capsys.readouterr().out  # pairs turned any way, and ours through the anchor's 8 views as a row
+    assert "rotations up to 180 degrees, scales 1/3 to 3, each matched the other way round" in views_out
+    assert sum(line.startswith("ours, --any_rotation --any_scale (the best of 8 views)") for line in
+               views_out.splitlines()) == 2
+    assert main(["eval", "--weights", str(files["weights"]), "--images", str(photos), "--max_rotation", "200"]) == 2
+    assert "--max_rotation is in degrees, 0 to 180" in capsys.readouterr().err
     (frames / "1.png").write_bytes(b"not an image")
     (frames / "2.png").unlink()
     assert main(["eval", "--weights", str(files["weights"]), "--images", str(photos), "--sequence", str(frames)]) == 2
