@@ -23,6 +23,9 @@ from .transformer import LocalFeatureTransformer, PositionEncodingSine
 
 COARSE_STRIDE = 8
 FINE_STRIDE = 2
+#: The fine transformer runs on a multiple of this many windows (see ``LoFTR.refine``); a round number, so that
+#: the usual caps on matches (--max_matches 200, 300, 500, ...) need no windows added.
+FINE_BATCH_STEP = 50
 
 
 @dataclass
@@ -123,8 +126,15 @@ class LoFTR(nn.Module):
         win0, win1 = self.fine_preprocess(features0.fine, features1.fine, tokens0, tokens1, coarse,
                                           features0.coarse_hw[1], features1.coarse_hw[1],
                                           stride=COARSE_STRIDE // FINE_STRIDE)
-        if win0.shape[0]:
-            win0, win1 = self.loftr_fine(win0, win1)
+        count = win0.shape[0]
+        if count:
+            # The windows go through the fine transformer in batches of a multiple of FINE_BATCH_STEP (zero
+            # windows added, dropped after): each window is attended to alone, so the others do not change, and
+            # the CPU's oneDNN makes and caches kernels per shape. With a new count every frame its cache grew
+            # by hundreds of MiB over a few hundred frames (the app's --any_rotation --any_scale: 1.3 GiB in all).
+            padded = -(-count // FINE_BATCH_STEP) * FINE_BATCH_STEP
+            win0, win1 = (torch.cat([win, win.new_zeros(padded - count, *win.shape[1:])]) for win in (win0, win1))
+            win0, win1 = (win[:count] for win in self.loftr_fine(win0, win1))
         return self.fine_matching(win0, win1, expectation)
 
     def match(self, features0: Features, features1: Features, thr: float | None = None,

@@ -203,3 +203,26 @@ def test_peak_expectation_leaves_out_the_heatmaps_far_tail() -> None:
     torch.testing.assert_close(near[:, 2], whole[:, 2])  # the spread stays the whole window's
     with pytest.raises(ValueError, match="unknown fine expectation 'median'"):
         FineMatching()(window, other, "median")
+
+
+def test_the_fine_stage_gives_each_window_the_same_result_whatever_batch_it_runs_in() -> None:
+    # LoFTR.refine pads the windows to a multiple of FINE_BATCH_STEP (one kernel shape for many match counts):
+    # the windows added must change nothing.
+    from model.config import get_preset
+    from model.loftr import COARSE_STRIDE, FINE_BATCH_STEP, FINE_STRIDE, LoFTR
+
+    torch.manual_seed(0)
+    model = LoFTR(get_preset("compact_s")).eval()
+    image0, image1 = torch.rand(1, 1, 96, 128), torch.rand(1, 1, 96, 128)
+    with torch.no_grad():
+        features0, features1 = model.extract(image0), model.extract(image1)
+        tokens0, tokens1, _, coarse = model.coarse_matches(features0, features1, 0.0, 0)
+        count = coarse.mconf.shape[0]
+        assert 0 < count and count % FINE_BATCH_STEP  # some windows are added
+        padded = model.refine(features0, features1, tokens0, tokens1, coarse)
+        win0, win1 = model.fine_preprocess(features0.fine, features1.fine, tokens0, tokens1, coarse,
+                                           features0.coarse_hw[1], features1.coarse_hw[1],
+                                           stride=COARSE_STRIDE // FINE_STRIDE)
+        alone = model.fine_matching(*model.loftr_fine(win0, win1), "window")
+    assert padded.shape == alone.shape == (count, 3)
+    torch.testing.assert_close(padded, alone, atol=1e-5, rtol=1e-5)
