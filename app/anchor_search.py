@@ -20,7 +20,7 @@ import numpy as np
 
 from model.geometry import Box
 from model.matcher import MatchResult
-from model.views import UPRIGHT, AnchorView, AnchorViews, match_score
+from model.views import UPRIGHT, AnchorView, AnchorViews, best_view, match_score
 
 #: Matches are weak below this fraction of the best score lately.
 DROP_FRACTION = 0.5
@@ -56,7 +56,7 @@ class AnchorSearch:
         weak = score < DROP_FRACTION * self.peak
         if (weak and not self.weak) or self.frames_since_search >= (RETRY_EVERY if weak else SEARCH_EVERY):
             others = self.anchor.match_views(frame, tuple(view for view in self.views if view != self.view), region)
-            best = max(others, key=lambda view: match_score(others[view].confidence))
+            best = best_view(others)
             if match_score(others[best].confidence) > SWITCH_MARGIN * score:
                 self.view, result, score = best, others[best], match_score(others[best].confidence)
             self.frames_since_search = 0

@@ -12,10 +12,9 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from model.camera import Camera, read_calibration
+from model.camera import camera_from_flags
 from model.checkpoints import CheckpointError
 from model.classical import CLASSICAL_METHODS, DEFAULT_RATIO_THRESHOLD, AnyMatcher, ClassicalMatcher
-from model.geometry import intrinsic_matrix
 from model.images import read_image
 from model.matcher import PRECISIONS, Matcher, Resize, parse_resize, resize_array, resolve_device
 from model.matching import FINE_EXPECTATIONS
@@ -419,16 +418,12 @@ def camera_intrinsics(calibrated: list[float] | None, fov_deg: float | None,
                                       calibrated), ("--fov DEGREES", fov_deg)) if value is not None]
     if len(given) > 1:
         raise AppError(f"give one of {' or '.join(given)}, not {'both' if len(given) == 2 else 'all three'}")
-    if calibration_file is not None:
-        try:
-            return CameraIntrinsics(calibration=read_calibration(calibration_file))
-        except ValueError as error:
-            raise AppError(f"--calibration: {error}") from None
-    if calibrated is not None:
-        try:
-            return CameraIntrinsics(calibration=Camera(intrinsic_matrix(*calibrated)))
-        except ValueError as error:
-            raise AppError(f"--intrinsics FX FY CX CY: {error}") from None
+    try:
+        camera = camera_from_flags(calibrated, calibration_file)
+    except ValueError as error:
+        raise AppError(str(error)) from None
+    if camera is not None:
+        return CameraIntrinsics(calibration=camera)
     if fov_deg is not None:
         if not 0 < fov_deg < 180:
             raise AppError("--fov DEGREES is a camera's horizontal field of view: between 0 and 180, e.g. 70")

@@ -38,8 +38,7 @@ def frame_row(output_index: int, packet: MatchPacket) -> tuple[object, ...]:
     anchor (``#N`` or the --anchor file's name), the matches, the inliers (empty without --geometry), the matching
     time in ms, whether the frame became the anchor (--reanchor_below), how far the camera turned since the
     anchor (--geometry essential; else empty) and the anchor's view matched (its turn and scale, with
-    --any_rotation or --any_scale; else empty); with
-    --compare, the comparison's matches and inliers after them
+    --any_rotation or --any_scale; else empty); with --compare, the comparison's matches and inliers after them
     (``compare_matches``, ``compare_inliers``)."""
     def counts(counted: MatchPacket) -> tuple[object, ...]:
         return len(counted.result), "" if counted.geometry is None else counted.geometry.num_inliers

@@ -206,7 +206,7 @@ class MatchSession:
         any_rotation: match LoFTR at any in-plane rotation, against the anchor turned by the quarter turn that
             matches best (``AnchorSearch``); SIFT and ORB are rotation invariant already. Changeable meanwhile.
         any_scale: also try the anchor seen by the network at half its size, for frames in which its content
-            appears smaller than twice as small (SIFT and ORB are scale invariant). Changeable meanwhile.
+            appears more than twice as small (SIFT and ORB are scale invariant). Changeable meanwhile.
     """
 
     def __init__(self, matcher: AnyMatcher, geometry: str = "none", anchor_region: Box | None = None,

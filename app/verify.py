@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from model.camera import Camera
-from model.geometry import TwoViewGeometry, fit_to_result, intrinsic_matrix
+from model.camera import Camera, intrinsic_matrix
+from model.geometry import TwoViewGeometry, fit_to_result
 from model.matcher import MatchResult, Resize
 
 GEOMETRY_MODES = ("none", "homography", "fundamental", "essential")

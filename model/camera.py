@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -27,6 +28,27 @@ STANDARD_COUNTS, FISHEYE_COUNTS = (4, 5, 8, 12, 14), (4,)
 UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-10)
 #: Frames whose width / height differs more than this from the calibration's are another crop of the sensor.
 ASPECT_TOLERANCE = 0.02
+
+
+def intrinsic_matrix(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
+    """[3, 3] camera matrix from focal lengths and principal point (pixels); ValueError for a focal length <= 0."""
+    if min(fx, fy) <= 0:
+        raise ValueError("the focal lengths FX and FY must be positive (pixels)")
+    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+
+
+def camera_from_flags(intrinsics: Sequence[float] | None, calibration_file: str | None) -> Camera | None:
+    """The camera of the command lines' --intrinsics FX FY CX CY or --calibration FILE (the caller refuses both);
+    None without either; ValueError with one line that names the flag."""
+    if calibration_file is not None:
+        try:
+            return read_calibration(calibration_file)
+        except ValueError as error:
+            raise ValueError(f"--calibration: {error}") from None
+    try:
+        return None if intrinsics is None else Camera(intrinsic_matrix(*intrinsics))
+    except ValueError as error:
+        raise ValueError(f"--intrinsics FX FY CX CY: {error}") from None
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Callable
 import cv2
 import numpy as np
 
-from .camera import Camera, read_calibration
+from .camera import Camera, camera_from_flags
 from .checkpoints import CheckpointError
 from .classical import CLASSICAL_METHODS, AnyMatcher, ClassicalMatcher
 from .config import PRESETS
-from .geometry import MODELS, intrinsic_matrix
+from .geometry import MODELS
 from .images import read_image
 from .matcher import PRECISIONS, Matcher, MatchResult, Resize, parse_resize
 from .matching import FINE_EXPECTATIONS
-from .views import AnchorView, AnchorViews, match_score, views
+from .views import AnchorView, AnchorViews, best_view, match_score, views
 
 if TYPE_CHECKING:
     from .evaluate import HomographyReport, MatchFunction
@@ -147,9 +147,8 @@ def _match_best_view(matcher: Matcher, image0: np.ndarray, image1: np.ndarray,
     """--any_rotation, --any_scale: image1 matched against each of these views of image0; the best (keypoints0 in
     image0's pixels as it is), which one printed."""
     results = AnchorViews(matcher, image0).match_views(image1, tried)
-    scores = {view: match_score(result.confidence) for view, result in results.items()}
-    best = max(scores, key=scores.__getitem__)
-    by_view = ", ".join(f"{view.describe()}: {score}" for view, score in scores.items())
+    best = best_view(results)
+    by_view = ", ".join(f"{view.describe()}: {match_score(result.confidence)}" for view, result in results.items())
     print(f"image0 {best.describe()} matched best (confident matches by view: {by_view})")
     return results[best]
 
@@ -158,15 +157,10 @@ def _calibration(args: argparse.Namespace) -> Camera | None:
     """--intrinsics or --calibration (checked, not both) -> Camera; None without either."""
     if args.intrinsics is not None and args.calibration is not None:
         raise CliError("give --intrinsics FX FY CX CY or --calibration FILE, not both")
-    if args.calibration is not None:
-        try:
-            return read_calibration(args.calibration)
-        except ValueError as error:
-            raise CliError(f"--calibration: {error}") from None
     try:
-        return None if args.intrinsics is None else Camera(intrinsic_matrix(*args.intrinsics))
+        return camera_from_flags(args.intrinsics, args.calibration)
     except ValueError as error:
-        raise CliError(f"--intrinsics FX FY CX CY: {error}") from None
+        raise CliError(str(error)) from None
 
 
 def _fit_geometry(args: argparse.Namespace, result: MatchResult, shape: tuple[int, ...], resize: Resize,
@@ -411,7 +405,7 @@ def _best_view_pairs(matcher: Matcher, tried: tuple[AnchorView, ...]) -> MatchFu
     view with the most confident ones."""
     def match(image0: np.ndarray, image1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         results = AnchorViews(matcher, image0).match_views(image1, tried)
-        result = max(results.values(), key=lambda result: match_score(result.confidence))
+        result = results[best_view(results)]
         return result.keypoints0, result.keypoints1
     return match
 

@@ -61,13 +61,6 @@ class RelativePose:
 STILL = RelativePose(np.eye(3), np.zeros(3))
 
 
-def intrinsic_matrix(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
-    """[3, 3] camera matrix from focal lengths and principal point (pixels); ValueError for a focal length <= 0."""
-    if min(fx, fy) <= 0:
-        raise ValueError("the focal lengths FX and FY must be positive (pixels)")
-    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
-
-
 @dataclass(frozen=True)
 class TwoViewGeometry:
     """A fitted model and its inliers.

@@ -98,6 +98,11 @@ def match_score(confidence: np.ndarray) -> int:
     return int(np.count_nonzero(confidence >= CONFIDENT))
 
 
+def best_view(results: dict[AnchorView, MatchResult]) -> AnchorView:
+    """The view whose matches score best (``match_score``); the first of equals."""
+    return max(results, key=lambda view: match_score(results[view].confidence))
+
+
 class AnchorViews:
     """An image to match others against in any of its views (``AnchorView``: turned, seen smaller), each encoded
     when first needed, matches always in the pixels of the image as it is.
@@ -134,7 +139,7 @@ class AnchorViews:
 
     def match_views(self, other: np.ndarray, views: tuple[AnchorView, ...],
                     region: Box | None = None) -> dict[AnchorView, MatchResult]:
-        """``other`` matched against each of these views (its backbone run once) -> the results by view; the
-        best is the one of the highest ``match_score``."""
+        """``other`` matched against each of these views (its backbone run once) -> the results by view
+        (``best_view`` picks)."""
         encoded = self.matcher.encode(other)
         return {view: self.match(view, encoded, region) for view in views}

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from app.verify import CameraIntrinsics, available_modes, next_mode, verify_matches
-from model.camera import Camera
-from model.geometry import MIN_MATCHES, STILL, RelativePose, fit_geometry, intrinsic_matrix, project_outline
+from model.camera import Camera, intrinsic_matrix
+from model.geometry import MIN_MATCHES, STILL, RelativePose, fit_geometry, project_outline
 from model.matcher import MatchResult, image_px_per_network_px
 
 HOMOGRAPHY = np.array([[1.05, 0.04, 12.0], [-0.03, 0.97, -7.0], [2e-4, -1e-4, 1.0]])

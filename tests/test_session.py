@@ -223,9 +223,8 @@ def test_the_camera_intrinsics_follow_the_frames_size_and_need_an_anchor_from_th
         photo_pair: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch) -> None:
     from app import session as session_module
     from app.verify import CameraIntrinsics
-    from model.camera import Camera
+    from model.camera import Camera, intrinsic_matrix
     from model.classical import ClassicalMatcher
-    from model.geometry import intrinsic_matrix
 
     cameras: list[Camera | None] = []
     verify = session_module.verify_matches
@@ -257,9 +256,8 @@ def test_the_camera_intrinsics_follow_the_frames_size_and_need_an_anchor_from_th
 def test_frames_of_another_shape_than_the_calibration_say_so_in_the_overlay(
         photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
     from app.verify import CameraIntrinsics
-    from model.camera import Camera
+    from model.camera import Camera, intrinsic_matrix
     from model.classical import ClassicalMatcher
-    from model.geometry import intrinsic_matrix
 
     calibrated_16_9 = Camera(intrinsic_matrix(1000.0, 1000.0, 640.0, 360.0), image_size=(1280, 720))
     session = MatchSession(ClassicalMatcher("sift"), geometry="essential",
