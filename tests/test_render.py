@@ -98,7 +98,7 @@ def test_the_anchor_is_laid_over_the_frame_in_false_colour_through_the_homograph
     # wrong one (identity: the box lands at (100, 60) to (200, 160)) lays it 30 px off. Compared where both land:
     inside = (slice(scale * 90, scale * 150), slice(scale * 140, scale * 190))
     gray = cv2.cvtColor(plain[inside].astype(np.uint8), cv2.COLOR_BGR2GRAY).astype(int)
-    np.testing.assert_array_equal(right[inside][..., 1], gray)
+    assert np.abs(right[inside][..., 1] - gray).max() <= 1  # OpenCV versions round the blend differently
     np.testing.assert_array_equal(right[inside][..., 0], right[inside][..., 2])
     assert np.abs(right[inside][..., 2] - right[inside][..., 1]).mean() < 2.0
     assert np.abs(wrong[inside][..., 2] - wrong[inside][..., 1]).mean() > 10.0
@@ -136,17 +136,21 @@ def test_an_anchor_photo_of_another_size_is_drawn_as_tall_as_the_frame() -> None
 @pytest.mark.parametrize("anchor_width", [WIDTH, 100])
 def test_the_status_line_never_overlaps_the_overlay_text(anchor_width: int) -> None:
     status_color = np.array((80, 220, 255))
-    anchor, frame = np.zeros((HEIGHT, anchor_width, 3), np.uint8), np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    anchor, frame = np.full((HEIGHT, anchor_width, 3), 200, np.uint8), np.full((HEIGHT, WIDTH, 3), 200, np.uint8)
     no_matches = np.zeros((0, 2), np.float32)
     view = render_view(anchor, frame, no_matches, no_matches, np.zeros(0, np.float32), MatchWindow(),
-                       Overlay(status="paused"))
-    live = view[:, anchor_width + GAP:].astype(int)
-    rows = np.nonzero((np.abs(live - status_color).sum(-1) < 30).any(axis=1))[0]
-    panel_bottom = 14 + 18 * 4  # four lines of overlay text without matches, threshold or geometry
-    if anchor_width == WIDTH:  # room beside the text: the status sits at the top of the live frame
-        assert rows.min() < panel_bottom
+                       Overlay(status="paused")).astype(int)
+    # The text panel darkens the grey images (its first row holds no text): measured, not assumed, as its size
+    # follows the font's metrics, which differ between OpenCV versions.
+    darkened = view.max(axis=2) < 120
+    panel_bottom, panel_right = int(np.argmin(darkened[:, 1])), int(np.argmin(darkened[1, :]))
+    ys, xs = np.nonzero(np.abs(view - status_color).sum(-1) < 30)
+    assert len(ys) and xs.min() >= anchor_width + GAP  # on the live frame
+    assert not ((ys < panel_bottom) & (xs < panel_right)).any()
+    if panel_right < anchor_width + GAP:  # room beside the text: the status sits at the top of the live frame
+        assert ys.min() < panel_bottom
     else:  # the text runs over the live frame: the status goes below it
-        assert rows.min() > panel_bottom
+        assert ys.min() > panel_bottom
 
 
 @pytest.mark.parametrize("view", ["lines", "points"])

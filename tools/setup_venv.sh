@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create or update .venv/ at the repo root, idempotently.
 # Usage: tools/setup_venv.sh [requirements-file]   (default: requirements.txt)
-# Re-installs only when the requirements file changed since the last successful install.
+# Installs the exact versions of the matching lock file (requirements.txt -> requirements.lock,
+# requirements-dev.txt -> requirements-dev.lock); re-installs only when that lock changed since the last install.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REQ="${1:-requirements.txt}"
@@ -23,12 +24,19 @@ if [ ! -x "$VENV/bin/python" ]; then
     echo "[setup] creating virtual environment in .venv/ ..." >&2
     "$PY" -m venv "$VENV"
 fi
-STAMP="$VENV/.installed-$(basename "$REQ")"
-HASH="$(cat "$ROOT/requirements.txt" "$ROOT/$REQ" | sha256sum | cut -d' ' -f1)"
+LOCK="${REQ%.txt}.lock"
+if [ ! -f "$ROOT/$LOCK" ]; then
+    echo "error: $LOCK not found next to $REQ; run tools/lock.sh to generate it" >&2; exit 2
+fi
+STAMP="$VENV/.installed-$(basename "$LOCK")"
+PEERS=""
+if [ "$(basename "$REQ")" = "requirements-dev.txt" ]; then PEERS="$ROOT/requirements-peers.txt"; fi
+HASH="$(cat "$ROOT/$LOCK" $PEERS | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
-    echo "[setup] installing $REQ into .venv/ (first run takes a few minutes) ..." >&2
+    echo "[setup] installing $LOCK into .venv/ (first run takes a few minutes) ..." >&2
     # torch first and alone, so no later requirement can resolve a different build.
     "$VENV/bin/python" -m pip install --quiet "torch==2.13.0"
-    "$VENV/bin/python" -m pip install --quiet -r "$ROOT/$REQ"
+    "$VENV/bin/python" -m pip install --quiet -r "$ROOT/$LOCK"
+    if [ -n "$PEERS" ]; then "$VENV/bin/python" -m pip install --quiet --no-deps -r "$PEERS"; fi
     echo "$HASH" > "$STAMP"
 fi

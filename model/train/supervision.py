@@ -1,7 +1,8 @@
-"""Ground truth for LoFTR from a known homography, and LoFTR's losses.
+"""Ground truth for LoFTR from known correspondences (a homography, or depth and poses), and LoFTR's losses.
 
 Coarse: cell i of image 0 sits at 8 * (x, y); its warp lands nearest to cell j of image 1; (i, j) is a true
-match when that holds both ways (mutual) and both points lie on real photo content.
+match when that holds both ways (mutual) and both points have a true position in the other image (real photo
+content under a homography; seen, not hidden, under depth and poses).
 Fine: the true position of cell i's point inside the 5x5 window around cell j, in [-1, 1] window units.
 """
 
@@ -66,23 +67,47 @@ class CoarseTruth:
         return truth
 
 
+def homography_warps(homography: torch.Tensor, valid0: torch.Tensor, valid1: torch.Tensor,
+                     hw0_c: tuple[int, int], hw1_c: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cell points of each image in the other under homographies [B, 3, 3] (image 0 -> 1): ([B, L, 2], [B, S, 2]),
+    float64. Image 0's points off real content in either image are inf; image 1's are all kept (the mutual check
+    only needs them to lead back)."""
+    homography = homography.double()
+    batch = homography.shape[0]
+    points0 = cell_points(*hw0_c, homography.device).expand(batch, -1, -1)
+    points1 = cell_points(*hw1_c, homography.device).expand(batch, -1, -1)
+    warped0 = warp_points(points0, homography)
+    on_content = _lookup(valid0, points0) & _lookup(valid1, warped0)
+    warped0 = torch.where(on_content[..., None], warped0, torch.full_like(warped0, float("inf")))
+    return warped0, warp_points(points1, torch.linalg.inv(homography))
+
+
+def coarse_truth_from_warps(warped0: torch.Tensor, warped1: torch.Tensor, hw0_c: tuple[int, int],
+                            hw1_c: tuple[int, int]) -> CoarseTruth:
+    """Mutual nearest cells from each image's cell points seen in the other.
+
+    warped0 [B, L, 2]: image 0's cell points (``cell_points``) in image 1's pixels, inf where a point has no true
+    position there; warped1 [B, S, 2]: the same from image 1 to image 0.
+    """
+    j_of_i, on_grid0 = _nearest_cell(warped0, *hw1_c)
+    i_of_j, on_grid1 = _nearest_cell(warped1, *hw0_c)
+    valid = on_grid0 & on_grid1.gather(1, j_of_i)
+    valid &= i_of_j.gather(1, j_of_i) == torch.arange(warped0.shape[1], device=warped0.device)[None]
+    b_ids, i_ids = torch.where(valid)
+    return CoarseTruth(b_ids, i_ids, j_of_i[b_ids, i_ids], warped0.float())
+
+
 def coarse_truth(homography: torch.Tensor, valid0: torch.Tensor, valid1: torch.Tensor,
                  hw0_c: tuple[int, int], hw1_c: tuple[int, int]) -> CoarseTruth:
     """Mutual nearest cells under the homography (image 0 -> 1), on real content in both images."""
-    device = homography.device
-    homography = homography.double()
-    batch = homography.shape[0]
-    points0 = cell_points(*hw0_c, device).expand(batch, -1, -1)
-    points1 = cell_points(*hw1_c, device).expand(batch, -1, -1)
-    warped0 = warp_points(points0, homography)
-    warped1 = warp_points(points1, torch.linalg.inv(homography))
-    j_of_i, on_grid0 = _nearest_cell(warped0, *hw1_c)
-    i_of_j, _ = _nearest_cell(warped1, *hw0_c)
-    valid = on_grid0 & _lookup(valid0, points0) & _lookup(valid1, warped0)
-    loop_back = i_of_j.gather(1, j_of_i)
-    valid &= loop_back == torch.arange(points0.shape[1], device=device)[None]
-    b_ids, i_ids = torch.where(valid)
-    return CoarseTruth(b_ids, i_ids, j_of_i[b_ids, i_ids], warped0.float())
+    return coarse_truth_from_warps(*homography_warps(homography, valid0, valid1, hw0_c, hw1_c), hw0_c, hw1_c)
+
+
+def batch_truth(batch: dict[str, torch.Tensor], hw0_c: tuple[int, int], hw1_c: tuple[int, int]) -> CoarseTruth:
+    """The coarse truth of a training batch: from its ``warp0``/``warp1`` (any pairs), else from its homographies."""
+    if "warp0" in batch:
+        return coarse_truth_from_warps(batch["warp0"], batch["warp1"], hw0_c, hw1_c)
+    return coarse_truth(batch["homography"], batch["valid0"], batch["valid1"], hw0_c, hw1_c)
 
 
 def fine_truth(truth: CoarseTruth, b_ids: torch.Tensor, i_ids: torch.Tensor, j_ids: torch.Tensor,

