@@ -16,7 +16,7 @@ from model.camera import camera_from_flags
 from model.checkpoints import CheckpointError
 from model.classical import CLASSICAL_METHODS, DEFAULT_RATIO_THRESHOLD, AnyMatcher, ClassicalMatcher
 from model.images import read_image
-from model.matcher import PRECISIONS, Matcher, Resize, parse_resize, resize_array, resolve_device
+from model.matcher import PRECISIONS, Matcher, Resize, device_argument, parse_resize, resize_array, resolve_device
 from model.matching import FINE_EXPECTATIONS
 from model.weights import default_weights_path
 
@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--skip_frames", type=int, default=1, help="match every N-th frame of a live camera or stream")
     add("--top_k", type=int, default=2000, help="end of the shown window of matches (by confidence rank)")
     add("--bottom_k", type=int, default=0, help="start of the shown window of matches (by confidence rank)")
-    add("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add("--device", default="auto", type=device_argument, help="auto, cpu, cuda or cuda:N")
     add("--precision", default="auto", choices=PRECISIONS, help="auto: fp16 on CUDA, bf16 on CPUs that have it")
     add("--threshold", type=float, help="coarse confidence threshold (default: the model's)")
     add("--fine_expectation", default="auto", choices=("auto", *FINE_EXPECTATIONS),
@@ -347,6 +347,7 @@ def start_anchor(args: argparse.Namespace, input_spec: str, resize: Resize) -> S
 
 def validate(args: argparse.Namespace) -> Resize:
     try:
+        resolve_device(args.device)  # on every path: the default size below and --resize W H alike
         if args.resize is None:
             resize: Resize = 640 if resolve_device(args.device).type == "cuda" else 320
         else:
@@ -388,6 +389,8 @@ def validate(args: argparse.Namespace) -> Resize:
                        "--indoor_weight (the models k switches to)")
     if args.loop and args.no_display:
         raise AppError("--loop is for the window: a headless run would never end")
+    if args.input is not None and not args.input.strip():
+        raise AppError("--input is empty: give a camera index, a video, a folder of frames or a stream URL")
     if args.camera_size is not None:
         if min(args.camera_size) < 1:
             raise AppError("--camera_size W H must be positive, e.g. 1280 720")

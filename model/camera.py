@@ -92,8 +92,12 @@ class Camera:
         else:
             # OpenCV's default of 5 iterations leaves up to 0.01 px near the corners of a strong lens; 4.x takes
             # the stopping criteria only through undistortPointsIter, 5.x also through undistortPoints.
-            undistorted = cv2.undistortPointsIter(points, self.matrix, self.distortion, np.eye(3), self.matrix,
-                                                  UNDISTORT_CRITERIA)
+            if hasattr(cv2, "undistortPointsIter"):
+                undistorted = cv2.undistortPointsIter(points, self.matrix, self.distortion, np.eye(3), self.matrix,
+                                                      UNDISTORT_CRITERIA)
+            else:
+                undistorted = cv2.undistortPoints(points, self.matrix, self.distortion, R=None, P=self.matrix,
+                                                  criteria=UNDISTORT_CRITERIA)
         return undistorted.reshape(-1, 2)
 
 

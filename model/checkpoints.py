@@ -81,7 +81,13 @@ def _read(path: Path) -> Any:
     try:
         with torch.serialization.safe_globals(unknown):
             return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, AttributeError, TypeError) as error:
+    except pickle.UnpicklingError as error:
+        if "weights only" not in str(error).lower():
+            raise CheckpointError(f"cannot read weights file {path}: {str(error).strip()[:200]}") from None
+        # PyTorch's own message advises loading the file as code, which a hostile file must never get.
+        raise CheckpointError(f"{path} is not a plain weights file (it holds Python objects, not only tensors) and "
+                              "is refused for safety; export the state dict (tensors) and load that") from None
+    except (RuntimeError, EOFError, ValueError, AttributeError, TypeError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"cannot read weights file {path}: {first_line}") from None
 

@@ -15,7 +15,7 @@ from .classical import CLASSICAL_METHODS, AnyMatcher, ClassicalMatcher
 from .config import PRESETS
 from .geometry import MODELS
 from .images import read_image
-from .matcher import PRECISIONS, Matcher, MatchResult, Resize, parse_resize
+from .matcher import PRECISIONS, Matcher, MatchResult, Resize, device_argument, parse_resize
 from .matching import FINE_EXPECTATIONS
 from .views import AnchorView, AnchorViews, best_view, match_score, views
 
@@ -33,7 +33,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help="weights file (official .ckpt, kornia copy, plain state dict or ours); "
                                           "default: the bundled weights")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="force the preset of a weights file")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--device", default="auto", type=device_argument, help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="auto: fp16 on CUDA, bf16 on a CPU with native bf16, else fp32")
     parser.add_argument("--fine_expectation", default="auto", choices=("auto", *FINE_EXPECTATIONS),
@@ -104,6 +104,9 @@ def run_match(args: argparse.Namespace) -> int:
         raise CliError(str(error)) from None
     if args.geometry_px is not None and args.geometry_px <= 0:
         raise CliError("--geometry_px must be positive (pixels)")
+    for output, image in ((args.output, False), (args.viz, True)):
+        if output:
+            _writable(output, image)  # before the model loads and matches
     calibration = _calibration(args)
     if args.geometry == "essential" and calibration is None:
         raise CliError("--geometry essential needs the camera's intrinsics: add --intrinsics FX FY CX CY or "
@@ -122,7 +125,7 @@ def run_match(args: argparse.Namespace) -> int:
     print(f"{len(result)} matches with {matcher.name} on {matcher.device.type}/{matcher.precision} ({timing})")
     geometry = _fit_geometry(args, result, image1.shape, resize, camera)
     if args.output:
-        _writable(args.output)
+        _writable(args.output, image=False)
         extra = {} if geometry is None else {"inliers": geometry.inliers}
         if geometry is not None and geometry.matrix is not None:
             extra["matrix"] = geometry.matrix
@@ -185,10 +188,14 @@ def _fit_geometry(args: argparse.Namespace, result: MatchResult, shape: tuple[in
     return geometry
 
 
-def _writable(path: str) -> None:
+def _writable(path: str, image: bool = True) -> None:
+    """Refuse an output before minutes of work: a missing folder, or an image name OpenCV cannot encode to."""
     folder = Path(path).resolve().parent
     if not folder.is_dir():
         raise CliError(f"output folder does not exist: {folder}")
+    if image and not cv2.haveImageWriter(path):
+        raise CliError(f"cannot write an image named {Path(path).name}: give it an image extension such as "
+                       ".png or .jpg")
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -214,7 +221,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--warmup", type=int, default=defaults.warmup)
     parser.add_argument("--precision", default=defaults.precision, choices=("fp32", "bf16"))
-    parser.add_argument("--device", default=defaults.device, help="auto (CUDA when available), cpu or cuda")
+    parser.add_argument("--device", default=defaults.device, type=device_argument,
+                        help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--threads", type=int, default=defaults.threads)
     parser.add_argument("--workers", type=int, default=defaults.workers, help="data worker processes")
     parser.add_argument("--seed", type=int, default=defaults.seed)

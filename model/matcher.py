@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import re
 from dataclasses import dataclass, field, replace
 from typing import Union
 
@@ -33,14 +34,29 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
+DEVICE_NAME = re.compile(r"cpu|cuda(:\d+)?")
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU. Asking for CUDA without it is an error."""
+    """'auto' -> CUDA when available, else CPU. Asking for CUDA without it, or another device, is a ValueError."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not DEVICE_NAME.fullmatch(str(device)):
+        raise ValueError(f"unknown device {str(device)!r}: use auto, cpu, cuda or cuda:N")
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("CUDA was requested but no CUDA device is available; use --device cpu")
     return resolved
+
+
+def device_argument(text: str) -> str:
+    """argparse ``type`` of ``--device``: a name torch knows for a device this program runs on (whether CUDA is
+    there is checked where the device is resolved, so commands for a GPU still parse on a machine without)."""
+    import argparse
+
+    if text != "auto" and not DEVICE_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}: use auto, cpu, cuda or cuda:N")
+    return text
 
 
 def cpu_has_native_bf16() -> bool:
@@ -103,6 +119,10 @@ def image_px_per_network_px(shape: tuple[int, ...], resize: Resize) -> float:
     return max(width / network_width, height / network_height)
 
 
+#: The largest side ``--resize`` accepts: LoFTR's coarse attention over a larger image would need tens of GB.
+MAX_RESIZE = 4096
+
+
 def parse_resize(values: list[int] | tuple[int, ...] | int | None) -> Resize:
     """Command-line ``--resize`` (W H | MAX | -1) -> Resize; impossible values raise ValueError."""
     if values is None:
@@ -110,6 +130,9 @@ def parse_resize(values: list[int] | tuple[int, ...] | int | None) -> Resize:
     if isinstance(values, int):
         values = [values]
     values = list(values)
+    if values != [-1] and max(values) > MAX_RESIZE:
+        raise ValueError(f"--resize {' '.join(map(str, values))}: at most {MAX_RESIZE} pixels a side (a larger "
+                         "network input would not fit in memory); use -1 to keep the frames' own size")
     if len(values) == 1:
         if values[0] == -1:
             return None

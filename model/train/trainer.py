@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import torch
@@ -347,6 +347,26 @@ def _format_eta(seconds: float) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
+def _validate(model: LoFTR, pairs: tuple[list, list], settings: TrainSettings, step: int,
+              running: dict[str, float], log: TextIO, best: float) -> float:
+    """Score the model on the held-out homography pairs and scene pairs, log it, keep best.pt; the best score."""
+    val_pairs, pose_pairs = pairs
+    metrics = validate(model, val_pairs, settings.precision)
+    if pose_pairs:
+        metrics.update(validate_pose(model, pose_pairs, settings.size, settings.precision))
+    set_training_mode(model, settings)
+    log.write(json.dumps({"step": step, "time": time.time(), **{k: round(v, 5) for k, v in running.items()},
+                          **{f"val_{k}": v for k, v in metrics.items()}}) + "\n")
+    log.flush()
+    print(f"[val] step {step} " + " ".join(f"{k} {v:.3f}" for k, v in metrics.items()), file=sys.stderr, flush=True)
+    score = validation_score(metrics)
+    if score <= best:
+        return best
+    save_weights(Path(settings.out) / "best.pt", model, {"step": step, "validation": metrics,
+                                                         "settings": asdict(settings)})
+    return score
+
+
 def train(settings: TrainSettings, resume: bool = False) -> Path:
     """Run (or continue) training; returns the path of the best exported weights."""
     out = Path(settings.out)
@@ -415,6 +435,8 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
 
     start_step, start_time, last_save = step, 0.0, time.time()
     running: dict[str, float] = {}
+    if step == 0:  # the starting point of the curves: does training improve on --init at all?
+        best = _validate(model, (val_pairs, pose_pairs), settings, step, running, log, best)
     for batch in loader:
         start_time = start_time or time.time()  # the clock starts with the first batch, after worker start-up
         if step >= settings.steps or stop.requested or _time_is_up(settings, start_time):
@@ -440,20 +462,7 @@ def train(settings: TrainSettings, resume: bool = False) -> Path:
                   f"{running['fine_px']:.2f}/{running['coarse_px']:.2f} true/pair {running['true_matches']:.0f} "
                   f"ETA {_format_eta(eta)}", file=sys.stderr, flush=True)
         if step % settings.eval_every == 0 or step == settings.steps or _time_is_up(settings, start_time):
-            metrics = validate(model, val_pairs, settings.precision)
-            if pose_pairs:
-                metrics.update(validate_pose(model, pose_pairs, settings.size, settings.precision))
-            set_training_mode(model, settings)
-            score = validation_score(metrics)
-            log.write(json.dumps({"step": step, "time": time.time(), **{k: round(v, 5) for k, v in running.items()},
-                                  **{f"val_{k}": v for k, v in metrics.items()}}) + "\n")
-            log.flush()
-            print(f"[val] step {step} " + " ".join(f"{k} {v:.3f}" for k, v in metrics.items()), file=sys.stderr,
-                  flush=True)
-            if score > best:
-                best = score
-                save_weights(out / "best.pt", model, {"step": step, "validation": metrics,
-                                                      "settings": asdict(settings)})
+            best = _validate(model, (val_pairs, pose_pairs), settings, step, running, log, best)
         if time.time() - last_save > settings.checkpoint_minutes * 60:
             _save_state(state_path, model, optimizer, step, best)
             last_save = time.time()

@@ -1,0 +1,82 @@
+"""Hostile and unusual command lines: each gets one clear line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from app.cli import main as app_main
+from model.__main__ import main as model_main
+from model.checkpoints import CheckpointError, load_weights
+
+
+@pytest.fixture()
+def images(tmp_path: Path) -> tuple[str, str]:
+    image = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 255, (96, 128), dtype=np.uint8), (0, 0), 2)
+    paths = (tmp_path / "a.png", tmp_path / "b.png")
+    for path in paths:
+        cv2.imwrite(str(path), image)
+    return str(paths[0]), str(paths[1])
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    return err.splitlines()[-1]
+
+
+@pytest.mark.parametrize("resize", [["100000", "100000"], ["5000"]])
+def test_a_network_size_no_memory_holds_is_refused(images: tuple[str, str], resize: list[str],
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert model_main(["match", *images, "--resize", *resize]) == 2
+    assert "at most 4096 pixels a side" in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:x"])
+def test_an_unknown_device_is_refused_when_the_flags_are_read(images: tuple[str, str], device: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    for run in (lambda: model_main(["match", *images, "--device", device, "--resize", "160", "120"]),
+                lambda: app_main(["--device", device, "--resize", "160", "120", "--no_display"])):
+        with pytest.raises(SystemExit) as stop:
+            run()
+        assert stop.value.code == 2
+        assert "unknown device" in _one_line_error(capsys)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("resize", [[], ["--resize", "160", "120"]])
+def test_cuda_without_cuda_is_one_line_on_every_path(resize: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert app_main(["--device", "cuda", *resize, "--no_display", "--input", "assets/sample.mp4"]) == 2
+    assert "no CUDA device is available" in _one_line_error(capsys)
+
+
+def test_an_image_name_opencv_cannot_write_is_refused_before_matching(images: tuple[str, str], tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert model_main(["match", *images, "--viz", str(tmp_path / "out.xyz")]) == 2
+    assert "give it an image extension" in _one_line_error(capsys)
+    assert not (tmp_path / "out.xyz").exists()
+
+
+def test_an_empty_input_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert app_main(["--input", "", "--no_display"]) == 2
+    assert "--input is empty" in _one_line_error(capsys)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_a_checkpoint_holding_code_is_refused_without_advice_to_run_it(tmp_path: Path) -> None:
+    path = tmp_path / "hostile.ckpt"
+    with path.open("wb") as file:
+        pickle.dump({"state_dict": _Payload()}, file, protocol=2)
+    with pytest.raises(CheckpointError) as error:
+        load_weights(path)
+    message = str(error.value)
+    assert "refused for safety" in message and "weights_only" not in message and "\n" not in message
