@@ -593,7 +593,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {summary.table} (a line per frame: matches, inliers, matching time)", file=sys.stderr)
     if summary.pngs:
         print(f"make a video of the PNGs with:\n  {ffmpeg_command(output_dir, options.fps)}", file=sys.stderr)
-    return 130 if summary.interrupted else 0
+    return summary.exit_code
 
 
 def _other_model_differs(args: argparse.Namespace) -> bool:

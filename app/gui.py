@@ -112,4 +112,4 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
         print(f"wrote {path} ({frames} frames)", file=sys.stderr)
     if main_window.match_files is not None and main_window.match_files.written:
         print(f"wrote {main_window.match_files.written} match files to {output_dir / MATCHES_FOLDER}/", file=sys.stderr)
-    return 130 if interrupted else 0
+    return 128 + interrupted[0] if interrupted else 0  # as shells report a signal: 130 Ctrl-C, 143 SIGTERM

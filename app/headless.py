@@ -86,6 +86,12 @@ class HeadlessSummary:
     verified: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)  # matching (and verification) time of each frame
     reanchored: list[int] = field(default_factory=list)  # frames that became the anchor after too few matches
+    stop_signal: int = 0  # the signal that stopped the run (SIGINT, SIGTERM), 0 when it ran to its end
+
+    @property
+    def exit_code(self) -> int:
+        """0, or 128 + the stopping signal's number as shells report it (130: Ctrl-C, 143: SIGTERM)."""
+        return 128 + self.stop_signal if self.interrupted else 0
 
 
 class _StopOnSignal:
@@ -93,7 +99,7 @@ class _StopOnSignal:
     a source's wait to reconnect); restores the old handlers."""
 
     def __init__(self, on_stop: Callable[[], None]) -> None:
-        self.stop = False
+        self.stop, self.signal_number = False, 0
         self.on_stop = on_stop
         self._previous: dict[int, Any] = {}
 
@@ -103,7 +109,7 @@ class _StopOnSignal:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.stop = True
+        self.stop, self.signal_number = True, signum
         self.on_stop()
 
     def __exit__(self, *exc: object) -> None:
@@ -207,7 +213,7 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
     progress.finish()
     return HeadlessSummary(count, png_writer.written if png_writer else 0, time.perf_counter() - started, signals.stop,
                            video_path, input_path, match_files.written if match_files else 0, table.path, verified,
-                           latencies, reanchored)
+                           latencies, reanchored, signals.signal_number)
 
 
 def ffmpeg_command(output_dir: Path, fps: float) -> str:

@@ -37,7 +37,9 @@ def fit_for_display(image: np.ndarray, resize: Resize) -> np.ndarray:
     if max(height, width) <= limit:
         return image
     scale = limit / max(height, width)
-    return cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+    # At least one pixel a side: a 1 x 5000 image must shrink to 1 x 960, not to nothing.
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 @dataclass

@@ -197,6 +197,20 @@ class CaptureSource(FrameSource):
         self.capture.release()
 
 
+#: Frames must be at least this many pixels a side and at most this elongated to be matched and drawn: LoFTR's
+#: coarse grid needs a few 8-pixel cells each way, and the view lays both images side by side at one height.
+MIN_FRAME_SIDE, MAX_FRAME_ASPECT = 16, 8.0
+
+
+def unmatchable(image: np.ndarray) -> str | None:
+    """Why an image cannot be matched (too small or too thin), or None."""
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_FRAME_SIDE or max(height, width) > MAX_FRAME_ASPECT * min(height, width):
+        return (f"{width}x{height} is too small or too thin to match (at least {MIN_FRAME_SIDE} pixels a side, "
+                f"at most {MAX_FRAME_ASPECT:g}:1)")
+    return None
+
+
 class FolderSource(FrameSource):
     """Images of a folder in name order; unreadable files are skipped."""
 
@@ -224,6 +238,10 @@ class FolderSource(FrameSource):
                 if not warned:
                     self.on_warning(f"cannot decode {path.name}; skipping unreadable images")
                     warned = True
+                continue
+            reason = unmatchable(image)
+            if reason:  # said for each such file: unlike a run of broken ones, each is a surprise
+                self.on_warning(f"skipping {path.name}: {reason}")
                 continue
             yield Frame(image, index)
 

@@ -80,3 +80,17 @@ def test_a_checkpoint_holding_code_is_refused_without_advice_to_run_it(tmp_path:
         load_weights(path)
     message = str(error.value)
     assert "refused for safety" in message and "weights_only" not in message and "\n" not in message
+
+
+def test_a_one_pixel_wide_image_in_a_folder_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    from app.sources import FolderSource
+
+    rng = np.random.default_rng(0)
+    for index in range(3):
+        cv2.imwrite(str(tmp_path / f"f{index}.png"), rng.integers(0, 255, (120, 160), dtype=np.uint8))
+    cv2.imwrite(str(tmp_path / "f1.png"), np.zeros((5000, 1), np.uint8))
+    warnings: list[str] = []
+    source = FolderSource(tmp_path, ("*.png",), warnings.append)
+    assert [frame.index for frame in source.frames()] == [0, 2]
+    assert warnings == ["skipping f1.png: 1x5000 is too small or too thin to match (at least 16 pixels a side, "
+                        "at most 8:1)"]
