@@ -14,6 +14,8 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 
+from model.images import write_image
+
 
 class VideoWriter:
     """Writes BGR frames to an H.264 mp4 at the frames' real size (odd sizes are padded by one pixel).
@@ -136,10 +138,11 @@ class PngWriter:
         while (item := self._queue.get()) is not None:
             path, image = item
             if self._error is None:
-                if cv2.imwrite(str(path), image, PNG_PARAMS):
+                try:
+                    write_image(path, image, tuple(PNG_PARAMS))
                     self.written += 1
-                else:
-                    self._error = OSError(f"cannot write {path}")
+                except (OSError, ValueError) as error:
+                    self._error = error if isinstance(error, OSError) else OSError(str(error))
 
     def write(self, image: np.ndarray, index: int) -> None:
         """Queue ``image`` as ``folder / (pattern % index)``; the array must not be changed afterwards."""

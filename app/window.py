@@ -7,13 +7,13 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
-import cv2
 import numpy as np
 from PyQt6.QtCore import QPoint, QRect, QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QMouseEvent, QPixmap
 from PyQt6.QtWidgets import QFileDialog, QLabel, QMainWindow, QRubberBand, QSizePolicy, QSplitter
 
 from model.classical import CLASSICAL_METHODS
+from model.images import write_image
 from model.matcher import Resize, longer_side
 
 from .capture import CaptureThread
@@ -756,8 +756,7 @@ class MainWindow(QMainWindow):
         path = self.output_dir / f"{stem}.png"
         try:
             self.output_dir.mkdir(parents=True, exist_ok=True)
-            if not cv2.imwrite(str(path), canvas):
-                raise OSError("OpenCV could not write it")
+            write_image(path, canvas)
             np.savez_compressed(path.with_suffix(".npz"), **self.last_packet.arrays())
         except OSError as error:
             self.statusBar().showMessage(f"cannot write {path}: {error}", 8000)

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-import cv2
 import numpy as np
 
 from .camera import Camera, camera_from_flags
@@ -140,8 +139,7 @@ def run_match(args: argparse.Namespace) -> int:
         _writable(args.viz)
         canvas = draw_matches(image0, image1, result.keypoints0, result.keypoints1, result.confidence,
                               inliers=None if geometry is None else geometry.inliers)
-        if not cv2.imwrite(args.viz, canvas):
-            raise CliError(f"cannot write {args.viz}")
+        _write_viz(args.viz, canvas)
         print(f"wrote {args.viz}")
     return 0
 
@@ -188,12 +186,24 @@ def _fit_geometry(args: argparse.Namespace, result: MatchResult, shape: tuple[in
     return geometry
 
 
+def _write_viz(path: str, canvas: np.ndarray) -> None:
+    """Write a picture atomically; a failure (e.g. a full disk) is one CliError naming the file."""
+    from .images import write_image
+
+    try:
+        write_image(path, canvas)
+    except (OSError, ValueError) as error:
+        raise CliError(str(error)) from None
+
+
 def _writable(path: str, image: bool = True) -> None:
     """Refuse an output before minutes of work: a missing folder, or an image name OpenCV cannot encode to."""
     folder = Path(path).resolve().parent
     if not folder.is_dir():
         raise CliError(f"output folder does not exist: {folder}")
-    if image and not cv2.haveImageWriter(path):
+    from .images import has_image_encoder
+
+    if image and not has_image_encoder(path):
         raise CliError(f"cannot write an image named {Path(path).name}: give it an image extension such as "
                        ".png or .jpg")
 
@@ -615,8 +625,8 @@ def _sequence_rows(args: argparse.Namespace, matcher: Matcher, frames: list[np.n
 
         middle = len(frames) // 2
         result = matcher.match(frames[0], frames[middle])
-        cv2.imwrite(args.viz, draw_matches(frames[0], frames[middle], result.keypoints0, result.keypoints1,
-                                           result.confidence))
+        _write_viz(args.viz, draw_matches(frames[0], frames[middle], result.keypoints0, result.keypoints1,
+                                          result.confidence))
         print(f"wrote {args.viz} (frame 0 vs frame {middle}, {len(result)} matches)")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -17,6 +18,43 @@ def silence_opencv_warnings() -> None:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
+def read_bytes(path: str | Path) -> np.ndarray | None:
+    """A file's bytes as uint8 [N] for ``cv2.imdecode``, or None when it cannot be read or is empty. Python opens
+    the file, not OpenCV: OpenCV's path-taking functions crash on names that are not valid UTF-8."""
+    try:
+        data = np.fromfile(os.fspath(path), np.uint8)
+    except (OSError, ValueError):
+        return None
+    return data if data.size else None
+
+
+def has_image_encoder(path: str | Path) -> bool:
+    """Whether OpenCV can encode an image under this name's extension (asked by the extension alone: OpenCV
+    crashes on names that are not valid UTF-8)."""
+    suffix = Path(path).suffix
+    return suffix.isascii() and suffix.isprintable() and len(suffix) > 1 and cv2.haveImageWriter("image" + suffix)
+
+
+def write_image(path: str | Path, image: np.ndarray, params: tuple[int, ...] = ()) -> None:
+    """Encode by the name's extension and write atomically (a temporary name, then a rename): a killed process
+    never leaves a truncated image. OSError names the file (a full disk says so); ValueError: no such encoder."""
+    path = Path(path)
+    if not has_image_encoder(path):
+        raise ValueError(f"cannot write an image named {path.name}: give it an image extension such as .png")
+    ok, encoded = cv2.imencode(path.suffix, image, list(params))
+    if not ok:
+        raise ValueError(f"OpenCV cannot encode this image as {path.suffix}")
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(temporary, "wb") as file:
+            file.write(encoded.tobytes())
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        reason = "disk full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
+        raise OSError(error.errno, f"cannot write {path}: {reason}") from None
+
+
 def read_image(path: str | Path) -> np.ndarray | None:
     """The image at ``path`` as an 8-bit BGR array [H, W, 3], or None when it is missing or cannot be decoded.
 
@@ -24,10 +62,13 @@ def read_image(path: str | Path) -> np.ndarray | None:
     first. It refuses some files OpenCV decodes as they are, e.g. 32-bit float TIFFs (renders, HDR): those are
     read unchanged and converted by ``as_bgr_uint8``.
     """
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    data = read_bytes(path)
+    if data is None:
+        return None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if image is not None:
         return image
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if raw is None or raw.size == 0:
         return None
     try:

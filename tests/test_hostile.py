@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import pickle
 from pathlib import Path
 
@@ -94,3 +96,39 @@ def test_a_one_pixel_wide_image_in_a_folder_is_skipped_with_a_warning(tmp_path: 
     assert [frame.index for frame in source.frames()] == [0, 2]
     assert warnings == ["skipping f1.png: 1x5000 is too small or too thin to match (at least 16 pixels a side, "
                         "at most 8:1)"]
+
+
+def test_names_that_are_not_utf8_are_read_and_written(tmp_path: Path) -> None:
+    from app.sources import FolderSource
+    from model.images import read_image, write_image
+
+    folder = Path(os.fsdecode(os.path.join(os.fsencode(tmp_path), b"caf\xe9")))  # Latin-1, not UTF-8
+    folder.mkdir()
+    image = np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    for index in range(2):
+        write_image(folder / os.fsdecode(b"fr\xe9me%d.png" % index), image)  # OpenCV's imwrite crashed here
+    assert [frame.image.shape for frame in FolderSource(folder, ("*.png",), print).frames()] == [(60, 80, 3)] * 2
+    assert np.array_equal(read_image(folder / os.fsdecode(b"fr\xe9me0.png")), image)
+
+
+def test_a_full_disk_is_said_and_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    from model import images
+
+    real_open = builtins.open
+
+    def full_disk(path, mode="r", *args, **kwargs):
+        if "w" in mode:
+            file = real_open(path, mode, *args, **kwargs)
+            file.write(b"\x89PNG")  # a little gets out before the disk is full
+            file.close()
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", full_disk)
+    with pytest.raises(OSError, match="disk full") as error:
+        images.write_image(tmp_path / "frame.png", np.zeros((8, 8, 3), np.uint8))
+    assert str(tmp_path / "frame.png") in str(error.value)
+    monkeypatch.setattr(builtins, "open", real_open)
+    assert list(tmp_path.iterdir()) == []
