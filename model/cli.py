@@ -253,6 +253,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                              "mixed into the batches")
     parser.add_argument("--depth_share", type=float, default=defaults.depth_share,
                         help="share of each batch from --scenes")
+    parser.add_argument("--plane_share", type=float, default=defaults.plane_share,
+                        help="share of each batch from synthetic scenes of textured planes seen by two cameras "
+                             "(parallax and occlusion, exact depth)")
     parser.add_argument("--val_scenes", nargs="+", default=[], metavar="FOLDER",
                         help="held-out scene folders with poses: relative-pose AUC at each validation, half the score "
                              "that picks best.pt")
@@ -280,7 +283,7 @@ def run_train(args: argparse.Namespace) -> int:
         workers=args.workers, seed=args.seed, eval_every=args.eval_every, minutes=args.minutes,
         schedule=args.schedule, checkpoint_minutes=args.checkpoint_minutes, xfeat_weights=args.xfeat_weights,
         backbone_lr_scale=args.backbone_lr_scale, include=tuple(args.include), freeze_coarse=args.freeze_coarse,
-        freeze_bn=args.freeze_bn, scenes=tuple(args.scenes), depth_share=args.depth_share,
+        freeze_bn=args.freeze_bn, scenes=tuple(args.scenes), depth_share=args.depth_share, plane_share=args.plane_share,
         val_scenes=tuple(args.val_scenes),
         warp=WarpRanges(args.max_rotation, args.max_scale, args.max_perspective, args.max_translation),
         photometric=replace(PhotometricRanges(), max_noise=args.max_noise, blur_probability=args.blur_probability,

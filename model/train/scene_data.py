@@ -75,23 +75,27 @@ class DepthPairs(IterableDataset):
 
 
 class MixedPairs(IterableDataset):
-    """Homography pairs and depth pairs in one stream: each item is a depth pair with probability ``depth_share``."""
+    """Homography pairs and other streams of warp items (depth pairs, plane scenes) in one stream: each item
+    comes from ``others[k]`` with probability ``shares[k]``, else from the homography pairs."""
 
-    def __init__(self, homographies: HomographyPairs, depth: DepthPairs, depth_share: float, seed: int) -> None:
+    def __init__(self, homographies: HomographyPairs, others: Sequence[IterableDataset], shares: Sequence[float],
+                 seed: int) -> None:
         super().__init__()
-        if not 0 <= depth_share <= 1:
-            raise ValueError(f"the share of depth pairs must be in [0, 1], got {depth_share}")
-        self.homographies, self.depth, self.depth_share, self.seed = homographies, depth, depth_share, seed
+        if len(others) != len(shares) or any(share < 0 for share in shares) or sum(shares) > 1 + 1e-9:
+            raise ValueError(f"the shares of the other pair streams must be >= 0 and sum to at most 1, got {shares}")
+        self.homographies, self.others, self.shares, self.seed = homographies, list(others), list(shares), seed
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         info = get_worker_info()
         rng = np.random.default_rng([self.seed, info.id if info else 0, 11])
-        homographies, depth = iter(self.homographies), iter(self.depth)
+        homographies, others = iter(self.homographies), [iter(stream) for stream in self.others]
+        bounds = np.cumsum(self.shares)
         height, width = self.homographies.out_hw
         hw_c = (height // COARSE_STRIDE, width // COARSE_STRIDE)
         while True:
-            if rng.random() < self.depth_share:
-                yield next(depth)
+            chosen = int(np.searchsorted(bounds, rng.random(), side="right"))
+            if chosen < len(others):
+                yield next(others[chosen])
                 continue
             pair = next(homographies)
             warp0, warp1 = homography_warps(pair["homography"][None], pair["valid0"][None], pair["valid1"][None],

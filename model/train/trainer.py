@@ -28,6 +28,7 @@ from ..evaluate import corner_error, error_auc, estimate_homography, reprojectio
 from ..loftr import Features, LoFTR
 from ..matching import CoarseMatches
 from .data import HomographyPairs, PhotometricRanges, WarpRanges, fixed_pairs, list_images, split_images
+from .plane_scenes import PlanePairs
 from .scene_data import DepthPairs, MixedPairs, validate_pose, validation_pairs
 from .supervision import batch_truth, coarse_focal_loss, fine_l2_std_loss, fine_truth
 
@@ -68,6 +69,7 @@ class TrainSettings:
     freeze_bn: bool = False  # BatchNorms keep --init's running statistics (small-batch fine-tunes)
     scenes: tuple[str, ...] = ()  # scene folders with depth and poses (model.scenes) for real training pairs
     depth_share: float = 0.5  # share of the batch drawn from --scenes when there are any
+    plane_share: float = 0.0  # share of the batch drawn from synthetic plane scenes (plane_scenes.py)
     val_scenes: tuple[str, ...] = ()  # held-out scene folders with poses: relative-pose AUC at each validation
     val_pairs_per_scene: int = 12
     warp: WarpRanges = field(default_factory=WarpRanges)
@@ -143,12 +145,18 @@ def training_losses(model: LoFTR, batch: dict[str, torch.Tensor], settings: Trai
 
 def training_stream(settings: TrainSettings, files: list[Path], out_hw: tuple[int, int],
                     seed: int) -> HomographyPairs | MixedPairs:
-    """Homography pairs from the photos, mixed with depth pairs from ``settings.scenes`` when there are any."""
+    """Homography pairs from the photos, mixed with depth pairs from ``settings.scenes`` when there are any and
+    with synthetic plane scenes when ``settings.plane_share`` > 0."""
     homographies = HomographyPairs(files, out_hw, settings.warp, settings.photometric, seed=seed)
-    if not settings.scenes:
-        return homographies
-    depth = DepthPairs(settings.scenes, out_hw, settings.photometric, seed=seed)
-    return MixedPairs(homographies, depth, settings.depth_share, seed=seed)
+    others: list[Any] = []
+    shares: list[float] = []
+    if settings.scenes:
+        others.append(DepthPairs(settings.scenes, out_hw, settings.photometric, seed=seed))
+        shares.append(settings.depth_share)
+    if settings.plane_share > 0:
+        others.append(PlanePairs(files, out_hw, settings.photometric, seed=seed))
+        shares.append(settings.plane_share)
+    return MixedPairs(homographies, others, shares, seed=seed) if others else homographies
 
 
 def validation_score(metrics: dict[str, float]) -> float:
