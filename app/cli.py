@@ -20,6 +20,7 @@ from model.matcher import PRECISIONS, Matcher, Resize, device_argument, parse_re
 from model.matching import FINE_EXPECTATIONS
 from model.weights import default_weights_path
 
+from .actions import epilog_keys
 from .headless import MATCHES_FOLDER, HeadlessOptions, ffmpeg_command, run_headless
 from .render import VIEWS, MatchWindow
 from .session import AnchorRule, StartAnchor
@@ -46,32 +47,7 @@ DEFAULT_OUTPUT = Path("demo_output")
 CPU_MAX_MATCHES = 300
 MAX_ANCHOR_SIDE = 1280  # an --anchor image's longer side when frames are not resized (--resize -1)
 
-EPILOG = """keys (GUI):
-  n, space   the current frame becomes the anchor (left); or drop an image file on the window
-  drop       a video file or image folder on the window (or Ctrl+O, Open...): it is played instead, its first
-             frame the anchor
-  mouse      drag a box on the anchor: match only from it; right click or Backspace: the whole anchor;
-             a video or folder: the slider below the view goes to any frame (then n: it becomes the anchor)
-  m          toggle LoFTR's indoor / outdoor model (hot swap)
-  k          the matcher: LoFTR / OpenCV SIFT / OpenCV ORB, on the same frames (to compare)
-  b          compare: SIFT's, then ORB's (then --compare FILE's) matches on the same frames drawn below, then none
-  t          any rotation: LoFTR also against the anchor turned by 90, 180 or 270 degrees (--any_rotation)
-  z          any scale: LoFTR also against the anchor at half size, for a scene farther away (--any_scale)
-  e          geometric verification: none / homography / fundamental / essential (with --calibration,
-             --intrinsics or --fov; MAGSAC++; outliers greyed)
-  w          the anchor over the live frame through the homography, in false colour: grey where aligned
-  l          lines (colour: confidence) / points (colour: position in the anchor)
-  d / f      shift the window of shown matches, ranked by confidence
-  c / v      show fewer / more matches
-  [ / ]      lower / raise the coarse confidence threshold by 0.05
-  , / .      match at a smaller / larger size (faster / more matches)
-  r          record the view as an mp4 (again: stop and save)
-  F11        full screen (again: back)
-  left/right pause; while paused, match the frame before / after (step through a video, a folder or the
-             last seconds of a camera; a setting changed while paused applies to the frame on screen)
-  Home/End   a video or folder: its first / last frame (Page Up / Page Down: a second back / on)
-  p pause (at the end of a file: play again)    s save a PNG snapshot and its matches (npz)    h help overlay
-  q, Esc     quit
+EPILOG = epilog_keys() + """
 
 examples:
   ./run_demo.sh                                   webcam 0 (or the bundled sample video without a camera)

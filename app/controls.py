@@ -15,6 +15,7 @@ from PyQt6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSlider, QStyle, 
 
 from model.classical import CLASSICAL_METHODS
 
+from .actions import tooltip
 from .render import VIEWS
 from .verify import available_modes
 
@@ -62,66 +63,48 @@ class ControlBar(QToolBar):
         (--compare FILE), shown by its name; ``geometry_modes``: what the Geometry box offers."""
         super().__init__("controls", parent)
         self.setMovable(False)
-        self.open_action = self._action("Open...", "Ctrl+O: play a video file instead (or drop a video or image "
-                                        "folder on the window); its first frame becomes the anchor", self.open_clicked)
-        self.anchor_action = self._action("Set anchor", "n / space: the current frame becomes the anchor",
-                                          self.anchor_clicked)
+        self.open_action = self._action("Open...", tooltip("open"), self.open_clicked)
+        self.anchor_action = self._action("Set anchor", tooltip("anchor"), self.anchor_clicked)
         self.anchor_file_action = self._action("Anchor image...",
                                                "an image file becomes the anchor (or drop one on the window)",
                                                self.anchor_file_clicked)
-        self.model_action = self._action("Model: -", "m: switch between LoFTR's indoor and outdoor model",
-                                         self.model_clicked)
-        self.method_box = self._combo("Matcher", METHODS, METHODS[0],
-                                      "k: LoFTR, or OpenCV's SIFT or ORB on the same frames, to compare")
+        self.model_action = self._action("Model: -", tooltip("model"), self.model_clicked)
+        self.method_box = self._combo("Matcher", METHODS, METHODS[0], tooltip("matcher"))
         self.method_box.currentTextChanged.connect(self.method_chosen)
         self.compare_box = self._combo("Compare", tuple(comparison_label(choice) for choice in comparisons),
-                                       comparison_label(comparisons[0]),
-                                       "b: SIFT's, ORB's or other LoFTR weights' matches on the same frames, below")
+                                       comparison_label(comparisons[0]), tooltip("compare"))
         for index, choice in enumerate(comparisons):
             self.compare_box.setItemData(index, choice)
         self.compare_box.currentIndexChanged.connect(
             lambda index: self.compare_chosen.emit(self.compare_box.itemData(index)))
-        self.rotation_action = self._toggle("Any rotation", any_rotation,
-                                            "t: LoFTR at any in-plane rotation (the anchor turned by the quarter "
-                                            "turn that matches best)", self.rotation_toggled)
-        self.scale_action = self._toggle("Any scale", any_scale,
-                                         "z: LoFTR also against the anchor at half size (a scene or object farther "
-                                         "away than twice the anchor's distance)", self.scale_toggled)
+        self.rotation_action = self._toggle("Any rotation", any_rotation, tooltip("any_rotation"),
+                                            self.rotation_toggled)
+        self.scale_action = self._toggle("Any scale", any_scale, tooltip("any_scale"), self.scale_toggled)
         self.addSeparator()
-        self.geometry_box = self._combo("Geometry", geometry_modes, geometry,
-                                        "e: fit a homography, a fundamental matrix or (with --calibration, "
-                                        "--intrinsics or --fov) an essential matrix (MAGSAC++), grey the outliers")
+        self.geometry_box = self._combo("Geometry", geometry_modes, geometry, tooltip("geometry"))
         self.geometry_box.currentTextChanged.connect(self.geometry_chosen)
-        self.blend_action = self._toggle("Blend", blend,
-                                         "w: the anchor over the live frame through the homography (grey: aligned)",
-                                         self.blend_toggled)
+        self.blend_action = self._toggle("Blend", blend, tooltip("blend"), self.blend_toggled)
         self.addSeparator()
-        self.view_box = self._combo("View", VIEWS, view,
-                                    "l: lines coloured by confidence, or dots coloured by position in the anchor")
+        self.view_box = self._combo("View", VIEWS, view, tooltip("view"))
         self.view_box.currentTextChanged.connect(self.view_chosen)
-        self.size_box = self._combo("Size", sizes, sizes[size] if sizes else "",
-                                    ", / .: the size frames are matched at (smaller: faster; larger: more matches)")
+        self.size_box = self._combo("Size", sizes, sizes[size] if sizes else "", tooltip("size"))
         self.size_box.currentIndexChanged.connect(self.size_chosen)
         self.addWidget(QLabel(" Threshold "))
         self.threshold_box = QDoubleSpinBox()
         self.threshold_box.setRange(0.0, 1.0)
         self.threshold_box.setSingleStep(THRESHOLD_STEP)
         self.threshold_box.setDecimals(2)
-        self.threshold_box.setToolTip("[ / ]: the coarse confidence threshold")
+        self.threshold_box.setToolTip(tooltip("threshold"))
         self.threshold_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.threshold_box.valueChanged.connect(self.threshold_chosen)
         self.addWidget(self.threshold_box)
         self.addSeparator()
-        self.pause_action = self._toggle("Pause", False, "p: pause", self.pause_toggled)
-        self.step_back_action = self._action("Back", "left arrow: pause, or while paused match the frame before",
-                                             self.step_back_clicked)
-        self.step_action = self._action("Step", "right arrow: pause, or while paused match the next frame",
-                                        self.step_clicked)
-        self.snapshot_action = self._action("Snapshot", "s: save the view as a PNG and its matches as an npz",
-                                            self.snapshot_clicked)
-        self.record_action = self._toggle("Record", False, "r: record the view as an mp4 (again: stop and save)",
-                                          self.record_toggled)
-        self.plots_action = self._toggle("Plots", True, "g: show / hide the plots", self.plots_toggled)
+        self.pause_action = self._toggle("Pause", False, tooltip("pause"), self.pause_toggled)
+        self.step_back_action = self._action("Back", tooltip("step"), self.step_back_clicked)
+        self.step_action = self._action("Step", tooltip("step"), self.step_clicked)
+        self.snapshot_action = self._action("Snapshot", tooltip("snapshot"), self.snapshot_clicked)
+        self.record_action = self._toggle("Record", False, tooltip("record"), self.record_toggled)
+        self.plots_action = self._toggle("Plots", True, tooltip("plots"), self.plots_toggled)
 
     def _action(self, text: str, tip: str, signal: pyqtSignal) -> QAction:
         action = self.addAction(text)

@@ -14,6 +14,8 @@ import numpy as np
 from model.geometry import Box, TwoViewGeometry, project_outline
 from model.visualize import confidence_colors, draw_match_lines, draw_match_points, position_colors
 
+from .actions import help_lines
+
 GAP = 10
 DISPLAY_HEIGHT = 480  # small frames are drawn enlarged to about this height, so lines and text stay readable
 DISPLAY_MAX_WIDTH = 1920  # ...but no wider: a 3000x200 panorama strip (960x64 as kept) was drawn 7680 pixels wide
@@ -66,20 +68,7 @@ class Overlay:
     text_scale: float = 1.0
 
 
-HELP_LINES = (
-    "n / space: current frame becomes the anchor",
-    "drag on the anchor: match only from that box (right click / Backspace: whole anchor)",
-    "m: toggle LoFTR's indoor / outdoor model    k: matcher: LoFTR / SIFT / ORB (OpenCV, to compare)",
-    "b: compare: SIFT's, ORB's (or --compare FILE's) matches on the same frames, drawn below; again: the next",
-    "e: geometric check: none / homography / fundamental / essential (known intrinsics: how the camera moved)",
-    "d / f: shift the shown matches (by rank)    t / z: any rotation / scale (the anchor turned, at half size)",
-    "c / v: show fewer / more matches    [ / ]: lower / raise the threshold    , / .: smaller / larger size",
-    "w: anchor over the live frame through the homography (grey: aligned)",
-    "l: lines (colour: confidence) / points (colour: position in the anchor)",
-    "p: pause    left / right arrow: frame before / after (pauses)    s: save PNG + matches    r: record / stop",
-    "a video or folder: Home / End: first / last frame    Page Up / Down: a second back / on    or the slider",
-    "g: plots    F11: full screen    h: help    q / Esc: quit",
-)
+HELP_LINES = help_lines()  # the help overlay (h), from the key table
 
 
 def _stroke(text_scale: float) -> int:

@@ -16,6 +16,7 @@ from model.classical import CLASSICAL_METHODS
 from model.images import write_image
 from model.matcher import Resize, longer_side
 
+from .actions import KEY_ACTIONS, status_hints
 from .capture import CaptureThread
 from .controls import COMPARISONS, METHODS, THRESHOLD_STEP, ControlBar, PositionBar, comparison_label
 from .plots import StatsPanel
@@ -68,6 +69,16 @@ def _dropped_file(event: QDragEnterEvent | QDropEvent) -> str | None:
         return None
     files = [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
     return files[0] if files else None
+
+
+def key_bindings() -> dict[tuple[int, bool], tuple[str, tuple[object, ...]]]:
+    """(Qt key code, Control held) -> (action name, its arguments), from the key table ``app.actions``."""
+    bindings = {}
+    for item in KEY_ACTIONS:
+        for key in item.keys:
+            code = int(getattr(Qt.Key, "Key_" + key.removeprefix("Ctrl+")).value)
+            bindings[(code, key.startswith("Ctrl+"))] = (item.name, item.argument_of(key))
+    return bindings
 
 
 #: Narrower than this, the plots' titles wrap onto three lines and their axes crowd: when the window grows to show
@@ -242,11 +253,11 @@ class MainWindow(QMainWindow):
         self._draw_pending = False
         # A normal status-bar widget: messages cover it for their time, then the keys show again. Its width is
         # ignored, so that on a small screen the line is cut instead of making the window wider than the screen.
-        keys = QLabel("n/space: anchor  drag on it: region  m: indoor/outdoor  k: LoFTR/SIFT/ORB  b: compare  "
-                      "t/z: any rotation/scale  e: geometry  w: blend  l: lines/points  , .: size  d/f c/v: matches "
-                      "shown  p: pause  left/right: step  s: snapshot  r: record  g: graphs  h: help  q: quit")
+        keys = QLabel(status_hints())
         keys.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addWidget(keys, 1)
+        self.handlers = self.action_handlers()
+        self.key_bindings = key_bindings()
         inference.result_ready.connect(self.on_result)
         inference.status.connect(self.on_status)
         inference.model_changed.connect(self.on_model_changed)
@@ -447,63 +458,51 @@ class MainWindow(QMainWindow):
         self.redraw()
 
     # --- keys and controls ----------------------------------------------------------------------------
+    def action_handlers(self) -> dict[str, Callable[..., object]]:
+        """What each key action of ``app.actions.ACTIONS`` runs (called with the key's argument, if it has one)."""
+        return {
+            "anchor": self.inference.request_anchor, "whole_anchor": lambda: self.inference.request_region(None),
+            "open": self.choose_input, "model": self.toggle_model,
+            "matcher": lambda: self.set_method(_after(METHODS, self.method)),
+            "compare": lambda: self.set_compare(_after(self.comparisons, self.compare)),
+            "any_rotation": lambda: self.set_any_rotation(not self.any_rotation),
+            "any_scale": lambda: self.set_any_scale(not self.any_scale),
+            "geometry": lambda: self.set_geometry(next_mode(self.geometry_mode, self.geometry_modes)),
+            "blend": lambda: self.set_blend_anchor(not self.blend_anchor),
+            "view": lambda: self.set_view(_after(VIEWS, self.view_mode)),
+            "shift_matches": lambda sign: self.set_match_window(self.window_range.shifted(sign * RANGE_STEP)),
+            "show_more": lambda sign: self.set_match_window(self.window_range.resized(sign * SIZE_STEP)),
+            "threshold": self.step_threshold,
+            "size": lambda step: self.set_size(min(max(self.size_index + step, 0), len(self.sizes) - 1)),
+            "pause": lambda: self.play_or_pause(not self.paused), "step": self.step, "jump": self.jump,
+            "snapshot": self.snapshot, "record": lambda: self.set_recording(self.video is None),
+            "plots": lambda: self.set_plots_visible(not self.stats.isVisible()),
+            "full_screen": lambda: (self.showNormal if self.isFullScreen() else self.showFullScreen)(),
+            "help": self.toggle_help, "quit": self.close,
+        }
+
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
-        key = event.key()
-        if key in (Qt.Key.Key_Q, Qt.Key.Key_Escape):
-            self.close()
-        elif key in (Qt.Key.Key_N, Qt.Key.Key_Space):
-            self.inference.request_anchor()
-        elif key == Qt.Key.Key_M:
-            self.toggle_model()
-        elif key == Qt.Key.Key_K:
-            self.set_method(_after(METHODS, self.method))
-        elif key == Qt.Key.Key_B:
-            self.set_compare(_after(self.comparisons, self.compare))
-        elif key == Qt.Key.Key_E:
-            self.set_geometry(next_mode(self.geometry_mode, self.geometry_modes))
-        elif key == Qt.Key.Key_T:
-            self.set_any_rotation(not self.any_rotation)
-        elif key == Qt.Key.Key_Z:
-            self.set_any_scale(not self.any_scale)
-        elif key == Qt.Key.Key_W:
-            self.set_blend_anchor(not self.blend_anchor)
-        elif key == Qt.Key.Key_L:
-            self.set_view(_after(VIEWS, self.view_mode))
-        elif key in (Qt.Key.Key_D, Qt.Key.Key_F):
-            self.window_range = self.window_range.shifted(-RANGE_STEP if key == Qt.Key.Key_D else RANGE_STEP)
-            self.redraw()
-        elif key in (Qt.Key.Key_C, Qt.Key.Key_V):
-            self.window_range = self.window_range.resized(-SIZE_STEP if key == Qt.Key.Key_C else SIZE_STEP)
-            self.redraw()
-        elif key == Qt.Key.Key_P:
-            self.play_or_pause(not self.paused)
-        elif key in (Qt.Key.Key_Left, Qt.Key.Key_Right):
-            self.step(-1 if key == Qt.Key.Key_Left else 1)
-        elif key == Qt.Key.Key_O and event.modifiers() & Qt.KeyboardModifier.ControlModifier and self.open_input:
-            self.choose_input()
-        elif key in (Qt.Key.Key_Home, Qt.Key.Key_End, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown) and self.positions:
-            self.jump(key)
-        elif key == Qt.Key.Key_S:
-            self.snapshot()
-        elif key == Qt.Key.Key_R:
-            self.set_recording(self.video is None)
-        elif key in (Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight) and self.threshold is not None:
-            step = THRESHOLD_STEP if key == Qt.Key.Key_BracketRight else -THRESHOLD_STEP
-            self.set_threshold(self.threshold + step)
-        elif key in (Qt.Key.Key_Backspace, Qt.Key.Key_Delete):
-            self.inference.request_region(None)
-        elif key == Qt.Key.Key_H:
-            self.show_help = not self.show_help
-            self.redraw()
-        elif key == Qt.Key.Key_G:
-            self.set_plots_visible(not self.stats.isVisible())
-        elif key in (Qt.Key.Key_Comma, Qt.Key.Key_Period):
-            step = 1 if key == Qt.Key.Key_Period else -1
-            self.set_size(min(max(self.size_index + step, 0), len(self.sizes) - 1))
-        elif key == Qt.Key.Key_F11:
-            (self.showNormal if self.isFullScreen() else self.showFullScreen)()
-        else:
+        control = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        code = int(event.key())
+        bound = self.key_bindings.get((code, control)) or self.key_bindings.get((code, False))
+        if bound is None:
             super().keyPressEvent(event)
+            return
+        name, arguments = bound
+        self.handlers[name](*arguments)
+
+    def set_match_window(self, window: MatchWindow) -> None:
+        """Which of the ranked matches are drawn (d / f shift it, c / v resize it)."""
+        self.window_range = window
+        self.redraw()
+
+    def step_threshold(self, sign: int) -> None:
+        if self.threshold is not None:  # known once the model's first result came
+            self.set_threshold(self.threshold + sign * THRESHOLD_STEP)
+
+    def toggle_help(self) -> None:
+        self.show_help = not self.show_help
+        self.redraw()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
         if _dropped_file(event) is not None:
@@ -551,6 +550,8 @@ class MainWindow(QMainWindow):
             return None
 
     def choose_input(self) -> None:
+        if self.open_input is None:
+            return
         path, _ = QFileDialog.getOpenFileName(self, "Video", "", "Videos (" + " ".join(
             f"*{suffix}" for suffix in sorted(VIDEO_SUFFIXES)) + ");;All files (*)")
         if path:
@@ -701,15 +702,14 @@ class MainWindow(QMainWindow):
                 return
         self.capture.step(direction, self.last_packet.frame_index if self.last_packet is not None else None)
 
-    def jump(self, key: Qt.Key) -> None:
-        """Home / End: the first / last frame of the file or folder; Page Up / Page Down: a second of it back /
-        forward (from the frame on screen)."""
-        assert self.positions is not None
+    def jump(self, where: str) -> None:
+        """"first" / "last" frame of the file or folder; a second "back" / "on" (from the frame on screen)."""
+        if self.positions is None:
+            return
         last = self.positions.length - 1
         shown = self.last_packet.frame_index % self.positions.length if self.last_packet is not None else 0
         second = max(1, round(self.input_fps))
-        target = {Qt.Key.Key_Home: 0, Qt.Key.Key_End: last, Qt.Key.Key_PageUp: shown - second,
-                  Qt.Key.Key_PageDown: shown + second}[key]
+        target = {"first": 0, "last": last, "back": shown - second, "on": shown + second}[where]
         self.seek(min(max(target, 0), last))
 
     def seek(self, index: int) -> None:

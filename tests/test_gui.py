@@ -901,3 +901,20 @@ def test_backspace_clears_the_region(qtbot, window) -> None:  # type: ignore[no-
     qtbot.waitUntil(lambda: window.last_packet.region is not None, timeout=60000)
     qtbot.keyClick(window, Qt.Key.Key_Backspace)
     qtbot.waitUntil(lambda: window.last_packet.region is None, timeout=60000)
+
+
+def test_every_key_of_the_table_reaches_its_action(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    """The window's key dispatch is the key table: each key of ``app.actions`` runs its action with its argument."""
+    from app.actions import KEY_ACTIONS
+
+    assert set(window.handlers) == {item.name for item in KEY_ACTIONS}
+    ran: list[tuple[str, tuple[object, ...]]] = []
+    window.handlers = {name: (lambda *args, name=name: ran.append((name, args))) for name in window.handlers}
+    for item in KEY_ACTIONS:
+        for key in item.keys:
+            modifier = Qt.KeyboardModifier.ControlModifier if key.startswith("Ctrl+") else \
+                Qt.KeyboardModifier.NoModifier
+            qtbot.keyClick(window, getattr(Qt.Key, "Key_" + key.removeprefix("Ctrl+")), modifier)
+            assert ran.pop() == (item.name, item.argument_of(key)), key
+    qtbot.keyClick(window, Qt.Key.Key_X)  # not bound: nothing runs
+    assert not ran
