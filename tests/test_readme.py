@@ -17,8 +17,13 @@ from model.loftr import LoFTR
 ROOT = Path(__file__).resolve().parent.parent
 
 
+DOCUMENTS = ("README.md", "docs/app.md", "docs/model.md", "docs/training.md", "docs/testing.md")
+
+
 def _snippets() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+    """Every Python snippet of the README and the documents it links to."""
+    text = "\n".join((ROOT / name).read_text() for name in DOCUMENTS)
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
 
 
 def _official_checkpoint(path: Path, preset: str) -> None:
@@ -43,7 +48,7 @@ def test_a_readme_snippet_runs(index: int, tmp_path: Path, photo_pair: tuple[np.
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)
     namespace: dict[str, object] = {}
-    exec(compile(snippet, f"README.md python snippet {index + 1}", "exec"), namespace)
+    exec(compile(snippet, f"documentation python snippet {index + 1}", "exec"), namespace)
     # What the snippets say they give: sorted numpy matches, or the original dict API's tensors.
     result = namespace.get("result")
     if result is not None:
@@ -63,7 +68,7 @@ def _demo_commands(text: str) -> list[list[str]]:
     return [shlex.split(re.split(r"\s{2,}", line.split("#")[0].strip())[0])[1:] for line in lines]
 
 
-@pytest.mark.parametrize("source", ["README.md", "--help"])
+@pytest.mark.parametrize("source", ["README.md", "docs/app.md", "--help"])
 def test_every_demo_command_shown_to_users_parses(source: str, monkeypatch: pytest.MonkeyPatch,
                                                   tmp_path: Path) -> None:
     """The commands in the README and in --help's examples are accepted as written: by the app's parser and by
@@ -71,9 +76,9 @@ def test_every_demo_command_shown_to_users_parses(source: str, monkeypatch: pyte
     from app.cli import EPILOG, build_parser, validate
 
     monkeypatch.chdir(ROOT)  # the commands name files of the repository (weights/...)
-    text = (ROOT / "README.md").read_text() if source == "README.md" else EPILOG
+    text = EPILOG if source == "--help" else (ROOT / source).read_text()
     commands = _demo_commands(text)
-    assert len(commands) >= 5
+    assert len(commands) >= 3
     calibration = tmp_path / "webcam.json"  # the user's own calibration file, which a command names
     calibration.write_text('{"K": [[600, 0, 320], [0, 600, 240], [0, 0, 1]], "dist": [0.1, -0.1, 0, 0]}')
     for argv in commands:
@@ -82,3 +87,39 @@ def test_every_demo_command_shown_to_users_parses(source: str, monkeypatch: pyte
         args = build_parser().parse_args(argv)  # a flag that does not exist (any more) exits with code 2
         if "cuda" not in argv or torch.cuda.is_available():
             validate(args)  # e.g. --blend_anchor without --geometry homography is an AppError
+
+
+def test_the_readme_is_a_front_page() -> None:
+    """One screen's worth: under 150 lines of at most 120 characters, and no history (dates) in any document."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) < 150
+    assert [line for line in lines if len(line) > 120] == []
+    for name in (*DOCUMENTS, "weights/README.md"):
+        assert re.findall(r"\b20\d\d-\d\d-\d\d\b", (ROOT / name).read_text()) == [], name
+
+
+def test_the_generated_tables_are_up_to_date() -> None:
+    """The README's keys and docs/app.md's flags are what the code has (else: python -m app.doc_tables)."""
+    from app.doc_tables import TABLES, stale_tables
+
+    assert stale_tables() == [], "run: .venv/bin/python -m app.doc_tables"
+    assert all(f"<!-- generated: {name} -->" in (ROOT / file).read_text() for file, tables in TABLES.items()
+               for name in tables)
+
+
+def test_a_changed_flag_makes_the_flags_table_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.cli
+    from app.doc_tables import stale_tables
+
+    for name in ("README.md", "docs/app.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    build = app.cli.build_parser
+
+    def with_new_flag() -> object:
+        parser = build()
+        parser.add_argument("--new_flag", help="something new")
+        return parser
+
+    monkeypatch.setattr(app.cli, "build_parser", with_new_flag)
+    assert stale_tables(tmp_path) == ["docs/app.md: flags"]
