@@ -544,6 +544,7 @@ def run(args: argparse.Namespace) -> int:
             raise AppError(str(error)) from None
     finally:
         source.close()
+    summary.lost_frames = source.lost_frames
     how = "interrupted" if summary.interrupted else "done"
     pngs = f", {summary.pngs} PNG{'s' * (summary.pngs != 1)} in {output_dir}/" if options.write_png else ""
     print(f"{how}: {summary.frames} frame{'s' * (summary.frames != 1)} in {summary.seconds:.1f} s "
@@ -569,6 +570,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {summary.table} (a line per frame: matches, inliers, matching time)", file=sys.stderr)
     if summary.pngs:
         print(f"make a video of the PNGs with:\n  {ffmpeg_command(output_dir, options.fps)}", file=sys.stderr)
+    if summary.lost_frames:
+        print(f"error: {summary.lost_frames} frame{'s' * (summary.lost_frames != 1)} of {source.name} could not be "
+              "decoded and are missing from the outputs (exit code 1)", file=sys.stderr)
     return summary.exit_code
 
 

@@ -87,11 +87,15 @@ class HeadlessSummary:
     latencies_ms: list[float] = field(default_factory=list)  # matching (and verification) time of each frame
     reanchored: list[int] = field(default_factory=list)  # frames that became the anchor after too few matches
     stop_signal: int = 0  # the signal that stopped the run (SIGINT, SIGTERM), 0 when it ran to its end
+    lost_frames: int = 0  # input frames that could not be decoded (a damaged file, unreadable images)
 
     @property
     def exit_code(self) -> int:
-        """0, or 128 + the stopping signal's number as shells report it (130: Ctrl-C, 143: SIGTERM)."""
-        return 128 + self.stop_signal if self.interrupted else 0
+        """128 + the stopping signal's number as shells report it (130: Ctrl-C, 143: SIGTERM); else 1 when input
+        frames were lost (the outputs lack them), 0 when every frame was matched and written."""
+        if self.interrupted:
+            return 128 + self.stop_signal
+        return 1 if self.lost_frames else 0
 
 
 class _StopOnSignal:

@@ -1,7 +1,8 @@
 """Frame sources: webcam, video file, image folder, network stream. Each yields BGR frames one by one.
 
-Opening problems are a :class:`SourceError` with one line for the user. A frame that fails to decode in
-the middle of a file or folder is skipped and reported once through the ``on_warning`` callback. A camera
+Opening problems are a :class:`SourceError` with one line for the user. Frames that fail to decode in the
+middle of a file or folder are skipped, reported through the ``on_warning`` callback and counted
+(``lost_frames``). A camera
 or network stream that stops delivering is reopened, with growing pauses, before the stream counts as ended.
 """
 
@@ -57,6 +58,7 @@ class FrameSource:
     name: str = "source"
     is_live: bool = False
     fps: float = 15.0
+    lost_frames: int = 0  # frames of a file that could not be decoded (damage), counted as they are skipped
     on_warning: Callable[[str], None] = staticmethod(lambda message: None)  # one line for the user
 
     @property
@@ -78,6 +80,10 @@ class FrameSource:
 
 #: Network streams give up opening or reading after this long instead of FFmpeg's default (minutes or never).
 STREAM_TIMEOUT_MS = 10000
+#: After damage in a file: reads that decode nothing before the reader seeks ahead; frames placed by their
+#: timestamps afterwards (only then: a variable frame rate makes timestamps a poor frame count); and how many
+#: frames missing at the very end count as a frame count rounded up, not as lost.
+RESYNC_EVERY, CHECK_AFTER_DAMAGE, END_SLACK_FRAMES = 24, 48, 2
 #: Pauses before each attempt to reopen a live source that stopped delivering (about a minute in all).
 RECONNECT_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0)
 
@@ -139,7 +145,7 @@ class CaptureSource(FrameSource):
         return self.frame_count if not self.is_live and self.frame_count > 0 else None
 
     def frames(self, start: int = 0) -> Iterator[Frame]:
-        index, failures_in_a_row, warned = 0, 0, False
+        index = 0
         if not self.is_live and start:
             # Exact: FFmpeg decodes from the key frame before it. The capture says where it ended up.
             self.capture.set(cv2.CAP_PROP_POS_FRAMES, start)
@@ -148,26 +154,57 @@ class CaptureSource(FrameSource):
             # Back to the start by opening the file again: after a seek OpenCV reads nothing from a one-frame video.
             self.capture.release()
             self.capture = self.opener(self.target)
+        failed, offset = 0, 0  # reads in a row that decoded nothing; frame index minus timestamp index
+        checking = 0  # frames still placed by their timestamps after damage
         while True:
             ok, image = self.capture.read()
             if ok and image is not None:
-                failures_in_a_row = 0
+                if checking:  # after damage, the decoder may resume frames later: place them by timestamp
+                    checking -= 1
+                    placed = self._after_damage(index, offset)
+                    if placed is None:
+                        continue
+                    index = placed
+                elif not self.is_live:  # timestamp -> index, as the healthy frames run (streams may start late)
+                    offset = index - self._stamp()
+                failed = 0
                 yield Frame(image, index)
                 index += 1
                 continue
-            # A file may have a broken frame before its end: skip it (and say so once) instead of stopping.
-            if not self.is_live and index < self.frame_count - 1 and failures_in_a_row < 10:
-                failures_in_a_row += 1
-                if not warned:
-                    self.on_warning(f"frame {index} of {self.name} failed to decode; skipping broken frames")
-                    warned = True
-                index += 1
+            if not self.is_live and failed < max(self.frame_count - index, 0) + END_SLACK_FRAMES:
+                # Damage before the end of a file: read on past it (FFmpeg resumes at the next key frame) and
+                # seek ahead now and then in case the demuxer is stuck, instead of ending the video there.
+                failed, checking = failed + 1, CHECK_AFTER_DAMAGE
+                if failed % RESYNC_EVERY == 0:
+                    self.capture.set(cv2.CAP_PROP_POS_FRAMES, index + failed)
                 continue
             if self.is_live and (image := self._reconnect()) is not None:
                 yield Frame(image, index)
                 index += 1
                 continue
+            if not self.is_live and self.frame_count - index > END_SLACK_FRAMES:  # cut short, or damage not placed
+                self.lost_frames += self.frame_count - index
+                self.on_warning(f"{self.frame_count - index} of the {self.frame_count} frames {self.name} says it has "
+                                "could not be decoded (damaged or cut short)")
             return
+
+    def _stamp(self) -> int:
+        """The frame just read's timestamp, in frames."""
+        return round(self.capture.get(cv2.CAP_PROP_POS_MSEC) * self.fps / 1000.0)
+
+    def _after_damage(self, index: int, offset: int) -> int | None:
+        """The index of the frame just read after damage, from its timestamp (``offset``: index minus timestamp,
+        as before the damage): ahead of ``index``, the frames between were lost (counted and said); behind it,
+        the frame is the decoder's concealment of damage, not a frame of the file: None, to drop it."""
+        position = self._stamp() + offset
+        if position > index:
+            self._report_gap(index, position - index)
+        return position if position >= index else None
+
+    def _report_gap(self, first: int, count: int) -> None:
+        self.lost_frames += count
+        frames = f"frame {first}" if count == 1 else f"frames {first}-{first + count - 1}"
+        self.on_warning(f"{frames} of {self.name} could not be decoded (damaged file); skipped")
 
     def _reconnect(self) -> np.ndarray | None:
         """Reopen a live source that stopped delivering -> its first new frame, or None when every attempt
@@ -235,6 +272,7 @@ class FolderSource(FrameSource):
         for index, path in enumerate(self.files[start:], start=start):
             image = read_image(path)
             if image is None:
+                self.lost_frames += 1
                 if not warned:
                     self.on_warning(f"cannot decode {path.name}; skipping unreadable images")
                     warned = True

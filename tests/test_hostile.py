@@ -132,3 +132,61 @@ def test_a_full_disk_is_said_and_leaves_no_partial_file(tmp_path: Path, monkeypa
     assert str(tmp_path / "frame.png") in str(error.value)
     monkeypatch.setattr(builtins, "open", real_open)
     assert list(tmp_path.iterdir()) == []
+
+
+def _video(path: Path, frames: int = 60, damage: tuple[float, float] | None = None) -> Path:
+    """An H.264 mp4 of numbered frames (a key frame every 6), optionally zeroed over a share of its bytes."""
+    import imageio_ffmpeg
+
+    writer = imageio_ffmpeg.write_frames(str(path.with_suffix(".clean.mp4")), (96, 64), fps=30, codec="libx264",
+                                         macro_block_size=8, output_params=["-g", "6"])
+    writer.send(None)
+    texture = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 255, (200, 300, 3), dtype=np.uint8), (0, 0), 2)
+    for index in range(frames):
+        writer.send(np.ascontiguousarray(texture[index:index + 64, index:index + 96]))
+    writer.close()
+    data = bytearray(path.with_suffix(".clean.mp4").read_bytes())
+    if damage is not None:
+        start, stop = (int(share * len(data)) for share in damage)
+        data[start:stop] = bytes(stop - start)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_video_damaged_in_the_middle_is_read_to_its_end_and_the_loss_counted(tmp_path: Path) -> None:
+    from app.sources import open_source
+
+    warnings: list[str] = []
+    clean = open_source(str(_video(tmp_path / "clean.mp4")), on_warning=warnings.append)
+    assert [frame.index for frame in clean.frames()] == list(range(60)) and clean.lost_frames == 0
+    source = open_source(str(_video(tmp_path / "damaged.mp4", damage=(0.45, 0.55))), on_warning=warnings.append)
+    indices = [frame.index for frame in source.frames()]
+    # Everything FFmpeg can decode comes out, the last frame included, each under its own number.
+    assert indices[-1] == 59 and indices == sorted(set(indices))
+    assert source.lost_frames == 60 - len(indices) > 0
+    assert len(warnings) == 1 and "could not be decoded (damaged file)" in warnings[0]
+
+
+def test_a_damaged_video_headless_writes_every_decodable_frame_and_exits_1(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    video = _video(tmp_path / "damaged.mp4", frames=30, damage=(0.45, 0.6))
+    code = app_main(["--input", str(video), "--no_display", "--output_dir", str(tmp_path / "out"),
+                     "--resize", "96", "64", "--max_matches", "50"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    written = len(list((tmp_path / "out").glob("frame_*.png")))
+    lost = int(err.strip().splitlines()[-1].split()[1])
+    assert err.strip().splitlines()[-1].endswith("are missing from the outputs (exit code 1)")
+    assert written + lost == 30 and 0 < lost < 30
+
+
+def test_unreadable_images_in_a_folder_count_as_lost(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image = cv2.GaussianBlur(np.random.default_rng(1).integers(0, 255, (64, 96), dtype=np.uint8), (0, 0), 2)
+    for index in range(3):
+        cv2.imwrite(str(tmp_path / f"{index}.png"), image)
+    (tmp_path / "1.png").write_bytes(b"not a png")
+    code = app_main(["--input", str(tmp_path), "--no_display", "--output_dir", str(tmp_path / "out"),
+                     "--resize", "96", "64"])
+    assert code == 1
+    assert "1 frame of" in _one_line_error(capsys)
+    assert len(list((tmp_path / "out").glob("frame_*.png"))) == 2
