@@ -545,6 +545,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         source.close()
     summary.lost_frames = source.lost_frames
+    if not summary.frames and not summary.interrupted:
+        raise AppError(f"{source.name} delivered no frames to match (an empty stream, or --start past its end)")
     how = "interrupted" if summary.interrupted else "done"
     pngs = f", {summary.pngs} PNG{'s' * (summary.pngs != 1)} in {output_dir}/" if options.write_png else ""
     print(f"{how}: {summary.frames} frame{'s' * (summary.frames != 1)} in {summary.seconds:.1f} s "

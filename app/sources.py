@@ -12,6 +12,8 @@ import fnmatch
 import os
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -88,6 +90,34 @@ RESYNC_EVERY, CHECK_AFTER_DAMAGE, END_SLACK_FRAMES = 24, 48, 2
 RECONNECT_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0)
 
 
+#: Codecs FFmpeg gives text files it was asked to play (its tty demuxer draws them as a "video").
+TEXT_CODECS = {"ansi", "text"}
+
+
+def fourcc(capture: Any) -> str:
+    """The capture's codec as four characters ("h264", "MJPG"; "" when it does not say)."""
+    code = int(capture.get(cv2.CAP_PROP_FOURCC))
+    return "".join(chr((code >> (8 * byte)) & 0xFF) for byte in range(4)).strip("\x00")
+
+
+def check_url(url: str, timeout_s: float = 5.0) -> None:
+    """An http(s) URL that cannot be a video is one line (SourceError) before FFmpeg tries it: an error status, or
+    a page or text. Servers that do not answer HEAD (many cameras) and unreachable ones are left to FFmpeg."""
+    if not url.lower().startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout_s) as response:
+            kind = response.headers.get_content_type()
+    except urllib.error.HTTPError as error:
+        if error.code in (405, 501):  # HEAD not allowed or not implemented
+            return
+        raise SourceError(f"{url} answered {error.code} {error.reason}: check the URL") from None
+    except (OSError, ValueError):  # unreachable, a timeout, a malformed URL: opening it says so
+        return
+    if kind.startswith("text/") or kind in ("application/json", "application/xml"):
+        raise SourceError(f"{url} served {kind}, not a video or stream: check the URL")
+
+
 def open_capture(target: int | str) -> Any:
     """cv2.VideoCapture for a camera index, a file or a URL (URLs with open and read timeouts)."""
     if isinstance(target, str) and "://" in target:
@@ -115,24 +145,31 @@ class CaptureSource(FrameSource):
     ``reconnect_delays_s`` in turn, frame indices continuing; it ends when every attempt failed.
     """
 
-    def __init__(self, target: int | str, name: str, is_live: bool, on_warning: Callable[[str], None],
+    def __init__(self, target: int | str, name: str, is_live: bool | None, on_warning: Callable[[str], None],
                  reconnect_delays_s: tuple[float, ...] = RECONNECT_DELAYS_S,
                  opener: Callable[[int | str], Any] = open_capture) -> None:
-        self.target, self.name, self.is_live, self.on_warning = target, name, is_live, on_warning
+        """``is_live`` None (a URL): live unless the capture says how many frames it has (a file served over
+        http is played once, as a file: its end is the end of the stream)."""
+        self.target, self.name, self.on_warning = target, name, on_warning
         self.reconnect_delays_s, self.opener = reconnect_delays_s, opener
         self._interrupted = threading.Event()
         self.capture = opener(target)
         if not self.capture.isOpened():
             self.capture.release()
-            kind = "camera" if isinstance(target, int) else ("stream" if is_live else "video")
+            kind = "camera" if isinstance(target, int) else ("video" if is_live is False else "stream")
             hint = {"camera": "check that it is connected and not used by another program (--list_cameras shows "
                               "the cameras that deliver frames)",
                     "stream": "check the URL and that the stream is reachable",
                     "video": "check that it is a video file in a format FFmpeg can read"}[kind]
             raise SourceError(f"cannot open {kind} {target}: {hint}")
+        if fourcc(self.capture) in TEXT_CODECS:  # FFmpeg's tty demuxer plays any text as a "video" of it
+            self.capture.release()
+            raise SourceError(f"{target} is text, not a video: check the file or URL")
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1.0 <= fps <= 240.0 else 15.0
-        self.frame_count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT)) if not is_live else 0
+        count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.is_live = count <= 0 if is_live is None else is_live
+        self.frame_count = count if not self.is_live else 0
 
     @property
     def frame_size(self) -> tuple[int, int] | None:
@@ -293,7 +330,8 @@ def open_source(spec: str, image_glob: tuple[str, ...] = DEFAULT_IMAGE_GLOB,
         return CaptureSource(int(spec), f"camera {spec}", True, on_warning,
                              opener=lambda index: open_camera(index, camera_size))  # reconnecting asks again
     if "://" in spec:
-        return CaptureSource(spec, spec, True, on_warning)
+        check_url(spec)
+        return CaptureSource(spec, spec, None, on_warning)
     path = Path(spec)
     if path.is_dir():
         return FolderSource(path, image_glob, on_warning)

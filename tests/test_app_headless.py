@@ -77,10 +77,11 @@ def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
     (frames / "002.png").write_bytes(b"broken too")
     code = main(["--input", str(frames), "--weight", str(weights), "--no_display", "--output_dir",
                  str(tmp_path / "out"), "--resize", "-1", "--precision", "fp32"])
-    assert code == 0
+    assert code == 1  # the outputs lack two input frames: said at the end, and the exit code says so
     assert len(list((tmp_path / "out").glob("*.png"))) == 2
     err = capsys.readouterr().err
     assert err.count("warning:") == 1 and "cannot decode 001.png" in err
+    assert err.strip().splitlines()[-1].startswith("error: 2 frames of frames could not be decoded")
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import errno
+import functools
+import http.server
+import io
 import os
 import pickle
+import re
+import threading
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -190,3 +196,105 @@ def test_unreadable_images_in_a_folder_count_as_lost(tmp_path: Path, capsys: pyt
     assert code == 1
     assert "1 frame of" in _one_line_error(capsys)
     assert len(list((tmp_path / "out").glob("frame_*.png"))) == 2
+
+
+class _FileServer(http.server.SimpleHTTPRequestHandler):
+    """Files of a folder over http with byte ranges (as web servers serve videos, so that FFmpeg can seek)."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return None
+        data = path.read_bytes()
+        found = re.match(r"bytes=(\d*)-(\d*)", self.headers.get("Range", ""))
+        start = int(found.group(1) or 0) if found else 0
+        end = int(found.group(2)) if found and found.group(2) else len(data) - 1
+        if start >= len(data) > 0:
+            self.send_error(416)
+            return None
+        self.send_response(206 if found else 200)
+        if found:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.end_headers()
+        return io.BytesIO(data[start:end + 1])
+
+
+@pytest.fixture()
+def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """(base URL, the folder it serves) of an http server on 127.0.0.1."""
+    folder = tmp_path / "www"
+    folder.mkdir()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_FileServer, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", folder
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_video_file_over_http_plays_once_like_a_file(served: tuple[str, Path], tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    url, folder = served
+    _video(folder / "clip.mp4", frames=20)
+    code = app_main(["--input", f"{url}/clip.mp4", "--no_display", "--output_dir", str(tmp_path / "out"),
+                     "--resize", "96", "64", "--max_matches", "50", "--max_length", "100"])  # replayed: 100
+    err = capsys.readouterr().err
+    assert code == 0 and "reconnecting" not in err and "Traceback" not in err
+    assert len(list((tmp_path / "out").glob("frame_*.png"))) == 20
+
+
+@pytest.mark.parametrize(("name", "content", "said"), [
+    ("notes.txt", b"line\n" * 5000, "served text/plain, not a video or stream"),
+    ("page.html", b"<html><body>a login page</body></html>", "served text/html, not a video or stream"),
+    ("missing.mp4", None, "answered 404 Not Found"),
+])
+def test_a_url_that_serves_no_video_says_what_it_served(served: tuple[str, Path], name: str, content: bytes | None,
+                                                        said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    url, folder = served
+    if content is not None:
+        (folder / name).write_bytes(content)
+    assert app_main(["--input", f"{url}/{name}", "--no_display"]) == 2
+    assert said in _one_line_error(capsys)
+
+
+def test_a_text_file_is_not_played_as_a_video(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"lorem ipsum dolor sit amet\n" * 3000)  # FFmpeg opens it, as a "video" of the text
+    assert app_main(["--input", str(path), "--no_display"]) == 2
+    assert "notes.txt is not a video file FFmpeg can read" in _one_line_error(capsys)
+
+
+class _SilentCapture:
+    """A stream that opens and then never delivers a frame."""
+
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+        return True
+
+    def read(self) -> tuple[bool, None]:
+        return False, None
+
+    def get(self, prop: int) -> float:
+        return 0.0
+
+    def release(self) -> None:
+        pass
+
+
+def test_a_stream_that_never_delivers_a_frame_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import app.cli
+    from app.sources import CaptureSource
+
+    def silent(spec: str, *args: object, **kwargs: object) -> CaptureSource:
+        return CaptureSource(spec, spec, None, lambda message: None, reconnect_delays_s=(),
+                             opener=lambda target: _SilentCapture())
+
+    monkeypatch.setattr(app.cli, "open_source", silent)
+    assert app_main(["--input", "rtsp://camera/stream", "--no_display", "--output_dir", str(tmp_path)]) == 2
+    assert "rtsp://camera/stream delivered no frames to match" in _one_line_error(capsys)
