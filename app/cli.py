@@ -421,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     except torch.OutOfMemoryError:
         print("error: out of GPU memory; use a smaller --resize or --max_matches, or --device cpu", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # while the model loads (a run's loop and the window stop on Ctrl-C themselves)
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def _warn(message: str) -> None:

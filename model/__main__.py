@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cli import COMMANDS, CliError
-from .images import silence_opencv_warnings
+from .interrupt import quit_at_once_on_ctrl_c
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command's exit code; Ctrl-C: "interrupted" and 130, while torch is still being imported too."""
+    with quit_at_once_on_ctrl_c():
+        from .cli import COMMANDS, CliError
+        from .images import silence_opencv_warnings
     parser = argparse.ArgumentParser(prog="python -m model", description="LoFTR matching, benchmarking and training.")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (add_arguments, _) in COMMANDS.items():

@@ -1,0 +1,29 @@
+"""Ctrl-C while the command lines start: one line and exit code 130, never a traceback or a hang."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+
+def _quit_now(signum: int, frame: Any) -> None:
+    os.write(2, b"interrupted\n")
+    os._exit(128 + signum)
+
+
+@contextmanager
+def quit_at_once_on_ctrl_c() -> Iterator[None]:
+    """While torch, OpenCV or Qt import, Ctrl-C ends the process at once: a KeyboardInterrupt raised inside an
+    extension module's initialisation left the interpreter hanging at exit, or killed by the signal after all.
+    Nothing has been written yet at that point, so nothing is lost. The previous handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _quit_now)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
