@@ -548,7 +548,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         source.close()
     summary.lost_frames = source.lost_frames
-    if not summary.frames and not summary.interrupted:
+    if not summary.frames and not summary.interrupted and not summary.write_error:
         raise AppError(f"{source.name} delivered no frames to match (an empty stream, or --start past its end)")
     how = "interrupted" if summary.interrupted else "done"
     pngs = f", {summary.pngs} PNG{'s' * (summary.pngs != 1)} in {output_dir}/" if options.write_png else ""
@@ -578,6 +578,10 @@ def run(args: argparse.Namespace) -> int:
     if summary.lost_frames:
         print(f"error: {summary.lost_frames} frame{'s' * (summary.lost_frames != 1)} of {source.name} could not be "
               "decoded and are missing from the outputs (exit code 1)", file=sys.stderr)
+    if summary.write_error:
+        held = f"; the run stopped there: the outputs hold the first {summary.frames} frames, each complete" \
+            if summary.frames else ""
+        print(f"error: {summary.write_error}{held}", file=sys.stderr)
     return summary.exit_code
 
 

@@ -88,14 +88,16 @@ class HeadlessSummary:
     reanchored: list[int] = field(default_factory=list)  # frames that became the anchor after too few matches
     stop_signal: int = 0  # the signal that stopped the run (SIGINT, SIGTERM), 0 when it ran to its end
     lost_frames: int = 0  # input frames that could not be decoded (a damaged file, unreadable images)
+    write_error: str = ""  # why the run stopped early: an output could not be written (e.g. the disk is full)
 
     @property
     def exit_code(self) -> int:
-        """128 + the stopping signal's number as shells report it (130: Ctrl-C, 143: SIGTERM); else 1 when input
-        frames were lost (the outputs lack them), 0 when every frame was matched and written."""
+        """128 + the stopping signal's number as shells report it (130: Ctrl-C, 143: SIGTERM); 2 when an output
+        could not be written (an unwritable path, a full disk); 1 when input frames were lost (a damaged file);
+        0 when every frame was matched and written."""
         if self.interrupted:
             return 128 + self.stop_signal
-        return 1 if self.lost_frames else 0
+        return 2 if self.write_error else 1 if self.lost_frames else 0
 
 
 class _StopOnSignal:
@@ -175,49 +177,82 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
         session.start_with(anchor)
     if comparison is not None:
         session.compare_with(*comparison)
-    count = 0
+    count, failure = 0, ""
     verified: dict[str, tuple[int, int, int]] = {}
     latencies: list[float] = []
     reanchored: list[int] = []
+    pending_rows: list[tuple[object, ...]] = []  # frames.csv lines of frames whose PNG is not yet on the disk
+    rows_written = [0]
     started = time.perf_counter()
     progress = Progress(total, stream)
-    with ExitStack() as stack, _StopOnSignal(on_stop) as signals:
-        video = stack.enter_context(VideoWriter(video_path, options.fps)) if video_path else None
-        raw = stack.enter_context(VideoWriter(input_path, options.fps)) if input_path else None
-        png_writer = stack.enter_context(PngWriter(options.output_dir, PNG_PATTERN)) if options.write_png else None
-        match_files = (MatchFileWriter(options.output_dir / MATCHES_FOLDER, MATCHES_PATTERN)
-                       if options.save_matches else None)
-        columns = FRAME_COLUMNS + (("compare_matches", "compare_inliers") if comparison is not None else ())
-        table = stack.enter_context(CsvWriter(options.output_dir / FRAME_TABLE, columns))
-        for frame in frames:
-            if signals.stop:
-                break
-            packet = session.process(frame)
-            latencies.append(packet.latency_ms)
-            if packet.reanchored:
-                reanchored.append(packet.frame_index)
-            for name, counted in [(model_label, packet), *([packet.comparison] if packet.comparison else [])]:
-                if counted.geometry is not None:
-                    frames_verified, matches, inliers = verified.get(name, (0, 0, 0))
-                    verified[name] = (frames_verified + 1, matches + len(counted.result),
-                                      inliers + counted.geometry.num_inliers)
-            view = render_packet(packet, options.window, model_label, device, blend_anchor=options.blend_anchor,
-                                 view=options.view)
+    signals = _StopOnSignal(on_stop)
+    png_writer: PngWriter | None = None
+    match_files: MatchFileWriter | None = None
+    try:
+        with ExitStack() as stack, signals:
+            video = stack.enter_context(VideoWriter(video_path, options.fps)) if video_path else None
+            raw = stack.enter_context(VideoWriter(input_path, options.fps)) if input_path else None
+            if options.save_matches:
+                match_files = MatchFileWriter(options.output_dir / MATCHES_FOLDER, MATCHES_PATTERN)
+            columns = FRAME_COLUMNS + (("compare_matches", "compare_inliers") if comparison is not None else ())
+            table = stack.enter_context(CsvWriter(options.output_dir / FRAME_TABLE, columns))
+            png_writer = PngWriter(options.output_dir, PNG_PATTERN) if options.write_png else None
+
+            def write_rows() -> None:
+                """The rows of frames whose every output is written (PNGs are written on a thread, in order)."""
+                done = len(pending_rows) if png_writer is None else png_writer.written - table.rows
+                for row in pending_rows[:done]:
+                    table.write(row)
+                del pending_rows[:done]
+                rows_written[0] = table.rows
+
+            stack.callback(write_rows)  # after the PNG writer's last (LIFO), before the table closes
             if png_writer is not None:
-                png_writer.write(view, count)
-            if video:
-                video.write(view)
-            if raw:
-                raw.write(packet.frame)  # as matched
-            if match_files is not None:
-                match_files.write(packet.arrays(images=False), count)
-            table.write(frame_row(count, packet))
-            count += 1
-            progress.update(count)
+                stack.enter_context(png_writer)
+            for frame in frames:
+                if signals.stop:
+                    break
+                packet = session.process(frame)
+                latencies.append(packet.latency_ms)
+                if packet.reanchored:
+                    reanchored.append(packet.frame_index)
+                _count_verified(verified, model_label, packet)
+                view = render_packet(packet, options.window, model_label, device, blend_anchor=options.blend_anchor,
+                                     view=options.view)
+                try:  # the synchronous outputs first: a frame whose npz or video frame failed gets no PNG
+                    if match_files is not None:
+                        match_files.write(packet.arrays(images=False), count)
+                    if video:
+                        video.write(view)
+                    if raw:
+                        raw.write(packet.frame)  # as matched
+                    if png_writer is not None:
+                        png_writer.write(view, count)
+                    pending_rows.append(frame_row(count, packet))
+                    write_rows()
+                except OSError as error:  # e.g. a full disk: stop here, finish what was written
+                    failure = str(error)
+                    break
+                count += 1
+                progress.update(count)
+    except OSError as error:  # raised while finishing (the PNGs still queued, the video's last fragment)
+        failure = failure or str(error)
     progress.finish()
+    if failure:  # the frames whose every output was written (the PNGs go on a thread and may have failed later)
+        count = rows_written[0]
     return HeadlessSummary(count, png_writer.written if png_writer else 0, time.perf_counter() - started, signals.stop,
-                           video_path, input_path, match_files.written if match_files else 0, table.path, verified,
-                           latencies, reanchored, signals.signal_number)
+                           video_path, input_path, match_files.written if match_files else 0,
+                           options.output_dir / FRAME_TABLE, verified, latencies, reanchored, signals.signal_number,
+                           write_error=failure)
+
+
+def _count_verified(verified: dict[str, tuple[int, int, int]], model_label: str, packet: MatchPacket) -> None:
+    """Add a packet's geometric verification (and its comparison's) to the per-model frames, matches, inliers."""
+    for name, counted in [(model_label, packet), *([packet.comparison] if packet.comparison else [])]:
+        if counted.geometry is not None:
+            frames_verified, matches, inliers = verified.get(name, (0, 0, 0))
+            verified[name] = (frames_verified + 1, matches + len(counted.result),
+                              inliers + counted.geometry.num_inliers)
 
 
 def ffmpeg_command(output_dir: Path, fps: float) -> str:

@@ -3,8 +3,11 @@ matches. Every output is finished by ``close()`` (also on errors and interruptio
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
 import queue
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -14,7 +17,12 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 
-from model.images import write_image
+from model.images import write_error, write_image, write_npz
+
+#: Seconds of video per fragment of the mp4 (what a killed run or a full disk can lose at most).
+FRAGMENT_S = 2.0
+#: Less free space than this after FFmpeg failed: the disk is full (FFmpeg's own error does not say so).
+MIN_FREE_BYTES = 1 << 20
 
 
 class VideoWriter:
@@ -45,9 +53,12 @@ class VideoWriter:
                 str(self.path), self._size, fps=self.fps, codec="libx264", pix_fmt_in="rgb24",
                 pix_fmt_out="yuv420p", quality=7, macro_block_size=1, ffmpeg_log_level="error",
                 # x264's default preset (medium) took several times longer per view than veryfast, for about the same
-                # file size; it competed with matching for the CPU.
-                output_params=["-preset", "veryfast"])
-            self._writer.send(None)
+                # file size; it competed with matching for the CPU. A fragmented mp4 (a key frame and a fragment
+                # every FRAGMENT_S) plays up to its last fragment when the process is killed or the disk fills up;
+                # a plain one is unplayable without the index written at the end.
+                output_params=["-preset", "veryfast", "-g", str(max(1, round(self.fps * FRAGMENT_S))),
+                               "-movflags", "+frag_keyframe+empty_moov+default_base_moof"])
+            self._send(None)
         assert self._size is not None
         width, height = self._size
         frame = frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
@@ -65,14 +76,34 @@ class VideoWriter:
     def repeat(self) -> None:
         """Write the staged frame (once more; nothing before the first)."""
         if self._last is not None:
-            self._writer.send(self._last)
+            self._send(self._last)
             self.frames_written += 1
 
-    def close(self) -> None:
-        """Finish the file (writes the mp4 index); safe to call twice."""
-        if self._writer is not None:
-            self._writer.close()
+    def _send(self, frame: np.ndarray | None) -> None:
+        try:
+            self._writer.send(frame)
+        except (OSError, RuntimeError) as error:  # FFmpeg stopped: a full disk, most often
             self._writer = None
+            raise OSError(f"cannot write {self.path}: {self._reason(error)}; the video ends at frame "
+                          f"{self.frames_written}") from None
+
+    def _reason(self, error: Exception) -> str:
+        try:
+            if shutil.disk_usage(self.path.parent).free < MIN_FREE_BYTES:
+                return "disk full"
+        except OSError:
+            pass
+        return str(error).splitlines()[0]
+
+    def close(self) -> None:
+        """Finish the file; safe to call twice. A failure (FFmpeg could not write its last fragment) is raised
+        as OSError; the fragments before it stay playable."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except (OSError, RuntimeError) as error:
+                raise OSError(f"cannot finish {self.path}: {self._reason(error)}") from None
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -168,8 +199,8 @@ class PngWriter:
 
 class MatchFileWriter:
     """Writes each frame's matches as one numbered npz (``folder / (pattern % index)``), e.g. for analysis
-    after a headless run. Small files (a few kB per hundred matches), written at once: nothing is lost when
-    the run is interrupted. A failed write raises OSError."""
+    after a headless run. Small files (a few kB per hundred matches), each written atomically: nothing is lost
+    or left half written when the run is interrupted or the disk is full. A failed write raises OSError."""
 
     def __init__(self, folder: str | Path, pattern: str) -> None:
         self.folder, self.pattern = Path(folder), pattern
@@ -180,9 +211,9 @@ class MatchFileWriter:
         try:
             if not self.written:
                 self.folder.mkdir(parents=True, exist_ok=True)
-            np.savez(path, **arrays)
         except OSError as error:
-            raise OSError(f"cannot write {path}: {error.strerror or error}") from None
+            raise write_error(path, error) from None
+        write_npz(path, **arrays)  # whole or not at all
         self.written += 1
         return path
 
@@ -196,9 +227,10 @@ class CsvWriter:
         try:
             self._file = self.path.open("w", newline="")
         except OSError as error:
-            raise OSError(f"cannot write {self.path}: {error.strerror or error}") from None
+            raise write_error(self.path, error) from None
         self._csv = csv.writer(self._file)
         self.rows = 0
+        self._complete = 0  # bytes of whole rows on the disk
         self._write(columns)
 
     def write(self, values: tuple[object, ...]) -> None:
@@ -210,11 +242,18 @@ class CsvWriter:
         try:
             self._csv.writerow(values)
             self._file.flush()
+            self._complete = self._file.tell()
         except OSError as error:
-            raise OSError(f"cannot write {self.path}: {error.strerror or error}") from None
+            with contextlib.suppress(OSError):  # no half row at the end (truncating frees space on a full disk)
+                os.truncate(self.path, self._complete)
+            raise write_error(self.path, error) from None
 
     def close(self) -> None:
-        self._file.close()
+        with contextlib.suppress(OSError):  # a failed flush was raised already; its half row is gone
+            self._file.close()
+        with contextlib.suppress(OSError):
+            if self.path.stat().st_size > self._complete:
+                os.truncate(self.path, self._complete)
 
     def __enter__(self) -> CsvWriter:
         return self

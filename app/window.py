@@ -13,7 +13,7 @@ from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QMouseEv
 from PyQt6.QtWidgets import QFileDialog, QLabel, QMainWindow, QRubberBand, QSizePolicy, QSplitter
 
 from model.classical import CLASSICAL_METHODS
-from model.images import write_image
+from model.images import write_image, write_npz
 from model.matcher import Resize, longer_side
 
 from .actions import KEY_ACTIONS, status_hints
@@ -757,7 +757,7 @@ class MainWindow(QMainWindow):
         try:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             write_image(path, canvas)
-            np.savez_compressed(path.with_suffix(".npz"), **self.last_packet.arrays())
+            write_npz(path.with_suffix(".npz"), compressed=True, **self.last_packet.arrays())
         except OSError as error:
             self.statusBar().showMessage(f"cannot write {path}: {error}", 8000)
             return None

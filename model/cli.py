@@ -13,7 +13,7 @@ from .checkpoints import CheckpointError
 from .classical import CLASSICAL_METHODS, AnyMatcher, ClassicalMatcher
 from .config import PRESETS
 from .geometry import MODELS
-from .images import read_image
+from .images import read_image, write_npz
 from .matcher import PRECISIONS, Matcher, MatchResult, Resize, device_argument, parse_resize
 from .matching import FINE_EXPECTATIONS
 from .views import AnchorView, AnchorViews, best_view, match_score, views
@@ -130,8 +130,11 @@ def run_match(args: argparse.Namespace) -> int:
             extra["matrix"] = geometry.matrix
         if geometry is not None and geometry.pose is not None:
             extra.update(rotation=geometry.pose.rotation, translation=geometry.pose.translation)
-        np.savez(args.output, keypoints0=result.keypoints0, keypoints1=result.keypoints1,
-                 confidence=result.confidence, **extra)
+        try:
+            write_npz(args.output, keypoints0=result.keypoints0, keypoints1=result.keypoints1,
+                      confidence=result.confidence, **extra)
+        except OSError as error:
+            raise CliError(str(error)) from None
         print(f"wrote {args.output}")
     if args.viz:
         from .visualize import draw_matches

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 from pathlib import Path
 
@@ -28,6 +29,13 @@ def read_bytes(path: str | Path) -> np.ndarray | None:
     return data if data.size else None
 
 
+def decode_file(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray | None:
+    """``cv2.imread(path, flags)`` through ``read_bytes`` (names that are not valid UTF-8 too); None when the file
+    is missing, empty or not an image."""
+    data = read_bytes(path)
+    return None if data is None else cv2.imdecode(data, flags)
+
+
 def has_image_encoder(path: str | Path) -> bool:
     """Whether OpenCV can encode an image under this name's extension (asked by the extension alone: OpenCV
     crashes on names that are not valid UTF-8)."""
@@ -44,15 +52,45 @@ def write_image(path: str | Path, image: np.ndarray, params: tuple[int, ...] = (
     ok, encoded = cv2.imencode(path.suffix, image, list(params))
     if not ok:
         raise ValueError(f"OpenCV cannot encode this image as {path.suffix}")
+    write_file(path, encoded.tobytes())
+
+
+def write_file(path: str | Path, data: bytes) -> None:
+    """Write ``data`` atomically (a temporary name beside it, then a rename): a killed process or a full disk
+    never leaves a truncated file. OSError names the file, and says "disk full" when it is."""
+    path = Path(path)
     temporary = path.with_name(f".{path.name}.tmp")
     try:
         with open(temporary, "wb") as file:
-            file.write(encoded.tobytes())
+            file.write(data)
         os.replace(temporary, path)
     except OSError as error:
         temporary.unlink(missing_ok=True)
-        reason = "disk full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
-        raise OSError(error.errno, f"cannot write {path}: {reason}") from None
+        raise write_error(path, error) from None
+
+
+def write_npz(path: str | Path, compressed: bool = False, **arrays: np.ndarray) -> Path:
+    """``np.savez`` (or ``savez_compressed``), written atomically as ``write_file`` does; ".npz" is added to a
+    name without it, as numpy does. Returns the path written."""
+    path = Path(path)
+    path = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+    write_file(path, buffer.getvalue())
+    return path
+
+
+def write_error(path: str | Path, error: OSError) -> OSError:
+    """"cannot write PATH: REASON" as an OSError that keeps the cause's errno (its text without "[Errno N]")."""
+    failure = OSError(f"cannot write {path}: {describe_os_error(error)}")
+    failure.errno = error.errno
+    return failure
+
+
+def describe_os_error(error: OSError) -> str:
+    """An OSError's reason in a few words ("disk full" for ENOSPC, whose strerror says "No space left on
+    device" only to those who know)."""
+    return "disk full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
 
 
 def read_image(path: str | Path) -> np.ndarray | None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from .evaluate import MatchFunction, error_auc
 from .geometry import ESTIMATORS, fit_geometry
+from .images import decode_file
 from .scenes import ScenePair, rotation_angle_deg
 
 POSE_THRESHOLDS = (5.0, 10.0, 20.0)
@@ -87,7 +88,7 @@ def read_pair_images(pair: ScenePair) -> tuple[np.ndarray, np.ndarray]:
     """Both views as grayscale uint8 at their stored size."""
     images = []
     for view in (pair.view0, pair.view1):
-        image = cv2.imread(str(view.image), cv2.IMREAD_GRAYSCALE)
+        image = decode_file(view.image, cv2.IMREAD_GRAYSCALE)
         if image is None:
             raise ValueError(f"cannot read image {view.image}")
         images.append(image)

@@ -22,6 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .images import decode_file
+
 #: A point's depth seen from the other camera must agree with that camera's depth map within this share, or the
 #: point is hidden there (LoFTR's ScanNet supervision uses 0.2; the sensors here are as noisy).
 DEPTH_TOLERANCE = 0.1
@@ -91,7 +93,7 @@ def read_scene(folder: str | Path) -> list[SceneView]:
 
 def read_depth(path: Path) -> np.ndarray:
     """A depth map in metres (float32, 0 where unknown)."""
-    depth = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    depth = decode_file(path, cv2.IMREAD_UNCHANGED)
     if depth is None or depth.dtype != np.uint16:
         raise ValueError(f"cannot read {path} as a 16-bit depth map in millimetres")
     return depth.astype(np.float32) / 1000.0
@@ -155,7 +157,7 @@ def load_view(view: SceneView, size: tuple[int, int] | None = None) -> DepthView
     """The view's grayscale image and depth map, resized to ``size`` (width, height) when given."""
     if view.depth is None:
         raise ValueError(f"{view.image} has no depth map")
-    gray = cv2.imread(str(view.image), cv2.IMREAD_GRAYSCALE)
+    gray = decode_file(view.image, cv2.IMREAD_GRAYSCALE)
     if gray is None:
         raise ValueError(f"cannot read image {view.image}")
     depth = read_depth(view.depth)

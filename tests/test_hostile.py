@@ -298,3 +298,42 @@ def test_a_stream_that_never_delivers_a_frame_is_an_error(monkeypatch: pytest.Mo
     monkeypatch.setattr(app.cli, "open_source", silent)
     assert app_main(["--input", "rtsp://camera/stream", "--no_display", "--output_dir", str(tmp_path)]) == 2
     assert "rtsp://camera/stream delivered no frames to match" in _one_line_error(capsys)
+
+
+@pytest.fixture()
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MB file system of its own (tmpfs), to fill up for real; skipped where mounting is not allowed."""
+    import shutil
+    import subprocess
+
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = shutil.which("mount") and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(folder)],
+                                                       capture_output=True).returncode == 0
+    if not mounted:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_a_disk_that_fills_up_mid_run_stops_cleanly_and_keeps_what_was_written(
+        small_disk: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = app_main(["--input", "assets/sample.mp4", "--no_display", "--output_dir", str(small_disk), "--resize",
+                     "160", "120", "--max_matches", "50", "--save_video", "--save_matches", "--max_length", "300"])
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and "Traceback" not in err and "libpng" not in err
+    assert last.startswith(f"error: cannot write {small_disk}") and "disk full" in last
+    assert not list(small_disk.rglob(".*.tmp"))  # no half-written file left behind
+    pngs = sorted(small_disk.glob("frame_*.png"))
+    assert pngs and all(cv2.imread(str(path)) is not None for path in pngs)
+    npzs = sorted((small_disk / "matches").glob("*.npz"))
+    assert len(npzs) >= len(pngs) and all(len(np.load(path)["confidence"]) >= 0 for path in npzs)
+    rows = (small_disk / "frames.csv").read_text().splitlines()[1:]
+    assert len(rows) == len(pngs) and all(row.count(",") == rows[0].count(",") for row in rows)
+    video = cv2.VideoCapture(str(small_disk / "loftr_matches.mp4"))
+    frames = 0
+    while video.read()[0]:
+        frames += 1
+    video.release()
+    assert f"the outputs hold the first {len(rows)} frames" in last and frames >= 1

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from model.images import decode_file  # noqa: E402
 from model.train.data import list_images  # noqa: E402
 
 
@@ -27,7 +28,7 @@ def main() -> None:
     source, destination = Path(args.source), Path(args.destination)
     total = 0
     for path in list_images(source):
-        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        image = decode_file(path, cv2.IMREAD_GRAYSCALE)
         if image is None:
             continue
         scale = args.short_side / min(image.shape)

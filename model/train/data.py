@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from ..images import decode_file
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 
 
@@ -164,7 +166,7 @@ def make_pair(rng: np.random.Generator, photo: np.ndarray, out_hw: tuple[int, in
 
 def read_gray(path: Path) -> np.ndarray:
     """A photo as grayscale uint8; unreadable files raise ValueError."""
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    image = decode_file(path, cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise ValueError(f"cannot read image {path}")
     return image
