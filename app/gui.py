@@ -20,6 +20,7 @@ from .controls import COMPARISONS
 from .headless import MATCHES_FOLDER, MATCHES_PATTERN
 from .render import MatchWindow
 from .session import KEEP_ANCHOR, AnchorRule, StartAnchor
+from .settings import MatchSettings
 from .sources import Frame, FrameSource
 from .verify import CameraIntrinsics, available_modes
 from .video import MatchFileWriter, PacedVideoWriter
@@ -49,21 +50,19 @@ def build_window(source: FrameSource, frames: Iterator[Frame], matcher: AnyMatch
     mailbox = LatestFrame()
     capture = CaptureThread(source, lambda: frames, mailbox, pace=not source.is_live, frames_from=frames_from,
                             stride=stride)
-    inference = InferenceThread(mailbox, load_model, domain, initial=(matcher, label), geometry=geometry,
-                                anchor=anchor, anchor_region=anchor_region, anchor_rule=anchor_rule,
-                                resize=resize, intrinsics=intrinsics, any_rotation=any_rotation,
-                                any_scale=any_scale)
+    settings = MatchSettings(geometry=geometry, any_rotation=any_rotation, any_scale=any_scale, resize=resize)
+    inference = InferenceThread(mailbox, load_model, domain, settings, initial=(matcher, label), anchor=anchor,
+                                anchor_region=anchor_region, anchor_rule=anchor_rule, intrinsics=intrinsics)
     # The window's videos play in real time at the source's rate (at most MAX_VIDEO_FPS), whatever the rate of
     # results: a view is repeated until the next one is drawn.
     video_fps = min(fps, MAX_VIDEO_FPS)
     video = PacedVideoWriter(output_dir / "loftr_matches.mp4", video_fps) if save_video else None
     input_video = PacedVideoWriter(output_dir / "demo_input.mp4", video_fps) if save_input else None
     match_files = MatchFileWriter(output_dir / MATCHES_FOLDER, MATCHES_PATTERN) if save_matches else None
-    return MainWindow(capture, inference, window, output_dir, video, input_video, geometry=geometry,
+    return MainWindow(capture, inference, window, output_dir, video, input_video, settings,
                       match_files=match_files, blend_anchor=blend_anchor, view=view, read_anchor_file=read_anchor_file,
-                      video_fps=video_fps, model_switch=model_switch, resize=resize, comparisons=comparisons,
-                      open_input=open_input, geometry_modes=available_modes(intrinsics is not None),
-                      any_rotation=any_rotation, any_scale=any_scale)
+                      video_fps=video_fps, model_switch=model_switch, comparisons=comparisons,
+                      open_input=open_input, geometry_modes=available_modes(intrinsics is not None))
 
 
 def comparisons_offered(compare: str | None) -> tuple[str, ...]:

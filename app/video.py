@@ -83,7 +83,9 @@ class VideoWriter:
         try:
             self._writer.send(frame)
         except (OSError, RuntimeError) as error:  # FFmpeg stopped: a full disk, most often
-            self._writer = None
+            writer, self._writer = self._writer, None
+            with contextlib.suppress(Exception):  # ends the FFmpeg process, which still holds the file
+                writer.close()
             raise OSError(f"cannot write {self.path}: {self._reason(error)}; the video ends at frame "
                           f"{self.frames_written}") from None
 

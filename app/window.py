@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
@@ -22,10 +23,11 @@ from .controls import COMPARISONS, METHODS, THRESHOLD_STEP, ControlBar, Position
 from .plots import StatsPanel
 from .render import GAP, RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, view_scales
 from .session import MatchPacket, render_packet
+from .settings import DEFAULT_SETTINGS, MatchSettings
 from .sources import VIDEO_SUFFIXES, Frame, FrameSource
 from .verify import available_modes, next_mode
 from .video import MatchFileWriter, PacedVideoWriter
-from .worker import InferenceThread
+from .worker import InferenceThread, NewAnchor, SwitchModel
 
 MAX_TEXT_SCALE = 3.0  # the overlay's text grows with the view's shrinking up to this (beyond, it fills the view)
 MIN_REGION_PX = 16  # a smaller box (anchor pixels; e.g. a click) selects no region
@@ -175,13 +177,12 @@ class MainWindow(QMainWindow):
 
     def __init__(self, capture: CaptureThread, inference: InferenceThread, window: MatchWindow,
                  output_dir: Path, video: PacedVideoWriter | None, input_video: PacedVideoWriter | None,
-                 geometry: str = "none", match_files: MatchFileWriter | None = None,
+                 settings: MatchSettings = DEFAULT_SETTINGS, match_files: MatchFileWriter | None = None,
                  blend_anchor: bool = False, view: str = "lines",
                  read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
-                 video_fps: float = 15.0, model_switch: bool = True, resize: Resize = None,
+                 video_fps: float = 15.0, model_switch: bool = True,
                  comparisons: tuple[str, ...] = COMPARISONS, open_input: InputOpener | None = None,
-                 geometry_modes: tuple[str, ...] = available_modes(False), any_rotation: bool = False,
-                 any_scale: bool = False) -> None:
+                 geometry_modes: tuple[str, ...] = available_modes(False)) -> None:
         super().__init__()
         # The input shown, as the window knows it (the capture thread's own source is its business).
         self.input_name, self.input_fps = capture.source.name, capture.source.fps
@@ -202,24 +203,22 @@ class MainWindow(QMainWindow):
         self.model_label, self.device_label, self.status_text = "", "", "starting..."
         self.show_title()
         self.show_help, self.paused = False, False
-        self.geometry_mode, self.blend_anchor, self.view_mode = geometry, blend_anchor, view
+        self.settings = replace(settings, compare=None)  # how frames are matched, as asked of the inference thread
+        self.blend_anchor, self.view_mode = blend_anchor, view
         self.geometry_modes = geometry_modes  # what e cycles through (essential only with intrinsics)
-        # LoFTR against the anchor's best quarter turn (t), and its view at half size too (z)
-        self.any_rotation, self.any_scale = any_rotation, any_scale
         self.domain = inference.domain  # the model shown; the inference thread's own copy is not read here
         # The LoFTR model m toggles and k comes back to (the domain, when SIFT or ORB is shown).
         self.loftr_domain = "outdoor" if inference.domain in CLASSICAL_METHODS else inference.domain
         self.model_switch = model_switch  # False: indoor and outdoor are the same weights file
         self.comparisons = comparisons  # what b cycles through (ControlBar's comparisons)
-        self.compare = comparisons[0]  # the matcher drawn below (a classical one, or a weights file), or "none"
         self.threshold: float | None = None  # the coarse threshold asked for; None: the model's, not yet known
         # An image file dropped on the window becomes the anchor, read (and sized) as --anchor reads it.
         self.read_anchor_file = read_anchor_file
         self.setAcceptDrops(read_anchor_file is not None or open_input is not None)
-        self.sizes = size_options(resize)  # what , and . step through
-        self.size_index = self.sizes.index(resize)
-        self.controls = ControlBar(geometry, view, blend_anchor, tuple(map(size_label, self.sizes)), self.size_index,
-                                   comparisons, geometry_modes, any_rotation, any_scale)
+        self.sizes = size_options(settings.resize)  # what , and . step through
+        self.controls = ControlBar(settings.geometry, view, blend_anchor, tuple(map(size_label, self.sizes)),
+                                   self.size_index, comparisons, geometry_modes, settings.any_rotation,
+                                   settings.any_scale)
         self.addToolBar(self.controls)
         self.fit_to_screen(QSize(1600, 560))
         self.opening_size: QSize | None = self.size()  # until the first view, which may want more (fit_to_view)
@@ -273,6 +272,34 @@ class MainWindow(QMainWindow):
         self._resize_settled.timeout.connect(self._redraw_for_text_scale)
         self.view.resized.connect(self._resize_settled.start)
         capture.warning.connect(lambda message: self.statusBar().showMessage(message, 8000))
+
+    @property
+    def geometry_mode(self) -> str:
+        return self.settings.geometry
+
+    @property
+    def any_rotation(self) -> bool:
+        """LoFTR also against the anchor's best quarter turn (t)."""
+        return self.settings.any_rotation
+
+    @property
+    def any_scale(self) -> bool:
+        """LoFTR also against the anchor's view at half size (z)."""
+        return self.settings.any_scale
+
+    @property
+    def compare(self) -> str:
+        """The matcher drawn below (a classical one, or a weights file), or "none"."""
+        return self.settings.compare or "none"
+
+    @property
+    def size_index(self) -> int:
+        return self.sizes.index(self.settings.resize)
+
+    def apply(self, settings: MatchSettings) -> None:
+        """Match frames as ``settings`` say from the next frame on (the inference thread applies them whole)."""
+        self.settings = settings
+        self.inference.request(settings)
 
     def fit_to_screen(self, wanted: QSize) -> None:
         """Take ``wanted``'s size, or as much of it as the screen has room for, centred on the screen (a 1600-pixel
@@ -435,6 +462,7 @@ class MainWindow(QMainWindow):
         if domain not in CLASSICAL_METHODS:
             self.loftr_domain = domain
         self.threshold = None  # the new model starts at its own threshold; the next result shows it
+        self.settings = replace(self.settings, threshold=None)  # as the inference thread did
         self.controls.show_state(domain=self.loftr_domain, method=self.method)
         self.show_title()
         self.statusBar().showMessage(f"model: {label} on {device}", 5000)
@@ -576,7 +604,7 @@ class MainWindow(QMainWindow):
         if read is None:
             return
         image, name = read
-        self.inference.request_anchor_image(image, name)
+        self.inference.request(NewAnchor(image, name))
         self.statusBar().showMessage(f"anchor: {name}", 5000)
 
     def choose_anchor_file(self) -> None:
@@ -593,29 +621,27 @@ class MainWindow(QMainWindow):
     def set_method(self, method: str) -> None:
         """LoFTR (its last model), or OpenCV's SIFT or ORB on the same frames, to compare."""
         if method != self.method:
-            self.inference.request_model(self.loftr_domain if method == "loftr" else method)
+            self.inference.request(SwitchModel(self.loftr_domain if method == "loftr" else method))
 
     def set_compare(self, choice: str) -> None:
         """Draw another matcher's matches on the same frames below the main view: SIFT's, ORB's or a LoFTR weights
         file's (one of ``comparisons``; "none": stop)."""
-        self.compare = choice
-        self.inference.request_compare(None if choice == "none" else choice)
+        self.apply(replace(self.settings, compare=None if choice == "none" else choice))
         self.controls.show_state(compare=choice)
         self.statusBar().showMessage(f"compare with: {comparison_label(choice)}", 5000)
 
     def toggle_model(self) -> None:
         if self.domain in CLASSICAL_METHODS:  # m from SIFT or ORB: back to LoFTR
-            self.inference.request_model(self.loftr_domain)
+            self.inference.request(SwitchModel(self.loftr_domain))
             return
         if not self.model_switch:
             self.statusBar().showMessage("the indoor and the outdoor model are the same weights here; give "
                                          "--indoor_weight or --outdoor_weight to switch between two", 8000)
             return
-        self.inference.request_model("indoor" if self.domain == "outdoor" else "outdoor")
+        self.inference.request(SwitchModel("indoor" if self.domain == "outdoor" else "outdoor"))
 
     def set_geometry(self, mode: str) -> None:
-        self.geometry_mode = mode
-        self.inference.request_geometry(mode)
+        self.apply(replace(self.settings, geometry=mode))
         self.controls.show_state(geometry=mode)
         self.statusBar().showMessage(f"geometric verification: {mode}", 5000)
 
@@ -633,8 +659,7 @@ class MainWindow(QMainWindow):
 
     def set_any_rotation(self, on: bool) -> None:
         """Match LoFTR at any in-plane rotation (against the anchor's best quarter turn), or upright only."""
-        self.any_rotation = on
-        self.inference.request_any_rotation(on)
+        self.apply(replace(self.settings, any_rotation=on))
         self.controls.show_state(any_rotation=on)
         message = "any rotation: the anchor is also tried turned by 90, 180 and 270 degrees" if on else \
             "any rotation off: LoFTR matches up to about 45 degrees of rotation"
@@ -644,8 +669,7 @@ class MainWindow(QMainWindow):
 
     def set_any_scale(self, on: bool) -> None:
         """Also match LoFTR against the anchor seen at half size (content farther away), or at its size only."""
-        self.any_scale = on
-        self.inference.request_any_scale(on)
+        self.apply(replace(self.settings, any_scale=on))
         self.controls.show_state(any_scale=on)
         message = "any scale: the anchor is also tried at half size, for a scene or object farther away" if on \
             else "any scale off: LoFTR matches up to about twice or half the anchor's size"
@@ -662,14 +686,13 @@ class MainWindow(QMainWindow):
     def set_threshold(self, value: float) -> None:
         """A new coarse confidence threshold (clipped to [0, 1], to two decimals) for the current model."""
         self.threshold = min(max(round(value, 2), 0.0), 1.0)
-        self.inference.request_threshold(self.threshold)
+        self.apply(replace(self.settings, threshold=self.threshold))
         self.controls.show_state(threshold=self.threshold)
         self.statusBar().showMessage(f"coarse confidence threshold {self.threshold:.2f}", 5000)
 
     def set_size(self, index: int) -> None:
         """Match frames at ``self.sizes[index]`` from the next frame on (the anchor is sized again)."""
-        self.size_index = index
-        self.inference.request_resize(self.sizes[index])
+        self.apply(replace(self.settings, resize=self.sizes[index]))
         self.controls.show_state(size=index)
         self.statusBar().showMessage(f"matching at {size_label(self.sizes[index])}", 5000)
 

@@ -18,10 +18,10 @@ from PyQt6.QtCore import QThread, pyqtSignal
 
 from model.classical import AnyMatcher
 from model.geometry import Box
-from model.matcher import Resize
 
 from .capture import LatestFrame
 from .session import KEEP_ANCHOR, AnchorRule, MatchSession, StartAnchor, matched_on
+from .settings import DEFAULT_SETTINGS, MatchSettings
 from .sources import Frame
 from .verify import CameraIntrinsics
 
@@ -31,10 +31,31 @@ def _reason(error: Exception) -> str:
     return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
-@dataclass
-class _Request:
-    kind: str  # "anchor", "anchor_image", "model", "compare", "geometry", "region", "resize" or "threshold"
-    value: object = None
+@dataclass(frozen=True)
+class NewAnchor:
+    """This image becomes the anchor (a file dropped on the window, as with --anchor: its ``name``); without one,
+    the frame on screen does."""
+
+    image: np.ndarray | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class SwitchModel:
+    """Load and run another model: "indoor", "outdoor", or a classical matcher ("sift", "orb")."""
+
+    domain: str
+
+
+@dataclass(frozen=True)
+class SelectRegion:
+    """Keep only matches from this box of the current anchor (anchor pixels); None: the whole anchor."""
+
+    box: Box | None
+
+
+#: What the window asks of the inference thread: events, or new settings (applied whole).
+Request = NewAnchor | SwitchModel | SelectRegion | MatchSettings
 
 
 class InferenceThread(QThread):
@@ -49,62 +70,34 @@ class InferenceThread(QThread):
     failed = pyqtSignal(str)
 
     def __init__(self, mailbox: LatestFrame, load_model: Callable[[str], tuple[AnyMatcher, str]], domain: str,
-                 initial: tuple[AnyMatcher, str] | None = None, geometry: str = "none",
+                 settings: MatchSettings = DEFAULT_SETTINGS, initial: tuple[AnyMatcher, str] | None = None,
                  anchor: StartAnchor | None = None, anchor_region: Box | None = None,
-                 anchor_rule: AnchorRule = KEEP_ANCHOR, resize: Resize = None,
-                 intrinsics: CameraIntrinsics | None = None, any_rotation: bool = False,
-                 any_scale: bool = False) -> None:
-        """``initial`` is an already loaded (matcher, label) for ``domain``; otherwise it loads here.
-        ``geometry`` is the geometric verification mode (see ``app.verify.GEOMETRY_MODES``); ``anchor``
-        the anchor to start with instead of the first frame (``StartAnchor``); ``anchor_region`` the region
-        of every anchor, in fractions of its size, ``anchor_rule`` when a frame becomes the anchor by itself and
-        ``resize`` the size frames are matched at, ``intrinsics`` the camera's, ``any_rotation`` and ``any_scale``
-        which views of the anchor LoFTR tries (see ``MatchSession``)."""
+                 anchor_rule: AnchorRule = KEEP_ANCHOR, intrinsics: CameraIntrinsics | None = None) -> None:
+        """``settings``: how to match at first (its ``compare`` is ignored: ask for a comparison with
+        ``request``); ``initial`` an already loaded (matcher, label) for ``domain``, otherwise it loads here;
+        ``anchor`` the anchor to start with instead of the first frame (``StartAnchor``); ``anchor_region`` the
+        region of every anchor, in fractions of its size; ``anchor_rule`` when a frame becomes the anchor by
+        itself; ``intrinsics`` the camera's (see ``MatchSession``)."""
         super().__init__()
         self.mailbox, self.load_model, self.domain, self.initial = mailbox, load_model, domain, initial
-        self.geometry, self.start_anchor, self.anchor_region = geometry, anchor, anchor_region
-        self.anchor_rule, self.resize, self.intrinsics = anchor_rule, resize, intrinsics
-        self.any_rotation, self.any_scale = any_rotation, any_scale
-        self.requests: queue.Queue[_Request] = queue.Queue()
+        self.settings = replace(settings, compare=None)  # as applied
+        self.start_anchor, self.anchor_region = anchor, anchor_region
+        self.anchor_rule, self.intrinsics = anchor_rule, intrinsics
+        self.requests: queue.Queue[Request] = queue.Queue()
         self._stop = threading.Event()
         self.session: MatchSession | None = None  # made in run(), with the first model
         self.last_frame: Frame | None = None
         self.input_number = 0  # of the frames matched (the capture thread counts the window's inputs)
 
+    def request(self, request: Request) -> None:
+        """Apply this between frames: an event, or new settings (what changed in them)."""
+        self.requests.put(request)
+
     def request_anchor(self) -> None:
-        self.requests.put(_Request("anchor"))
+        self.request(NewAnchor())
 
-    def request_anchor_image(self, image: np.ndarray, name: str) -> None:
-        """This image (e.g. a file dropped on the window) becomes the anchor, as with --anchor."""
-        self.requests.put(_Request("anchor_image", (image, name)))
-
-    def request_model(self, domain: str) -> None:
-        self.requests.put(_Request("model", domain))
-
-    def request_compare(self, method: str | None) -> None:
-        """Also match every frame with this method (a domain ``load_model`` knows, e.g. "sift"); None: stop."""
-        self.requests.put(_Request("compare", method))
-
-    def request_geometry(self, mode: str) -> None:
-        self.requests.put(_Request("geometry", mode))
-
-    def request_any_rotation(self, on: bool) -> None:
-        self.requests.put(_Request("any_rotation", on))
-
-    def request_any_scale(self, on: bool) -> None:
-        self.requests.put(_Request("any_scale", on))
-
-    def request_region(self, region: Box | None) -> None:
-        """Keep only matches from this box of the current anchor (anchor pixels); None: the whole anchor."""
-        self.requests.put(_Request("region", region))
-
-    def request_resize(self, resize: Resize) -> None:
-        """Match frames at another size (the anchor is sized and encoded again)."""
-        self.requests.put(_Request("resize", resize))
-
-    def request_threshold(self, threshold: float) -> None:
-        """A new coarse confidence threshold for the current model (clipped to [0, 1])."""
-        self.requests.put(_Request("threshold", min(max(threshold, 0.0), 1.0)))
+    def request_region(self, box: Box | None) -> None:
+        self.request(SelectRegion(box))
 
     def stop(self) -> None:
         self._stop.set()
@@ -119,40 +112,43 @@ class InferenceThread(QThread):
             self.status.emit("")
             return
         self.domain = domain
+        settings = self.settings
         if self.session is None:
-            self.session = MatchSession(matcher, self.geometry, self.anchor_region, self.anchor_rule, self.resize,
-                                        self.intrinsics, self.any_rotation, self.any_scale)
+            self.session = MatchSession(matcher, settings.geometry, self.anchor_region, self.anchor_rule,
+                                        settings.resize, self.intrinsics, settings.any_rotation, settings.any_scale)
         else:
             self.session.set_matcher(matcher)
+        self.settings = replace(settings, threshold=None)  # the new model's own, until one is asked for
         self.model_changed.emit(domain, label, matched_on(matcher))
         self.status.emit("")
 
-    def _apply(self, request: _Request) -> None:
-        if request.kind == "model":
-            self._switch(str(request.value))
+    def _apply(self, request: Request) -> None:
+        if isinstance(request, SwitchModel):
+            self._switch(request.domain)
         elif self.session is None:
             return
-        elif request.kind == "compare" and request.value is None:
-            self.session.compare_with(None)
-        elif request.kind == "compare":
-            self.session.compare_with(*self.load_model(str(request.value)))
-        elif request.kind == "geometry":
-            self.session.geometry = str(request.value)
-        elif request.kind == "any_rotation":
-            self.session.any_rotation = bool(request.value)
-        elif request.kind == "any_scale":
-            self.session.any_scale = bool(request.value)
-        elif request.kind == "region":
-            self.session.region = request.value  # type: ignore[assignment]
-        elif request.kind == "resize":
-            self.session.set_resize(request.value)  # type: ignore[arg-type]
-        elif request.kind == "threshold":
-            self.session.matcher.threshold = float(request.value)  # type: ignore[arg-type]
-        elif request.kind == "anchor" and self.last_frame is not None:
+        elif isinstance(request, MatchSettings):
+            self._apply_settings(request)
+        elif isinstance(request, SelectRegion):
+            self.session.region = request.box
+        elif request.image is not None:
+            self.session.set_anchor(request.image, 0, request.name)
+        elif self.last_frame is not None:
             self.session.set_anchor(self.last_frame.image, self.last_frame.index)
-        elif request.kind == "anchor_image":
-            image, name = request.value  # type: ignore[misc]
-            self.session.set_anchor(image, 0, name)
+
+    def _apply_settings(self, wanted: MatchSettings) -> None:
+        """Make the session match as ``wanted`` says: what changed since the settings applied before."""
+        assert self.session is not None
+        changed = self.settings.changed(wanted)
+        if "compare" in changed:
+            self.session.compare_with(*self.load_model(wanted.compare) if wanted.compare else (None,))
+        if "resize" in changed:
+            self.session.set_resize(wanted.resize)
+        if "threshold" in changed and wanted.threshold is not None:
+            self.session.matcher.threshold = min(max(wanted.threshold, 0.0), 1.0)
+        self.session.geometry = wanted.geometry
+        self.session.any_rotation, self.session.any_scale = wanted.any_rotation, wanted.any_scale
+        self.settings = wanted
 
     def run(self) -> None:
         last_failure = ""  # a failure repeated frame after frame is reported once
@@ -167,7 +163,7 @@ class InferenceThread(QThread):
                     self._apply(request)
                     changed = True
                 except Exception as error:  # noqa: BLE001 - e.g. encoding a new anchor ran out of memory
-                    self.failed.emit(f"{request.kind} request failed: {_reason(error)}")
+                    self.failed.emit(f"{type(request).__name__} failed: {_reason(error)}")
             frame, ended = self.mailbox.take(timeout=0.05)
             again = frame is None and changed and self.last_frame is not None
             if again:

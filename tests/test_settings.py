@@ -1,0 +1,63 @@
+"""The matching settings: one frozen value, applied whole by the inference thread (what changed only)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from app.capture import LatestFrame
+from app.settings import DEFAULT_SETTINGS, MatchSettings
+from app.worker import InferenceThread, NewAnchor, SelectRegion, SwitchModel
+from model.classical import ClassicalMatcher
+
+
+def test_changed_names_the_fields_that_differ() -> None:
+    assert DEFAULT_SETTINGS.changed(DEFAULT_SETTINGS) == ()
+    assert DEFAULT_SETTINGS.changed(replace(DEFAULT_SETTINGS, geometry="homography", resize=320)) == (
+        "geometry", "resize")
+
+
+def _thread(loads: list[str]) -> InferenceThread:
+    def load(name: str) -> tuple[ClassicalMatcher, str]:
+        loads.append(name)
+        return ClassicalMatcher("orb" if name == "orb" else "sift"), name
+
+    thread = InferenceThread(LatestFrame(), load, "sift", MatchSettings(resize=160))
+    thread._switch("sift")  # as run() does first, without starting the thread
+    return thread
+
+
+def test_the_thread_applies_settings_whole_and_loads_a_comparison_once() -> None:
+    loads: list[str] = []
+    thread = _thread(loads)
+    session = thread.session
+    assert session is not None and session.resize == 160 and loads == ["sift"]
+    wanted = MatchSettings(geometry="fundamental", any_rotation=True, resize=160, threshold=0.35, compare="orb")
+    thread._apply(wanted)
+    assert (session.geometry, session.any_rotation, session.matcher.threshold) == ("fundamental", True, 0.35)
+    assert session.comparison is not None and loads == ["sift", "orb"]
+    thread._apply(replace(wanted, geometry="homography"))  # the comparison did not change: not loaded again
+    assert session.geometry == "homography" and loads == ["sift", "orb"]
+    thread._apply(replace(wanted, compare=None))
+    assert session.comparison is None
+
+
+def test_a_new_model_starts_at_its_own_threshold_and_a_later_one_applies() -> None:
+    thread = _thread([])
+    thread._apply(MatchSettings(resize=160, threshold=0.5))
+    thread._apply(SwitchModel("orb"))
+    assert thread.settings.threshold is None  # the model's own: asking for 0.5 again must apply
+    own = thread.session.matcher.threshold  # type: ignore[union-attr]
+    thread._apply(MatchSettings(resize=160, threshold=0.5))
+    assert thread.session.matcher.threshold == 0.5 != own  # type: ignore[union-attr]
+
+
+def test_events_set_the_anchor_and_its_region() -> None:
+    thread = _thread([])
+    image = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    thread._apply(NewAnchor(image, "poster.png"))
+    session = thread.session
+    assert session is not None and session.anchor_name == "poster.png"
+    thread._apply(SelectRegion((10.0, 10.0, 80.0, 60.0)))
+    assert session.region == (10.0, 10.0, 80.0, 60.0)
