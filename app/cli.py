@@ -130,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--bottom_k", type=int, default=0, help="start of the shown window of matches (by confidence rank)")
     add("--device", default="auto", type=device_argument, help="auto, cpu, cuda or cuda:N")
     add("--precision", default="auto", choices=PRECISIONS, help="auto: fp16 on CUDA, bf16 on CPUs that have it")
+    add("--threads", type=int, metavar="N",
+        help="CPU threads for matching (default: every core; fewer leave cores to other programs)")
     add("--threshold", type=float, help="coarse confidence threshold (default: the model's)")
     add("--fine_expectation", default="auto", choices=("auto", *FINE_EXPECTATIONS),
         help="LoFTR's sub-pixel refinement: the expectation over the whole fine window (the official) or around "
@@ -330,8 +332,8 @@ def validate(args: argparse.Namespace) -> Resize:
             resize = parse_resize(args.resize)
     except ValueError as error:
         raise AppError(str(error)) from None
-    for name in ("skip", "skip_frames", "max_length"):
-        if getattr(args, name) < 1:
+    for name in ("skip", "skip_frames", "max_length", "threads"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise AppError(f"--{name} must be at least 1")
     if args.start < 0 or (args.anchor_frame is not None and args.anchor_frame < 0):
         raise AppError("--start N and --anchor_frame N are frame numbers: 0 or more")
@@ -469,6 +471,8 @@ def run(args: argparse.Namespace) -> int:
     if args.list_cameras:
         return print_cameras()
     resize = validate(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     gui = not args.no_display
     reason = gui_unavailable_reason() if gui else None
     if reason:

@@ -337,3 +337,14 @@ def test_a_disk_that_fills_up_mid_run_stops_cleanly_and_keeps_what_was_written(
         frames += 1
     video.release()
     assert f"the outputs hold the first {len(rows)} frames" in last and frames >= 1
+
+
+def test_threads_are_checked_and_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert app_main(["--input", "assets/sample.mp4", "--no_display", "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in _one_line_error(capsys)
+    asked: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", asked.append)  # the test process keeps its own threads
+    assert app_main(["--input", "assets/sample.mp4", "--no_display", "--threads", "1", "--max_length", "1",
+                     "--output_dir", str(tmp_path), *["--resize", "160", "120"]]) == 0
+    assert asked[0] == 1
