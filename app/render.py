@@ -283,6 +283,8 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
     lines.append(f"{overlay.fps:.1f} FPS   match {overlay.latency_ms:.0f} ms   frame age {overlay.frame_age_ms:.0f} ms"
                  f"{size}")
     lines.append(f"anchor {overlay.anchor}   frame #{overlay.frame_index}")
+    if overlay.show_help:  # the help's rows need the height: the title stays, the numbers come back with h
+        lines = lines[:1]
     text_scale = overlay.text_scale
 
     def scaled(pixels: float) -> int:

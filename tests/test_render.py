@@ -297,3 +297,18 @@ def test_a_video_fits_frames_of_another_size_into_its_first(tmp_path: Path) -> N
     assert second[41, 30] > 200 and second[41, 90] < 50  # the scaled frame: white left, black right
     assert second[10, 30] < 50 and second[72, 30] < 50  # black bands above and below it
     assert abs(int(frames[2][5:77].mean()) - 90) <= 4
+
+
+@pytest.mark.parametrize("text_scale", [1.0, 1.25])
+def test_the_help_overlay_and_the_text_panel_keep_apart(text_scale: float) -> None:
+    """With h, the help's rows (bottom left) and the text panel (top left) do not overlap on a 640x480 pair:
+    the panel keeps its title only."""
+    grey = np.full((480, 640, 3), 200, np.uint8)
+    no_matches = np.zeros((0, 2), np.float32)
+    view = render_view(grey, grey, no_matches, no_matches, np.zeros(0, np.float32), MatchWindow(),
+                       Overlay(show_help=True, text_scale=text_scale)).astype(int)
+    darkened = view.max(axis=2) < 120  # both panels darken the grey images; the first column holds no text
+    rows = np.nonzero(darkened[:, 1])[0]
+    gaps = np.nonzero(np.diff(rows) > 1)[0]
+    assert len(gaps) == 1  # two panels, one above the other, grey between them
+    assert rows[0] == 0 and rows[-1] == view.shape[0] - 1
