@@ -24,6 +24,7 @@ from .actions import epilog_keys
 from .headless import MATCHES_FOLDER, HeadlessOptions, ffmpeg_command, run_headless
 from .render import VIEWS, MatchWindow
 from .session import AnchorRule, StartAnchor
+from .settings import MatchSettings
 from .sources import (
     CAMERA_INDICES,
     DEFAULT_IMAGE_GLOB,
@@ -38,6 +39,7 @@ from .sources import (
     thin,
 )
 from .verify import GEOMETRY_MODES, CameraIntrinsics
+from .window_setup import WindowHooks, WindowOptions, comparisons_offered
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_VIDEO = ROOT / "assets" / "sample.mp4"
@@ -528,10 +530,16 @@ def run(args: argparse.Namespace) -> int:
         if gui:
             from .gui import run_gui  # Qt is imported only when a window is wanted
 
-            return run_gui(args, source, frames, matcher, label, window, output_dir, fps,
-                           lambda choice: preloaded.pop(choice, None) or load_matcher(args, choice), anchor,
-                           lambda path: read_anchor(path, resize), _other_model_differs(args), resize,
-                           frames_from if source.length else None, lambda path: open_input(args, path))
+            settings = MatchSettings(geometry=args.geometry, any_rotation=args.any_rotation,
+                                     any_scale=args.any_scale, resize=resize)
+            options = WindowOptions(settings, args.model, window, args.blend_anchor, args.view, output_dir, fps,
+                                    args.save_video, args.save_input, args.save_matches, anchor, args.region,
+                                    args.anchor_rule, args.intrinsics, comparisons_offered(args.compare),
+                                    _other_model_differs(args), args.skip)
+            hooks = WindowHooks(lambda choice: preloaded.pop(choice, None) or load_matcher(args, choice),
+                                lambda path: read_anchor(path, resize), frames_from if source.length else None,
+                                lambda path: open_input(args, path))
+            return run_gui(args, source, frames, (matcher, label), options, hooks)
         frame_count = (source.length or 0) - args.start
         total = min(-(-frame_count // stride), args.max_length) if frame_count else None
         # As in the original demo, PNGs go to an --output_dir that was asked for; without one they are

@@ -18,12 +18,10 @@ from model.classical import CLASSICAL_METHODS
 from .actions import tooltip
 from .render import VIEWS
 from .verify import available_modes
+from .window_setup import COMPARISONS
 
 #: What the Matcher box offers: LoFTR (the model of the Model button), or OpenCV's SIFT or ORB to compare with.
 METHODS = ("loftr", *CLASSICAL_METHODS)
-#: What the Compare box offers: a classical matcher drawn below LoFTR's view, on the same frames (and the LoFTR
-#: weights file of --compare FILE).
-COMPARISONS = ("none", *CLASSICAL_METHODS)
 THRESHOLD_STEP = 0.05  # the spin box's step, as the [ / ] keys
 
 

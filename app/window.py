@@ -6,7 +6,7 @@ import itertools
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, TypeVar
 
 import numpy as np
 from PyQt6.QtCore import QPoint, QRect, QSize, Qt, QTimer, pyqtSignal
@@ -19,18 +19,21 @@ from model.matcher import Resize, longer_side
 
 from .actions import KEY_ACTIONS, status_hints
 from .capture import CaptureThread
-from .controls import COMPARISONS, METHODS, THRESHOLD_STEP, ControlBar, PositionBar, comparison_label
+from .controls import METHODS, THRESHOLD_STEP, ControlBar, PositionBar, comparison_label
+from .headless import MATCHES_FOLDER, MATCHES_PATTERN
 from .plots import StatsPanel
 from .render import GAP, RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, view_scales
 from .session import MatchPacket, render_packet
-from .settings import DEFAULT_SETTINGS, MatchSettings
-from .sources import VIDEO_SUFFIXES, Frame, FrameSource
+from .settings import MatchSettings
+from .sources import VIDEO_SUFFIXES
 from .verify import available_modes, next_mode
 from .video import MatchFileWriter, PacedVideoWriter
+from .window_setup import WindowHooks, WindowOptions
 from .worker import InferenceThread, NewAnchor, SwitchModel
 
 MAX_TEXT_SCALE = 3.0  # the overlay's text grows with the view's shrinking up to this (beyond, it fills the view)
 MIN_REGION_PX = 16  # a smaller box (anchor pixels; e.g. a click) selects no region
+MAX_VIDEO_FPS = 30.0  # a faster camera's rate is not worth repeating views for
 # Longer sides offered beside --resize's. Frames as they come (None) only when --resize -1 asked for it: a 4K
 # camera's frames would make coarse matching take gigabytes.
 SIZE_PRESETS: tuple[Resize, ...] = (320, 480, 640, 960)
@@ -59,8 +62,6 @@ def _is_input(path: str) -> bool:
     return Path(path).is_dir() or Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
-#: Opens a video file or image folder to play in the window: (its source, its frames from any frame on).
-InputOpener = Callable[[str], tuple[FrameSource, Callable[[int], Iterator[Frame]]]]
 T = TypeVar("T")  # what an action on a dropped or chosen file gives (see MainWindow._or_say)
 
 
@@ -175,22 +176,23 @@ class MatchView(QLabel):
 class MainWindow(QMainWindow):
     """Owns the threads and writers; turns keys into requests and results into pictures."""
 
-    def __init__(self, capture: CaptureThread, inference: InferenceThread, window: MatchWindow,
-                 output_dir: Path, video: PacedVideoWriter | None, input_video: PacedVideoWriter | None,
-                 settings: MatchSettings = DEFAULT_SETTINGS, match_files: MatchFileWriter | None = None,
-                 blend_anchor: bool = False, view: str = "lines",
-                 read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None,
-                 video_fps: float = 15.0, model_switch: bool = True,
-                 comparisons: tuple[str, ...] = COMPARISONS, open_input: InputOpener | None = None,
-                 geometry_modes: tuple[str, ...] = available_modes(False)) -> None:
+    def __init__(self, capture: CaptureThread, inference: InferenceThread, options: WindowOptions,
+                 hooks: WindowHooks) -> None:
         super().__init__()
         # The input shown, as the window knows it (the capture thread's own source is its business).
         self.input_name, self.input_fps = capture.source.name, capture.source.fps
         self.capture, self.inference = capture, inference
-        self.open_input = open_input
-        self.window_range, self.output_dir = window, output_dir
-        self.video, self.input_video, self.match_files = video, input_video, match_files
-        self.video_fps = video_fps  # of recordings started with r
+        self.open_input = hooks.open_input
+        self.window_range, self.output_dir = options.shown, options.output_dir
+        # The videos play in real time at the source's rate (at most MAX_VIDEO_FPS), whatever the rate of results:
+        # a view is repeated until the next one is drawn.
+        self.video_fps = min(options.fps, MAX_VIDEO_FPS)  # also of recordings started with r
+        self.video = PacedVideoWriter(self.output_dir / "loftr_matches.mp4", self.video_fps) \
+            if options.save_video else None
+        self.input_video = PacedVideoWriter(self.output_dir / "demo_input.mp4", self.video_fps) \
+            if options.save_input else None
+        self.match_files = MatchFileWriter(self.output_dir / MATCHES_FOLDER, MATCHES_PATTERN) \
+            if options.save_matches else None
         self.videos_written: list[tuple[Path, int]] = []  # finalised videos and their frame counts
         self.view = MatchView()
         self.stats = StatsPanel()
@@ -203,28 +205,28 @@ class MainWindow(QMainWindow):
         self.model_label, self.device_label, self.status_text = "", "", "starting..."
         self.show_title()
         self.show_help, self.paused = False, False
-        self.settings = replace(settings, compare=None)  # how frames are matched, as asked of the inference thread
-        self.blend_anchor, self.view_mode = blend_anchor, view
-        self.geometry_modes = geometry_modes  # what e cycles through (essential only with intrinsics)
+        self.settings = replace(options.settings, compare=None)  # how frames are matched, as asked of the thread
+        self.blend_anchor, self.view_mode = options.blend_anchor, options.view
+        self.geometry_modes = available_modes(options.intrinsics is not None)  # e: essential only with intrinsics
         self.domain = inference.domain  # the model shown; the inference thread's own copy is not read here
         # The LoFTR model m toggles and k comes back to (the domain, when SIFT or ORB is shown).
         self.loftr_domain = "outdoor" if inference.domain in CLASSICAL_METHODS else inference.domain
-        self.model_switch = model_switch  # False: indoor and outdoor are the same weights file
-        self.comparisons = comparisons  # what b cycles through (ControlBar's comparisons)
+        self.model_switch = options.model_switch  # False: indoor and outdoor are the same weights file
+        self.comparisons = options.comparisons  # what b cycles through (ControlBar's comparisons)
         self.threshold: float | None = None  # the coarse threshold asked for; None: the model's, not yet known
         # An image file dropped on the window becomes the anchor, read (and sized) as --anchor reads it.
-        self.read_anchor_file = read_anchor_file
-        self.setAcceptDrops(read_anchor_file is not None or open_input is not None)
-        self.sizes = size_options(settings.resize)  # what , and . step through
-        self.controls = ControlBar(settings.geometry, view, blend_anchor, tuple(map(size_label, self.sizes)),
-                                   self.size_index, comparisons, geometry_modes, settings.any_rotation,
-                                   settings.any_scale)
+        self.read_anchor_file = hooks.read_anchor_file
+        self.setAcceptDrops(hooks.read_anchor_file is not None or hooks.open_input is not None)
+        self.sizes = size_options(self.settings.resize)  # what , and . step through
+        self.controls = ControlBar(self.settings.geometry, self.view_mode, self.blend_anchor,
+                                   tuple(map(size_label, self.sizes)), self.size_index, self.comparisons,
+                                   self.geometry_modes, self.settings.any_rotation, self.settings.any_scale)
         self.addToolBar(self.controls)
         self.fit_to_screen(QSize(1600, 560))
         self.opening_size: QSize | None = self.size()  # until the first view, which may want more (fit_to_view)
         self.controls.anchor_clicked.connect(self.inference.request_anchor)
         self.controls.anchor_file_clicked.connect(self.choose_anchor_file)
-        self.controls.anchor_file_action.setEnabled(read_anchor_file is not None)
+        self.controls.anchor_file_action.setEnabled(hooks.read_anchor_file is not None)
         self.controls.model_clicked.connect(self.toggle_model)
         self.controls.method_chosen.connect(self.set_method)
         self.controls.compare_chosen.connect(self.set_compare)
@@ -240,10 +242,10 @@ class MainWindow(QMainWindow):
         self.controls.step_back_clicked.connect(lambda: self.step(-1))
         self.controls.snapshot_clicked.connect(self.snapshot)
         self.controls.record_toggled.connect(self.set_recording)
-        self.controls.show_state(recording=video is not None)
+        self.controls.show_state(recording=self.video is not None)
         self.controls.plots_toggled.connect(self.set_plots_visible)
         self.controls.open_clicked.connect(self.choose_input)
-        self.controls.open_action.setEnabled(open_input is not None)
+        self.controls.open_action.setEnabled(hooks.open_input is not None)
         self.positions: PositionBar | None = None
         self.show_positions(capture.source.length if capture.frames_from is not None else None)
         self.last_packet: MatchPacket | None = None

@@ -20,10 +20,10 @@ from model.classical import AnyMatcher
 from model.geometry import Box
 
 from .capture import LatestFrame
-from .session import KEEP_ANCHOR, AnchorRule, MatchSession, StartAnchor, matched_on
-from .settings import DEFAULT_SETTINGS, MatchSettings
+from .session import MatchSession, matched_on
+from .settings import MatchSettings
 from .sources import Frame
-from .verify import CameraIntrinsics
+from .window_setup import WindowOptions
 
 
 def _reason(error: Exception) -> str:
@@ -69,20 +69,17 @@ class InferenceThread(QThread):
     model_changed = pyqtSignal(str, str, str)  # (domain, label, device/precision)
     failed = pyqtSignal(str)
 
-    def __init__(self, mailbox: LatestFrame, load_model: Callable[[str], tuple[AnyMatcher, str]], domain: str,
-                 settings: MatchSettings = DEFAULT_SETTINGS, initial: tuple[AnyMatcher, str] | None = None,
-                 anchor: StartAnchor | None = None, anchor_region: Box | None = None,
-                 anchor_rule: AnchorRule = KEEP_ANCHOR, intrinsics: CameraIntrinsics | None = None) -> None:
-        """``settings``: how to match at first (its ``compare`` is ignored: ask for a comparison with
-        ``request``); ``initial`` an already loaded (matcher, label) for ``domain``, otherwise it loads here;
-        ``anchor`` the anchor to start with instead of the first frame (``StartAnchor``); ``anchor_region`` the
-        region of every anchor, in fractions of its size; ``anchor_rule`` when a frame becomes the anchor by
-        itself; ``intrinsics`` the camera's (see ``MatchSession``)."""
+    def __init__(self, mailbox: LatestFrame, load_model: Callable[[str], tuple[AnyMatcher, str]],
+                 options: WindowOptions, initial: tuple[AnyMatcher, str] | None = None) -> None:
+        """``options``: the model to start with (``domain``), how to match (``settings``; its ``compare`` is
+        ignored: ask for a comparison with ``request``), the first anchor, the region of every anchor, when a frame
+        becomes the anchor by itself and the camera's intrinsics; ``initial``: an already loaded (matcher, label)
+        for ``options.domain``, otherwise it loads here."""
         super().__init__()
-        self.mailbox, self.load_model, self.domain, self.initial = mailbox, load_model, domain, initial
-        self.settings = replace(settings, compare=None)  # as applied
-        self.start_anchor, self.anchor_region = anchor, anchor_region
-        self.anchor_rule, self.intrinsics = anchor_rule, intrinsics
+        self.mailbox, self.load_model, self.domain, self.initial = mailbox, load_model, options.domain, initial
+        self.settings = replace(options.settings, compare=None)  # as applied
+        self.start_anchor, self.anchor_region = options.anchor, options.anchor_region
+        self.anchor_rule, self.intrinsics = options.anchor_rule, options.intrinsics
         self.requests: queue.Queue[Request] = queue.Queue()
         self._stop = threading.Event()
         self.session: MatchSession | None = None  # made in run(), with the first model

@@ -14,8 +14,10 @@ from PyQt6.QtCore import QPoint, Qt
 from app.gui import build_window
 from app.render import MatchWindow
 from app.session import AnchorRule, StartAnchor
+from app.settings import MatchSettings
 from app.sources import open_source
 from app.window import render_packet
+from app.window_setup import WindowHooks, WindowOptions
 from app.worker import InferenceThread
 from model.classical import CLASSICAL_METHODS, AnyMatcher, ClassicalMatcher
 from model.config import get_preset
@@ -65,14 +67,17 @@ def fail_fast(request, qtbot, monkeypatch):  # type: ignore[no-untyped-def]
 
 
 def _started_window(qtbot, tmp_path: Path, input_path: str = str(ROOT / "assets" / "sample.mp4"),  # type: ignore
-                    seekable: bool = False, save_video: bool = False, **options):
+                    seekable: bool = False, geometry: str = "none", **options):
     """A started window on the sample video (or ``input_path``) with the test model, matching at 160x120; with
-    ``seekable``, the slider over its frames; ``options`` go to ``build_window``."""
+    ``seekable``, the slider over its frames; ``options`` are ``WindowOptions`` and ``WindowHooks`` fields."""
     source = open_source(input_path)
-    options.setdefault("load_model", lambda domain: (_matcher(), domain))
-    main_window = build_window(source, source.frames(), _matcher(), "outdoor: test model", "outdoor",
-                               MatchWindow(0, 2000), tmp_path, source.fps, save_video=save_video, save_input=False,
-                               resize=(160, 120), frames_from=source.frames if seekable else None, **options)
+    hooks = WindowHooks(options.pop("load_model", lambda domain: (_matcher(), domain)),
+                        options.pop("read_anchor_file", None), source.frames if seekable else None,
+                        options.pop("open_input", None))
+    settings = MatchSettings(geometry=geometry, resize=(160, 120))
+    window_options = WindowOptions(settings, "outdoor", MatchWindow(0, 2000), output_dir=tmp_path, fps=source.fps,
+                                   **options)
+    main_window = build_window(source, source.frames(), (_matcher(), "outdoor: test model"), window_options, hooks)
     qtbot.addWidget(main_window)
     main_window.show()
     main_window.start()
@@ -624,9 +629,11 @@ import json, sys, time
 import torch
 from PyQt6.QtWidgets import QApplication
 app = QApplication([])
+from pathlib import Path
 from app.gui import build_window
-from app.render import MatchWindow
+from app.settings import MatchSettings
 from app.sources import open_source
+from app.window_setup import WindowHooks, WindowOptions
 from model.config import get_preset
 from model.loftr import LoFTR
 from model.matcher import Matcher
@@ -635,8 +642,8 @@ def opened(resized_first):
     torch.manual_seed(0)
     matcher = Matcher(LoFTR(get_preset("compact_s")), device="cpu", precision="fp32", resize=None, threshold=0.0)
     source = open_source("assets/sample.mp4")
-    window = build_window(source, source.frames(), matcher, "test", "outdoor", MatchWindow(0, 2000), sys.argv[1],
-                          source.fps, save_video=False, save_input=False, load_model=None, resize=(160, 120))
+    options = WindowOptions(MatchSettings(resize=(160, 120)), output_dir=Path(sys.argv[1]), fps=source.fps)
+    window = build_window(source, source.frames(), (matcher, "test"), options, WindowHooks(load_model=None))
     window.show()
     if resized_first:
         window.resize(1000, 500)

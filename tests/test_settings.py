@@ -8,6 +8,7 @@ import numpy as np
 
 from app.capture import LatestFrame
 from app.settings import DEFAULT_SETTINGS, MatchSettings
+from app.window_setup import WindowOptions
 from app.worker import InferenceThread, NewAnchor, SelectRegion, SwitchModel
 from model.classical import ClassicalMatcher
 
@@ -23,7 +24,7 @@ def _thread(loads: list[str]) -> InferenceThread:
         loads.append(name)
         return ClassicalMatcher("orb" if name == "orb" else "sift"), name
 
-    thread = InferenceThread(LatestFrame(), load, "sift", MatchSettings(resize=160))
+    thread = InferenceThread(LatestFrame(), load, WindowOptions(MatchSettings(resize=160), domain="sift"))
     thread._switch("sift")  # as run() does first, without starting the thread
     return thread
 

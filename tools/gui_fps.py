@@ -35,10 +35,12 @@ from app.cli import (  # noqa: E402
     single_threaded_torch,
     validate,
 )
-from app.gui import build_window, comparisons_offered  # noqa: E402
+from app.gui import build_window  # noqa: E402
 from app.plots import STAGES  # noqa: E402
 from app.render import MatchWindow  # noqa: E402
+from app.settings import MatchSettings  # noqa: E402
 from app.sources import looped, open_source  # noqa: E402
+from app.window_setup import WindowHooks, WindowOptions, comparisons_offered  # noqa: E402
 
 
 def main() -> int:
@@ -61,10 +63,12 @@ def main() -> int:
     source = open_source(str(SAMPLE_VIDEO))
     source.fps = options.camera_fps  # the capture thread paces at the source's rate, as a camera delivers
     frames = looped(lambda: open_source(str(SAMPLE_VIDEO)))
-    window = build_window(source, frames, matcher, model_label(args.model, matcher), args.model,
-                          MatchWindow(args.bottom_k, args.top_k), Path("demo_output"), source.fps, False, False,
-                          lambda choice: load_matcher(args, choice), args.geometry, resize=resize,
-                          comparisons=comparisons_offered(args.compare), intrinsics=args.intrinsics)
+    settings = MatchSettings(geometry=args.geometry, resize=resize)
+    window_options = WindowOptions(settings, args.model, MatchWindow(args.bottom_k, args.top_k),
+                                   output_dir=Path("demo_output"), fps=source.fps, intrinsics=args.intrinsics,
+                                   comparisons=comparisons_offered(args.compare))
+    window = build_window(source, frames, (matcher, model_label(args.model, matcher)), window_options,
+                          WindowHooks(lambda choice: load_matcher(args, choice)))
     window.show()
     if args.compare:
         window.set_compare(args.compare)

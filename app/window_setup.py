@@ -1,0 +1,74 @@
+"""What the window starts with, as two frozen values: the options (from the flags) and the hooks (what it calls
+to load a model or open a file). No Qt here: the command line builds them before Qt is imported."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from model.classical import CLASSICAL_METHODS, AnyMatcher
+from model.geometry import Box
+
+from .render import MatchWindow
+from .session import KEEP_ANCHOR, AnchorRule, StartAnchor
+from .settings import DEFAULT_SETTINGS, MatchSettings
+from .sources import Frame, FrameSource
+from .verify import CameraIntrinsics
+
+#: What the Compare box offers first: no comparison, then a classical matcher drawn below LoFTR's view, on the
+#: same frames (a LoFTR weights file of --compare FILE comes after them).
+COMPARISONS = ("none", *CLASSICAL_METHODS)
+
+#: Opens a video file or image folder to play in the window: (its source, its frames from any frame on).
+InputOpener = Callable[[str], tuple[FrameSource, Callable[[int], Iterator[Frame]]]]
+
+
+@dataclass(frozen=True)
+class WindowOptions:
+    """How the window starts.
+
+    settings: how frames are matched (``MatchSettings``); domain: the model running ("indoor", "outdoor", "sift",
+    "orb"); shown: which ranked matches are drawn; blend_anchor, view: how (``app.render``); output_dir, fps,
+    save_video, save_input, save_matches: what is written where (videos play at ``fps``); anchor, anchor_region,
+    anchor_rule: the first anchor, the region of every anchor (fractions) and when a frame becomes the anchor by
+    itself; intrinsics: the camera's, for the essential matrix; comparisons: what b and the Compare box offer;
+    model_switch: whether m has a second model to switch to; stride: every stride-th frame of a file or folder.
+    """
+
+    settings: MatchSettings = DEFAULT_SETTINGS
+    domain: str = "outdoor"
+    shown: MatchWindow = MatchWindow()
+    blend_anchor: bool = False
+    view: str = "lines"
+    output_dir: Path = Path("demo_output")
+    fps: float = 15.0
+    save_video: bool = False
+    save_input: bool = False
+    save_matches: bool = False
+    anchor: StartAnchor | None = None
+    anchor_region: Box | None = None
+    anchor_rule: AnchorRule = KEEP_ANCHOR
+    intrinsics: CameraIntrinsics | None = None
+    comparisons: tuple[str, ...] = COMPARISONS
+    model_switch: bool = True
+    stride: int = 1
+
+
+@dataclass(frozen=True)
+class WindowHooks:
+    """What the window calls: ``load_model`` a model by domain or comparison name (-> matcher, label);
+    ``read_anchor_file`` an image file dropped on it (-> image, name); ``frames_from`` the input's frames from any
+    frame on (a file or folder: the slider); ``open_input`` a video or folder dropped on it. None: not offered."""
+
+    load_model: Callable[[str], tuple[AnyMatcher, str]]
+    read_anchor_file: Callable[[str], tuple[np.ndarray, str]] | None = None
+    frames_from: Callable[[int], Iterator[Frame]] | None = None
+    open_input: InputOpener | None = None
+
+
+def comparisons_offered(compare: str | None) -> tuple[str, ...]:
+    """What the Compare box offers: none, SIFT, ORB, and the LoFTR weights file of --compare FILE."""
+    return COMPARISONS if compare is None or compare in COMPARISONS else (*COMPARISONS, compare)
