@@ -56,9 +56,9 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
     main_window.shutdown()
     print(f"{main_window.results_received} frames matched ({main_window.matching_rate():.1f} per second while "
           f"matching), {main_window.results_shown} drawn", file=sys.stderr)
-    for path, frames in main_window.videos_written:
+    for path, frames in main_window.recorder.videos_written:
         print(f"wrote {path} ({frames} frames)", file=sys.stderr)
-    if main_window.match_files is not None and main_window.match_files.written:
-        print(f"wrote {main_window.match_files.written} match files to {options.output_dir / MATCHES_FOLDER}/",
+    if main_window.recorder.match_files is not None and main_window.recorder.match_files.written:
+        print(f"wrote {main_window.recorder.match_files.written} match files to {options.output_dir / MATCHES_FOLDER}/",
               file=sys.stderr)
     return 128 + interrupted[0] if interrupted else 0  # as shells report a signal: 130 Ctrl-C, 143 SIGTERM

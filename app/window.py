@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -14,26 +13,23 @@ from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QMouseEv
 from PyQt6.QtWidgets import QFileDialog, QLabel, QMainWindow, QRubberBand, QSizePolicy, QSplitter
 
 from model.classical import CLASSICAL_METHODS
-from model.images import write_image, write_npz
 from model.matcher import Resize, longer_side
 
 from .actions import KEY_ACTIONS, status_hints
 from .capture import CaptureThread
 from .controls import METHODS, THRESHOLD_STEP, ControlBar, PositionBar, comparison_label
-from .headless import MATCHES_FOLDER, MATCHES_PATTERN
 from .plots import StatsPanel
+from .recorder import Recorder
 from .render import GAP, RANGE_STEP, SIZE_STEP, VIEWS, MatchWindow, view_scales
 from .session import MatchPacket, render_packet
 from .settings import MatchSettings
 from .sources import VIDEO_SUFFIXES
 from .verify import available_modes, next_mode
-from .video import MatchFileWriter, PacedVideoWriter
 from .window_setup import WindowHooks, WindowOptions
 from .worker import InferenceThread, NewAnchor, SwitchModel
 
 MAX_TEXT_SCALE = 3.0  # the overlay's text grows with the view's shrinking up to this (beyond, it fills the view)
 MIN_REGION_PX = 16  # a smaller box (anchor pixels; e.g. a click) selects no region
-MAX_VIDEO_FPS = 30.0  # a faster camera's rate is not worth repeating views for
 # Longer sides offered beside --resize's. Frames as they come (None) only when --resize -1 asked for it: a 4K
 # camera's frames would make coarse matching take gigabytes.
 SIZE_PRESETS: tuple[Resize, ...] = (320, 480, 640, 960)
@@ -184,16 +180,8 @@ class MainWindow(QMainWindow):
         self.capture, self.inference = capture, inference
         self.open_input = hooks.open_input
         self.window_range, self.output_dir = options.shown, options.output_dir
-        # The videos play in real time at the source's rate (at most MAX_VIDEO_FPS), whatever the rate of results:
-        # a view is repeated until the next one is drawn.
-        self.video_fps = min(options.fps, MAX_VIDEO_FPS)  # also of recordings started with r
-        self.video = PacedVideoWriter(self.output_dir / "loftr_matches.mp4", self.video_fps) \
-            if options.save_video else None
-        self.input_video = PacedVideoWriter(self.output_dir / "demo_input.mp4", self.video_fps) \
-            if options.save_input else None
-        self.match_files = MatchFileWriter(self.output_dir / MATCHES_FOLDER, MATCHES_PATTERN) \
-            if options.save_matches else None
-        self.videos_written: list[tuple[Path, int]] = []  # finalised videos and their frame counts
+        self.recorder = Recorder(self.output_dir, options.fps, lambda message: self.statusBar().showMessage(
+            message, 8000), options.save_video, options.save_input, options.save_matches)
         self.view = MatchView()
         self.stats = StatsPanel()
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -242,7 +230,7 @@ class MainWindow(QMainWindow):
         self.controls.step_back_clicked.connect(lambda: self.step(-1))
         self.controls.snapshot_clicked.connect(self.snapshot)
         self.controls.record_toggled.connect(self.set_recording)
-        self.controls.show_state(recording=self.video is not None)
+        self.controls.show_state(recording=self.recorder.recording)
         self.controls.plots_toggled.connect(self.set_plots_visible)
         self.controls.open_clicked.connect(self.choose_input)
         self.controls.open_action.setEnabled(hooks.open_input is not None)
@@ -361,38 +349,11 @@ class MainWindow(QMainWindow):
             now = time.perf_counter()
             self.result_times = (self.result_times[0] if self.result_times else now, now)
             self.stats.add(packet)
-            if self.input_video is not None:
-                self.input_video = self._write_video(self.input_video, packet.frame)
-        if self.match_files is not None:
-            self._write_matches(packet)
+            self.recorder.write_input(packet.frame)
+        self.recorder.write_matches(packet, self.results_received - 1)
         if not self._draw_pending:
             self._draw_pending = True
             QTimer.singleShot(0, self._show_newest)
-
-    def _write_video(self, writer: PacedVideoWriter, frame: np.ndarray) -> PacedVideoWriter | None:
-        """``writer`` after writing ``frame``, or None when it failed (e.g. a full disk: said in the status bar,
-        what was written is finalised, the window goes on; an exception here would abort the Qt application)."""
-        try:
-            writer.write(frame)
-            return writer
-        except OSError as error:
-            self.statusBar().showMessage(f"cannot write {writer.path}: {error}; that video stops here", 8000)
-            try:
-                self._finalise(writer)
-            except OSError:
-                pass  # the file is already broken; the message above says so
-            if writer is self.video:
-                self.controls.show_state(recording=False)
-            return None
-
-    def _write_matches(self, packet: MatchPacket) -> None:
-        """Every result's matches, numbered in order of arrival; after a failed write, no more are tried."""
-        assert self.match_files is not None
-        try:
-            self.match_files.write(packet.arrays(images=False), self.results_received - 1)
-        except OSError as error:
-            self.statusBar().showMessage(f"{error}; matches are no longer saved", 8000)
-            self.match_files = None
 
     def matching_rate(self) -> float:
         """Results per second from the first result to the latest (loading, and waiting after the end of a
@@ -408,8 +369,10 @@ class MainWindow(QMainWindow):
         self.results_shown += 1
         if canvas is not None and self.opening_size is not None:
             self.fit_to_view(canvas.shape)
-        if self.video is not None and canvas is not None:
-            self.video = self._write_video(self.video, canvas)  # the mp4 shows what the window showed
+        if self.recorder.recording and canvas is not None:
+            self.recorder.write_view(canvas)  # the mp4 shows what the window showed
+            if not self.recorder.recording:  # it failed (said)
+                self.controls.show_state(recording=False)
 
     def redraw(self) -> np.ndarray | None:
         packet = self.last_packet
@@ -481,8 +444,7 @@ class MainWindow(QMainWindow):
 
     def on_stream_ended(self) -> None:
         self.status_text = "end of stream"
-        written = "; videos finalised" if self.video is not None or self.input_video is not None else ""
-        self.finalise_videos()
+        written = "; videos finalised" if self.finalise_videos() else ""
         again = "; p: play again" if self.positions is not None else ""
         self.statusBar().showMessage(f"end of stream{written}. Left arrow: the frames before{again}; q: quit.")
         self.redraw()
@@ -505,7 +467,7 @@ class MainWindow(QMainWindow):
             "threshold": self.step_threshold,
             "size": lambda step: self.set_size(min(max(self.size_index + step, 0), len(self.sizes) - 1)),
             "pause": lambda: self.play_or_pause(not self.paused), "step": self.step, "jump": self.jump,
-            "snapshot": self.snapshot, "record": lambda: self.set_recording(self.video is None),
+            "snapshot": self.snapshot, "record": lambda: self.set_recording(not self.recorder.recording),
             "plots": lambda: self.set_plots_visible(not self.stats.isVisible()),
             "full_screen": lambda: (self.showNormal if self.isFullScreen() else self.showFullScreen)(),
             "help": self.toggle_help, "quit": self.close,
@@ -746,25 +708,12 @@ class MainWindow(QMainWindow):
 
     def set_recording(self, on: bool) -> None:
         """Start recording the view (a new, time-stamped mp4 in the output folder) or finalise the recording."""
-        if on and self.video is None:
-            stem = time.strftime("recording_%Y%m%d_%H%M%S")
-            path = self.output_dir / f"{stem}.mp4"
-            for number in itertools.count(2):  # two recordings within a second keep both
-                if not path.exists() and path not in (written for written, _ in self.videos_written):
-                    break
-                path = self.output_dir / f"{stem}_{number}.mp4"
-            try:
-                self.output_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as error:
-                self.statusBar().showMessage(f"cannot record into {self.output_dir}: {error}", 8000)
-                on = False
-            else:
-                self.video = PacedVideoWriter(path, self.video_fps)
+        if on and not self.recorder.recording:
+            path = self.recorder.start_recording()
+            on = path is not None
+            if path is not None:
                 self.statusBar().showMessage(f"recording the view to {path} (r stops)", 5000)
-        elif not on and self.video is not None:
-            path = self.video.path
-            self._finalise(self.video)
-            self.video = None
+        elif not on and (path := self.recorder.stop_recording()) is not None:
             self.statusBar().showMessage(f"saved {path}", 5000)
         self.controls.show_state(recording=on)
 
@@ -773,34 +722,21 @@ class MainWindow(QMainWindow):
         self.controls.show_state(plots=on)
 
     def snapshot(self) -> Path | None:
-        """The view as a PNG, and beside it an npz of the matches with both images (``MatchPacket.arrays``)."""
+        """The view as a PNG, and beside it an npz of the matches with both images (``Recorder.snapshot``)."""
         canvas = self.redraw()
         if canvas is None or self.last_packet is None:
             return None
-        stem = time.strftime("snapshot_%Y%m%d_%H%M%S") + f"_frame{self.last_packet.frame_index:06d}"
-        path = self.output_dir / f"{stem}.png"
-        try:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            write_image(path, canvas)
-            write_npz(path.with_suffix(".npz"), compressed=True, **self.last_packet.arrays())
-        except OSError as error:
-            self.statusBar().showMessage(f"cannot write {path}: {error}", 8000)
-            return None
-        self.statusBar().showMessage(f"saved {path} and its matches, {path.with_suffix('.npz').name}", 5000)
+        path = self.recorder.snapshot(canvas, self.last_packet)
+        if path is not None:
+            self.statusBar().showMessage(f"saved {path} and its matches, {path.with_suffix('.npz').name}", 5000)
         return path
 
     # --- shutdown ------------------------------------------------------------------------------------
-    def _finalise(self, writer: PacedVideoWriter) -> None:
-        writer.close()
-        if writer.frames_written:
-            self.videos_written.append((writer.path, writer.frames_written))
-
-    def finalise_videos(self) -> None:
-        for writer in (self.video, self.input_video):
-            if writer is not None:
-                self._finalise(writer)
-        self.video = self.input_video = None
+    def finalise_videos(self) -> bool:
+        """Finish the videos being written (the recording too); whether there was one."""
+        had = self.recorder.finalise_videos()
         self.controls.show_state(recording=False)
+        return had
 
     def shutdown(self) -> None:
         """Stop both threads and finalise the outputs; safe to call twice."""
