@@ -517,7 +517,8 @@ def test_a_video_or_folder_dropped_or_opened_becomes_the_input(  # type: ignore[
             main_window.last_packet.anchor, turned[0]), timeout=60000)  # its first frame is the anchor
         assert main_window.positions is not None and main_window.positions.length == 3
         assert main_window.windowTitle().startswith("LoFTR Live - upside_down - ")
-        assert [path.name for path, _ in main_window.recorder.videos_written] == ["loftr_matches.mp4"]  # the first's video
+        # the first input's video
+        assert [path.name for path, _ in main_window.recorder.videos_written] == ["loftr_matches.mp4"]
         qtbot.waitUntil(lambda: main_window.status_text == "end of stream", timeout=60000)
         assert main_window.statusBar().currentMessage().endswith("the frames before; p: play again; q: quit.")
         received = main_window.results_received
