@@ -27,8 +27,8 @@ def bench_ms(threads: int, policy: str, runs: int) -> float:
     """The median ms per frame of the cached-anchor path at the live setting (320x240, 300 matches)."""
     env = dict(os.environ, OMP_WAIT_POLICY=policy)
     done = subprocess.run([sys.executable, "-m", "model", "bench", "--resize", "320", "240", "--max_matches", "300",
-                           "--runs", str(runs), "--threads", str(threads)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, check=True)
+                           "--runs", str(runs), "--threads", str(threads), "--no_kornia"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=True)
     found = re.search(r"cached anchor\s+([\d.]+) ms", done.stdout)
     if found is None:
         raise SystemExit(f"no 'cached anchor' line in bench's output:\n{done.stdout}")
