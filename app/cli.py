@@ -16,6 +16,7 @@ from model.camera import camera_from_flags
 from model.checkpoints import CheckpointError
 from model.classical import CLASSICAL_METHODS, DEFAULT_RATIO_THRESHOLD, AnyMatcher, ClassicalMatcher
 from model.images import read_image
+from model.interrupt import quit_at_once_on_ctrl_c
 from model.matcher import PRECISIONS, Matcher, Resize, device_argument, parse_resize, resize_array, resolve_device
 from model.matching import FINE_EXPECTATIONS
 from model.weights import default_weights_path
@@ -515,7 +516,7 @@ def run(args: argparse.Namespace) -> int:
         # The comparison is loaded here too, so that a file that is not one is a clear line before anything runs;
         # the window's first request for it takes this one.
         preloaded: dict[str, tuple[AnyMatcher, str]] = {}
-        with single_threaded_torch(enabled=gui):
+        with quit_at_once_on_ctrl_c(), single_threaded_torch(enabled=gui):  # nothing is written yet
             if args.compare:
                 preloaded[args.compare] = load_matcher(args, args.compare)
             matcher = build_matcher(args, args.model)
@@ -528,7 +529,8 @@ def run(args: argparse.Namespace) -> int:
         window = MatchWindow(args.bottom_k, args.top_k)
         fps = source.fps / stride
         if gui:
-            from .gui import run_gui  # Qt is imported only when a window is wanted
+            with quit_at_once_on_ctrl_c():
+                from .gui import run_gui  # Qt is imported only when a window is wanted
 
             settings = MatchSettings(geometry=args.geometry, any_rotation=args.any_rotation,
                                      any_scale=args.any_scale, resize=resize)

@@ -4,24 +4,40 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from .interrupt import quit_at_once_on_ctrl_c
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command's exit code; Ctrl-C: "interrupted" and 130, while torch is still being imported too."""
+    """The command's exit code; Ctrl-C: "interrupted" and 130, while torch is still being imported too.
+
+    match, bench and eval write nothing until they are done (and then atomically), and import more as they go
+    (kornia, XFeat, LightGlue; the parser itself imports the trainer): Ctrl-C ends them at once. train stops on
+    Ctrl-C itself, after a checkpoint.
+    """
     with quit_at_once_on_ctrl_c():
-        from .cli import COMMANDS, CliError
+        from .cli import COMMANDS
         from .images import silence_opencv_warnings
-    parser = argparse.ArgumentParser(prog="python -m model", description="LoFTR matching, benchmarking and training.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name, (add_arguments, _) in COMMANDS.items():
-        add_arguments(commands.add_parser(name, help=add_arguments.__doc__,
-                                          formatter_class=argparse.ArgumentDefaultsHelpFormatter))
-    args = parser.parse_args(argv)
-    silence_opencv_warnings()
+
+        parser = argparse.ArgumentParser(prog="python -m model",
+                                         description="LoFTR matching, benchmarking and training.")
+        commands = parser.add_subparsers(dest="command", required=True)
+        for name, (add_arguments, _) in COMMANDS.items():
+            add_arguments(commands.add_parser(name, help=add_arguments.__doc__,
+                                              formatter_class=argparse.ArgumentDefaultsHelpFormatter))
+        args = parser.parse_args(argv)
+        silence_opencv_warnings()
+        if args.command != "train":
+            return _run(COMMANDS, args)
+    return _run(COMMANDS, args)
+
+
+def _run(commands: dict[str, Any], args: argparse.Namespace) -> int:
+    from .cli import CliError
+
     try:
-        return COMMANDS[args.command][1](args) or 0
+        return commands[args.command][1](args) or 0
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
