@@ -356,6 +356,12 @@ def test_threads_are_checked_and_set(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert asked[0] == 1
 
 
+def _ctrl_c_as_on_a_terminal() -> None:
+    """SIGINT as a shell's foreground job has it: a test run started in the background (nohup ... &) ignores it,
+    and its children would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("after_s", [0.3, 0.8, 1.0, 1.3, 2.5])
 @pytest.mark.parametrize("command", [["-m", "app", "--input", "assets/sample.mp4", "--no_display"],
                                      ["-m", "model", "bench", "--random", "--preset", "compact_s", "--resize", "160",
@@ -365,7 +371,7 @@ def test_ctrl_c_during_start_up_is_one_line(command: list[str], after_s: float, 
     process = subprocess.Popen([sys.executable, *command, *(["--output_dir", str(tmp_path)] if "app" in command
                                                             else [])],
                                cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"), text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_ctrl_c_as_on_a_terminal)
     time.sleep(after_s)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
