@@ -451,13 +451,15 @@ def _best_view_pairs(matcher: Matcher, tried: tuple[AnchorView, ...]) -> MatchFu
     return match
 
 
-def _print_reports(reports: list[HomographyReport]) -> None:
-    print(f"{'method':<48} {'estimator':<9} {'AUC@3':>6} {'AUC@5':>6} {'AUC@10':>6} {'failed':>6} {'matches':>8} "
-          f"{'ms/pair':>8}")
+def _print_reports(reports: list[HomographyReport] | list[PoseReport]) -> None:
+    """A benchmark's table: a row per method and estimator, AUC at the reports' thresholds."""
+    keys = [f"auc@{threshold:g}" for threshold in reports[0].thresholds] if reports else []
+    print(f"{'method':<48} {'estimator':<9} " + " ".join(f"{key.upper():>6}" for key in keys)
+          + f" {'failed':>6} {'matches':>8} {'ms/pair':>8}")
     for report in reports:
         row = report.summary()
-        print(f"{report.name:<48} {report.estimator:<9} {row['auc@3']:6.3f} {row['auc@5']:6.3f} "
-              f"{row['auc@10']:6.3f} {row['failed']:6.2f} {row['matches']:8.0f} {row['ms_per_pair']:8.0f}")
+        print(f"{report.name:<48} {report.estimator:<9} " + " ".join(f"{row[key]:6.3f}" for key in keys)
+              + f" {row['failed']:6.2f} {row['matches']:8.0f} {row['ms_per_pair']:8.0f}")
 
 
 def _print_comparison(reports: list[HomographyReport] | list[PoseReport], first: str, second: str,
@@ -561,12 +563,7 @@ def _pose_rows(args: argparse.Namespace, methods: dict[str, MatchFunction], comp
           f"({', '.join(Path(folder).name for folder in args.scenes)}), stored sizes, essential matrix at "
           f"{POSE_THRESHOLD_PX:g} px, error = max(rotation, translation direction)")
     reports = pose_benchmark(methods, pairs)
-    print(f"{'method':<48} {'estimator':<9} {'AUC@5':>6} {'AUC@10':>6} {'AUC@20':>6} {'failed':>6} {'matches':>8} "
-          f"{'ms/pair':>8}")
-    for report in reports:
-        row = report.summary()
-        print(f"{report.name:<48} {report.estimator:<9} {row['auc@5']:6.3f} {row['auc@10']:6.3f} "
-              f"{row['auc@20']:6.3f} {row['failed']:6.2f} {row['matches']:8.0f} {row['ms_per_pair']:8.0f}")
+    _print_reports(reports)
     ours = next(iter(methods))
     others = [(compared[1], "ours - compare")] if compared else []
     others += [(name, f"ours - {name.split(' (')[0]}") for name in list(methods)[1:]

@@ -15,7 +15,7 @@ import contextlib
 import io
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import cv2
 import numpy as np
@@ -122,8 +122,9 @@ def xfeat_matcher(top_k: int = 4096) -> MatchFunction | None:
 
 @dataclass
 class HomographyReport:
-    """Results of one method with one estimator in the homography benchmark."""
+    """Results of one method with one estimator in the homography benchmark (AUC of the corner error in px)."""
 
+    thresholds: ClassVar[tuple[float, ...]] = AUC_THRESHOLDS
     name: str
     estimator: str
     errors: list[float]
@@ -131,8 +132,9 @@ class HomographyReport:
     seconds: float
 
     def summary(self) -> dict[str, float]:
-        aucs = error_auc(self.errors)
-        return {"auc@3": aucs[0], "auc@5": aucs[1], "auc@10": aucs[2],
+        """"auc@T" for each of ``thresholds``, and the failed share, mean matches and ms per pair."""
+        aucs = error_auc(self.errors, self.thresholds)
+        return {**{f"auc@{threshold:g}": auc for threshold, auc in zip(self.thresholds, aucs, strict=True)},
                 "failed": float(np.mean([not np.isfinite(e) for e in self.errors])),
                 "matches": float(np.mean(self.matches)),
                 "ms_per_pair": 1000.0 * self.seconds / max(len(self.errors), 1)}

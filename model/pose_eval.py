@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
 import cv2
 import numpy as np
 
-from .evaluate import MatchFunction, error_auc
+from .evaluate import HomographyReport, MatchFunction
 from .geometry import ESTIMATORS, fit_geometry
 from .images import decode_file
 from .scenes import ScenePair, rotation_angle_deg
@@ -67,21 +68,10 @@ def estimate_pose_error(points0: np.ndarray, points1: np.ndarray, pair: ScenePai
 
 
 @dataclass
-class PoseReport:
-    """Results of one method with one estimator in the pose benchmark."""
+class PoseReport(HomographyReport):
+    """Results of one method with one estimator in the pose benchmark (AUC of the pose error in degrees)."""
 
-    name: str
-    estimator: str
-    errors: list[float]
-    matches: list[int]
-    seconds: float
-
-    def summary(self) -> dict[str, float]:
-        aucs = error_auc(self.errors, POSE_THRESHOLDS)
-        return {"auc@5": aucs[0], "auc@10": aucs[1], "auc@20": aucs[2],
-                "failed": float(np.mean([not np.isfinite(e) for e in self.errors])),
-                "matches": float(np.mean(self.matches)),
-                "ms_per_pair": 1000.0 * self.seconds / max(len(self.errors), 1)}
+    thresholds: ClassVar[tuple[float, ...]] = POSE_THRESHOLDS
 
 
 def read_pair_images(pair: ScenePair) -> tuple[np.ndarray, np.ndarray]:
