@@ -14,11 +14,18 @@ import torch
 
 from model.camera import camera_from_flags
 from model.checkpoints import CheckpointError
-from model.classical import CLASSICAL_METHODS, DEFAULT_RATIO_THRESHOLD, AnyMatcher, ClassicalMatcher
+from model.classical import (
+    CLASSICAL_METHODS,
+    DEFAULT_RATIO_THRESHOLD,
+    REFERENCE_METHODS,
+    AnyMatcher,
+    ClassicalMatcher,
+)
 from model.images import read_image
 from model.interrupt import quit_at_once_on_ctrl_c
 from model.matcher import PRECISIONS, Matcher, Resize, device_argument, parse_resize, resize_array, resolve_device
 from model.matching import FINE_EXPECTATIONS
+from model.peers import LightGlueMatcher, MissingPeerError
 from model.weights import default_weights_path
 
 from .actions import epilog_keys
@@ -102,12 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--weight", help="weights for the selected --model (official .ckpt or ours)")
     add("--indoor_weight", help="weights used for the indoor model")
     add("--outdoor_weight", help="weights used for the outdoor model")
-    add("--model", choices=("indoor", "outdoor", *CLASSICAL_METHODS), default="outdoor",
-        help="which model to start with: LoFTR's indoor or outdoor one, or OpenCV's SIFT or ORB to compare with "
-             "on the same frames (key k switches at run time)")
-    add("--compare", metavar="sift|orb|WEIGHTS",
-        help="also match every frame with OpenCV's SIFT or ORB, or with other LoFTR weights (e.g. an official "
-             "checkpoint against ours), and draw its matches below (key b)")
+    add("--model", choices=("indoor", "outdoor", *REFERENCE_METHODS), default="outdoor",
+        help="which model to start with: LoFTR's indoor or outdoor one, or OpenCV's SIFT or ORB or DISK + "
+             "LightGlue to compare with on the same frames (key k switches at run time)")
+    add("--compare", metavar="sift|orb|lightglue|WEIGHTS",
+        help="also match every frame with OpenCV's SIFT or ORB, DISK + LightGlue, or other LoFTR weights (e.g. an "
+             "official checkpoint against ours), and draw its matches below (key b)")
     add("--loop", action="store_true",
         help="in the window, play a video file or image folder over and over (e.g. a demo at a stand)")
     add("--image_glob", nargs="+", default=list(DEFAULT_IMAGE_GLOB), help="file patterns for an image folder")
@@ -134,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--device", default="auto", type=device_argument, help="auto, cpu, cuda or cuda:N")
     add("--precision", default="auto", choices=PRECISIONS, help="auto: fp16 on CUDA, bf16 on CPUs that have it")
     add("--threads", type=int, metavar="N",
-        help="CPU threads for matching (default: every core; fewer leave cores to other programs)")
+        help="CPU threads for matching (default: the cores other programs leave free, re-checked every 2 s)")
     add("--threshold", type=float, help="coarse confidence threshold (default: the model's)")
     add("--fine_expectation", default="auto", choices=("auto", *FINE_EXPECTATIONS),
         help="LoFTR's sub-pixel refinement: the expectation over the whole fine window (the official) or around "
@@ -249,12 +256,26 @@ def max_matches_for(args: argparse.Namespace) -> int | None:
 
 
 def build_matcher(args: argparse.Namespace, domain: str) -> AnyMatcher:
-    """The matcher of a domain: LoFTR's indoor or outdoor weights, or a classical method (CLASSICAL_METHODS), whose
-    threshold is the ratio test's (``model.classical``)."""
+    """The matcher of a domain: LoFTR's indoor or outdoor weights, a classical method (CLASSICAL_METHODS), whose
+    threshold is the ratio test's (``model.classical``), or DISK + LightGlue ("lightglue", ``model.peers``)."""
     if domain in CLASSICAL_METHODS:
         threshold = DEFAULT_RATIO_THRESHOLD if args.threshold is None else args.threshold
         return ClassicalMatcher(domain, threshold=threshold, max_matches=max_matches_for(args))
+    if domain == "lightglue":
+        return lightglue_matcher(args)
     return loftr_matcher(args, weights_for(args, domain))
+
+
+def lightglue_matcher(args: argparse.Namespace) -> LightGlueMatcher:
+    """DISK + LightGlue on the frames as matched (the session's size): 512 keypoints on a CPU (about a second a
+    frame on two cores), 2048 on a GPU; or one clear AppError when its package is missing."""
+    device = resolve_device(args.device)
+    settings = {} if args.threshold is None else {"threshold": args.threshold}
+    try:
+        return LightGlueMatcher(max_matches=max_matches_for(args), max_keypoints=512 if device.type == "cpu" else 2048,
+                                device=str(device), **settings)
+    except MissingPeerError as error:
+        raise AppError(str(error)) from None
 
 
 def loftr_matcher(args: argparse.Namespace, weights: str | Path) -> Matcher:
@@ -354,10 +375,10 @@ def validate(args: argparse.Namespace) -> Resize:
             raise AppError("--region X0 Y0 X1 Y1 are fractions of the anchor's size: 0 <= X0 < X1 <= 1 and "
                            "0 <= Y0 < Y1 <= 1")
         args.region = (x0, y0, x1, y1)
-    compare_file = args.compare if args.compare and args.compare not in CLASSICAL_METHODS else None
+    compare_file = args.compare if args.compare and args.compare not in REFERENCE_METHODS else None
     if compare_file and not Path(compare_file).is_file():
-        raise AppError(f"--compare takes sift, orb or a LoFTR weights file; {compare_file} is neither")
-    if compare_file and args.model not in CLASSICAL_METHODS:
+        raise AppError(f"--compare takes sift, orb, lightglue or a LoFTR weights file; {compare_file} is neither")
+    if compare_file and args.model not in REFERENCE_METHODS:
         with contextlib.suppress(CheckpointError):  # a model without weights is said when it is loaded
             if weights_for(args, args.model).resolve() == Path(compare_file).resolve():
                 raise AppError(f"--compare {args.compare} is the {args.model} model's own weights file: it would "
@@ -365,7 +386,7 @@ def validate(args: argparse.Namespace) -> Resize:
     if args.compare and args.compare == args.model:
         raise AppError(f"--compare {args.compare} with --model {args.model} would compare {args.model.upper()} with "
                        "itself; start with LoFTR (--model outdoor or indoor)")
-    if args.weight and args.model in CLASSICAL_METHODS:
+    if args.weight and args.model in REFERENCE_METHODS:
         raise AppError(f"--weight is for a LoFTR model; with --model {args.model} give --outdoor_weight or "
                        "--indoor_weight (the models k switches to)")
     if args.loop and args.no_display:
@@ -537,7 +558,7 @@ def run(args: argparse.Namespace) -> int:
             options = WindowOptions(settings, args.model, window, args.blend_anchor, args.view, output_dir, fps,
                                     args.save_video, args.save_input, args.save_matches, anchor, args.region,
                                     args.anchor_rule, args.intrinsics, comparisons_offered(args.compare),
-                                    _other_model_differs(args), args.skip)
+                                    _other_model_differs(args), args.skip, adapt_threads=not args.threads)
             hooks = WindowHooks(lambda choice: preloaded.pop(choice, None) or load_matcher(args, choice),
                                 lambda path: read_anchor(path, resize), frames_from if source.length else None,
                                 lambda path: open_input(args, path))
@@ -553,7 +574,7 @@ def run(args: argparse.Namespace) -> int:
                                   anchor_rule=args.anchor_rule, window=window, fps=fps,
                                   geometry=args.geometry, region=args.region, blend_anchor=args.blend_anchor,
                                   view=args.view, intrinsics=args.intrinsics, any_rotation=args.any_rotation,
-                                  any_scale=args.any_scale)
+                                  any_scale=args.any_scale, adapt_threads=not args.threads)
         try:
             summary = run_headless(frames, matcher, options, label, total, on_stop=source.interrupt,
                                    anchor=anchor, comparison=comparison)
@@ -613,8 +634,9 @@ def model_label(domain: str, matcher: AnyMatcher) -> str:
 
 
 def load_matcher(args: argparse.Namespace, choice: str) -> tuple[AnyMatcher, str]:
-    """A matcher and its label: LoFTR's indoor or outdoor model, SIFT or ORB, or a LoFTR weights file (--compare)."""
-    if choice in ("indoor", "outdoor", *CLASSICAL_METHODS):
+    """A matcher and its label: LoFTR's indoor or outdoor model, SIFT, ORB, DISK + LightGlue, or a LoFTR weights
+    file (--compare)."""
+    if choice in ("indoor", "outdoor", *REFERENCE_METHODS):
         matcher = build_matcher(args, choice)
         return matcher, model_label(choice, matcher)
     compared = loftr_matcher(args, choice)

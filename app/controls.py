@@ -13,20 +13,21 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QAction, QMouseEvent
 from PyQt6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSlider, QStyle, QStyleOptionSlider, QToolBar, QWidget
 
-from model.classical import CLASSICAL_METHODS
+from model.classical import reference_methods
 
 from .actions import tooltip
 from .render import VIEWS
 from .verify import available_modes
 from .window_setup import COMPARISONS
 
-#: What the Matcher box offers: LoFTR (the model of the Model button), or OpenCV's SIFT or ORB to compare with.
-METHODS = ("loftr", *CLASSICAL_METHODS)
+#: What the Matcher box offers: LoFTR (the model of the Model button), or OpenCV's SIFT or ORB or DISK + LightGlue
+#: (where installed) to compare with.
+METHODS = ("loftr", *reference_methods())
 THRESHOLD_STEP = 0.05  # the spin box's step, as the [ / ] keys
 
 
 def comparison_label(choice: str) -> str:
-    """How a comparison is named in the Compare box: "none", "sift", "orb", or a weights file's name."""
+    """How a comparison is named in the Compare box: "none", "sift", "orb", "lightglue" or a weights file's name."""
     return choice if choice in COMPARISONS else Path(choice).name
 
 

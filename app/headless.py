@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, TextIO
 import imageio_ffmpeg
 
 from model.classical import AnyMatcher
+from model.cpu_load import ThreadGovernor
 from model.matcher import Resize
 
 from .render import MatchWindow
@@ -70,6 +71,7 @@ class HeadlessOptions:
     region: tuple[float, float, float, float] | None = None  # of every anchor, in fractions of its size
     blend_anchor: bool = False  # blend the anchor into each frame through the homography (geometry homography)
     view: str = "lines"  # app.render.VIEWS
+    adapt_threads: bool = True  # match on the cores other programs leave free (model.cpu_load)
 
 
 @dataclass
@@ -209,9 +211,12 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
             stack.callback(write_rows)  # after the PNG writer's last (LIFO), before the table closes
             if png_writer is not None:
                 stack.enter_context(png_writer)
+            threads = ThreadGovernor() if options.adapt_threads else None
             for frame in frames:
                 if signals.stop:
                     break
+                if threads is not None:
+                    threads.update()
                 packet = session.process(frame)
                 latencies.append(packet.latency_ms)
                 if packet.reanchored:

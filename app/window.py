@@ -12,7 +12,7 @@ from PyQt6.QtCore import QPoint, QRect, QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QMouseEvent, QPixmap
 from PyQt6.QtWidgets import QFileDialog, QLabel, QMainWindow, QRubberBand, QSizePolicy, QSplitter
 
-from model.classical import CLASSICAL_METHODS
+from model.classical import CLASSICAL_METHODS, REFERENCE_METHODS
 from model.matcher import Resize, longer_side
 
 from .actions import KEY_ACTIONS, status_hints
@@ -198,7 +198,7 @@ class MainWindow(QMainWindow):
         self.geometry_modes = available_modes(options.intrinsics is not None)  # e: essential only with intrinsics
         self.domain = inference.domain  # the model shown; the inference thread's own copy is not read here
         # The LoFTR model m toggles and k comes back to (the domain, when SIFT or ORB is shown).
-        self.loftr_domain = "outdoor" if inference.domain in CLASSICAL_METHODS else inference.domain
+        self.loftr_domain = "outdoor" if inference.domain in REFERENCE_METHODS else inference.domain
         self.model_switch = options.model_switch  # False: indoor and outdoor are the same weights file
         self.comparisons = options.comparisons  # what b cycles through (ControlBar's comparisons)
         self.threshold: float | None = None  # the coarse threshold asked for; None: the model's, not yet known
@@ -424,7 +424,7 @@ class MainWindow(QMainWindow):
 
     def on_model_changed(self, domain: str, label: str, device: str) -> None:
         self.domain, self.model_label, self.device_label = domain, label, device
-        if domain not in CLASSICAL_METHODS:
+        if domain not in REFERENCE_METHODS:
             self.loftr_domain = domain
         self.threshold = None  # the new model starts at its own threshold; the next result shows it
         self.settings = replace(self.settings, threshold=None)  # as the inference thread did
@@ -579,11 +579,11 @@ class MainWindow(QMainWindow):
 
     @property
     def method(self) -> str:
-        """The matcher shown: "loftr", or a classical one (METHODS)."""
-        return self.domain if self.domain in CLASSICAL_METHODS else "loftr"
+        """The matcher shown: "loftr", or one of the others (METHODS)."""
+        return self.domain if self.domain in REFERENCE_METHODS else "loftr"
 
     def set_method(self, method: str) -> None:
-        """LoFTR (its last model), or OpenCV's SIFT or ORB on the same frames, to compare."""
+        """LoFTR (its last model), or OpenCV's SIFT or ORB or DISK + LightGlue on the same frames, to compare."""
         if method != self.method:
             self.inference.request(SwitchModel(self.loftr_domain if method == "loftr" else method))
 
@@ -595,7 +595,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"compare with: {comparison_label(choice)}", 5000)
 
     def toggle_model(self) -> None:
-        if self.domain in CLASSICAL_METHODS:  # m from SIFT or ORB: back to LoFTR
+        if self.domain in REFERENCE_METHODS:  # m from SIFT, ORB or LightGlue: back to LoFTR
             self.inference.request(SwitchModel(self.loftr_domain))
             return
         if not self.model_switch:
@@ -627,8 +627,9 @@ class MainWindow(QMainWindow):
         self.controls.show_state(any_rotation=on)
         message = "any rotation: the anchor is also tried turned by 90, 180 and 270 degrees" if on else \
             "any rotation off: LoFTR matches up to about 45 degrees of rotation"
-        if self.method in CLASSICAL_METHODS:
-            message += f" (LoFTR only: {self.method.upper()} is rotation invariant)"
+        if self.method != "loftr":
+            message += f" (LoFTR only: {self.method.upper()} is rotation invariant)" if self.method in \
+                CLASSICAL_METHODS else " (LoFTR only)"
         self.statusBar().showMessage(message, 5000)
 
     def set_any_scale(self, on: bool) -> None:
@@ -637,8 +638,9 @@ class MainWindow(QMainWindow):
         self.controls.show_state(any_scale=on)
         message = "any scale: the anchor is also tried at half size, for a scene or object farther away" if on \
             else "any scale off: LoFTR matches up to about twice or half the anchor's size"
-        if self.method in CLASSICAL_METHODS:
-            message += f" (LoFTR only: {self.method.upper()} is scale invariant)"
+        if self.method != "loftr":
+            message += f" (LoFTR only: {self.method.upper()} is scale invariant)" if self.method in \
+                CLASSICAL_METHODS else " (LoFTR only)"
         self.statusBar().showMessage(message, 5000)
 
     def set_view(self, view: str) -> None:

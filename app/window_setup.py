@@ -9,7 +9,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from model.classical import CLASSICAL_METHODS, AnyMatcher
+from model.classical import AnyMatcher, reference_methods
 from model.geometry import Box
 
 from .render import MatchWindow
@@ -20,7 +20,7 @@ from .verify import CameraIntrinsics
 
 #: What the Compare box offers first: no comparison, then a classical matcher drawn below LoFTR's view, on the
 #: same frames (a LoFTR weights file of --compare FILE comes after them).
-COMPARISONS = ("none", *CLASSICAL_METHODS)
+COMPARISONS = ("none", *reference_methods())
 
 #: Opens a video file or image folder to play in the window: (its source, its frames from any frame on).
 InputOpener = Callable[[str], tuple[FrameSource, Callable[[int], Iterator[Frame]]]]
@@ -35,7 +35,8 @@ class WindowOptions:
     save_video, save_input, save_matches: what is written where (videos play at ``fps``); anchor, anchor_region,
     anchor_rule: the first anchor, the region of every anchor (fractions) and when a frame becomes the anchor by
     itself; intrinsics: the camera's, for the essential matrix; comparisons: what b and the Compare box offer;
-    model_switch: whether m has a second model to switch to; stride: every stride-th frame of a file or folder.
+    model_switch: whether m has a second model to switch to; stride: every stride-th frame of a file or folder;
+    adapt_threads: match on the cores other programs leave free (``model.cpu_load``), else on torch's threads.
     """
 
     settings: MatchSettings = DEFAULT_SETTINGS
@@ -55,6 +56,7 @@ class WindowOptions:
     comparisons: tuple[str, ...] = COMPARISONS
     model_switch: bool = True
     stride: int = 1
+    adapt_threads: bool = True
 
 
 @dataclass(frozen=True)
@@ -70,5 +72,6 @@ class WindowHooks:
 
 
 def comparisons_offered(compare: str | None) -> tuple[str, ...]:
-    """What the Compare box offers: none, SIFT, ORB, and the LoFTR weights file of --compare FILE."""
+    """What the Compare box offers: none, SIFT, ORB, DISK + LightGlue (where installed), and the LoFTR weights file
+    of --compare FILE."""
     return COMPARISONS if compare is None or compare in COMPARISONS else (*COMPARISONS, compare)

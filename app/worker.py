@@ -17,6 +17,7 @@ import numpy as np
 from PyQt6.QtCore import QThread, pyqtSignal
 
 from model.classical import AnyMatcher
+from model.cpu_load import ThreadGovernor
 from model.geometry import Box
 
 from .capture import LatestFrame
@@ -42,7 +43,7 @@ class NewAnchor:
 
 @dataclass(frozen=True)
 class SwitchModel:
-    """Load and run another model: "indoor", "outdoor", or a classical matcher ("sift", "orb")."""
+    """Load and run another model: "indoor", "outdoor", or another matcher ("sift", "orb", "lightglue")."""
 
     domain: str
 
@@ -80,6 +81,7 @@ class InferenceThread(QThread):
         self.settings = replace(options.settings, compare=None)  # as applied
         self.start_anchor, self.anchor_region = options.anchor, options.anchor_region
         self.anchor_rule, self.intrinsics = options.anchor_rule, options.intrinsics
+        self.adapt_threads = options.adapt_threads
         self.requests: queue.Queue[Request] = queue.Queue()
         self._stop = threading.Event()
         self.session: MatchSession | None = None  # made in run(), with the first model
@@ -149,6 +151,7 @@ class InferenceThread(QThread):
 
     def run(self) -> None:
         last_failure = ""  # a failure repeated frame after frame is reported once
+        threads = ThreadGovernor() if self.adapt_threads else None  # OpenMP's threads belong to this thread
         self._switch(self.domain)
         if self.start_anchor is not None and self.session is not None:
             self.session.start_with(self.start_anchor)
@@ -176,6 +179,8 @@ class InferenceThread(QThread):
                 self.input_number = frame.input_number
                 self.session.forget_frame_anchor()
             self.last_frame = frame
+            if threads is not None:
+                threads.update()
             try:
                 packet = self.session.process(frame, again=again)
             except Exception as error:  # noqa: BLE001 - e.g. out of GPU memory: said once, the next frame may work

@@ -14,6 +14,7 @@ import torch
 
 from .classical import AnyMatcher
 from .matcher import Matcher, MatchResult
+from .op_counts import OpCounts, count_ops
 
 SAMPLE_VIDEO = Path(__file__).resolve().parent.parent / "assets" / "sample.mp4"
 
@@ -70,8 +71,10 @@ def time_matcher(matcher: AnyMatcher, image0: np.ndarray, image1: np.ndarray | t
     return BenchResult(label, statistics.median(times), _median_stages(results), len(results[-1])), results[-1]
 
 
-def time_kornia(matcher: Matcher, image0: np.ndarray, image1: np.ndarray, runs: int) -> BenchResult | None:
-    """kornia's LoFTR with the same weights and threshold, fp32, on the same network-size images."""
+def kornia_pair(matcher: Matcher, image0: np.ndarray,
+                image1: np.ndarray) -> tuple[torch.nn.Module, dict[str, torch.Tensor]] | None:
+    """kornia's LoFTR with the same weights and threshold (fp32, on the matcher's device) and its input batch of
+    the two network-size images; None without kornia or a kornia equivalent of the preset."""
     try:
         from kornia.feature.loftr.loftr import LoFTR as KorniaLoFTR
         from kornia.feature.loftr.loftr import default_cfg
@@ -93,7 +96,15 @@ def time_kornia(matcher: Matcher, image0: np.ndarray, image1: np.ndarray, runs: 
     reference.load_state_dict(matcher.source_model.state_dict())
     reference.eval().to(matcher.device)
     tensors = [matcher.preprocess(image)[0].contiguous() for image in (image0, image1)]
-    batch = {"image0": tensors[0], "image1": tensors[1]}
+    return reference, {"image0": tensors[0], "image1": tensors[1]}
+
+
+def time_kornia(matcher: Matcher, image0: np.ndarray, image1: np.ndarray, runs: int) -> BenchResult | None:
+    """kornia's LoFTR with the same weights and threshold, fp32, on the same network-size images."""
+    built = kornia_pair(matcher, image0, image1)
+    if built is None:
+        return None
+    reference, batch = built
     with torch.inference_mode():
         reference(dict(batch))
         times = []
@@ -117,3 +128,17 @@ def agreement(reference: MatchResult, other: MatchResult) -> tuple[float, float]
         return 0.0, float("nan")
     shift = [float(np.linalg.norm(reference.keypoints1[i] - other.keypoints1[j])) for i, j in pairs]
     return len(pairs) / len(reference), statistics.median(shift)
+
+
+def profile_counts(matcher: Matcher, image0: np.ndarray, image1: np.ndarray) -> list[tuple[str, OpCounts]]:
+    """Launched operators and host syncs per matched frame (``model.op_counts``): ours with a cached anchor and as
+    a full pair, and kornia's pair with the same weights when it has an equivalent."""
+    anchor = matcher.encode(image0)
+    rows = [("ours, cached anchor", count_ops(lambda: matcher.match(anchor, image1))),
+            ("ours, full pair", count_ops(lambda: matcher.match(image0, image1)))]
+    built = kornia_pair(matcher, image0, image1)
+    if built is not None:
+        reference, batch = built
+        with torch.inference_mode():
+            rows.append(("kornia LoFTR, pair", count_ops(lambda: reference(dict(batch)))))
+    return rows

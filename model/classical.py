@@ -18,8 +18,11 @@ import numpy as np
 import torch
 
 from .matcher import Matcher, MatchLimits, MatchResult, Resize, keeping_aspect, resize_array
+from .peers import LightGlueMatcher, lightglue_installed
 
 CLASSICAL_METHODS = ("sift", "orb")
+#: The matchers LoFTR is shown beside in the app: the classical ones and DISK + LightGlue (``model.peers``).
+REFERENCE_METHODS = (*CLASSICAL_METHODS, "lightglue")
 DEFAULT_RATIO_THRESHOLD = 0.2  # 1 - Lowe's ratio 0.8
 
 
@@ -127,5 +130,10 @@ class ClassicalMatcher(MatchLimits):
         return self.encode(image)
 
 
-#: Either matcher: what the app's matching session, inference thread and headless runner take.
-AnyMatcher = Matcher | ClassicalMatcher
+def reference_methods() -> tuple[str, ...]:
+    """The REFERENCE_METHODS that can run here (DISK + LightGlue only where its package is installed)."""
+    return REFERENCE_METHODS if lightglue_installed() else CLASSICAL_METHODS
+
+
+#: Any of the matchers: what the app's matching session, inference thread and headless runner take.
+AnyMatcher = Matcher | ClassicalMatcher | LightGlueMatcher

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -11,7 +12,9 @@ import numpy as np
 from .camera import Camera, camera_from_flags
 from .checkpoints import CheckpointError
 from .classical import CLASSICAL_METHODS, AnyMatcher, ClassicalMatcher
+from .cli_export import add_backend_argument, add_export_arguments, onnx_matcher, run_export
 from .config import PRESETS
+from .errors import CliError
 from .geometry import MODELS
 from .images import read_image, write_npz
 from .matcher import PRECISIONS, Matcher, MatchResult, Resize, device_argument, parse_resize
@@ -19,13 +22,10 @@ from .matching import FINE_EXPECTATIONS
 from .views import AnchorView, AnchorViews, best_view, match_score, views
 
 if TYPE_CHECKING:
+    from .bench import BenchResult
     from .evaluate import HomographyReport, MatchFunction
     from .geometry import TwoViewGeometry
     from .pose_eval import PoseReport
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,8 +46,9 @@ def _build_matcher(args: argparse.Namespace, resize: object, weights: str | None
     """The matcher of ``args`` (or of ``weights`` instead of ``args.weights``), or one clear CliError."""
     try:
         settings.setdefault("fine_expectation", args.fine_expectation)
+        settings.setdefault("precision", args.precision)
         return Matcher(args.weights if weights is None else weights, preset=args.preset, device=args.device,
-                       precision=args.precision, resize=resize, **settings)  # type: ignore[arg-type]
+                       resize=resize, **settings)  # type: ignore[arg-type]
     except (CheckpointError, ValueError) as error:
         raise CliError(str(error)) from None
 
@@ -90,6 +91,7 @@ def add_match_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--any_scale", action="store_true",
                         help="also match image1 against image0 seen at half size and keep the best (for image1 "
                              "showing the scene more than twice as far away)")
+    add_backend_argument(parser)
     parser.add_argument("--calibration", metavar="FILE",
                         help="instead of --intrinsics: the camera's calibration file (OpenCV YAML/XML/JSON, ROS "
                              "camera_info YAML, or JSON with K and dist); its lens distortion is taken out of the "
@@ -117,9 +119,16 @@ def run_match(args: argparse.Namespace) -> int:
             camera = calibration.for_size(image1.shape[1], image1.shape[0])
         except ValueError as error:
             raise CliError(f"--calibration: {error} ({args.image1})") from None
-    matcher = _build_matcher(args, resize, threshold=args.threshold, max_matches=args.max_matches)
     tried = views(args.any_rotation, args.any_scale)
-    result = _match_best_view(matcher, image0, image1, tried) if len(tried) > 1 else matcher.match(image0, image1)
+    if args.backend == "onnxruntime":
+        if len(tried) > 1:
+            raise CliError("--any_rotation and --any_scale need --backend torch (an export has one input size)")
+        with tempfile.TemporaryDirectory() as folder:
+            matcher: AnyMatcher = onnx_matcher(args, resize, folder, args.threshold, args.max_matches)
+            result = matcher.match(image0, image1)
+    else:
+        matcher = _build_matcher(args, resize, threshold=args.threshold, max_matches=args.max_matches)
+        result = _match_best_view(matcher, image0, image1, tried) if len(tried) > 1 else matcher.match(image0, image1)
     timing = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
     print(f"{len(result)} matches with {matcher.name} on {matcher.device.type}/{matcher.precision} ({timing})")
     geometry = _fit_geometry(args, result, image1.shape, resize, camera)
@@ -309,8 +318,29 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, help="coarse threshold (default: the preset's, 0 with --random)")
     parser.add_argument("--max_matches", type=int, help="cap on matches entering the fine stage")
     parser.add_argument("--runs", type=int, default=5, help="timed calls per measurement (median reported)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=_threads_argument,
+                        help="torch CPU threads, or auto: the cores other programs leave free, measured for half a "
+                             "second before timing (as the app does; default: torch's choice)")
     parser.add_argument("--no_kornia", action="store_true", help="skip kornia's LoFTR")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead of timing: count the operators each matched frame launches and its host "
+                             "syncs (what a GPU pays for beyond arithmetic), ours and kornia's, with the torch "
+                             "profiler on the CPU; use a small --resize such as 160 120")
+    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
+                        help="onnxruntime: also time the same weights exported to ONNX (python -m model export) on "
+                             "ONNX Runtime, with the ratio to PyTorch in the same run")
+
+
+def _threads_argument(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of threads or auto") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: at least 1 thread")
+    return value
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -320,7 +350,11 @@ def run_bench(args: argparse.Namespace) -> int:
     from .config import get_preset
     from .loftr import LoFTR
 
-    if args.threads:
+    if args.threads == "auto":
+        from .cpu_load import ThreadGovernor
+
+        ThreadGovernor().settle()
+    elif args.threads:
         torch.set_num_threads(args.threads)
     try:
         resize = parse_resize(args.resize)
@@ -352,6 +386,8 @@ def run_bench(args: argparse.Namespace) -> int:
     source = "random weights" if args.random else (matcher.loaded.description if matcher.loaded else "")
     print(f"LoFTR bench: {matcher.name} ({source}), {width}x{height}, {matcher.device.type}/{matcher.precision}, "
           f"{torch.get_num_threads()} CPU threads, median of {args.runs}")
+    if args.profile:
+        return _print_op_counts(build("fp32" if matcher.device.type == "cpu" else args.precision), image0, image1)
     cached, cached_result = time_matcher(matcher, image0, image1, args.runs, True,
                                          f"ours {matcher.precision}, cached anchor")
     print(cached.line())
@@ -360,7 +396,8 @@ def run_bench(args: argparse.Namespace) -> int:
     network, _ = time_matcher(matcher, image0, tensor1, args.runs, True,
                               f"ours {matcher.precision}, cached, tensor in")
     print(network.line())
-    print(time_matcher(matcher, image0, image1, args.runs, False, f"ours {matcher.precision}, full pair")[0].line())
+    full = time_matcher(matcher, image0, image1, args.runs, False, f"ours {matcher.precision}, full pair")[0]
+    print(full.line())
     if matcher.precision != "fp32":
         fp32_matcher = build("fp32")
         fp32, fp32_result = time_matcher(fp32_matcher, image0, image1, args.runs, True, "ours fp32, cached anchor")
@@ -368,6 +405,8 @@ def run_bench(args: argparse.Namespace) -> int:
         share, shift = agreement(fp32_result, cached_result)
         print(f"{matcher.precision} vs fp32 match sets: {share * 100:.1f}% of fp32 matches found again, "
               f"median keypoint shift {shift:.3f} px")
+    if args.backend == "onnxruntime":
+        _time_onnxruntime(args, resize, (image0, image1), threshold, full)
     if not args.no_kornia:
         kornia = time_kornia(matcher, image0, image1, args.runs)
         if kornia is None:
@@ -383,6 +422,40 @@ def run_bench(args: argparse.Namespace) -> int:
         timed, _ = time_matcher(reference, image0, image1, args.runs, True, f"OpenCV {method.upper()}, cached anchor")
         print(f"{timed.line()}  (ours / {method.upper()}: {cached.ms / timed.ms:.2f})")
     return 0
+
+
+def _print_op_counts(matcher: Matcher, image0: np.ndarray, image1: np.ndarray) -> int:
+    from .bench import profile_counts
+
+    rows = profile_counts(matcher, image0, image1)
+    print(f"per matched frame ({matcher.precision}; the final copy of the result to the host not counted):")
+    for label, counts in rows:
+        print(counts.line(label))
+    if len(rows) == 3:
+        ours, kornia = rows[0][1], rows[2][1]
+        print(f"ratio kornia pair / ours cached anchor: {kornia.launched / ours.launched:.2f}x the operators, "
+              f"{kornia.syncs:g} syncs against {ours.syncs:g}")
+    return 0
+
+
+def _time_onnxruntime(args: argparse.Namespace, resize: Resize, images: tuple[np.ndarray, np.ndarray],
+                      threshold: float | None, torch_pair: BenchResult) -> None:
+    """Time the ONNX Runtime export of the benchmarked weights on the same pair, with the ratio to PyTorch's pair."""
+    from .bench import time_matcher
+
+    if args.random:
+        raise CliError("--backend onnxruntime times a weights file: leave --random out")
+    with tempfile.TemporaryDirectory() as folder:
+        matcher = onnx_matcher(args, resize, folder, threshold, args.max_matches)  # type: ignore[arg-type]
+        timed, _ = time_matcher(matcher, *images, args.runs, False, "ONNX Runtime fp32, pair")
+    print(f"{timed.line()}  (K = {matcher.info.candidates} candidates)")
+    pairs = [torch_pair]
+    if not torch_pair.label.startswith("ours fp32"):
+        fp32 = _build_matcher(args, resize, threshold=threshold, max_matches=args.max_matches, precision="fp32")
+        pairs.append(time_matcher(fp32, *images, args.runs, False, "ours fp32, full pair")[0])
+        print(pairs[-1].line())
+    for pair in pairs:
+        print(f"ratio ONNX Runtime pair / {pair.label}: {timed.ms / pair.ms:.3f} ({pair.ms / timed.ms:.2f}x faster)")
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
@@ -639,4 +712,5 @@ COMMANDS: dict[str, Command] = {
     "bench": (add_bench_arguments, run_bench),
     "train": (add_train_arguments, run_train),
     "eval": (add_eval_arguments, run_eval),
+    "export": (add_export_arguments, run_export),
 }

@@ -283,7 +283,7 @@ class FineMatching(nn.Module):
         with _no_autocast(feat_f0.device):
             feat_f0, feat_f1 = _fp32(feat_f0, feat_f1)
             center = feat_f0[:, ww // 2, :]
-            sim = torch.einsum("mc,mrc->mr", center, feat_f1) / channels**0.5
+            sim = (feat_f1 @ center[:, :, None])[..., 0] / channels**0.5  # [M, WW]
             heatmap = F.softmax(sim, dim=1)  # [M, WW]
             grid = normalized_grid(window, heatmap.device).to(heatmap.dtype)  # [WW, 2]
             coords = heatmap @ grid  # [M, 2]

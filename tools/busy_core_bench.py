@@ -23,11 +23,11 @@ def busy_loop() -> None:
         pass
 
 
-def bench_ms(threads: int, policy: str, runs: int) -> float:
+def bench_ms(threads: str, policy: str, runs: int) -> float:
     """The median ms per frame of the cached-anchor path at the live setting (320x240, 300 matches)."""
     env = dict(os.environ, OMP_WAIT_POLICY=policy)
     done = subprocess.run([sys.executable, "-m", "model", "bench", "--resize", "320", "240", "--max_matches", "300",
-                           "--runs", str(runs), "--threads", str(threads), "--no_kornia"], cwd=ROOT, env=env,
+                           "--runs", str(runs), "--threads", threads, "--no_kornia"], cwd=ROOT, env=env,
                           capture_output=True, text=True, check=True)
     found = re.search(r"cached anchor\s+([\d.]+) ms", done.stdout)
     if found is None:
@@ -38,8 +38,9 @@ def bench_ms(threads: int, policy: str, runs: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--threads", type=int, nargs="+", default=[2, 1])
-    parser.add_argument("--policies", nargs="+", default=["ACTIVE", "PASSIVE"])
+    parser.add_argument("--threads", nargs="+", default=["auto", "2", "1"],
+                        help="thread counts to try; auto: as the app chooses them (model.cpu_load)")
+    parser.add_argument("--policies", nargs="+", default=["ACTIVE"])
     args = parser.parse_args()
     print("| OMP_WAIT_POLICY | threads | quiet ms | one core busy ms | busy / quiet |")
     print("| --- | --- | --- | --- | --- |")

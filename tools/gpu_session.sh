@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything a short GPU lease is for, as one command (the device tool runs one command per call):
-#   1. the CUDA checks (tests/test_cuda.py), CUDA timings of the bundled CUDA default against kornia, and the
-#      app run headless on CUDA;
+#   1. the CUDA checks (tests/test_cuda.py), CUDA timings of the bundled CUDA default and of the official size
+#      against kornia (with the fp16 agreement), the window's frame rate and the app run headless on CUDA;
 #   2. one more training stage of both bundled chains, side by side, continued from the shipped weights.
 # Results go into one archive, OUT_DIR/gpu_session.tgz (the device tool brings back few files).
 #
@@ -37,6 +37,14 @@ fi
         # shellcheck disable=SC2086  # the size is two arguments
         "$python" -m model bench --device cuda --weights weights/loftr_live_compact_s.pt --resize $size --runs 30
     done
+    # The official size (random weights: speed does not depend on the values), against kornia in the same run.
+    "$python" -m model bench --device cuda --random --preset outdoor_ds --resize 640 480 --runs 30
+    # The window end to end (offscreen Qt), when PyQt6 is on the machine.
+    if "$python" -c "import PyQt6, pyqtgraph" 2> /dev/null; then
+        "$python" tools/gui_fps.py --seconds 20 --camera_fps 120 --device cuda
+    else
+        echo "gui_fps on CUDA: skipped (no PyQt6/pyqtgraph here)"
+    fi
     # The app end to end on CUDA (headless: its defaults there: a longer side of 640, fp16, no cap), when its packages are here.
     if "$python" -c "import imageio_ffmpeg" 2> /dev/null; then
         "$python" -m app --no_display --input assets/sample.mp4 --max_length 150 --geometry homography \
