@@ -1,8 +1,9 @@
 """How the CPU default's matching time holds up when another program keeps a core busy (a laptop is never idle):
-``python -m model bench`` on a quiet machine and beside a plain busy loop, for each OpenMP wait policy and thread
+``python -m model bench`` on a quiet machine and beside plain busy loops, for each OpenMP wait policy and thread
 count asked for, with the ratios to the quiet time. Run it on an otherwise quiet machine.
 
-    .venv/bin/python tools/busy_core_bench.py [--runs 10] [--threads 2 1] [--policies ACTIVE PASSIVE]
+    .venv/bin/python tools/busy_core_bench.py [--runs 10] [--threads auto 2 1] [--policies ACTIVE PASSIVE] \
+        [--busy_loops 1 2]
 """
 
 from __future__ import annotations
@@ -41,21 +42,31 @@ def main() -> int:
     parser.add_argument("--threads", nargs="+", default=["auto", "2", "1"],
                         help="thread counts to try; auto: as the app chooses them (model.cpu_load)")
     parser.add_argument("--policies", nargs="+", default=["ACTIVE"])
+    parser.add_argument("--busy_loops", type=int, nargs="+", default=[1],
+                        help="how many busy loops run beside it (one column each)")
     args = parser.parse_args()
-    print("| OMP_WAIT_POLICY | threads | quiet ms | one core busy ms | busy / quiet |")
-    print("| --- | --- | --- | --- | --- |")
+    columns = "".join(f" {n} busy ms | x quiet |" for n in args.busy_loops)
+    print(f"| OMP_WAIT_POLICY | threads | quiet ms |{columns}")
+    print("| --- | --- | --- |" + " --- | --- |" * len(args.busy_loops))
     for policy in args.policies:
         for threads in args.threads:
             quiet = bench_ms(threads, policy, args.runs)
-            loop = multiprocessing.Process(target=busy_loop, daemon=True)
-            loop.start()
-            try:
-                busy = bench_ms(threads, policy, args.runs)
-            finally:
-                loop.terminate()
-                loop.join()
-            print(f"| {policy} | {threads} | {quiet:.1f} | {busy:.1f} | {busy / quiet:.2f} |", flush=True)
+            cells = "".join(f" {busy:.1f} | {busy / quiet:.2f} |" for busy in
+                            (_beside_busy_loops(count, threads, policy, args.runs) for count in args.busy_loops))
+            print(f"| {policy} | {threads} | {quiet:.1f} |{cells}", flush=True)
     return 0
+
+
+def _beside_busy_loops(count: int, threads: str, policy: str, runs: int) -> float:
+    loops = [multiprocessing.Process(target=busy_loop, daemon=True) for _ in range(count)]
+    for loop in loops:
+        loop.start()
+    try:
+        return bench_ms(threads, policy, runs)
+    finally:
+        for loop in loops:
+            loop.terminate()
+            loop.join()
 
 
 if __name__ == "__main__":

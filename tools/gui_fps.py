@@ -3,7 +3,8 @@
 The bundled sample video is replayed in a loop at --camera_fps, like a webcam, through the app's own capture
 thread, inference thread and window (plots included); after --seconds the window closes and the means of the
 last two thirds of the run are printed: frames matched per second and per-stage milliseconds of the
-inference thread, with how many results there were and how many of them were drawn.
+inference thread, with how many results there were and how many of them were drawn, and the share of a core
+each of the app's threads used (Linux). ``--threads N`` fixes the matching threads as in the app.
 
 Usage:  .venv/bin/python tools/gui_fps.py [--seconds 30] [--camera_fps 30] [--load_threads N] [app flags...]
 (app flags such as --geometry homography or --compare sift apply to the window as in the app)
@@ -17,6 +18,7 @@ import argparse
 import os
 import statistics
 import sys
+from collections import Counter
 from pathlib import Path
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -51,6 +53,8 @@ def main() -> int:
     options, app_flags = tool.parse_known_args()
     args = build_parser().parse_args(app_flags)
     resize = validate(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     application = QApplication(sys.argv[:1])
     threads = torch.get_num_threads()
     if options.load_threads:
@@ -66,13 +70,16 @@ def main() -> int:
     settings = MatchSettings(geometry=args.geometry, resize=resize)
     window_options = WindowOptions(settings, args.model, MatchWindow(args.bottom_k, args.top_k),
                                    output_dir=Path("demo_output"), fps=source.fps, intrinsics=args.intrinsics,
-                                   comparisons=comparisons_offered(args.compare))
+                                   comparisons=comparisons_offered(args.compare), adapt_threads=not args.threads)
     window = build_window(source, frames, (matcher, model_label(args.model, matcher)), window_options,
                           WindowHooks(lambda choice: load_matcher(args, choice)))
     window.show()
     if args.compare:
         window.set_compare(args.compare)
     window.start()
+    samples: list[Counter[str]] = []
+    QTimer.singleShot(int(options.seconds * 1000 / 3), lambda: samples.append(_thread_cpu_seconds()))
+    QTimer.singleShot(int(options.seconds * 1000) - 50, lambda: samples.append(_thread_cpu_seconds()))
     QTimer.singleShot(int(options.seconds * 1000), window.close)
     application.exec()
     window.shutdown()
@@ -83,7 +90,26 @@ def main() -> int:
           f"model loaded with {options.load_threads or 1}: {window.results_received} results ({window.results_shown} "
           f"drawn) in {options.seconds:g} s, "
           f"{statistics.mean(history['fps'][kept]):.1f} FPS matched; ms per stage: {stages}")
+    if len(samples) == 2 and samples[1]:
+        busy = samples[1]
+        busy.subtract(samples[0])
+        shares = ", ".join(f"{name} {seconds / (options.seconds * 2 / 3):.2f}" for name, seconds in busy.most_common(6))
+        print(f"cores used by each thread name over the last two thirds (/proc): {shares}")
     return 0
+
+
+def _thread_cpu_seconds() -> Counter[str]:
+    """CPU seconds of this process's threads so far, by thread name (Linux; empty elsewhere)."""
+    busy: Counter[str] = Counter()
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        busy[name] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return busy
 
 
 if __name__ == "__main__":
