@@ -19,7 +19,9 @@ class Action:
     documented here. keys: names of ``Qt.Key`` without "Key_" ("N", "Space", "BracketLeft"), "Ctrl+" before one
     that needs Control;
     ``arguments``, when given, is what each key passes to the handler (d: -1, f: +1). label: how the keys are
-    written for people. hint: the status bar's short text (empty: not listed there).
+    written for people. hint: the status bar's short text (empty: not listed there). setting: a boolean field of
+    ``MatchSettings`` that the key turns on and off; such an action needs no code of its own in the window: it
+    gets a checkable button, labelled ``button``, in the control bar, and says ``said`` (off, on) when toggled.
     """
 
     name: str
@@ -28,6 +30,9 @@ class Action:
     help: str
     hint: str = ""
     arguments: tuple[object, ...] = ()
+    setting: str = ""
+    button: str = ""
+    said: tuple[str, str] = ("", "")
 
     def argument_of(self, key: str) -> tuple[object, ...]:
         """What the handler is called with for ``key`` (one of ``keys``)."""
@@ -45,10 +50,14 @@ ACTIONS: tuple[Action, ...] = (
            "LoFTR/SIFT/ORB/LightGlue"),
     Action("compare", ("B",), "b", "compare: SIFT's, ORB's, LightGlue's or --compare FILE's matches below, or none",
            "compare"),
-    Action("any_rotation", ("T",), "t", "any rotation: LoFTR also tries the anchor turned",
-           "any rotation"),
-    Action("any_scale", ("Z",), "z", "any scale: LoFTR also tries the anchor at half size",
-           "any scale"),
+    Action("any_rotation", ("T",), "t", "any rotation: LoFTR also tries the anchor turned", "any rotation",
+           setting="any_rotation", button="Any rotation",
+           said=("any rotation off: LoFTR matches up to about 45 degrees of rotation",
+                 "any rotation: the anchor is also tried turned by 90, 180 and 270 degrees")),
+    Action("any_scale", ("Z",), "z", "any scale: LoFTR also tries the anchor at half size", "any scale",
+           setting="any_scale", button="Any scale",
+           said=("any scale off: LoFTR matches up to about twice or half the anchor's size",
+                 "any scale: the anchor is also tried at half size, for a scene or object farther away")),
     Action("geometry", ("E",), "e", "geometric check: none / homography / fundamental / essential",
            "geometry"),
     Action("blend", ("W",), "w", "the anchor over the frame through the homography (grey: aligned)",
@@ -77,6 +86,8 @@ ACTIONS: tuple[Action, ...] = (
 
 #: The actions a key runs (mouse gestures have no handler).
 KEY_ACTIONS = tuple(action for action in ACTIONS if action.keys)
+#: The actions that turn a boolean ``MatchSettings`` field on and off (a button each in the control bar).
+SETTING_TOGGLES = tuple(action for action in ACTIONS if action.setting)
 
 
 def action(name: str) -> Action:

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -30,9 +31,9 @@ from model.weights import default_weights_path
 
 from .actions import epilog_keys
 from .headless import MATCHES_FOLDER, HeadlessOptions, ffmpeg_command, run_headless
-from .render import VIEWS, MatchWindow
-from .session import AnchorRule, StartAnchor
-from .settings import MatchSettings
+from .render import VIEWS, MatchWindow, ViewSettings
+from .session import AnchorRule, SessionSetup, StartAnchor
+from .settings import MatchSettings, Outputs
 from .sources import (
     CAMERA_INDICES,
     DEFAULT_IMAGE_GLOB,
@@ -437,17 +438,15 @@ def camera_intrinsics(calibrated: list[float] | None, fov_deg: float | None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return run(args)
+        return run(build_parser().parse_args(argv))
     except (AppError, SourceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except torch.OutOfMemoryError:
         print("error: out of GPU memory; use a smaller --resize or --max_matches, or --device cpu", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # while the model loads (a run's loop and the window stop on Ctrl-C themselves)
+    except KeyboardInterrupt:  # while it starts (a run's loop and the window stop on Ctrl-C themselves)
         print("interrupted", file=sys.stderr)
         return 130
 
@@ -547,18 +546,18 @@ def run(args: argparse.Namespace) -> int:
         # In a window the fallback sample video loops, so a new user always has something to look at.
         frames_from = frame_feed(args, input_spec, source, replay=gui and (fallback or args.loop))
         frames = frames_from(args.start)
-        window = MatchWindow(args.bottom_k, args.top_k)
-        fps = source.fps / stride
+        settings = MatchSettings(geometry=args.geometry, any_rotation=args.any_rotation, any_scale=args.any_scale,
+                                 resize=resize)
+        look = ViewSettings(MatchWindow(args.bottom_k, args.top_k), args.view, args.blend_anchor)
+        setup = SessionSetup(args.region, args.anchor_rule, args.intrinsics)
+        outputs = Outputs(output_dir, source.fps / stride, args.save_video, args.save_input, args.save_matches)
         if gui:
             with quit_at_once_on_ctrl_c():
                 from .gui import run_gui  # Qt is imported only when a window is wanted
 
-            settings = MatchSettings(geometry=args.geometry, any_rotation=args.any_rotation,
-                                     any_scale=args.any_scale, resize=resize)
-            options = WindowOptions(settings, args.model, window, args.blend_anchor, args.view, output_dir, fps,
-                                    args.save_video, args.save_input, args.save_matches, anchor, args.region,
-                                    args.anchor_rule, args.intrinsics, comparisons_offered(args.compare),
-                                    _other_model_differs(args), args.skip, adapt_threads=not args.threads)
+            options = WindowOptions(settings, look, setup, anchor, args.model, outputs,
+                                    comparisons_offered(args.compare), _other_model_differs(args), args.skip,
+                                    adapt_threads=not args.threads)
             hooks = WindowHooks(lambda choice: preloaded.pop(choice, None) or load_matcher(args, choice),
                                 lambda path: read_anchor(path, resize), frames_from if source.length else None,
                                 lambda path: open_input(args, path))
@@ -569,15 +568,11 @@ def run(args: argparse.Namespace) -> int:
         # written only when nothing else is, so that a headless run always leaves something to look at.
         write_png = bool(args.output_dir) or not (args.save_video or args.save_input or args.save_matches)
         comparison = preloaded.get(args.compare) if args.compare else None
-        options = HeadlessOptions(output_dir=output_dir, write_png=write_png, save_video=args.save_video,
-                                  save_input=args.save_input, save_matches=args.save_matches, resize=resize,
-                                  anchor_rule=args.anchor_rule, window=window, fps=fps,
-                                  geometry=args.geometry, region=args.region, blend_anchor=args.blend_anchor,
-                                  view=args.view, intrinsics=args.intrinsics, any_rotation=args.any_rotation,
-                                  any_scale=args.any_scale, adapt_threads=not args.threads)
+        headless = HeadlessOptions(replace(outputs, pngs=write_png), settings, look, setup, anchor,
+                                   adapt_threads=not args.threads)
         try:
-            summary = run_headless(frames, matcher, options, label, total, on_stop=source.interrupt,
-                                   anchor=anchor, comparison=comparison)
+            summary = run_headless(frames, matcher, headless, label, total, on_stop=source.interrupt,
+                                   comparison=comparison)
         except OSError as error:
             raise AppError(str(error)) from None
     finally:
@@ -586,7 +581,7 @@ def run(args: argparse.Namespace) -> int:
     if not summary.frames and not summary.interrupted and not summary.write_error:
         raise AppError(f"{source.name} delivered no frames to match (an empty stream, or --start past its end)")
     how = "interrupted" if summary.interrupted else "done"
-    pngs = f", {summary.pngs} PNG{'s' * (summary.pngs != 1)} in {output_dir}/" if options.write_png else ""
+    pngs = f", {summary.pngs} PNG{'s' * (summary.pngs != 1)} in {output_dir}/" if write_png else ""
     print(f"{how}: {summary.frames} frame{'s' * (summary.frames != 1)} in {summary.seconds:.1f} s "
           f"({summary.frames / max(summary.seconds, 1e-9):.1f} fps){pngs}", file=sys.stderr)
     if summary.latencies_ms:
@@ -609,7 +604,7 @@ def run(args: argparse.Namespace) -> int:
     if summary.table and summary.frames:
         print(f"wrote {summary.table} (a line per frame: matches, inliers, matching time)", file=sys.stderr)
     if summary.pngs:
-        print(f"make a video of the PNGs with:\n  {ffmpeg_command(output_dir, options.fps)}", file=sys.stderr)
+        print(f"make a video of the PNGs with:\n  {ffmpeg_command(output_dir, outputs.fps)}", file=sys.stderr)
     if summary.lost_frames:
         print(f"error: {summary.lost_frames} frame{'s' * (summary.lost_frames != 1)} of {source.name} could not be "
               "decoded and are missing from the outputs (exit code 1)", file=sys.stderr)

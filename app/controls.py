@@ -1,13 +1,17 @@
 """The window's control bar: every setting a key changes, as a widget, for those who reach for the mouse.
 
-The bar only reports what was clicked (signals) and shows what it is told (``show_state``); the window owns
-the state, so keys and widgets stay in step. Its widgets never take the keyboard focus: the window's keys
-keep working after a click (a focused combo box would otherwise swallow letters to pick its items).
+The bar only reports what was clicked (signals) and shows what it is told (``show_state(BarState)``); the
+window owns the state, so keys and widgets stay in step. A boolean setting with a key in the action table
+(``app.actions.SETTING_TOGGLES``) gets its button here without code of its own. Its widgets never take the
+keyboard focus: the window's keys keep working after a click (a focused combo box would otherwise swallow letters
+to pick its items).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QAction, QMouseEvent
@@ -15,8 +19,9 @@ from PyQt6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSlider, QStyle, 
 
 from model.classical import reference_methods
 
-from .actions import tooltip
-from .render import VIEWS
+from .actions import SETTING_TOGGLES, tooltip
+from .render import VIEWS, ViewSettings
+from .settings import DEFAULT_SETTINGS, MatchSettings
 from .verify import available_modes
 from .window_setup import COMPARISONS
 
@@ -31,6 +36,32 @@ def comparison_label(choice: str) -> str:
     return choice if choice in COMPARISONS else Path(choice).name
 
 
+@dataclass(frozen=True)
+class BarChoices:
+    """What the bar's boxes offer: matching sizes (labels), comparisons ("none", SIFT, ORB, ..., and a LoFTR weights
+    file's path, shown by its name) and geometric verification modes."""
+
+    sizes: tuple[str, ...] = ()
+    comparisons: tuple[str, ...] = COMPARISONS
+    geometry_modes: tuple[str, ...] = available_modes(False)
+
+
+@dataclass(frozen=True)
+class BarState:
+    """Everything the bar shows: the LoFTR model (``domain``), the matcher shown (``method``), how frames are
+    matched and drawn, the threshold (None: not known yet), and the window's own state."""
+
+    domain: str = "-"
+    method: str = "loftr"
+    settings: MatchSettings = DEFAULT_SETTINGS
+    look: ViewSettings = ViewSettings()
+    threshold: float | None = None
+    paused: bool = False
+    plots: bool = True
+    recording: bool = False
+    size: int = 0
+
+
 class ControlBar(QToolBar):
     """Open, anchor, model, matcher, comparison, any rotation and scale, geometric verification, blend, view, size,
     threshold, pause, step back and forward, snapshot, record, plots."""
@@ -41,8 +72,7 @@ class ControlBar(QToolBar):
     model_clicked = pyqtSignal()
     method_chosen = pyqtSignal(str)
     compare_chosen = pyqtSignal(str)
-    rotation_toggled = pyqtSignal(bool)
-    scale_toggled = pyqtSignal(bool)
+    setting_toggled = pyqtSignal(str, bool)  # a boolean MatchSettings field (app.actions.SETTING_TOGGLES), on/off
     geometry_chosen = pyqtSignal(str)
     blend_toggled = pyqtSignal(bool)
     view_chosen = pyqtSignal(str)
@@ -55,11 +85,8 @@ class ControlBar(QToolBar):
     record_toggled = pyqtSignal(bool)
     plots_toggled = pyqtSignal(bool)
 
-    def __init__(self, geometry: str, view: str, blend: bool, sizes: tuple[str, ...] = (), size: int = 0,
-                 comparisons: tuple[str, ...] = COMPARISONS, geometry_modes: tuple[str, ...] = available_modes(False),
-                 any_rotation: bool = False, any_scale: bool = False, parent: QWidget | None = None) -> None:
-        """``comparisons``: what the Compare box offers: "none", SIFT, ORB, and a LoFTR weights file's path
-        (--compare FILE), shown by its name; ``geometry_modes``: what the Geometry box offers."""
+    def __init__(self, choices: BarChoices, state: BarState, parent: QWidget | None = None) -> None:
+        """``choices``: what the boxes offer; ``state``: what the bar shows first."""
         super().__init__("controls", parent)
         self.setMovable(False)
         self.open_action = self._action("Open...", tooltip("open"), self.open_clicked)
@@ -68,42 +95,51 @@ class ControlBar(QToolBar):
                                                "an image file becomes the anchor (or drop one on the window)",
                                                self.anchor_file_clicked)
         self.model_action = self._action("Model: -", tooltip("model"), self.model_clicked)
-        self.method_box = self._combo("Matcher", METHODS, METHODS[0], tooltip("matcher"))
+        self.method_box = self._combo("Matcher", METHODS, tooltip("matcher"))
         self.method_box.currentTextChanged.connect(self.method_chosen)
+        comparisons = choices.comparisons
         self.compare_box = self._combo("Compare", tuple(comparison_label(choice) for choice in comparisons),
-                                       comparison_label(comparisons[0]), tooltip("compare"))
+                                       tooltip("compare"))
         for index, choice in enumerate(comparisons):
             self.compare_box.setItemData(index, choice)
         self.compare_box.currentIndexChanged.connect(
             lambda index: self.compare_chosen.emit(self.compare_box.itemData(index)))
-        self.rotation_action = self._toggle("Any rotation", any_rotation, tooltip("any_rotation"),
-                                            self.rotation_toggled)
-        self.scale_action = self._toggle("Any scale", any_scale, tooltip("any_scale"), self.scale_toggled)
+        self.setting_actions = {item.setting: self._toggle(item.button, tooltip(item.name),
+                                                           self._setting_signal(item.setting))
+                                for item in SETTING_TOGGLES}
         self.addSeparator()
-        self.geometry_box = self._combo("Geometry", geometry_modes, geometry, tooltip("geometry"))
+        self.geometry_box = self._combo("Geometry", choices.geometry_modes, tooltip("geometry"))
         self.geometry_box.currentTextChanged.connect(self.geometry_chosen)
-        self.blend_action = self._toggle("Blend", blend, tooltip("blend"), self.blend_toggled)
+        self.blend_action = self._toggle("Blend", tooltip("blend"), self.blend_toggled)
         self.addSeparator()
-        self.view_box = self._combo("View", VIEWS, view, tooltip("view"))
+        self.view_box = self._combo("View", VIEWS, tooltip("view"))
         self.view_box.currentTextChanged.connect(self.view_chosen)
-        self.size_box = self._combo("Size", sizes, sizes[size] if sizes else "", tooltip("size"))
+        self.size_box = self._combo("Size", choices.sizes, tooltip("size"))
         self.size_box.currentIndexChanged.connect(self.size_chosen)
-        self.addWidget(QLabel(" Threshold "))
-        self.threshold_box = QDoubleSpinBox()
-        self.threshold_box.setRange(0.0, 1.0)
-        self.threshold_box.setSingleStep(THRESHOLD_STEP)
-        self.threshold_box.setDecimals(2)
-        self.threshold_box.setToolTip(tooltip("threshold"))
-        self.threshold_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.threshold_box.valueChanged.connect(self.threshold_chosen)
-        self.addWidget(self.threshold_box)
+        self.threshold_box = self._threshold_box()
         self.addSeparator()
-        self.pause_action = self._toggle("Pause", False, tooltip("pause"), self.pause_toggled)
+        self.pause_action = self._toggle("Pause", tooltip("pause"), self.pause_toggled)
         self.step_back_action = self._action("Back", tooltip("step"), self.step_back_clicked)
         self.step_action = self._action("Step", tooltip("step"), self.step_clicked)
         self.snapshot_action = self._action("Snapshot", tooltip("snapshot"), self.snapshot_clicked)
-        self.record_action = self._toggle("Record", False, tooltip("record"), self.record_toggled)
-        self.plots_action = self._toggle("Plots", True, tooltip("plots"), self.plots_toggled)
+        self.record_action = self._toggle("Record", tooltip("record"), self.record_toggled)
+        self.plots_action = self._toggle("Plots", tooltip("plots"), self.plots_toggled)
+        self.show_state(state)
+
+    def _setting_signal(self, name: str) -> Callable[[bool], None]:
+        return lambda on: self.setting_toggled.emit(name, on)
+
+    def _threshold_box(self) -> QDoubleSpinBox:
+        self.addWidget(QLabel(" Threshold "))
+        box = QDoubleSpinBox()
+        box.setRange(0.0, 1.0)
+        box.setSingleStep(THRESHOLD_STEP)
+        box.setDecimals(2)
+        box.setToolTip(tooltip("threshold"))
+        box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        box.valueChanged.connect(self.threshold_chosen)
+        self.addWidget(box)
+        return box
 
     def _action(self, text: str, tip: str, signal: pyqtSignal) -> QAction:
         action = self.addAction(text)
@@ -112,52 +148,51 @@ class ControlBar(QToolBar):
         action.triggered.connect(lambda: signal.emit())
         return action
 
-    def _toggle(self, text: str, checked: bool, tip: str, signal: pyqtSignal) -> QAction:
+    def _toggle(self, text: str, tip: str, signal: pyqtSignal | Callable[[bool], None]) -> QAction:
         action = self.addAction(text)
         assert action is not None
         action.setCheckable(True)
-        action.setChecked(checked)
         action.setToolTip(tip)
         action.toggled.connect(signal)
         return action
 
-    def _combo(self, label: str, items: tuple[str, ...], current: str, tip: str) -> QComboBox:
+    def _combo(self, label: str, items: tuple[str, ...], tip: str) -> QComboBox:
         self.addWidget(QLabel(f" {label} "))
         box = QComboBox()
         box.addItems(list(items))
-        box.setCurrentText(current)
         box.setToolTip(tip)
         box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.addWidget(box)
         return box
 
-    def show_state(self, *, domain: str | None = None, method: str | None = None, compare: str | None = None,
-                   geometry: str | None = None, blend: bool | None = None, view: str | None = None,
-                   threshold: float | None = None, paused: bool | None = None, plots: bool | None = None,
-                   recording: bool | None = None, size: int | None = None, any_rotation: bool | None = None,
-                   any_scale: bool | None = None) -> None:
-        """Show the window's state (what a key changed) without emitting the widgets' signals again."""
-        updates = ((domain, self.model_action, lambda value: self.model_action.setText(f"Model: {value}")),
-                   (method, self.method_box, self.method_box.setCurrentText),
-                   (compare, self.compare_box, lambda choice: self.compare_box.setCurrentIndex(
-                       self.compare_box.findData(choice))),
-                   (geometry, self.geometry_box, self.geometry_box.setCurrentText),
-                   (blend, self.blend_action, self.blend_action.setChecked),
-                   (view, self.view_box, self.view_box.setCurrentText),
-                   (threshold, self.threshold_box, self.threshold_box.setValue),
-                   (paused, self.pause_action, self.pause_action.setChecked),
-                   (plots, self.plots_action, self.plots_action.setChecked),
-                   (recording, self.record_action, self.record_action.setChecked),
-                   (size, self.size_box, self.size_box.setCurrentIndex),
-                   (any_rotation, self.rotation_action, self.rotation_action.setChecked),
-                   (any_scale, self.scale_action, self.scale_action.setChecked))
-        for value, widget, show in updates:
-            if value is not None:
-                blocked = widget.blockSignals(True)
-                try:
-                    show(value)
-                finally:
-                    widget.blockSignals(blocked)
+    def show_state(self, state: BarState) -> None:
+        """Show the window's state (after a key or a click) without emitting the widgets' signals again."""
+        settings, look = state.settings, state.look
+        updates = [(self.model_action, lambda: self.model_action.setText(f"Model: {state.domain}")),
+                   (self.method_box, lambda: self.method_box.setCurrentText(state.method)),
+                   (self.compare_box, lambda: self.compare_box.setCurrentIndex(
+                       self.compare_box.findData(settings.compare or "none"))),
+                   (self.geometry_box, lambda: self.geometry_box.setCurrentText(settings.geometry)),
+                   (self.blend_action, lambda: self.blend_action.setChecked(look.blend_anchor)),
+                   (self.view_box, lambda: self.view_box.setCurrentText(look.view)),
+                   (self.pause_action, lambda: self.pause_action.setChecked(state.paused)),
+                   (self.plots_action, lambda: self.plots_action.setChecked(state.plots)),
+                   (self.record_action, lambda: self.record_action.setChecked(state.recording)),
+                   (self.size_box, lambda: self.size_box.setCurrentIndex(state.size))]
+        if state.threshold is not None:
+            updates.append((self.threshold_box, lambda: self.threshold_box.setValue(state.threshold or 0.0)))
+        updates.extend((action, _checker(action, bool(getattr(settings, name))))
+                       for name, action in self.setting_actions.items())
+        for widget, show in updates:
+            blocked = widget.blockSignals(True)
+            try:
+                show()
+            finally:
+                widget.blockSignals(blocked)
+
+
+def _checker(action: QAction, on: bool) -> Callable[[], None]:
+    return lambda: action.setChecked(on)
 
 
 class JumpSlider(QSlider):

@@ -50,7 +50,7 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
     ticker.timeout.connect(lambda: None)
     main_window.show()
     if args.compare:
-        main_window.set_compare(args.compare)
+        main_window.actions.set_compare(args.compare)
     main_window.start()
     app.exec()
     main_window.shutdown()
@@ -59,6 +59,6 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
     for path, frames in main_window.recorder.videos_written:
         print(f"wrote {path} ({frames} frames)", file=sys.stderr)
     if main_window.recorder.match_files is not None and main_window.recorder.match_files.written:
-        print(f"wrote {main_window.recorder.match_files.written} match files to {options.output_dir / MATCHES_FOLDER}/",
-              file=sys.stderr)
+        folder = options.outputs.folder / MATCHES_FOLDER
+        print(f"wrote {main_window.recorder.match_files.written} match files to {folder}/", file=sys.stderr)
     return 128 + interrupted[0] if interrupted else 0  # as shells report a signal: 130 Ctrl-C, 143 SIGTERM

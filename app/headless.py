@@ -19,12 +19,12 @@ import imageio_ffmpeg
 
 from model.classical import AnyMatcher
 from model.cpu_load import ThreadGovernor
-from model.matcher import Resize
 
-from .render import MatchWindow
-from .session import KEEP_ANCHOR, AnchorRule, MatchPacket, MatchSession, StartAnchor, matched_on, render_packet
+from .packet_view import render_packet
+from .render import ViewSettings
+from .session import MatchPacket, MatchSession, SessionSetup, StartAnchor, matched_on
+from .settings import DEFAULT_SETTINGS, MatchSettings, Outputs
 from .sources import Frame
-from .verify import CameraIntrinsics
 from .video import CsvWriter, MatchFileWriter, PngWriter, VideoWriter
 
 PNG_PATTERN = "frame_%06d.png"
@@ -53,25 +53,21 @@ def frame_row(output_index: int, packet: MatchPacket) -> tuple[object, ...]:
 
 @dataclass
 class HeadlessOptions:
-    """What to write and how to anchor."""
+    """What to write (``Outputs``), and how to match and draw (the flags', for the whole run).
 
-    output_dir: Path
-    write_png: bool = True
-    save_video: bool = False
-    save_input: bool = False
-    save_matches: bool = False  # one npz of matches per frame in output_dir / MATCHES_FOLDER
-    resize: Resize = None  # the size frames are matched and drawn at (--resize; see MatchSession)
-    anchor_rule: AnchorRule = KEEP_ANCHOR  # when a frame becomes the anchor by itself (default: never)
-    window: MatchWindow = MatchWindow()
-    fps: float = 15.0
-    geometry: str = "none"  # geometric verification mode (app.verify.GEOMETRY_MODES)
-    intrinsics: CameraIntrinsics | None = None  # the camera's (--calibration, --intrinsics or --fov), for essential
-    any_rotation: bool = False  # LoFTR against the anchor's best quarter turn (--any_rotation)
-    any_scale: bool = False  # ... and its view at half size (--any_scale)
-    region: tuple[float, float, float, float] | None = None  # of every anchor, in fractions of its size
-    blend_anchor: bool = False  # blend the anchor into each frame through the homography (geometry homography)
-    view: str = "lines"  # app.render.VIEWS
-    adapt_threads: bool = True  # match on the cores other programs leave free (model.cpu_load)
+    settings: how frames are matched (``MatchSettings``; its ``compare`` is the caller's to load). look: how views
+    are drawn. setup: the anchor's region, when a frame becomes the anchor by itself, the camera's intrinsics.
+    anchor: the anchor to start with instead of the first frame (an image file or a frame read ahead;
+    ``AnchorRule.every`` still re-anchors on frames N, 2N, ...); the match files go to outputs.folder /
+    MATCHES_FOLDER. adapt_threads: match on the cores other programs leave free (model.cpu_load).
+    """
+
+    outputs: Outputs
+    settings: MatchSettings = DEFAULT_SETTINGS
+    look: ViewSettings = ViewSettings()
+    setup: SessionSetup = SessionSetup()
+    anchor: StartAnchor | None = None
+    adapt_threads: bool = True
 
 
 @dataclass
@@ -162,21 +158,17 @@ class Progress:
 def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: HeadlessOptions, model_label: str,
                  total: int | None = None, stream: TextIO = sys.stderr,
                  on_stop: Callable[[], None] = lambda: None,
-                 anchor: StartAnchor | None = None,
                  comparison: tuple[AnyMatcher, str] | None = None) -> HeadlessSummary:
     """Match every frame against the anchor and write the rendered views. ``on_stop`` is called on Ctrl-C
-    or SIGTERM (the loop itself stops before the next frame). ``anchor`` is the anchor to start with instead of
-    the first frame: an image file or a frame read ahead (``AnchorRule.every`` still re-anchors on frames N, 2N, ...).
-    ``comparison`` is a second (matcher, label), e.g. SIFT, matching the same frames against the same anchor,
-    drawn below."""
-    options.output_dir.mkdir(parents=True, exist_ok=True)
-    video_path = options.output_dir / "loftr_matches.mp4" if options.save_video else None
-    input_path = options.output_dir / "demo_input.mp4" if options.save_input else None
+    or SIGTERM (the loop itself stops before the next frame). ``comparison`` is a second (matcher, label), e.g.
+    SIFT, matching the same frames against the same anchor, drawn below."""
+    options.outputs.folder.mkdir(parents=True, exist_ok=True)
+    video_path = options.outputs.folder / "loftr_matches.mp4" if options.outputs.video else None
+    input_path = options.outputs.folder / "demo_input.mp4" if options.outputs.input_video else None
     device = matched_on(matcher)
-    session = MatchSession(matcher, options.geometry, options.region, options.anchor_rule, options.resize,
-                           options.intrinsics, options.any_rotation, options.any_scale)
-    if anchor is not None:
-        session.start_with(anchor)
+    session = MatchSession(matcher, options.settings, options.setup)
+    if options.anchor is not None:
+        session.start_with(options.anchor)
     if comparison is not None:
         session.compare_with(*comparison)
     count, failure = 0, ""
@@ -192,13 +184,13 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
     match_files: MatchFileWriter | None = None
     try:
         with ExitStack() as stack, signals:
-            video = stack.enter_context(VideoWriter(video_path, options.fps)) if video_path else None
-            raw = stack.enter_context(VideoWriter(input_path, options.fps)) if input_path else None
-            if options.save_matches:
-                match_files = MatchFileWriter(options.output_dir / MATCHES_FOLDER, MATCHES_PATTERN)
+            video = stack.enter_context(VideoWriter(video_path, options.outputs.fps)) if video_path else None
+            raw = stack.enter_context(VideoWriter(input_path, options.outputs.fps)) if input_path else None
+            if options.outputs.matches:
+                match_files = MatchFileWriter(options.outputs.folder / MATCHES_FOLDER, MATCHES_PATTERN)
             columns = FRAME_COLUMNS + (("compare_matches", "compare_inliers") if comparison is not None else ())
-            table = stack.enter_context(CsvWriter(options.output_dir / FRAME_TABLE, columns))
-            png_writer = PngWriter(options.output_dir, PNG_PATTERN) if options.write_png else None
+            table = stack.enter_context(CsvWriter(options.outputs.folder / FRAME_TABLE, columns))
+            png_writer = PngWriter(options.outputs.folder, PNG_PATTERN) if options.outputs.pngs else None
 
             def write_rows() -> None:
                 """The rows of frames whose every output is written (PNGs are written on a thread, in order)."""
@@ -222,8 +214,7 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
                 if packet.reanchored:
                     reanchored.append(packet.frame_index)
                 _count_verified(verified, model_label, packet)
-                view = render_packet(packet, options.window, model_label, device, blend_anchor=options.blend_anchor,
-                                     view=options.view)
+                view = render_packet(packet, options.look, model_label, device)
                 try:  # the synchronous outputs first: a frame whose npz or video frame failed gets no PNG
                     if match_files is not None:
                         match_files.write(packet.arrays(images=False), count)
@@ -247,7 +238,7 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
         count = rows_written[0]
     return HeadlessSummary(count, png_writer.written if png_writer else 0, time.perf_counter() - started, signals.stop,
                            video_path, input_path, match_files.written if match_files else 0,
-                           options.output_dir / FRAME_TABLE, verified, latencies, reanchored, signals.signal_number,
+                           options.outputs.folder / FRAME_TABLE, verified, latencies, reanchored, signals.signal_number,
                            write_error=failure)
 
 

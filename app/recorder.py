@@ -15,6 +15,7 @@ from model.images import write_image, write_npz
 
 from .headless import MATCHES_FOLDER, MATCHES_PATTERN
 from .session import MatchPacket
+from .settings import Outputs
 from .video import MatchFileWriter, PacedVideoWriter
 
 MAX_VIDEO_FPS = 30.0  # a faster camera's rate is not worth repeating views for
@@ -26,19 +27,21 @@ def _naming(error: OSError, path: Path) -> str:
 
 
 class Recorder:
-    """Writes what the window shows and receives into ``output_dir``; ``say(message)`` reports to the user.
+    """Writes what the window shows and receives as ``outputs`` say (``Outputs``; its PNGs are headless only);
+    ``say(message)`` reports to the user.
 
     The videos play in real time at ``fps`` (at most MAX_VIDEO_FPS), whatever the rate of results: a view is
     repeated until the next one is drawn. ``videos_written`` lists the finalised videos and their frame counts.
     """
 
-    def __init__(self, output_dir: Path, fps: float, say: Callable[[str], None], save_video: bool = False,
-                 save_input: bool = False, save_matches: bool = False) -> None:
-        self.output_dir, self.say = output_dir, say
-        self.video_fps = min(fps, MAX_VIDEO_FPS)
-        self.video = PacedVideoWriter(output_dir / "loftr_matches.mp4", self.video_fps) if save_video else None
-        self.input_video = PacedVideoWriter(output_dir / "demo_input.mp4", self.video_fps) if save_input else None
-        self.match_files = MatchFileWriter(output_dir / MATCHES_FOLDER, MATCHES_PATTERN) if save_matches else None
+    def __init__(self, outputs: Outputs, say: Callable[[str], None]) -> None:
+        output_dir = self.output_dir = outputs.folder
+        self.say = say
+        self.video_fps = min(outputs.fps, MAX_VIDEO_FPS)
+        self.video = PacedVideoWriter(output_dir / "loftr_matches.mp4", self.video_fps) if outputs.video else None
+        self.input_video = PacedVideoWriter(output_dir / "demo_input.mp4", self.video_fps) \
+            if outputs.input_video else None
+        self.match_files = MatchFileWriter(output_dir / MATCHES_FOLDER, MATCHES_PATTERN) if outputs.matches else None
         self.videos_written: list[tuple[Path, int]] = []
 
     @property

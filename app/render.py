@@ -48,6 +48,40 @@ class MatchWindow:
 
 
 @dataclass(frozen=True)
+class ViewSettings:
+    """How views are drawn, as a user changes it at run time (one frozen value, replaced whole).
+
+    shown: which ranked matches (d/f, c/v). view: one of VIEWS (l). blend_anchor: the anchor warped over the frame
+    through the homography (w). show_help: the key overlay (h). help_hint: "h: help" in the corner (not on a
+    comparison's view). text_scale: text and legends this many times their size (a window showing the view shrunk).
+    """
+
+    shown: MatchWindow = MatchWindow()
+    view: str = "lines"
+    blend_anchor: bool = False
+    show_help: bool = False
+    help_hint: bool = True
+    text_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """What one view shows: the anchor and the frame with their drawing factors (``view_scales``; the anchor's
+    None: the frame's), the matches in the images' pixels sorted by confidence (descending, as matchers return
+    them), the fit to them and the box of the anchor they were restricted to."""
+
+    anchor: np.ndarray
+    frame: np.ndarray
+    keypoints0: np.ndarray
+    keypoints1: np.ndarray
+    confidence: np.ndarray
+    frame_scale: int = 1
+    anchor_scale: float | None = None
+    geometry: TwoViewGeometry | None = None
+    region: Box | None = None
+
+
+@dataclass(frozen=True)
 class Overlay:
     """Text shown on the view."""
 
@@ -62,10 +96,6 @@ class Overlay:
     anchor: str = "#0"  # the anchor's frame number, or the name of the image file it came from
     frame_index: int = 0
     status: str = ""  # e.g. "loading outdoor model..." or "paused"
-    show_help: bool = False
-    help_hint: bool = True  # "h: help" in the corner (not on a comparison's view, which shares the window's keys)
-    # Text and legends drawn this many times their size: a window showing the view shrunk by 2 keeps them readable.
-    text_scale: float = 1.0
 
 
 HELP_LINES = help_lines()  # the help overlay (h), from the key table
@@ -245,54 +275,65 @@ def _overlay_warped_anchor(anchor: np.ndarray, box: Box, homography: np.ndarray,
     frame_region[inside] = np.stack([warped[inside], frame_gray[inside], warped[inside]], axis=-1)
 
 
-def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, keypoints1: np.ndarray,
-                confidence: np.ndarray, window: MatchWindow, overlay: Overlay, scale: int = 1,
-                geometry: TwoViewGeometry | None = None, region: Box | None = None,
-                blend_anchor: bool = False, view: str = "lines", anchor_scale: float | None = None) -> np.ndarray:
-    """The full demo view. Matches must be sorted by confidence, descending (as the Matcher returns them).
+def render_view(drawing: Drawing, overlay: Overlay, look: ViewSettings = ViewSettings()) -> np.ndarray:
+    """The full demo view of ``drawing``, with ``overlay``'s text, drawn as ``look`` says.
 
-    ``scale`` enlarges the frame (and its keypoints) before drawing, so lines and text stay crisp when small
-    frames are shown in a large window; ``anchor_scale`` the anchor (None: by ``scale`` too; see
-    ``view_scales`` for an anchor of another size). ``geometry`` (fitted to all matches, in the images'
-    pixels) greys out its outliers and, for a homography with at least MIN_OUTLINE_INLIERS inliers, outlines
-    the anchor (or ``region``, a box of the anchor the matches were restricted to, drawn on the anchor) in the
-    live frame; with ``blend_anchor`` that part of the anchor is also warped into the live frame and overlaid
-    on it in false colour (grey where they coincide). ``view`` is one of VIEWS.
+    The frame (and its keypoints) is enlarged ``drawing.frame_scale`` times before drawing, so lines and text stay
+    crisp when small frames are shown in a large window. The fit (in the images' pixels) greys out its outliers
+    and, for a homography with at least MIN_OUTLINE_INLIERS inliers, outlines the anchor (or the region, drawn on
+    the anchor) in the live frame; with ``look.blend_anchor`` that part of the anchor is also warped into the live
+    frame and overlaid on it in false colour (grey where they coincide).
     """
-    if view not in VIEWS:
-        raise ValueError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
-    anchor_scale = float(scale) if anchor_scale is None else anchor_scale
-    left, right = _enlarged(_as_bgr(anchor), anchor_scale), _enlarged(_as_bgr(frame), scale)
-    keypoints0, keypoints1 = keypoints0 * anchor_scale, keypoints1 * scale
-    height = max(left.shape[0], right.shape[0])
-    canvas = np.zeros((height, left.shape[1] + GAP + right.shape[1], 3), np.uint8)
+    if look.view not in VIEWS:
+        raise ValueError(f"unknown view {look.view!r}; choose one of {', '.join(VIEWS)}")
+    scale = drawing.frame_scale
+    anchor_scale = float(scale) if drawing.anchor_scale is None else drawing.anchor_scale
+    left, right = _enlarged(_as_bgr(drawing.anchor), anchor_scale), _enlarged(_as_bgr(drawing.frame), scale)
+    canvas = np.zeros((max(left.shape[0], right.shape[0]), left.shape[1] + GAP + right.shape[1], 3), np.uint8)
     canvas[: left.shape[0], : left.shape[1]] = left
     offset = left.shape[1] + GAP
-    canvas[: right.shape[0], offset:] = right
-    homography = _trusted_homography(geometry)
-    box = region if region is not None else (0.0, 0.0, float(anchor.shape[1]), float(anchor.shape[0]))
-    if blend_anchor and homography is not None:
-        _overlay_warped_anchor(left, box, homography, (anchor_scale, scale), canvas[: right.shape[0], offset:])
-
-    total = len(confidence)
-    shown = slice(min(window.start, total), min(window.stop, total))
-    kpts0, kpts1, conf = keypoints0[shown], keypoints1[shown], confidence[shown]
-    inliers = None if geometry is None else geometry.inliers[shown]
-    if view == "points":
-        colors = position_colors(kpts0, left.shape[1], left.shape[0])
-        draw_match_points(canvas, kpts0, kpts1, colors, offset, inliers)
-    else:
-        draw_match_lines(canvas, kpts0, kpts1, conf, offset, inliers)
-    if region is not None:
-        x0, y0, x1, y1 = (round(value * anchor_scale) for value in region)
+    frame_region = canvas[: right.shape[0], offset:]
+    frame_region[:] = right
+    homography = _trusted_homography(drawing.geometry)
+    height, width = drawing.anchor.shape[:2]
+    box = drawing.region if drawing.region is not None else (0.0, 0.0, float(width), float(height))
+    if look.blend_anchor and homography is not None:
+        _overlay_warped_anchor(left, box, homography, (anchor_scale, scale), frame_region)
+    shown = _draw_matches(canvas, drawing, look, (anchor_scale, scale), (left.shape[1], left.shape[0]))
+    if drawing.region is not None:
+        x0, y0, x1, y1 = (round(value * anchor_scale) for value in drawing.region)
         cv2.rectangle(canvas, (x0, y0), (x1 - 1, y1 - 1), REGION_COLOR, 2, cv2.LINE_AA)
     if homography is not None:
-        _draw_outline(box, homography, scale, canvas[: right.shape[0], offset:])
+        _draw_outline(box, homography, scale, frame_region)
+    _draw_text(canvas, _overlay_lines(overlay, drawing, look, shown), overlay.status, offset, look)
+    return canvas
 
+
+def _draw_matches(canvas: np.ndarray, drawing: Drawing, look: ViewSettings, scales: tuple[float, float],
+                  anchor_wh: tuple[int, int]) -> np.ndarray:
+    """The shown ranks of the matches as lines or points (``scales``: the anchor's and the frame's drawing
+    factors; ``anchor_wh``: the anchor's drawn size); returns the shown confidences."""
+    total = len(drawing.confidence)
+    shown = slice(min(look.shown.start, total), min(look.shown.stop, total))
+    kpts0, kpts1 = drawing.keypoints0[shown] * scales[0], drawing.keypoints1[shown] * scales[1]
+    inliers = None if drawing.geometry is None else drawing.geometry.inliers[shown]
+    offset = anchor_wh[0] + GAP
+    if look.view == "points":
+        draw_match_points(canvas, kpts0, kpts1, position_colors(kpts0, *anchor_wh), offset, inliers)
+    else:
+        draw_match_lines(canvas, kpts0, kpts1, drawing.confidence[shown], offset, inliers)
+    return drawing.confidence[shown]
+
+
+def _overlay_lines(overlay: Overlay, drawing: Drawing, look: ViewSettings, shown: np.ndarray) -> list[str]:
+    """The text panel's lines (only the title while the help is shown: its rows need the height)."""
+    window = look.shown
     lines = [f"LoFTR Live  {overlay.model}  [{overlay.device}]",
-             f"matches shown/total: {len(conf)}/{total}  (ranks {window.start}:{window.stop})"]
-    if len(conf) or overlay.threshold is not None:
-        confidence_range = f"{conf.min():.2f} - {conf.max():.2f}" if len(conf) else "-"
+             f"matches shown/total: {len(shown)}/{len(drawing.confidence)}  (ranks {window.start}:{window.stop})"]
+    if look.show_help:
+        return lines[:1]
+    if len(shown) or overlay.threshold is not None:
+        confidence_range = f"{shown.min():.2f} - {shown.max():.2f}" if len(shown) else "-"
         if overlay.threshold is None:
             threshold = ""
         elif overlay.ratio_test:  # SIFT, ORB: the threshold 0.2 is Lowe's ratio 0.8
@@ -300,43 +341,43 @@ def render_view(anchor: np.ndarray, frame: np.ndarray, keypoints0: np.ndarray, k
         else:
             threshold = f"   (threshold {overlay.threshold:.2f})"
         lines.append(f"confidence range: {confidence_range}{threshold}")
-    if geometry is not None:
-        lines.extend(geometry_lines(geometry))
+    if drawing.geometry is not None:
+        lines.extend(geometry_lines(drawing.geometry))
     size = f"   at {overlay.size[0]}x{overlay.size[1]}" if overlay.size else ""
     lines.append(f"{overlay.fps:.1f} FPS   match {overlay.latency_ms:.0f} ms   frame age {overlay.frame_age_ms:.0f} ms"
                  f"{size}")
     lines.append(f"anchor {overlay.anchor}   frame #{overlay.frame_index}")
-    if overlay.show_help:  # the help's rows need the height: the title stays, the numbers come back with h
-        lines = lines[:1]
-    text_scale = overlay.text_scale
+    return lines
+
+
+def _draw_text(canvas: np.ndarray, lines: list[str], status: str, offset: int, look: ViewSettings) -> None:
+    """The text panel (top left), the status (over the live frame at ``offset``), the legend (bottom right) and
+    the help or its hint (bottom left), all ``look.text_scale`` times their size."""
+    text_scale = look.text_scale
 
     def scaled(pixels: float) -> int:
         return round(pixels * text_scale)
 
-    row_height = scaled(18)
+    height, row_height = canvas.shape[0], scaled(18)
     text_width = max(_text_width(text, 0.5, text_scale) for text in lines)
     panel_right, panel_bottom = min(text_width + scaled(40), canvas.shape[1]), scaled(14) + row_height * len(lines)
     _panel(canvas, 0, 0, panel_right, panel_bottom)
     for row, text in enumerate(lines):
         _put_text(canvas, text, (scaled(10), scaled(20) + row_height * row), 0.5 if row == 0 else 0.45,
                   text_scale=text_scale)
-    if overlay.status:  # top left of the live frame, or below the text when a narrow anchor leaves no room
+    if status:  # top left of the live frame, or below the text when a narrow anchor leaves no room
         status_y = scaled(24) if panel_right < offset else panel_bottom + scaled(24)
-        _put_text(canvas, overlay.status, (offset + scaled(10), status_y), 0.6, (80, 220, 255), text_scale)
+        _put_text(canvas, status, (offset + scaled(10), status_y), 0.6, (80, 220, 255), text_scale)
     _panel(canvas, canvas.shape[1] - scaled(196), height - scaled(46), canvas.shape[1], height)
-    if view == "points":
+    if look.view == "points":
         _position_legend(canvas, canvas.shape[1] - scaled(180), height - scaled(38), text_scale)
     else:
         _legend(canvas, canvas.shape[1] - scaled(180), height - scaled(34), text_scale)
-    if overlay.show_help:
-        help_lines: tuple[str, ...] = HELP_LINES
-    elif overlay.help_hint:
-        help_lines = ("h: help",)
-    else:
-        return canvas
+    help_lines = HELP_LINES if look.show_help else ("h: help",) if look.help_hint else ()
+    if not help_lines:
+        return
     help_width = max(_text_width(text, 0.45, text_scale) for text in help_lines)
     _panel(canvas, 0, height - scaled(26) - row_height * len(help_lines), help_width + scaled(30), height)
     for row, text in enumerate(help_lines):
         _put_text(canvas, text, (scaled(10), height - scaled(12) - row_height * (len(help_lines) - 1 - row)), 0.45,
                   (220, 220, 220), text_scale)
-    return canvas

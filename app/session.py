@@ -16,10 +16,10 @@ from model.camera import Camera
 from model.classical import AnyMatcher, ClassicalFeatures, ClassicalMatcher
 from model.geometry import Box, TwoViewGeometry
 from model.matcher import EncodedImage, MatchResult, Resize, longer_side, network_size
-from model.views import UPRIGHT, AnchorView, AnchorViews, views
+from model.views import AnchorView, AnchorViews, views
 
 from .anchor_search import AnchorSearch
-from .render import GAP, MatchWindow, Overlay, render_view, view_scales
+from .settings import DEFAULT_SETTINGS, MatchSettings
 from .sources import Frame
 from .verify import CameraIntrinsics, verify_matches
 
@@ -109,31 +109,6 @@ class MatchPacket:
         return arrays
 
 
-def render_packet(packet: MatchPacket, window: MatchWindow, model: str, device: str, status: str = "",
-                  show_help: bool = False, blend_anchor: bool = False, view: str = "lines",
-                  help_hint: bool = True, text_scale: float = 1.0) -> np.ndarray:
-    """The demo view of a packet (small frames enlarged, an anchor photo drawn as tall as the frame: see
-    ``view_scales``), as the window and headless runs show it, with its comparison's view below (``GAP`` rows
-    apart); ``blend_anchor`` and ``view``: see ``render_view``; ``text_scale``: see ``Overlay``."""
-    overlay = Overlay(model=model, device=device, fps=packet.fps, latency_ms=packet.latency_ms,
-                      frame_age_ms=packet.frame_age_ms, threshold=packet.threshold,
-                      anchor=packet.anchor_label + (f" ({packet.anchor_view.describe()})"
-                                                    if packet.anchor_view not in (None, UPRIGHT) else ""),
-                      frame_index=packet.frame_index, status=status, show_help=show_help, size=packet.network_size,
-                      help_hint=help_hint, ratio_test=packet.ratio_test, text_scale=text_scale)
-    anchor_scale, frame_scale = view_scales(packet.anchor.shape, packet.frame.shape)
-    canvas = render_view(packet.anchor, packet.frame, packet.result.keypoints0, packet.result.keypoints1,
-                         packet.result.confidence, window, overlay, frame_scale, packet.geometry, packet.region,
-                         blend_anchor, view, anchor_scale)
-    if packet.comparison is None:
-        return canvas
-    label, other = packet.comparison
-    below = render_packet(other, window, label, other.device, blend_anchor=blend_anchor, view=view, help_hint=False,
-                          text_scale=text_scale)
-    gap = np.zeros((GAP, canvas.shape[1], 3), np.uint8)
-    return np.concatenate([canvas, gap, below])  # as wide: the same anchor and frame
-
-
 @dataclass(frozen=True)
 class StartAnchor:
     """The anchor to start with instead of the first frame matched: an image file (``name``, --anchor) or a frame
@@ -189,40 +164,48 @@ class AnchorRule:
 KEEP_ANCHOR = AnchorRule()  # no frame becomes the anchor by itself
 
 
+@dataclass(frozen=True)
+class SessionSetup:
+    """What a session keeps from start to end (the flags'; run-time changes are ``MatchSettings``).
+
+    anchor_region: a box in fractions of the anchor's width and height, (0, 0, 1, 1) being all of it: the region
+    of every new anchor (None: the whole anchor; ``MatchSession.region`` can be changed meanwhile). anchor_rule:
+    when a frame becomes the anchor by itself. intrinsics: the camera's (``CameraIntrinsics``), for the
+    'essential' mode; they apply to anchors that are frames of the stream, not to image files.
+    """
+
+    anchor_region: Box | None = None
+    anchor_rule: AnchorRule = KEEP_ANCHOR
+    intrinsics: CameraIntrinsics | None = None
+
+
 class MatchSession:
-    """The anchor (its cached features), the region of it to match from and the geometric verification mode.
+    """The anchor (its cached features), the region of it to match from, and matching as ``settings`` say.
 
     Args:
         matcher: the model; ``set_matcher`` swaps it (the anchor is encoded again).
-        geometry: geometric verification mode (``app.verify.GEOMETRY_MODES``).
-        anchor_region: a box in fractions of the anchor's width and height, (0, 0, 1, 1) being all of it:
-            the region of every new anchor (None: the whole anchor). ``region`` can be changed meanwhile.
-        anchor_rule: when a frame becomes the anchor by itself (``AnchorRule``; by default never).
-        resize: the size the network matches frames at (--resize: W H exactly, the longer side, or None for
-            as they come; it becomes the matcher's ``resize``); an image-file anchor keeps its aspect ratio, its
-            longer side brought to the frames'. ``set_resize`` changes it (the anchor is encoded again).
+        settings: ``MatchSettings``, applied whole (``apply``): geometric verification mode, the anchor's views
+            LoFTR also tries (any rotation: the anchor turned by the quarter turn that matches best, see
+            ``AnchorSearch``; any scale: the anchor seen by the network at half its size; SIFT and ORB are rotation
+            and scale invariant already), the size the network matches frames at (``resize``: W H exactly, the
+            longer side, or None for as they come; an image-file anchor keeps its aspect ratio, its longer side
+            brought to the frames') and the threshold. Its ``compare`` is the owner's to load (``compare_with``).
             Frames and anchors themselves are kept and drawn as they came, at most ``DISPLAY_MAX_SIDE`` pixels
             (``fit_for_display``), and matches are in their pixels.
-        intrinsics: the camera's (``CameraIntrinsics``), for the 'essential' mode; they apply to anchors that are
-            frames of the stream, not to image files.
-        any_rotation: match LoFTR at any in-plane rotation, against the anchor turned by the quarter turn that
-            matches best (``AnchorSearch``); SIFT and ORB are rotation invariant already. Changeable meanwhile.
-        any_scale: also try the anchor seen by the network at half its size, for frames in which its content
-            appears more than twice as small (SIFT and ORB are scale invariant). Changeable meanwhile.
+        setup: what stays from start to end (``SessionSetup``).
     """
 
-    def __init__(self, matcher: AnyMatcher, geometry: str = "none", anchor_region: Box | None = None,
-                 anchor_rule: AnchorRule = KEEP_ANCHOR, resize: Resize = None,
-                 intrinsics: CameraIntrinsics | None = None, any_rotation: bool = False,
-                 any_scale: bool = False) -> None:
-        self.matcher, self.geometry, self.anchor_region = matcher, geometry, anchor_region
-        self.any_rotation, self.any_scale = any_rotation, any_scale
+    def __init__(self, matcher: AnyMatcher, settings: MatchSettings = DEFAULT_SETTINGS,
+                 setup: SessionSetup = SessionSetup()) -> None:
+        self.matcher, self.settings, self.anchor_region = matcher, settings, setup.anchor_region
         self.search: AnchorSearch | None = None  # made for each anchor when any_rotation or any_scale is on
-        self.intrinsics = intrinsics
+        self.intrinsics = setup.intrinsics
         self.frame_camera: Camera | None = None  # ``intrinsics`` for the last frame as kept (its pixels)
         self.camera_problem = ""  # why ``intrinsics`` do not fit the last frame (another shape than calibrated)
-        self.anchor_rule, self.frames_since_anchor, self.anchor_lost = anchor_rule, 0, False
-        self.resize = self.matcher.resize = resize
+        self.anchor_rule, self.frames_since_anchor, self.anchor_lost = setup.anchor_rule, 0, False
+        self.resize = self.matcher.resize = settings.resize
+        if settings.threshold is not None:
+            self.matcher.threshold = min(max(settings.threshold, 0.0), 1.0)
         self.region: Box | None = None
         self.anchor: EncodedImage | ClassicalFeatures | None = None
         self.anchor_image: np.ndarray | None = None  # as kept and drawn (matches are in its pixels)
@@ -230,6 +213,20 @@ class MatchSession:
         self.anchor_index, self.anchor_name = 0, ""
         self.comparison: tuple[str, MatchSession] | None = None  # see compare_with
         self._meter = FpsMeter()
+
+    @property
+    def geometry(self) -> str:
+        return self.settings.geometry
+
+    def apply(self, settings: MatchSettings) -> None:
+        """Match as ``settings`` say from the next frame on: a new size encodes the anchor again (if that fails,
+        e.g. out of memory, the size stays and the error is raised), a threshold goes to the matcher (None: the
+        matcher's own stays); ``compare`` is left to the owner (``compare_with``)."""
+        if settings.resize != self.resize:
+            self.set_resize(settings.resize)
+        if settings.threshold is not None and settings.threshold != self.settings.threshold:
+            self.matcher.threshold = min(max(settings.threshold, 0.0), 1.0)
+        self.settings = settings
 
     def start_with(self, anchor: StartAnchor) -> None:
         self.set_anchor(anchor.image, anchor.index, anchor.name)
@@ -283,7 +280,8 @@ class MatchSession:
     def compare_with(self, matcher: AnyMatcher | None, label: str = "") -> None:
         """Also match every frame with ``matcher`` (e.g. SIFT, named ``label``) against this session's anchor,
         region, verification and size; its packet rides in each packet's ``comparison``. None: stop."""
-        self.comparison = None if matcher is None else (label, MatchSession(matcher, resize=self.resize))
+        self.comparison = None if matcher is None else (
+            label, MatchSession(matcher, MatchSettings(resize=self.resize)))
 
     def follow(self, leader: MatchSession) -> None:
         """Take the leader's anchor (the same image, encoded by this session's matcher), region, geometric
@@ -295,8 +293,9 @@ class MatchSession:
                       or self.anchor_name != leader.anchor_name)
         if leader.anchor_source is not None and new_anchor:
             self.set_anchor(leader.anchor_source, leader.anchor_index, leader.anchor_name)
-        self.region, self.geometry = leader.region, leader.geometry
-        self.any_rotation, self.any_scale = leader.any_rotation, leader.any_scale
+        self.region = leader.region
+        self.settings = replace(self.settings, geometry=leader.settings.geometry, resize=self.resize,
+                                any_rotation=leader.settings.any_rotation, any_scale=leader.settings.any_scale)
         # The leader hands over frames as it keeps them: the camera already made for their pixels.
         self.intrinsics = None if leader.frame_camera is None else CameraIntrinsics(leader.frame_camera)
         self.camera_problem = leader.camera_problem
@@ -323,7 +322,7 @@ class MatchSession:
     def _match(self, image: np.ndarray, again: bool) -> MatchResult:
         """The frame's matches against the anchor, in the anchor's best view with ``any_rotation``/``any_scale``."""
         assert self.anchor is not None and self.anchor_image is not None
-        wanted = views(self.any_rotation, self.any_scale)
+        wanted = views(self.settings.any_rotation, self.settings.any_scale)
         if len(wanted) == 1 or isinstance(self.matcher, ClassicalMatcher):
             self.search = None
             return self.matcher.match(self.anchor, image, region0=self.region)

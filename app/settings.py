@@ -7,6 +7,7 @@ The window keeps the current :class:`MatchSettings`; a key or a control makes a 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 from model.matcher import Resize
 
@@ -36,3 +37,17 @@ class MatchSettings:
 
 #: Settings before any flag or key changed them.
 DEFAULT_SETTINGS = MatchSettings()
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What a run writes into ``folder``, the window and headless runs alike: the mp4 of the view
+    (``video``), of the input (``input_video``), an npz of matches per frame (``matches``), a PNG per frame
+    (``pngs``, headless); videos play at ``fps``."""
+
+    folder: Path = Path("demo_output")
+    fps: float = 15.0
+    video: bool = False
+    input_video: bool = False
+    matches: bool = False
+    pngs: bool = True

@@ -4,19 +4,16 @@ to load a model or open a file). No Qt here: the command line builds them before
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
 from model.classical import AnyMatcher, reference_methods
-from model.geometry import Box
 
-from .render import MatchWindow
-from .session import KEEP_ANCHOR, AnchorRule, StartAnchor
-from .settings import DEFAULT_SETTINGS, MatchSettings
+from .render import ViewSettings
+from .session import SessionSetup, StartAnchor
+from .settings import DEFAULT_SETTINGS, MatchSettings, Outputs
 from .sources import Frame, FrameSource
-from .verify import CameraIntrinsics
 
 #: What the Compare box offers first: no comparison, then a classical matcher drawn below LoFTR's view, on the
 #: same frames (a LoFTR weights file of --compare FILE comes after them).
@@ -30,29 +27,20 @@ InputOpener = Callable[[str], tuple[FrameSource, Callable[[int], Iterator[Frame]
 class WindowOptions:
     """How the window starts.
 
-    settings: how frames are matched (``MatchSettings``); domain: the model running ("indoor", "outdoor", "sift",
-    "orb"); shown: which ranked matches are drawn; blend_anchor, view: how (``app.render``); output_dir, fps,
-    save_video, save_input, save_matches: what is written where (videos play at ``fps``); anchor, anchor_region,
-    anchor_rule: the first anchor, the region of every anchor (fractions) and when a frame becomes the anchor by
-    itself; intrinsics: the camera's, for the essential matrix; comparisons: what b and the Compare box offer;
-    model_switch: whether m has a second model to switch to; stride: every stride-th frame of a file or folder;
-    adapt_threads: match on the cores other programs leave free (``model.cpu_load``), else on torch's threads.
+    settings: how frames are matched (``MatchSettings``); look: how views are drawn (``ViewSettings``); setup: the
+    anchor's region, when a frame becomes the anchor by itself, the camera's intrinsics (``SessionSetup``);
+    anchor: the first anchor; domain: the model running ("indoor", "outdoor", "sift", "orb", "lightglue");
+    outputs: what is written where; comparisons: what b and the Compare box offer; model_switch: whether m has a
+    second model to switch to; stride: every stride-th frame of a file or folder; adapt_threads: match on the cores
+    other programs leave free (``model.cpu_load``), else on torch's threads.
     """
 
     settings: MatchSettings = DEFAULT_SETTINGS
-    domain: str = "outdoor"
-    shown: MatchWindow = MatchWindow()
-    blend_anchor: bool = False
-    view: str = "lines"
-    output_dir: Path = Path("demo_output")
-    fps: float = 15.0
-    save_video: bool = False
-    save_input: bool = False
-    save_matches: bool = False
+    look: ViewSettings = ViewSettings()
+    setup: SessionSetup = SessionSetup()
     anchor: StartAnchor | None = None
-    anchor_region: Box | None = None
-    anchor_rule: AnchorRule = KEEP_ANCHOR
-    intrinsics: CameraIntrinsics | None = None
+    domain: str = "outdoor"
+    outputs: Outputs = Outputs()
     comparisons: tuple[str, ...] = COMPARISONS
     model_switch: bool = True
     stride: int = 1

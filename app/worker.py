@@ -79,8 +79,8 @@ class InferenceThread(QThread):
         super().__init__()
         self.mailbox, self.load_model, self.domain, self.initial = mailbox, load_model, options.domain, initial
         self.settings = replace(options.settings, compare=None)  # as applied
-        self.start_anchor, self.anchor_region = options.anchor, options.anchor_region
-        self.anchor_rule, self.intrinsics = options.anchor_rule, options.intrinsics
+        self.start_anchor = options.anchor
+        self.setup = options.setup
         self.adapt_threads = options.adapt_threads
         self.requests: queue.Queue[Request] = queue.Queue()
         self._stop = threading.Event()
@@ -111,13 +111,12 @@ class InferenceThread(QThread):
             self.status.emit("")
             return
         self.domain = domain
-        settings = self.settings
+        self.settings = replace(self.settings, threshold=None)  # the new model's own, until one is asked for
         if self.session is None:
-            self.session = MatchSession(matcher, settings.geometry, self.anchor_region, self.anchor_rule,
-                                        settings.resize, self.intrinsics, settings.any_rotation, settings.any_scale)
+            self.session = MatchSession(matcher, self.settings, self.setup)
         else:
             self.session.set_matcher(matcher)
-        self.settings = replace(settings, threshold=None)  # the new model's own, until one is asked for
+            self.session.settings = self.settings
         self.model_changed.emit(domain, label, matched_on(matcher))
         self.status.emit("")
 
@@ -138,15 +137,9 @@ class InferenceThread(QThread):
     def _apply_settings(self, wanted: MatchSettings) -> None:
         """Make the session match as ``wanted`` says: what changed since the settings applied before."""
         assert self.session is not None
-        changed = self.settings.changed(wanted)
-        if "compare" in changed:
+        if "compare" in self.settings.changed(wanted):
             self.session.compare_with(*self.load_model(wanted.compare) if wanted.compare else (None,))
-        if "resize" in changed:
-            self.session.set_resize(wanted.resize)
-        if "threshold" in changed and wanted.threshold is not None:
-            self.session.matcher.threshold = min(max(wanted.threshold, 0.0), 1.0)
-        self.session.geometry = wanted.geometry
-        self.session.any_rotation, self.session.any_scale = wanted.any_rotation, wanted.any_scale
+        self.session.apply(wanted)
         self.settings = wanted
 
     def run(self) -> None:

@@ -13,11 +13,11 @@ from PyQt6.QtCore import QPoint, Qt
 
 from app.controls import METHODS
 from app.gui import build_window
-from app.render import MatchWindow
-from app.session import AnchorRule, StartAnchor
-from app.settings import MatchSettings
+from app.packet_view import render_packet
+from app.render import MatchWindow, ViewSettings
+from app.session import KEEP_ANCHOR, AnchorRule, SessionSetup, StartAnchor
+from app.settings import MatchSettings, Outputs
 from app.sources import open_source
-from app.window import render_packet
 from app.window_setup import WindowHooks, WindowOptions
 from app.worker import InferenceThread
 from model.classical import CLASSICAL_METHODS, AnyMatcher, ClassicalMatcher
@@ -76,8 +76,12 @@ def _started_window(qtbot, tmp_path: Path, input_path: str = str(ROOT / "assets"
                         options.pop("read_anchor_file", None), source.frames if seekable else None,
                         options.pop("open_input", None))
     settings = MatchSettings(geometry=geometry, resize=(160, 120))
-    window_options = WindowOptions(settings, "outdoor", MatchWindow(0, 2000), output_dir=tmp_path, fps=source.fps,
-                                   **options)
+    setup = SessionSetup(anchor_rule=options.pop("anchor_rule", KEEP_ANCHOR),
+                         intrinsics=options.pop("intrinsics", None))
+    outputs = Outputs(tmp_path, source.fps, options.pop("save_video", False),
+                      matches=options.pop("save_matches", False))
+    window_options = WindowOptions(settings, ViewSettings(MatchWindow(0, 2000)), setup, domain="outdoor",
+                                   outputs=outputs, **options)
     main_window = build_window(source, source.frames(), (_matcher(), "outdoor: test model"), window_options, hooks)
     qtbot.addWidget(main_window)
     main_window.show()
@@ -259,7 +263,7 @@ def test_anchor_every_reanchors_in_the_window_too(qtbot, tmp_path: Path) -> None
 
 
 def test_size_options_and_labels() -> None:
-    from app.window import size_label, size_options
+    from app.window_actions import size_label, size_options
 
     assert size_options((320, 240)) == ((320, 240), 480, 640, 960)
     assert size_options(480) == (320, 480, 640, 960) and size_options(None) == (320, 480, 640, 960, None)
@@ -288,7 +292,7 @@ def test_e_cycles_geometric_verification(qtbot, window) -> None:  # type: ignore
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
     assert window.last_packet.geometry is None
     qtbot.keyClick(window, Qt.Key.Key_E)
-    assert window.geometry_mode == "homography"
+    assert window.settings.geometry == "homography"
     qtbot.waitUntil(lambda: window.last_packet.geometry is not None, timeout=60000)
     assert window.last_packet.geometry.model == "homography"
     assert len(window.last_packet.geometry.inliers) == len(window.last_packet.result)
@@ -308,19 +312,19 @@ def test_with_intrinsics_e_also_offers_the_essential_matrix(qtbot, tmp_path: Pat
         boxed = [window.controls.geometry_box.itemText(index) for index in range(window.controls.geometry_box.count())]
         assert boxed == ["none", "homography", "fundamental", "essential"]
         qtbot.keyClick(window, Qt.Key.Key_E)
-        assert window.geometry_mode == "essential" and window.controls.geometry_box.currentText() == "essential"
+        assert window.settings.geometry == "essential" and window.controls.geometry_box.currentText() == "essential"
         qtbot.waitUntil(lambda: window.last_packet is not None and window.last_packet.geometry is not None
                         and window.last_packet.geometry.model == "essential", timeout=60000)
         # Another video opened in the window: the intrinsics given at start still apply, and the status bar says so.
         from app.cli import build_parser, open_input
 
-        window.open_input = lambda path: open_input(build_parser().parse_args([]), path)
-        window.use_input(str(ROOT / "assets" / "sample.mp4"))
+        window.inputs.open_input = lambda path: open_input(build_parser().parse_args([]), path)
+        window.inputs.use_input(str(ROOT / "assets" / "sample.mp4"))
         assert window.statusBar().currentMessage() == (
             "playing sample.mp4: its first frame is the anchor; an essential matrix still uses the intrinsics given "
             "at start")
         qtbot.keyClick(window, Qt.Key.Key_E)
-        assert window.geometry_mode == "none"
+        assert window.settings.geometry == "none"
     finally:
         window.shutdown()
 
@@ -328,25 +332,25 @@ def test_with_intrinsics_e_also_offers_the_essential_matrix(qtbot, tmp_path: Pat
 def test_w_blends_the_anchor_and_turns_on_the_homography(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
     qtbot.keyClick(window, Qt.Key.Key_W)
-    assert window.blend_anchor and window.geometry_mode == "homography"
+    assert window.look.blend_anchor and window.settings.geometry == "homography"
     qtbot.waitUntil(lambda: window.last_packet.geometry is not None, timeout=60000)
     drawn = window.redraw()
     packet = window.last_packet
-    np.testing.assert_array_equal(drawn, render_packet(packet, window.window_range, window.model_label,
-                                                       window.device_label, window.status_text, False, True,
-                                                       text_scale=window.text_scale()))
+    look = ViewSettings(window.look.shown, blend_anchor=True, text_scale=window.text_scale())
+    np.testing.assert_array_equal(drawn, render_packet(packet, look, window.model_label, window.device_label,
+                                                       window.status_text))
     qtbot.keyClick(window, Qt.Key.Key_W)
-    assert not window.blend_anchor and window.geometry_mode == "homography"
+    assert not window.look.blend_anchor and window.settings.geometry == "homography"
 
 
 def test_display_keys_change_the_view_state(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
     qtbot.keyClick(window, Qt.Key.Key_F)
-    assert window.window_range == MatchWindow(200, 2200)
+    assert window.look.shown == MatchWindow(200, 2200)
     qtbot.keyClick(window, Qt.Key.Key_C)
-    assert window.window_range == MatchWindow(200, 2150)
+    assert window.look.shown == MatchWindow(200, 2150)
     qtbot.keyClick(window, Qt.Key.Key_H)
-    assert window.show_help
+    assert window.look.show_help
     qtbot.keyClick(window, Qt.Key.Key_G)
     assert not window.stats.isVisible()
     qtbot.keyClick(window, Qt.Key.Key_F11)
@@ -354,12 +358,12 @@ def test_display_keys_change_the_view_state(qtbot, window) -> None:  # type: ign
     qtbot.keyClick(window, Qt.Key.Key_F11)
     assert not window.isFullScreen()
     qtbot.keyClick(window, Qt.Key.Key_L)
-    assert window.view_mode == "points"
+    assert window.look.view == "points"
+    look = ViewSettings(window.look.shown, "points", show_help=True, text_scale=window.text_scale())
     np.testing.assert_array_equal(window.redraw(), render_packet(
-        window.last_packet, window.window_range, window.model_label, window.device_label, window.status_text, True,
-        False, "points", text_scale=window.text_scale()))
+        window.last_packet, look, window.model_label, window.device_label, window.status_text))
     qtbot.keyClick(window, Qt.Key.Key_L)
-    assert window.view_mode == "lines"
+    assert window.look.view == "lines"
     snapshot = window.snapshot()
     assert snapshot is not None and cv2.imread(str(snapshot)) is not None
     saved = np.load(snapshot.with_suffix(".npz"))
@@ -498,7 +502,7 @@ def test_an_image_file_dropped_or_chosen_becomes_the_anchor(  # type: ignore[no-
         qtbot.keyClick(main_window, Qt.Key.Key_N)
         qtbot.waitUntil(lambda: main_window.last_packet.anchor_name == "", timeout=60000)
         # The control bar's file dialog (answered here without a dialog) does the same.
-        monkeypatch.setattr("app.window.QFileDialog.getOpenFileName", lambda *args: (str(poster), ""))
+        monkeypatch.setattr("app.inputs.QFileDialog.getOpenFileName", lambda *args: (str(poster), ""))
         main_window.controls.anchor_file_action.trigger()
         qtbot.waitUntil(lambda: main_window.last_packet.anchor_name == "poster.png", timeout=60000)
     finally:
@@ -524,7 +528,7 @@ def test_a_video_or_folder_dropped_or_opened_becomes_the_input(  # type: ignore[
         _drop(main_window, folder)
         qtbot.waitUntil(lambda: main_window.last_packet.frame.shape == turned[0].shape and np.array_equal(
             main_window.last_packet.anchor, turned[0]), timeout=60000)  # its first frame is the anchor
-        assert main_window.positions is not None and main_window.positions.length == 3
+        assert main_window.playback.positions is not None and main_window.playback.positions.length == 3
         assert main_window.windowTitle().startswith("LoFTR Live - upside_down - ")
         # the first input's video
         assert [path.name for path, _ in main_window.recorder.videos_written] == ["loftr_matches.mp4"]
@@ -534,16 +538,16 @@ def test_a_video_or_folder_dropped_or_opened_becomes_the_input(  # type: ignore[
         qtbot.keyClick(main_window, Qt.Key.Key_P)  # at the end of a file: played again from its first frame
         qtbot.waitUntil(lambda: main_window.results_received > received, timeout=60000)
         _settle(qtbot, main_window)
-        assert not main_window.paused and main_window.last_packet.frame_index == 2
+        assert not main_window.playback.paused and main_window.last_packet.frame_index == 2
         assert main_window.status_text == "end of stream"
         _drop(main_window, tmp_path / "missing.mp4")  # one line, and the input stays
         assert main_window.statusBar().currentMessage().startswith("input not found")
-        monkeypatch.setattr("app.window.QFileDialog.getOpenFileName",
+        monkeypatch.setattr("app.inputs.QFileDialog.getOpenFileName",
                             lambda *args: (str(ROOT / "assets" / "sample.mp4"), ""))
         qtbot.keyClick(main_window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)  # Ctrl+O (dialog answered)
         qtbot.waitUntil(lambda: main_window.last_packet.frame_index > 3 and main_window.status_text == "",
                         timeout=60000)
-        assert main_window.positions.length == 120 and main_window.last_packet.anchor_index == 0
+        assert main_window.playback.positions.length == 120 and main_window.last_packet.anchor_index == 0
     finally:
         main_window.shutdown()
 
@@ -641,7 +645,7 @@ from PyQt6.QtWidgets import QApplication
 app = QApplication([])
 from pathlib import Path
 from app.gui import build_window
-from app.settings import MatchSettings
+from app.settings import MatchSettings, Outputs
 from app.sources import open_source
 from app.window_setup import WindowHooks, WindowOptions
 from model.config import get_preset
@@ -652,7 +656,7 @@ def opened(resized_first):
     torch.manual_seed(0)
     matcher = Matcher(LoFTR(get_preset("compact_s")), device="cpu", precision="fp32", resize=None, threshold=0.0)
     source = open_source("assets/sample.mp4")
-    options = WindowOptions(MatchSettings(resize=(160, 120)), output_dir=Path(sys.argv[1]), fps=source.fps)
+    options = WindowOptions(MatchSettings(resize=(160, 120)), outputs=Outputs(Path(sys.argv[1]), source.fps))
     window = build_window(source, source.frames(), (matcher, "test"), options, WindowHooks(load_model=None))
     window.show()
     if resized_first:
@@ -732,7 +736,7 @@ def _settle(qtbot, window) -> int:  # type: ignore[no-untyped-def]
 def test_right_arrow_pauses_then_steps_one_frame_at_a_time(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_received >= 1, timeout=60000)
     qtbot.keyClick(window, Qt.Key.Key_Right)
-    assert window.paused and window.controls.pause_action.isChecked()
+    assert window.playback.paused and window.controls.pause_action.isChecked()
     assert window.statusBar().currentMessage().startswith("paused: left / right arrow")  # what can be done now
     settled = _settle(qtbot, window)
     frame = window.last_packet.frame_index
@@ -769,7 +773,7 @@ def test_a_setting_changed_while_paused_applies_to_the_frame_on_screen(qtbot, wi
     qtbot.waitUntil(lambda: window.last_packet.geometry is not None, timeout=60000)
     qtbot.keyClick(window, Qt.Key.Key_N)
     qtbot.waitUntil(lambda: window.last_packet.anchor_index == shown.frame_index, timeout=60000)
-    assert window.last_packet.frame_index == shown.frame_index and window.paused
+    assert window.last_packet.frame_index == shown.frame_index and window.playback.paused
 
 
 def test_settings_still_apply_after_the_end_of_a_file(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -789,7 +793,7 @@ def test_settings_still_apply_after_the_end_of_a_file(qtbot, tmp_path: Path) -> 
         last = main_window.last_packet.frame_index
         qtbot.keyClick(main_window, Qt.Key.Key_Left)  # the frames of a file that has ended can still be stepped
         qtbot.waitUntil(lambda: main_window.last_packet.frame_index == last - 1, timeout=60000)
-        assert main_window.paused and main_window.last_packet.threshold == 0.05
+        assert main_window.playback.paused and main_window.last_packet.threshold == 0.05
     finally:
         main_window.shutdown()
 
@@ -797,7 +801,7 @@ def test_settings_still_apply_after_the_end_of_a_file(qtbot, tmp_path: Path) -> 
 def test_a_slider_over_a_files_frames_goes_on_from_any_of_them(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     main_window = _started_window(qtbot, tmp_path, seekable=True)
     try:
-        positions = main_window.positions
+        positions = main_window.playback.positions
         assert positions is not None and positions.slider.maximum() == 119  # the video's 120 frames
         qtbot.waitUntil(lambda: main_window.results_shown >= 2, timeout=60000)
         assert positions.slider.value() == main_window.last_packet.frame_index  # it follows the frames shown
@@ -805,7 +809,7 @@ def test_a_slider_over_a_files_frames_goes_on_from_any_of_them(qtbot, tmp_path: 
         _settle(qtbot, main_window)
         positions.slider.setValue(90)  # as when the handle is let go there
         qtbot.waitUntil(lambda: main_window.last_packet.frame_index == 90, timeout=60000)
-        assert positions.label.text().strip() == "90 / 119" and main_window.paused
+        assert positions.label.text().strip() == "90 / 119" and main_window.playback.paused
         frame = cv2.VideoCapture(str(ROOT / "assets" / "sample.mp4"))
         frame.set(cv2.CAP_PROP_POS_FRAMES, 90)
         np.testing.assert_array_equal(main_window.last_packet.frame, frame.read()[1])  # that very frame
@@ -828,7 +832,7 @@ def test_a_slider_over_a_files_frames_goes_on_from_any_of_them(qtbot, tmp_path: 
 
 
 def test_a_live_source_has_no_slider(qtbot, window) -> None:  # type: ignore[no-untyped-def]
-    assert window.positions is None  # the fixture gives no frames_from, as for a camera or a stream
+    assert window.playback.positions is None  # the fixture gives no frames_from, as for a camera or a stream
 
 def test_brackets_change_the_threshold(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
@@ -852,21 +856,21 @@ def test_the_control_bar_and_the_keys_stay_in_step(qtbot, window) -> None:  # ty
                     timeout=60000)
     # A widget acts like its key ...
     controls.geometry_box.setCurrentText("fundamental")  # as a user's pick does: currentTextChanged
-    assert window.geometry_mode == "fundamental"
+    assert window.settings.geometry == "fundamental"
     qtbot.waitUntil(lambda: window.last_packet.geometry is not None
                     and window.last_packet.geometry.model == "fundamental", timeout=60000)
     controls.threshold_box.stepUp()
     assert window.threshold == 0.05
     qtbot.waitUntil(lambda: window.last_packet.threshold == 0.05, timeout=60000)
     controls.view_box.setCurrentText("points")
-    assert window.view_mode == "points"
+    assert window.look.view == "points"
     controls.pause_action.trigger()
-    assert window.paused and window.capture.paused.is_set()
+    assert window.playback.paused and window.capture.paused.is_set()
     controls.pause_action.trigger()
-    assert not window.paused and not window.capture.paused.is_set()
+    assert not window.playback.paused and not window.capture.paused.is_set()
     # ... and a key shows in the widgets.
     qtbot.keyClick(window, Qt.Key.Key_E)
-    assert window.geometry_mode == "none" and controls.geometry_box.currentText() == "none"
+    assert window.settings.geometry == "none" and controls.geometry_box.currentText() == "none"
     qtbot.keyClick(window, Qt.Key.Key_W)
     assert controls.blend_action.isChecked() and controls.geometry_box.currentText() == "homography"
     qtbot.keyClick(window, Qt.Key.Key_BracketRight)
@@ -874,14 +878,14 @@ def test_the_control_bar_and_the_keys_stay_in_step(qtbot, window) -> None:  # ty
     qtbot.keyClick(window, Qt.Key.Key_L)
     assert controls.view_box.currentText() == "lines"
     qtbot.keyClick(window, Qt.Key.Key_T)  # LoFTR at any rotation: the packets say which view of the anchor matched
-    assert window.any_rotation and controls.rotation_action.isChecked()
+    assert window.settings.any_rotation and controls.setting_actions["any_rotation"].isChecked()
     qtbot.waitUntil(lambda: window.last_packet.anchor_view is not None, timeout=60000)
     qtbot.keyClick(window, Qt.Key.Key_Z)
-    assert window.any_scale and controls.scale_action.isChecked()
-    controls.rotation_action.trigger()
-    assert not window.any_rotation
-    controls.scale_action.trigger()
-    assert not window.any_scale
+    assert window.settings.any_scale and controls.setting_actions["any_scale"].isChecked()
+    controls.setting_actions["any_rotation"].trigger()
+    assert not window.settings.any_rotation
+    controls.setting_actions["any_scale"].trigger()
+    assert not window.settings.any_scale
     qtbot.waitUntil(lambda: window.last_packet.anchor_view is None, timeout=60000)
     qtbot.keyClick(window, Qt.Key.Key_G)
     assert not controls.plots_action.isChecked() and not window.stats.isVisible()

@@ -12,8 +12,9 @@ from app.render import (
     GAP,
     OUTLINE_COLOR,
     REGION_COLOR,
-    MatchWindow,
+    Drawing,
     Overlay,
+    ViewSettings,
     display_scale,
     geometry_lines,
     render_view,
@@ -37,8 +38,8 @@ def _view(geometry: TwoViewGeometry | None, scale: int = 1, region: tuple[float,
     # Two horizontal lines, clear of the text panels: the first from (80, 130), the second from (240, 170).
     keypoints = np.array([[80.5, 130.5], [240.5, 170.5]], np.float32)
     confidence = np.array([0.9, 0.5], np.float32)
-    return render_view(anchor, frame, keypoints, keypoints, confidence, MatchWindow(), Overlay(), scale, geometry,
-                       region)  # type: ignore[arg-type]
+    return render_view(Drawing(anchor, frame, keypoints, keypoints, confidence, scale, None, geometry, region),
+                       Overlay())
 
 
 def test_small_frames_are_drawn_larger() -> None:
@@ -88,8 +89,8 @@ def test_the_anchor_is_laid_over_the_frame_in_false_colour_through_the_homograph
 
     def live_panel(homography: np.ndarray, blend: bool) -> np.ndarray:
         geometry = TwoViewGeometry("homography", homography, np.ones(40, bool), 3.0)
-        view = render_view(anchor, frame, no_matches, no_matches, np.zeros(0, np.float32), MatchWindow(),
-                           Overlay(), scale, geometry, box, blend_anchor=blend)
+        view = render_view(Drawing(anchor, frame, no_matches, no_matches, np.zeros(0, np.float32), scale, None,
+                                   geometry, box), Overlay(), ViewSettings(blend_anchor=blend))
         return view[:, scale * WIDTH + GAP:].astype(int)
 
     plain, right, wrong = live_panel(shift, False), live_panel(shift, True), live_panel(np.eye(3), True)
@@ -120,13 +121,13 @@ def test_an_anchor_photo_of_another_size_is_drawn_as_tall_as_the_frame() -> None
     # One match, (300.5, 200.5) in the anchor and (150.25, 100.25) in the frame: both drawn on canvas row 200.
     keypoints0, keypoints1 = np.array([[300.5, 200.5]], np.float32), np.array([[150.25, 100.25]], np.float32)
     confidence = np.ones(1, np.float32)
-    blank = render_view(np.zeros_like(anchor), np.zeros_like(frame), keypoints0, keypoints1, confidence,
-                        MatchWindow(), Overlay(), 2, anchor_scale=1.0)
+    blank = render_view(Drawing(np.zeros_like(anchor), np.zeros_like(frame), keypoints0, keypoints1, confidence, 2,
+                                1.0), Overlay())
     assert blank.shape == (2 * HEIGHT, 2 * WIDTH + GAP + 2 * WIDTH, 3)
     assert blank[200, 400].max() > 100 and blank[200, 2 * WIDTH + GAP + 200].max() > 100
     assert blank[215, 400].max() == 0  # the line is level: rows apart from it stay black
-    view = render_view(anchor, frame, keypoints0[:0], keypoints1[:0], confidence[:0], MatchWindow(), Overlay(), 2,
-                       geometry, box, blend_anchor=True, anchor_scale=1.0)
+    view = render_view(Drawing(anchor, frame, keypoints0[:0], keypoints1[:0], confidence[:0], 2, 1.0, geometry, box),
+                       Overlay(), ViewSettings(blend_anchor=True))
     assert np.abs(view[150:300, 199:202].astype(int) - REGION_COLOR).sum(-1).min() < 60  # the box on the anchor
     # In the frame the box lands at (100, 50)-(220, 190), drawn at 2x; the anchor laid over it is grey there.
     inside = view[120:360, 2 * WIDTH + GAP + 220:2 * WIDTH + GAP + 420].astype(int)
@@ -138,7 +139,7 @@ def test_the_status_line_never_overlaps_the_overlay_text(anchor_width: int) -> N
     status_color = np.array((80, 220, 255))
     anchor, frame = np.full((HEIGHT, anchor_width, 3), 200, np.uint8), np.full((HEIGHT, WIDTH, 3), 200, np.uint8)
     no_matches = np.zeros((0, 2), np.float32)
-    view = render_view(anchor, frame, no_matches, no_matches, np.zeros(0, np.float32), MatchWindow(),
+    view = render_view(Drawing(anchor, frame, no_matches, no_matches, np.zeros(0, np.float32)),
                        Overlay(status="paused")).astype(int)
     # The text panel darkens the grey images (its first row holds no text): measured, not assumed, as its size
     # follows the font's metrics, which differ between OpenCV versions.
@@ -160,8 +161,8 @@ def test_text_and_legend_grow_with_the_text_scale(view: str) -> None:
 
     def drawn(text_scale: float) -> tuple[int, int, int]:
         """The height of the text panel (top left), and the height and width of the legend's (bottom right)."""
-        canvas = render_view(white, white, no_matches, no_matches, np.zeros(0, np.float32), MatchWindow(),
-                             Overlay(text_scale=text_scale), view=view)
+        canvas = render_view(Drawing(white, white, no_matches, no_matches, np.zeros(0, np.float32)), Overlay(),
+                             ViewSettings(view=view, text_scale=text_scale))
         darkened = canvas.max(axis=2) < 200  # the panels darken what is beneath them; text is black or white
         text_panel = int(np.argmin(darkened[:, 1]))  # the first row below it
         legend_top = np.nonzero(~darkened[:, -2])[0].max() + 1
@@ -186,8 +187,8 @@ def test_the_points_view_draws_both_ends_in_the_anchor_positions_colour() -> Non
     confidence = np.array([0.9, 0.5], np.float32)
     inliers = np.array([True, False])
     geometry = TwoViewGeometry("homography", None, inliers, 3.0)
-    view = render_view(anchor, anchor, keypoints0, keypoints1, confidence, MatchWindow(), Overlay(), 1, geometry,
-                       view="points")
+    view = render_view(Drawing(anchor, anchor, keypoints0, keypoints1, confidence, 1, None, geometry), Overlay(),
+                       ViewSettings(view="points"))
     expected = position_colors(keypoints0[:1], WIDTH, HEIGHT)[0]
     offset = WIDTH + GAP
     for x, y in ((40, 130), (offset + 60, 140)):  # the inlier's two dots, in its anchor position's colour
@@ -197,7 +198,7 @@ def test_the_points_view_draws_both_ends_in_the_anchor_positions_colour() -> Non
     midpoint = ((40 + offset + 60) // 2, 135)
     assert view[midpoint[1], midpoint[0]].max() == 0  # no line between them
     with pytest.raises(ValueError, match="unknown view"):
-        render_view(anchor, anchor, keypoints0, keypoints1, confidence, MatchWindow(), Overlay(), view="arrows")
+        render_view(Drawing(anchor, anchor, keypoints0, keypoints1, confidence), Overlay(), ViewSettings(view="arrows"))
 
 
 def test_no_outline_from_too_few_inliers() -> None:
@@ -305,8 +306,8 @@ def test_the_help_overlay_and_the_text_panel_keep_apart(text_scale: float) -> No
     the panel keeps its title only."""
     grey = np.full((480, 640, 3), 200, np.uint8)
     no_matches = np.zeros((0, 2), np.float32)
-    view = render_view(grey, grey, no_matches, no_matches, np.zeros(0, np.float32), MatchWindow(),
-                       Overlay(show_help=True, text_scale=text_scale)).astype(int)
+    view = render_view(Drawing(grey, grey, no_matches, no_matches, np.zeros(0, np.float32)), Overlay(),
+                       ViewSettings(show_help=True, text_scale=text_scale)).astype(int)
     darkened = view.max(axis=2) < 120  # both panels darken the grey images; the first column holds no text
     rows = np.nonzero(darkened[:, 1])[0]
     gaps = np.nonzero(np.diff(rows) > 1)[0]

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from app.render import MatchWindow
-from app.session import AnchorRule, MatchSession, fit_for_display, render_packet
+from app.packet_view import render_packet
+from app.render import ViewSettings
+from app.session import AnchorRule, MatchSession, SessionSetup, fit_for_display
+from app.settings import MatchSettings
 from app.sources import Frame
 from model.config import get_preset
 from model.loftr import LoFTR
@@ -28,14 +30,14 @@ def _frames(photo_pair: tuple[np.ndarray, np.ndarray]) -> list[Frame]:
 def test_first_frame_is_the_anchor_and_packets_carry_what_the_view_needs(
         photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
     first, second = _frames(photo_pair)
-    session = MatchSession(_matcher(), geometry="homography")
+    session = MatchSession(_matcher(), MatchSettings("homography"))
     packet = session.process(first)
     assert packet.anchor is first.image and packet.anchor_label == "#0"
     packet = session.process(second)
     assert packet.anchor is first.image and packet.frame_index == 1 and len(packet.result) > 0
     assert packet.geometry is not None and len(packet.geometry.inliers) == len(packet.result)
     assert 0 < packet.latency_ms <= packet.frame_age_ms and packet.geometry_ms > 0
-    view = render_packet(packet, MatchWindow(), "test model", "cpu/fp32")
+    view = render_packet(packet, ViewSettings(), "test model", "cpu/fp32")
     assert view.shape == (480, 4 * 160 * 2 + 10, 3)  # 160x120 frames drawn at 4x
 
 
@@ -55,7 +57,7 @@ def test_region_is_applied_and_forgotten_with_a_new_anchor(photo_pair: tuple[np.
 def test_an_anchor_region_in_fractions_applies_to_every_anchor(
         photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
     first, second = _frames(photo_pair)
-    session = MatchSession(_matcher(), anchor_region=(0.25, 0.5, 0.75, 1.0))
+    session = MatchSession(_matcher(), setup=SessionSetup((0.25, 0.5, 0.75, 1.0)))
     assert session.process(first).region == (40.0, 60.0, 120.0, 120.0)  # of a 160x120 anchor
     session.region = None  # e.g. a right click in the window
     assert session.process(second).region is None
@@ -77,17 +79,17 @@ def test_a_blank_frame_gives_an_empty_packet_that_still_draws() -> None:
     blank = Frame(np.full((120, 160, 3), 128, np.uint8), 0)
     matcher = _matcher()
     matcher.threshold = 0.2
-    session = MatchSession(matcher, geometry="homography", anchor_region=(0.0, 0.0, 0.5, 0.5))
+    session = MatchSession(matcher, MatchSettings("homography"), SessionSetup((0.0, 0.0, 0.5, 0.5)))
     packet = session.process(blank)
     assert len(packet.result) == 0 and packet.geometry is not None and packet.geometry.matrix is None
-    view = render_packet(packet, MatchWindow(), "test model", "cpu/fp32")
+    view = render_packet(packet, ViewSettings(), "test model", "cpu/fp32")
     assert view.shape == (480, 1290, 3)
     assert set(packet.arrays()) >= {"keypoints0", "inliers", "region"} and "matrix" not in packet.arrays()
 
 
 def test_every_nth_frame_after_an_anchor_becomes_the_anchor(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
     image = cv2.resize(photo_pair[0], (64, 48), interpolation=cv2.INTER_AREA)
-    session = MatchSession(_matcher(), anchor_rule=AnchorRule(every=3))
+    session = MatchSession(_matcher(), setup=SessionSetup(anchor_rule=AnchorRule(every=3)))
     anchors = [session.process(Frame(image, index)).anchor_index for index in range(5)]
     assert anchors == [0, 0, 0, 3, 3]
     session.set_anchor(image, 5)  # a new anchor (n in the window) starts the count again
@@ -99,7 +101,7 @@ def test_a_frame_matched_again_is_not_a_new_frame(photo_pair: tuple[np.ndarray, 
     """A setting changed while paused matches the frame on screen again: the anchor rules and the frame rate leave
     that out, and the new setting applies."""
     first, second = _frames(photo_pair)
-    session = MatchSession(_matcher(), anchor_rule=AnchorRule(every=2))
+    session = MatchSession(_matcher(), setup=SessionSetup(anchor_rule=AnchorRule(every=2)))
     session.process(first)
     packet = session.process(second)
     session.matcher.threshold = 0.5
@@ -116,7 +118,7 @@ def test_after_a_frame_with_too_few_matches_the_next_one_becomes_the_anchor(
 
     scene, elsewhere = (cv2.resize(image, (320, 240), interpolation=cv2.INTER_AREA) for image in photo_pair)
     blank = np.full_like(scene, 128)  # nothing to match: the camera has moved away
-    session = MatchSession(ClassicalMatcher("sift"), anchor_rule=AnchorRule(below=10))
+    session = MatchSession(ClassicalMatcher("sift"), setup=SessionSetup(anchor_rule=AnchorRule(below=10)))
     packets = [session.process(Frame(image, index))
                for index, image in enumerate([scene, elsewhere, blank, scene, elsewhere])]
     assert len(packets[1].result) >= 10 and len(packets[2].result) < 10
@@ -129,7 +131,7 @@ def test_after_a_frame_with_too_few_matches_the_next_one_becomes_the_anchor(
 def test_frames_are_matched_at_the_network_size_and_kept_sharp_and_a_new_size_encodes_the_anchor_again(
         photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
     first, second = (Frame(image, index) for index, image in enumerate(photo_pair))  # 640x480 photos
-    session = MatchSession(_matcher(), anchor_region=(0.25, 0.25, 0.75, 0.75), resize=(160, 120))
+    session = MatchSession(_matcher(), MatchSettings(resize=(160, 120)), SessionSetup((0.25, 0.25, 0.75, 0.75)))
     packet = session.process(first)
     assert packet.anchor is first.image and packet.frame is first.image  # kept as they came, drawn sharp
     assert packet.network_size == (160, 120) and session.anchor is not None
@@ -156,7 +158,7 @@ def test_large_frames_are_kept_at_a_bounded_size_unless_matched_larger() -> None
     assert fit_for_display(np.zeros((1080, 1920, 3), np.uint8), None).shape == (1080, 1920, 3)  # --resize -1
     small = np.zeros((240, 320, 3), np.uint8)
     assert fit_for_display(small, (640, 480)) is small  # never enlarged: the view enlarges small frames
-    session = MatchSession(_matcher(), anchor_region=(0.5, 0.5, 1.0, 1.0), resize=(160, 120))
+    session = MatchSession(_matcher(), MatchSettings(resize=(160, 120)), SessionSetup((0.5, 0.5, 1.0, 1.0)))
     session.set_anchor(np.zeros((540, 1200, 3), np.uint8), 0)
     assert session.anchor_image is not None and session.anchor_image.shape == (432, 960, 3)
     assert session.region == (480.0, 216.0, 960.0, 432.0)
@@ -168,7 +170,8 @@ def test_a_second_session_follows_the_first_ones_anchor_region_geometry_and_size
         photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
     from model.classical import ClassicalMatcher
 
-    leader = MatchSession(_matcher(), geometry="homography", anchor_rule=AnchorRule(every=2), resize=(160, 120))
+    leader = MatchSession(_matcher(), MatchSettings("homography", resize=(160, 120)),
+                          SessionSetup(anchor_rule=AnchorRule(every=2)))
     follower = MatchSession(ClassicalMatcher("sift"))
     frames = [Frame(photo_pair[index % 2], index) for index in range(5)]
     followed = []
@@ -191,8 +194,8 @@ def test_a_second_session_follows_the_first_ones_anchor_region_geometry_and_size
 def test_a_comparison_matches_each_frame_as_a_session_alone_would(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
     from model.classical import ClassicalMatcher
 
-    leader = MatchSession(_matcher(), resize=(160, 120))
-    alone = MatchSession(ClassicalMatcher("sift"), resize=(160, 120))
+    leader = MatchSession(_matcher(), MatchSettings(resize=(160, 120)))
+    alone = MatchSession(ClassicalMatcher("sift"), MatchSettings(resize=(160, 120)))
     leader.compare_with(ClassicalMatcher("sift"), "sift: OpenCV")
     for index in range(3):
         frame = Frame(photo_pair[index % 2], index)
@@ -206,7 +209,7 @@ def test_a_comparison_matches_each_frame_as_a_session_alone_would(photo_pair: tu
 
 def test_a_size_whose_anchor_cannot_be_encoded_changes_nothing(photo_pair: tuple[np.ndarray, np.ndarray],
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    session = MatchSession(_matcher(), resize=(160, 120))
+    session = MatchSession(_matcher(), MatchSettings(resize=(160, 120)))
     session.process(Frame(photo_pair[0], 0))
     anchor = session.anchor
 
@@ -235,8 +238,8 @@ def test_the_camera_intrinsics_follow_the_frames_size_and_need_an_anchor_from_th
 
     monkeypatch.setattr(session_module, "verify_matches", recording)
     intrinsics = intrinsic_matrix(1000.0, 1000.0, 640.0, 360.0)  # of 1280x720 frames, kept at 960x540
-    session = MatchSession(ClassicalMatcher("sift"), geometry="essential", resize=320,
-                           intrinsics=CameraIntrinsics(Camera(intrinsics)))
+    session = MatchSession(ClassicalMatcher("sift"), MatchSettings("essential", resize=320),
+                           SessionSetup(intrinsics=CameraIntrinsics(Camera(intrinsics))))
     session.compare_with(ClassicalMatcher("orb"), "orb")
     frames = [Frame(cv2.resize(image, (1280, 720)), index) for index, image in enumerate(photo_pair)]
     session.process(frames[0])
@@ -260,8 +263,8 @@ def test_frames_of_another_shape_than_the_calibration_say_so_in_the_overlay(
     from model.classical import ClassicalMatcher
 
     calibrated_16_9 = Camera(intrinsic_matrix(1000.0, 1000.0, 640.0, 360.0), image_size=(1280, 720))
-    session = MatchSession(ClassicalMatcher("sift"), geometry="essential",
-                           intrinsics=CameraIntrinsics(calibrated_16_9))
+    session = MatchSession(ClassicalMatcher("sift"), MatchSettings("essential"),
+                           SessionSetup(intrinsics=CameraIntrinsics(calibrated_16_9)))
     frames = [Frame(image, index) for index, image in enumerate(photo_pair)]  # 640x480: another shape
     session.process(frames[0])
     packet = session.process(frames[1])

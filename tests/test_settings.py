@@ -36,7 +36,7 @@ def test_the_thread_applies_settings_whole_and_loads_a_comparison_once() -> None
     assert session is not None and session.resize == 160 and loads == ["sift"]
     wanted = MatchSettings(geometry="fundamental", any_rotation=True, resize=160, threshold=0.35, compare="orb")
     thread._apply(wanted)
-    assert (session.geometry, session.any_rotation, session.matcher.threshold) == ("fundamental", True, 0.35)
+    assert (session.geometry, session.settings.any_rotation, session.matcher.threshold) == ("fundamental", True, 0.35)
     assert session.comparison is not None and loads == ["sift", "orb"]
     thread._apply(replace(wanted, geometry="homography"))  # the comparison did not change: not loaded again
     assert session.geometry == "homography" and loads == ["sift", "orb"]

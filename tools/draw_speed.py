@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.render import MatchWindow, Overlay, display_scale, render_view  # noqa: E402
+from app.render import Drawing, MatchWindow, Overlay, ViewSettings, display_scale, render_view  # noqa: E402
 
 
 def main() -> int:
@@ -37,8 +37,8 @@ def main() -> int:
             times = []
             for _ in range(options.runs + 1):
                 start = time.perf_counter()
-                render_view(anchor, frame, keypoints0, keypoints1.astype(np.float32), confidence,
-                            MatchWindow(0, count), Overlay(), scale)
+                render_view(Drawing(anchor, frame, keypoints0, keypoints1.astype(np.float32), confidence, scale),
+                            Overlay(), ViewSettings(MatchWindow(0, count)))
                 times.append((time.perf_counter() - start) * 1000.0)
             print(f"{width}x{height} frames drawn at {scale}x, {count} matches: "
                   f"{statistics.median(times[1:]):.1f} ms per view")

@@ -39,8 +39,9 @@ from app.cli import (  # noqa: E402
 )
 from app.gui import build_window  # noqa: E402
 from app.plots import STAGES  # noqa: E402
-from app.render import MatchWindow  # noqa: E402
-from app.settings import MatchSettings  # noqa: E402
+from app.render import MatchWindow, ViewSettings  # noqa: E402
+from app.session import SessionSetup  # noqa: E402
+from app.settings import MatchSettings, Outputs  # noqa: E402
 from app.sources import looped, open_source  # noqa: E402
 from app.window_setup import WindowHooks, WindowOptions, comparisons_offered  # noqa: E402
 
@@ -67,15 +68,16 @@ def main() -> int:
     source = open_source(str(SAMPLE_VIDEO))
     source.fps = options.camera_fps  # the capture thread paces at the source's rate, as a camera delivers
     frames = looped(lambda: open_source(str(SAMPLE_VIDEO)))
-    settings = MatchSettings(geometry=args.geometry, resize=resize)
-    window_options = WindowOptions(settings, args.model, MatchWindow(args.bottom_k, args.top_k),
-                                   output_dir=Path("demo_output"), fps=source.fps, intrinsics=args.intrinsics,
+    window_options = WindowOptions(MatchSettings(geometry=args.geometry, resize=resize),
+                                   ViewSettings(MatchWindow(args.bottom_k, args.top_k)),
+                                   SessionSetup(intrinsics=args.intrinsics), domain=args.model,
+                                   outputs=Outputs(Path("demo_output"), source.fps),
                                    comparisons=comparisons_offered(args.compare), adapt_threads=not args.threads)
     window = build_window(source, frames, (matcher, model_label(args.model, matcher)), window_options,
                           WindowHooks(lambda choice: load_matcher(args, choice)))
     window.show()
     if args.compare:
-        window.set_compare(args.compare)
+        window.actions.set_compare(args.compare)
     window.start()
     samples: list[Counter[str]] = []
     QTimer.singleShot(int(options.seconds * 1000 / 3), lambda: samples.append(_thread_cpu_seconds()))

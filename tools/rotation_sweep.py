@@ -23,6 +23,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from app.session import MatchSession  # noqa: E402
+from app.settings import MatchSettings  # noqa: E402
 from app.sources import Frame  # noqa: E402
 from model.images import read_image  # noqa: E402
 from model.matcher import Matcher  # noqa: E402
@@ -54,7 +55,7 @@ def main() -> int:
     angles = [*np.arange(0.0, 360.0, args.step), 0.0]
     inliers: dict[bool, list[int]] = {False: [], True: []}
     for any_rotation in (False, True):
-        session = MatchSession(matcher, geometry="fundamental", resize=320, any_rotation=any_rotation)
+        session = MatchSession(matcher, MatchSettings("fundamental", any_rotation=any_rotation, resize=320))
         session.process(Frame(anchor, 0))
         print(f"--any_rotation {'on' if any_rotation else 'off'}: {files[args.frame].name} turned clockwise against "
               f"{files[args.anchor].name}")

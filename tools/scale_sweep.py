@@ -26,6 +26,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from app.session import MatchSession, StartAnchor  # noqa: E402
+from app.settings import MatchSettings  # noqa: E402
 from app.sources import Frame  # noqa: E402
 from model.images import read_image  # noqa: E402
 from model.matcher import Matcher  # noqa: E402
@@ -65,7 +66,7 @@ def main() -> int:
     matcher = Matcher(resize=320, max_matches=300)
     right: dict[bool, list[int]] = {False: [], True: []}
     for any_scale in (False, True):
-        session = MatchSession(matcher, geometry="homography", resize=320, any_scale=any_scale)
+        session = MatchSession(matcher, MatchSettings("homography", any_scale=any_scale, resize=320))
         session.start_with(StartAnchor(anchor, name="photo"))
         print(f"--any_scale {'on' if any_scale else 'off'}: the {anchor.shape[1]}x{anchor.shape[0]} photo, "
               f"smaller and smaller in a 640x480 frame")
