@@ -359,6 +359,11 @@ class MatchSession:
         result = self._match(frame.image, again)
         matched = time.perf_counter()
         geometry = self._verify(result, frame.image.shape)
+        if self.settings.inliers_only and geometry is not None and geometry.matrix is not None:
+            keep = geometry.inliers
+            result = replace(result, keypoints0=result.keypoints0[keep], keypoints1=result.keypoints1[keep],
+                             confidence=result.confidence[keep], fine_std=result.fine_std[keep])
+            geometry = replace(geometry, inliers=geometry.inliers[keep])
         done = time.perf_counter()
         support = len(result) if geometry is None else geometry.num_inliers
         self.anchor_lost = not self.anchor_name and support < self.anchor_rule.below

@@ -20,7 +20,7 @@ class MatchSettings:
     views LoFTR also tries (turned by quarter turns, at half size). resize: the size frames are matched at
     (``model.matcher.Resize``). threshold: the coarse confidence threshold, None for the model's own (it resets
     when the model changes). compare: a second matcher on the same frames (a name ``load_model`` knows: "sift",
-    "orb" or a weights file), or None.
+    "orb" or a weights file), or None. inliers_only: keep only the matches the geometric fit takes as inliers.
     """
 
     geometry: str = "none"
@@ -29,6 +29,7 @@ class MatchSettings:
     resize: Resize = None
     threshold: float | None = None
     compare: str | None = None
+    inliers_only: bool = False
 
     def changed(self, other: MatchSettings) -> tuple[str, ...]:
         """The names of the fields in which ``other`` differs from these settings."""
