@@ -887,6 +887,9 @@ def test_the_control_bar_and_the_keys_stay_in_step(qtbot, window) -> None:  # ty
     controls.setting_actions["any_scale"].trigger()
     assert not window.settings.any_scale
     qtbot.waitUntil(lambda: window.last_packet.anchor_view is None, timeout=60000)
+    qtbot.keyClick(window, Qt.Key.Key_O)  # a toggle of the action table: its button and message came with it
+    assert window.settings.inliers_only and controls.setting_actions["inliers_only"].isChecked()
+    assert window.statusBar().currentMessage() == "only the inliers of the geometric fit are kept"
     qtbot.keyClick(window, Qt.Key.Key_G)
     assert not controls.plots_action.isChecked() and not window.stats.isVisible()
     controls.model_action.trigger()

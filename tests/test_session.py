@@ -41,6 +41,18 @@ def test_first_frame_is_the_anchor_and_packets_carry_what_the_view_needs(
     assert view.shape == (480, 4 * 160 * 2 + 10, 3)  # 160x120 frames drawn at 4x
 
 
+def test_inliers_only_keeps_the_matches_the_fit_agrees_with(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    first, second = _frames(photo_pair)
+    session = MatchSession(_matcher(), MatchSettings("homography"))
+    session.process(first)
+    everything = session.process(second)
+    assert everything.geometry is not None and 0 < everything.geometry.num_inliers < len(everything.result)
+    session.apply(MatchSettings("homography", inliers_only=True))
+    kept = session.process(second, again=True)
+    assert kept.geometry is not None and kept.geometry.inliers.all()
+    assert len(kept.result) == kept.geometry.num_inliers == everything.geometry.num_inliers
+
+
 def test_region_is_applied_and_forgotten_with_a_new_anchor(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
     first, second = _frames(photo_pair)
     session = MatchSession(_matcher())
