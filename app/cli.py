@@ -30,10 +30,11 @@ from model.peers import LightGlueMatcher, MissingPeerError
 from model.weights import default_weights_path
 
 from .actions import epilog_keys
-from .headless import MATCHES_FOLDER, HeadlessOptions, ffmpeg_command, run_headless
+from .headless import HeadlessOptions, ffmpeg_command, run_headless
 from .render import VIEWS, MatchWindow, ViewSettings
 from .session import AnchorRule, SessionSetup, StartAnchor
 from .settings import MatchSettings, Outputs
+from .sink import MATCHES_FOLDER
 from .sources import (
     CAMERA_INDICES,
     DEFAULT_IMAGE_GLOB,

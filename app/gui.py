@@ -13,7 +13,7 @@ from PyQt6.QtWidgets import QApplication
 from model.classical import AnyMatcher
 
 from .capture import CaptureThread, LatestFrame
-from .headless import MATCHES_FOLDER
+from .sink import MATCHES_FOLDER
 from .sources import Frame, FrameSource
 from .window import MainWindow
 from .window_setup import WindowHooks, WindowOptions
@@ -56,9 +56,9 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
     main_window.shutdown()
     print(f"{main_window.results_received} frames matched ({main_window.matching_rate():.1f} per second while "
           f"matching), {main_window.results_shown} drawn", file=sys.stderr)
-    for path, frames in main_window.recorder.videos_written:
+    for path, frames in main_window.sink.videos_written:
         print(f"wrote {path} ({frames} frames)", file=sys.stderr)
-    if main_window.recorder.match_files is not None and main_window.recorder.match_files.written:
+    if main_window.sink.match_files is not None and main_window.sink.match_files.written:
         folder = options.outputs.folder / MATCHES_FOLDER
-        print(f"wrote {main_window.recorder.match_files.written} match files to {folder}/", file=sys.stderr)
+        print(f"wrote {main_window.sink.match_files.written} match files to {folder}/", file=sys.stderr)
     return 128 + interrupted[0] if interrupted else 0  # as shells report a signal: 130 Ctrl-C, 143 SIGTERM

@@ -10,7 +10,6 @@ import shutil
 import signal
 import sys
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
@@ -24,12 +23,9 @@ from .packet_view import render_packet
 from .render import ViewSettings
 from .session import MatchPacket, MatchSession, SessionSetup, StartAnchor, matched_on
 from .settings import DEFAULT_SETTINGS, MatchSettings, Outputs
+from .sink import FRAME_TABLE, INPUT_VIDEO, PNG_PATTERN, VIEW_VIDEO, OutputSink
 from .sources import Frame
-from .video import CsvWriter, MatchFileWriter, PngWriter, VideoWriter
 
-PNG_PATTERN = "frame_%06d.png"
-MATCHES_FOLDER, MATCHES_PATTERN = "matches", "frame_%06d.npz"  # beside the PNG of the same number
-FRAME_TABLE = "frames.csv"  # a line per frame: see frame_row
 FRAME_COLUMNS = ("output_index", "frame_index", "anchor", "matches", "inliers", "match_ms", "reanchored",
                  "rotation_deg", "anchor_turn_deg", "anchor_scale")
 
@@ -162,9 +158,9 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
     """Match every frame against the anchor and write the rendered views. ``on_stop`` is called on Ctrl-C
     or SIGTERM (the loop itself stops before the next frame). ``comparison`` is a second (matcher, label), e.g.
     SIFT, matching the same frames against the same anchor, drawn below."""
-    options.outputs.folder.mkdir(parents=True, exist_ok=True)
-    video_path = options.outputs.folder / "loftr_matches.mp4" if options.outputs.video else None
-    input_path = options.outputs.folder / "demo_input.mp4" if options.outputs.input_video else None
+    outputs = options.outputs
+    video_path = outputs.folder / VIEW_VIDEO if outputs.video else None
+    input_path = outputs.folder / INPUT_VIDEO if outputs.input_video else None
     device = matched_on(matcher)
     session = MatchSession(matcher, options.settings, options.setup)
     if options.anchor is not None:
@@ -175,34 +171,13 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
     verified: dict[str, tuple[int, int, int]] = {}
     latencies: list[float] = []
     reanchored: list[int] = []
-    pending_rows: list[tuple[object, ...]] = []  # frames.csv lines of frames whose PNG is not yet on the disk
-    rows_written = [0]
     started = time.perf_counter()
     progress = Progress(total, stream)
     signals = _StopOnSignal(on_stop)
-    png_writer: PngWriter | None = None
-    match_files: MatchFileWriter | None = None
+    columns = FRAME_COLUMNS + (("compare_matches", "compare_inliers") if comparison is not None else ())
+    sink = OutputSink(outputs, table=columns)
     try:
-        with ExitStack() as stack, signals:
-            video = stack.enter_context(VideoWriter(video_path, options.outputs.fps)) if video_path else None
-            raw = stack.enter_context(VideoWriter(input_path, options.outputs.fps)) if input_path else None
-            if options.outputs.matches:
-                match_files = MatchFileWriter(options.outputs.folder / MATCHES_FOLDER, MATCHES_PATTERN)
-            columns = FRAME_COLUMNS + (("compare_matches", "compare_inliers") if comparison is not None else ())
-            table = stack.enter_context(CsvWriter(options.outputs.folder / FRAME_TABLE, columns))
-            png_writer = PngWriter(options.outputs.folder, PNG_PATTERN) if options.outputs.pngs else None
-
-            def write_rows() -> None:
-                """The rows of frames whose every output is written (PNGs are written on a thread, in order)."""
-                done = len(pending_rows) if png_writer is None else png_writer.written - table.rows
-                for row in pending_rows[:done]:
-                    table.write(row)
-                del pending_rows[:done]
-                rows_written[0] = table.rows
-
-            stack.callback(write_rows)  # after the PNG writer's last (LIFO), before the table closes
-            if png_writer is not None:
-                stack.enter_context(png_writer)
+        with sink, signals:
             threads = ThreadGovernor() if options.adapt_threads else None
             for frame in frames:
                 if signals.stop:
@@ -216,16 +191,10 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
                 _count_verified(verified, model_label, packet)
                 view = render_packet(packet, options.look, model_label, device)
                 try:  # the synchronous outputs first: a frame whose npz or video frame failed gets no PNG
-                    if match_files is not None:
-                        match_files.write(packet.arrays(images=False), count)
-                    if video:
-                        video.write(view)
-                    if raw:
-                        raw.write(packet.frame)  # as matched
-                    if png_writer is not None:
-                        png_writer.write(view, count)
-                    pending_rows.append(frame_row(count, packet))
-                    write_rows()
+                    sink.write_matches(packet, count)
+                    sink.write_view(view)
+                    sink.write_input(packet.frame)  # as matched
+                    sink.write_frame(view, count, frame_row(count, packet))
                 except OSError as error:  # e.g. a full disk: stop here, finish what was written
                     failure = str(error)
                     break
@@ -235,10 +204,10 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
         failure = failure or str(error)
     progress.finish()
     if failure:  # the frames whose every output was written (the PNGs go on a thread and may have failed later)
-        count = rows_written[0]
-    return HeadlessSummary(count, png_writer.written if png_writer else 0, time.perf_counter() - started, signals.stop,
-                           video_path, input_path, match_files.written if match_files else 0,
-                           options.outputs.folder / FRAME_TABLE, verified, latencies, reanchored, signals.signal_number,
+        count = sink.rows
+    return HeadlessSummary(count, sink.pngs.written if sink.pngs else 0, time.perf_counter() - started, signals.stop,
+                           video_path, input_path, sink.match_files.written if sink.match_files else 0,
+                           outputs.folder / FRAME_TABLE, verified, latencies, reanchored, signals.signal_number,
                            write_error=failure)
 
 

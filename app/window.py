@@ -26,10 +26,10 @@ from .inputs import InputActions, dropped_file
 from .packet_view import anchor_box, render_packet
 from .playback import Playback
 from .plots import StatsPanel
-from .recorder import Recorder
 from .render import ViewSettings
 from .session import MatchPacket
 from .settings import MatchSettings
+from .sink import OutputSink
 from .verify import available_modes
 from .view import MatchView
 from .window_actions import SettingsActions, size_label, size_options
@@ -77,7 +77,9 @@ class MainWindow(QMainWindow):
         # The input shown, as the window knows it (the capture thread's own source is its business).
         self.input_name, self.input_fps = capture.source.name, capture.source.fps
         self.capture, self.inference = capture, inference
-        self.recorder = Recorder(options.outputs, lambda message: self.say(message, 8000))
+        # The window's outputs go on after a failed write (said); it writes no PNG per frame, only snapshots.
+        self.sink = OutputSink(replace(options.outputs, pngs=False), lambda message: self.say(message, 8000),
+                               paced=True)
         self.view, self.stats = MatchView(), StatsPanel()
         self.splitter = side_by_side(self.view, self.stats)
         self.setCentralWidget(self.splitter)
@@ -172,7 +174,7 @@ class MainWindow(QMainWindow):
     def bar_state(self) -> BarState:
         return BarState(self.loftr_domain, self.method, self.settings, self.look, self.threshold,
                         self.playback.paused, not self.stats.isHidden(),
-                        self.recorder.recording, self.size_index)
+                        self.sink.recording, self.size_index)
 
     def show_state(self) -> None:
         self.controls.show_state(self.bar_state())
@@ -204,8 +206,8 @@ class MainWindow(QMainWindow):
             now = time.perf_counter()
             self.result_times = (self.result_times[0] if self.result_times else now, now)
             self.stats.add(packet)
-            self.recorder.write_input(packet.frame)
-        self.recorder.write_matches(packet, self.results_received - 1)
+            self.sink.write_input(packet.frame)
+        self.sink.write_matches(packet, self.results_received - 1)
         if not self._draw_pending:
             self._draw_pending = True
             QTimer.singleShot(0, self._show_newest)
@@ -225,9 +227,9 @@ class MainWindow(QMainWindow):
         if canvas is not None and self.opening_size is not None:
             opening, self.opening_size = self.opening_size, None
             fit_to_view(self, canvas.shape, opening)
-        if self.recorder.recording and canvas is not None:
-            self.recorder.write_view(canvas)  # the mp4 shows what the window showed
-            if not self.recorder.recording:  # it failed (said)
+        if self.sink.recording and canvas is not None:
+            self.sink.write_view(canvas)  # the mp4 shows what the window showed
+            if not self.sink.recording:  # it failed (said)
                 self.show_state()
 
     def redraw(self) -> np.ndarray | None:
@@ -296,7 +298,7 @@ class MainWindow(QMainWindow):
             "open": self.inputs.choose_input, **self.actions.handlers(),  # type: ignore[dict-item]
             "pause": lambda: playback.play_or_pause(not playback.paused), "step": playback.step,
             "jump": playback.jump, "snapshot": self.snapshot,
-            "record": lambda: self.set_recording(not self.recorder.recording),
+            "record": lambda: self.set_recording(not self.sink.recording),
             "plots": lambda: self.set_plots_visible(not self.stats.isVisible()),
             "full_screen": lambda: (self.showNormal if self.isFullScreen() else self.showFullScreen)(),
             "quit": self.close,
@@ -321,12 +323,12 @@ class MainWindow(QMainWindow):
 
     def set_recording(self, on: bool) -> None:
         """Start recording the view (a new, time-stamped mp4 in the output folder) or finalise the recording."""
-        if on and not self.recorder.recording:
-            path = self.recorder.start_recording()
+        if on and not self.sink.recording:
+            path = self.sink.start_recording()
             on = path is not None
             if path is not None:
                 self.say(f"recording the view to {path} (r stops)", 5000)
-        elif not on and (path := self.recorder.stop_recording()) is not None:
+        elif not on and (path := self.sink.stop_recording()) is not None:
             self.say(f"saved {path}", 5000)
         self.show_state()
 
@@ -335,18 +337,18 @@ class MainWindow(QMainWindow):
         self.show_state()
 
     def snapshot(self) -> Path | None:
-        """The view as a PNG, and beside it an npz of the matches with both images (``Recorder.snapshot``)."""
+        """The view as a PNG, and beside it an npz of the matches with both images (``OutputSink.snapshot``)."""
         canvas = self.redraw()
         if canvas is None or self.last_packet is None:
             return None
-        path = self.recorder.snapshot(canvas, self.last_packet)
+        path = self.sink.snapshot(canvas, self.last_packet)
         if path is not None:
             self.say(f"saved {path} and its matches, {path.with_suffix('.npz').name}", 5000)
         return path
 
     def finalise_videos(self) -> bool:
         """Finish the videos being written (the recording too); whether there was one."""
-        had = self.recorder.finalise_videos()
+        had = self.sink.finalise_videos()
         self.show_state()
         return had
 

