@@ -18,6 +18,7 @@ import imageio_ffmpeg
 
 from model.classical import AnyMatcher
 from model.cpu_load import ThreadGovernor
+from model.matcher import Matcher
 
 from .packet_view import render_packet
 from .render import ViewSettings
@@ -163,6 +164,10 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
     input_path = outputs.folder / INPUT_VIDEO if outputs.input_video else None
     device = matched_on(matcher)
     session = MatchSession(matcher, options.settings, options.setup)
+    if isinstance(matcher, Matcher) and matcher.compiled:
+        print("compiling the model for this machine (about a minute the first time)...", file=stream)
+        if (failure := session.warm_up()) is not None:
+            print(f"warning: torch.compile failed ({failure}); matching without it", file=stream)
     if options.anchor is not None:
         session.start_with(options.anchor)
     if comparison is not None:

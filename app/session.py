@@ -15,7 +15,7 @@ import numpy as np
 from model.camera import Camera
 from model.classical import AnyMatcher, ClassicalFeatures, ClassicalMatcher
 from model.geometry import Box, TwoViewGeometry
-from model.matcher import EncodedImage, MatchResult, Resize, longer_side, network_size
+from model.matcher import EncodedImage, Matcher, MatchResult, Resize, longer_side, network_size
 from model.views import AnchorView, AnchorViews, views
 
 from .anchor_search import AnchorSearch
@@ -67,6 +67,10 @@ class MatchPacket:
     anchor_view: AnchorView | None = None  # --any_rotation, --any_scale: the anchor's view matched (None: off)
     # The same frame and anchor matched by a second matcher, to compare (its label, its packet): drawn below.
     comparison: tuple[str, MatchPacket] | None = None
+    # Drawn by the thread that matched it (app.worker), and what it was drawn with: the window shows it as it is
+    # when it would draw the same, instead of drawing it again beside the next frame's matching.
+    view: np.ndarray | None = None
+    view_key: tuple[object, ...] | None = None
 
     @property
     def anchor_label(self) -> str:
@@ -217,6 +221,13 @@ class MatchSession:
     @property
     def geometry(self) -> str:
         return self.settings.geometry
+
+    def warm_up(self) -> str | None:
+        """Compile a compiled matcher (``Matcher.compile``) at this session's size now rather than at the first
+        frames; None, or why compiling failed (matching goes on without it)."""
+        if isinstance(self.matcher, Matcher) and self.matcher.compiled:
+            return self.matcher.warm_up()
+        return None
 
     def apply(self, settings: MatchSettings) -> None:
         """Match as ``settings`` say from the next frame on: a new size encodes the anchor again (if that fails,

@@ -112,7 +112,7 @@ class MainWindow(QMainWindow):
         self.handlers, self.key_bindings = self.action_handlers(), key_bindings()
         self._connect_threads()
         # Paused or at the end of a file no new result redraws the view: a resize that changes the text size does.
-        self.drawn_text_scale = 1.0
+        self.drawn_look: ViewSettings | None = None  # as last drawn, and asked of the inference thread
         self._resize_settled = QTimer(self)
         self._resize_settled.setSingleShot(True)
         self._resize_settled.setInterval(150)  # once a drag of the window's edge has stopped
@@ -237,14 +237,18 @@ class MainWindow(QMainWindow):
         if packet is None:
             return None
         status = "paused" if self.playback.paused else self.status_text
-        self.drawn_text_scale = self.text_scale()
-        canvas = render_packet(packet, replace(self.look, text_scale=self.drawn_text_scale), self.model_label,
-                               self.device_label, status)
+        look = replace(self.look, text_scale=self.text_scale())
+        if look != self.drawn_look:  # the inference thread draws each result as the window would
+            self.drawn_look = look
+            self.inference.request(look)
+        labels = (self.model_label, self.device_label)
+        drawn = packet.view if packet.view_key == (look, *labels) and not status else None
+        canvas = drawn if drawn is not None else render_packet(packet, look, *labels, status)
         self.view.show_canvas(canvas)
         return canvas
 
     def _redraw_for_text_scale(self) -> None:
-        if self.text_scale() != self.drawn_text_scale:
+        if self.drawn_look is None or self.text_scale() != self.drawn_look.text_scale:
             self.redraw()
 
     def text_scale(self) -> float:

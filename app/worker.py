@@ -19,9 +19,12 @@ from PyQt6.QtCore import QThread, pyqtSignal
 from model.classical import AnyMatcher
 from model.cpu_load import ThreadGovernor
 from model.geometry import Box
+from model.matcher import Matcher
 
 from .capture import LatestFrame
-from .session import MatchSession, matched_on
+from .packet_view import render_packet
+from .render import ViewSettings
+from .session import MatchPacket, MatchSession, matched_on
 from .settings import MatchSettings
 from .sources import Frame
 from .window_setup import WindowOptions
@@ -55,8 +58,9 @@ class SelectRegion:
     box: Box | None
 
 
-#: What the window asks of the inference thread: events, or new settings (applied whole).
-Request = NewAnchor | SwitchModel | SelectRegion | MatchSettings
+#: What the window asks of the inference thread: events, new matching settings (applied whole), or how to draw
+#: each result's view (``ViewSettings``, with the window's text scale; the window shows the view as drawn here).
+Request = NewAnchor | SwitchModel | SelectRegion | MatchSettings | ViewSettings
 
 
 class InferenceThread(QThread):
@@ -85,6 +89,8 @@ class InferenceThread(QThread):
         self.requests: queue.Queue[Request] = queue.Queue()
         self._stop = threading.Event()
         self.session: MatchSession | None = None  # made in run(), with the first model
+        self.look: ViewSettings | None = None  # how to draw each result's view (None: the window draws)
+        self.labels = ("", "")  # the model's label and where it runs, as the view shows them
         self.last_frame: Frame | None = None
         self.input_number = 0  # of the frames matched (the capture thread counts the window's inputs)
 
@@ -117,11 +123,18 @@ class InferenceThread(QThread):
         else:
             self.session.set_matcher(matcher)
             self.session.settings = self.settings
+        if isinstance(matcher, Matcher) and matcher.compiled:
+            self.status.emit("compiling the model for this machine (about a minute the first time)...")
+            if (failure := self.session.warm_up()) is not None:
+                self.failed.emit(f"torch.compile failed ({failure}); matching without it")
+        self.labels = (label, matched_on(matcher))
         self.model_changed.emit(domain, label, matched_on(matcher))
         self.status.emit("")
 
     def _apply(self, request: Request) -> None:
-        if isinstance(request, SwitchModel):
+        if isinstance(request, ViewSettings):
+            self.look = request
+        elif isinstance(request, SwitchModel):
             self._switch(request.domain)
         elif self.session is None:
             return
@@ -183,4 +196,12 @@ class InferenceThread(QThread):
                 last_failure = reason
                 continue
             last_failure = ""
+            self._draw(packet)
             self.result_ready.emit(packet)
+
+    def _draw(self, packet: MatchPacket) -> None:
+        """Draw the packet's view here, after matching, rather than in the window's thread beside the next frame's
+        matching, where drawing and OpenMP's team contend for the cores (``tools/gui_fps.py``)."""
+        if self.look is not None:
+            packet.view = render_packet(packet, self.look, *self.labels)
+            packet.view_key = (self.look, *self.labels)

@@ -322,6 +322,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch CPU threads, or auto: the cores other programs leave free, measured for half a "
                              "second before timing (as the app does; default: torch's choice)")
     parser.add_argument("--no_kornia", action="store_true", help="skip kornia's LoFTR")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the network compiled with torch.compile (Matcher.compile), with the ratio to "
+                             "the eager one in the same run")
     parser.add_argument("--profile", action="store_true",
                         help="instead of timing: count the operators each matched frame launches and its host "
                              "syncs (what a GPU pays for beyond arithmetic), ours and kornia's, with the torch "
@@ -405,6 +408,8 @@ def run_bench(args: argparse.Namespace) -> int:
         share, shift = agreement(fp32_result, cached_result)
         print(f"{matcher.precision} vs fp32 match sets: {share * 100:.1f}% of fp32 matches found again, "
               f"median keypoint shift {shift:.3f} px")
+    if args.compile:
+        _time_compiled(build(args.precision), (image0, image1), args.runs, (cached, cached_result))
     if args.backend == "onnxruntime":
         _time_onnxruntime(args, resize, (image0, image1), threshold, full)
     if not args.no_kornia:
@@ -422,6 +427,28 @@ def run_bench(args: argparse.Namespace) -> int:
         timed, _ = time_matcher(reference, image0, image1, args.runs, True, f"OpenCV {method.upper()}, cached anchor")
         print(f"{timed.line()}  (ours / {method.upper()}: {cached.ms / timed.ms:.2f})")
     return 0
+
+
+def _time_compiled(matcher: Matcher, images: tuple[np.ndarray, np.ndarray], runs: int,
+                   eager_run: tuple[BenchResult, MatchResult]) -> None:
+    """The cached-anchor frame with the network compiled (``Matcher.compile``), against the eager one above."""
+    import time
+
+    from .bench import agreement, time_matcher
+
+    matcher.compile()
+    start = time.perf_counter()
+    failure = matcher.warm_up()
+    if failure is not None:
+        print(f"torch.compile failed ({failure}); nothing to compare")
+        return
+    print(f"compiled in {time.perf_counter() - start:.0f} s (torch.compile; its cache makes later starts faster)")
+    compiled, result = time_matcher(matcher, *images, runs, True, f"ours {matcher.precision}, compiled, cached")
+    eager, eager_result = eager_run
+    share, shift = agreement(eager_result, result)
+    print(compiled.line())
+    print(f"ratio compiled / eager cached-anchor frame: {compiled.ms / eager.ms:.3f} ({eager.ms / compiled.ms:.2f}x "
+          f"faster); {share * 100:.1f}% of the eager matches found again, median keypoint shift {shift:.3f} px")
 
 
 def _print_op_counts(matcher: Matcher, image0: np.ndarray, image1: np.ndarray) -> int:

@@ -23,7 +23,7 @@ from torch import nn
 from .backbone import fold_batchnorm
 from .checkpoints import LoadedWeights, load_weights
 from .config import OFFICIAL_PRESETS
-from .loftr import COARSE_STRIDE, Features, LoFTR
+from .loftr import COARSE_STRIDE, FINE_BATCH_STEP, Features, LoFTR
 from .matching import FINE_EXPECTATIONS
 from .timing import StageTimer, maybe_stage
 
@@ -260,6 +260,11 @@ def cast_matrix_weights(model: nn.Module, dtype: torch.dtype) -> None:
             module.to(dtype)
 
 
+#: The modules ``Matcher.compile`` compiles: their shapes are fixed by the image size (the fine stage runs on
+#: buckets of FINE_BATCH_STEP windows).
+COMPILED_STAGES = ("backbone", "loftr_coarse", "loftr_fine")
+
+
 class Matcher(MatchLimits):
     """LoFTR matching for applications.
 
@@ -312,6 +317,41 @@ class Matcher(MatchLimits):
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def compiled(self) -> bool:
+        return isinstance(self.model.backbone, torch._dynamo.eval_frame.OptimizedModule)
+
+    def compile(self) -> None:
+        """Compile the network's stages with ``torch.compile`` from the next match on (the backbone, the coarse and
+        the fine transformers: 1.5x faster matching on a 2-core CPU at 320x240). Compiling happens at the first
+        calls (about a minute the first time on a machine, seconds once its cache has them): call ``warm_up``."""
+        if not self.compiled:
+            for name in COMPILED_STAGES:
+                setattr(self.model, name, torch.compile(getattr(self.model, name)))
+
+    def warm_up(self) -> str | None:
+        """Match a random frame against a random cached anchor at the matcher's size, with two numbers of matches
+        (so that the fine stage's shapes are compiled too); None, or why compiling failed (e.g. no C++ compiler),
+        the matcher then eager."""
+        width, height = self.resize if isinstance(self.resize, tuple) else (640, 480)
+        images = np.random.default_rng(0).integers(0, 255, (2, height, width), dtype=np.uint8)
+        limits = (self.threshold, self.max_matches)
+        try:
+            self.threshold = 0.0
+            anchor = self.encode(images[0])
+            for count in (FINE_BATCH_STEP, 2 * FINE_BATCH_STEP):
+                self.max_matches = count
+                self.match(anchor, images[1])
+        except Exception as error:  # noqa: BLE001 - a compiler missing or failing: matching goes on without it
+            if not self.compiled:
+                raise
+            for name in COMPILED_STAGES:
+                setattr(self.model, name, getattr(self.model, name)._orig_mod)
+            return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        finally:
+            self.threshold, self.max_matches = limits
+        return None
 
     @property
     def fine_expectation(self) -> str:

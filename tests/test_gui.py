@@ -714,7 +714,7 @@ def test_the_overlay_text_grows_when_the_view_is_shown_shrunk(qtbot, window) -> 
     window.resize(2 * canvas.shape[1], 3 * canvas.shape[0])
     qtbot.waitUntil(lambda: window.view.width() > canvas.shape[1], timeout=5000)
     assert window.text_scale() == 1.0  # shown at full size: text as headless PNGs have it
-    qtbot.waitUntil(lambda: window.drawn_text_scale == 1.0, timeout=5000)  # redrawn once the resize settled
+    qtbot.waitUntil(lambda: window.drawn_look.text_scale == 1.0, timeout=5000)  # redrawn once the resize settled
 
 
 def _settle(qtbot, window) -> int:  # type: ignore[no-untyped-def]
@@ -942,3 +942,19 @@ def test_every_key_of_the_table_reaches_its_action(qtbot, window) -> None:  # ty
             assert ran.pop() == (item.name, item.argument_of(key)), key
     qtbot.keyClick(window, Qt.Key.Key_X)  # not bound: nothing runs
     assert not ran
+
+
+def test_results_come_drawn_by_the_inference_thread(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    def drawn_as_the_window_draws() -> bool:
+        look = replace(window.look, text_scale=window.text_scale())
+        return window.last_packet.view_key == (look, window.model_label, window.device_label)
+
+    qtbot.waitUntil(lambda: window.results_shown >= 1 and drawn_as_the_window_draws(), timeout=60000)
+    packet = window.last_packet
+    look = replace(window.look, text_scale=window.text_scale())
+    np.testing.assert_array_equal(packet.view, render_packet(packet, look, window.model_label, window.device_label))
+    qtbot.keyClick(window, Qt.Key.Key_L)  # a new look: the inference thread draws with it from then on
+    qtbot.waitUntil(lambda: window.last_packet.view_key is not None
+                    and window.last_packet.view_key[0].view == "points", timeout=60000)

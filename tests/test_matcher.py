@@ -213,3 +213,33 @@ def test_a_tensor_image_is_matched_where_it_lives_and_like_its_array(
     np.testing.assert_allclose(from_tensors.keypoints1, from_arrays.keypoints1, atol=1e-3)
     network_input = matcher.preprocess(photo_pair[1])[0]  # the bench's "tensor in": already the network's size
     assert matcher.preprocess(network_input)[0].data_ptr() == network_input.data_ptr()  # no copy on its device
+
+
+def test_compiled_matcher_matches_as_the_eager_one(model: LoFTR, photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    eager, compiled = _matcher(model, resize=(160, 120)), _matcher(model, resize=(160, 120))
+    compiled.compile()
+    assert compiled.compiled and compiled.warm_up() is None
+    expected, got = eager.match(eager.encode(photo_pair[0]), photo_pair[1]), compiled.match(
+        compiled.encode(photo_pair[0]), photo_pair[1])
+    assert len(got) == len(expected) > 10
+    np.testing.assert_allclose(got.keypoints1, expected.keypoints1, atol=0.05)
+
+
+def test_a_compiler_that_fails_leaves_the_matcher_eager(model: LoFTR, photo_pair: tuple[np.ndarray, np.ndarray],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    real_compile = torch.compile
+
+    def no_compiler(module: torch.nn.Module) -> torch.nn.Module:
+        compiled = real_compile(module, backend="eager")
+
+        def failing(*args: object, **kwargs: object) -> object:
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+        monkeypatch.setattr(compiled, "forward", failing)
+        return compiled
+
+    matcher = _matcher(model, resize=(160, 120))
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    matcher.compile()
+    assert matcher.compiled
+    assert matcher.warm_up() == "InvalidCxxCompiler: No working C++ compiler found"
+    assert not matcher.compiled and len(matcher.match(*photo_pair)) > 10

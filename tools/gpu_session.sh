@@ -35,13 +35,15 @@ fi
     "$python" -m pytest -q -p no:cacheprovider tests/test_cuda.py
     for size in "640 480" "320 240"; do
         # shellcheck disable=SC2086  # the size is two arguments
-        "$python" -m model bench --device cuda --weights weights/loftr_live_compact_s.pt --resize $size --runs 30
+        "$python" -m model bench --device cuda --weights weights/loftr_live_compact_s.pt --resize $size --runs 30 \
+            --compile
     done
     # The official size (random weights: speed does not depend on the values), against kornia in the same run.
-    "$python" -m model bench --device cuda --random --preset outdoor_ds --resize 640 480 --runs 30
+    "$python" -m model bench --device cuda --random --preset outdoor_ds --resize 640 480 --runs 30 --compile
     # The window end to end (offscreen Qt), when PyQt6 is on the machine.
     if "$python" -c "import PyQt6, pyqtgraph" 2> /dev/null; then
         "$python" tools/gui_fps.py --seconds 20 --camera_fps 120 --device cuda
+        "$python" tools/gui_fps.py --seconds 20 --camera_fps 120 --device cuda --compile
     else
         echo "gui_fps on CUDA: skipped (no PyQt6/pyqtgraph here)"
     fi
