@@ -251,9 +251,9 @@ class MatchLimits:
 def cast_matrix_weights(model: nn.Module, dtype: torch.dtype) -> None:
     """Store the weights of every linear and convolution layer in ``dtype``, in place.
 
-    Autocast runs those layers in half precision and otherwise casts their fp32 weights again on every call: two
-    hundred extra kernels per frame at the official size (``python -m model bench --profile``). Weights stored in
-    the autocast dtype are used as they are; norms and everything autocast keeps in fp32 keep fp32 parameters.
+    Autocast runs those layers in half precision and otherwise casts their fp32 weights again on every call, a
+    kernel per weight and frame. Weights stored in the autocast dtype are used as they are; norms and everything
+    autocast keeps in fp32 keep fp32 parameters.
     """
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):

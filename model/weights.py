@@ -18,12 +18,15 @@ from .checkpoints import CheckpointError, load_weights
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
-#: The project's own weights, trained on natural photos (see weights/README.md), by (domain, device): on a
-#: CPU the most accurate model that runs at >= 20 FPS at 320x240 on 2 cores (with the app's match cap), its
-#: fine-tune on indoor scenes for the indoor domain; on a GPU (real-time with any of them) the most
-#: accurate one, which has no indoor fine-tune yet.
+#: The project's own weights, trained on natural photos (see weights/README.md), by (domain, device kind): on a
+#: CPU the most accurate model that runs at >= 20 FPS at 320x240 on 2 cores (with the app's match cap): with native
+#: bf16 (AVX512-BF16, AMX) that is the GPU's model, for both domains (on real indoor pairs at 320x240 it beats the
+#: indoor fine-tune too: training/eval_320_compact_vs_xfeat_indoor.txt), without it the XFeat-trunk one and its
+#: fine-tune on indoor scenes; on a GPU (real-time with any of them) the most accurate one.
 BUNDLED = {("outdoor", "cpu"): WEIGHTS_DIR / "loftr_live_xfeat_s.pt",
            ("indoor", "cpu"): WEIGHTS_DIR / "loftr_live_xfeat_s_indoor.pt",
+           ("outdoor", "cpu_bf16"): WEIGHTS_DIR / "loftr_live_compact_s.pt",
+           ("indoor", "cpu_bf16"): WEIGHTS_DIR / "loftr_live_compact_s.pt",
            ("outdoor", "cuda"): WEIGHTS_DIR / "loftr_live_compact_s.pt",
            ("indoor", "cuda"): WEIGHTS_DIR / "loftr_live_compact_s.pt"}
 #: Official checkpoints, by preference, per domain, when a user placed them in weights/.
@@ -32,13 +35,23 @@ OFFICIAL = {"outdoor": ("outdoor_ds.ckpt", "loftr_outdoor.ckpt", "outdoor_ot.ckp
                        "indoor_ot.ckpt")}
 
 
+def device_kind(device_type: str) -> str:
+    """"cuda", "cpu_bf16" (a CPU with native bf16, where autocast runs bf16: the larger model is fast enough) or
+    "cpu"."""
+    if device_type == "cuda":
+        return "cuda"
+    from .matcher import cpu_has_native_bf16  # late import: matcher imports this module lazily
+
+    return "cpu_bf16" if cpu_has_native_bf16() else "cpu"
+
+
 def default_weights_path(domain: str = "outdoor", device_type: str = "cpu") -> Path:
     """Official weights for ``domain`` if present in weights/, else the bundled ones for ``domain`` on
     ``device_type`` ('cpu' or 'cuda'; another bundled file when the preferred one is missing)."""
     for name in OFFICIAL[domain]:
         if (WEIGHTS_DIR / name).is_file():
             return WEIGHTS_DIR / name
-    preferred = BUNDLED[(domain, "cuda" if device_type == "cuda" else "cpu")]
+    preferred = BUNDLED[(domain, device_kind(device_type))]
     for path in (preferred, *BUNDLED.values()):
         if path.is_file():
             return path

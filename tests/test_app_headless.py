@@ -215,11 +215,14 @@ def test_missing_x11_library_is_named_with_its_package(monkeypatch: pytest.Monke
     assert problem is not None and problem.startswith("Qt's X11 plugin does not load") and "\n" not in problem
 
 
-def test_the_model_switch_knows_when_both_models_are_one_file(weights: Path) -> None:
+def test_the_model_switch_knows_when_both_models_are_one_file(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from app.cli import _other_model_differs
 
     parser = build_parser()
+    monkeypatch.setattr("model.matcher.cpu_has_native_bf16", lambda: False)
     assert _other_model_differs(parser.parse_args(["--device", "cpu"]))  # xfeat_s and its indoor fine-tune
+    monkeypatch.setattr("model.matcher.cpu_has_native_bf16", lambda: True)
+    assert not _other_model_differs(parser.parse_args(["--device", "cpu"]))  # compact_s for both
     same = parser.parse_args(["--indoor_weight", str(weights), "--outdoor_weight", str(weights)])
     assert not _other_model_differs(same)
 

@@ -108,10 +108,11 @@ def test_falls_back_to_the_next_mirror_and_reports_one_line(server: _Server, tmp
 def test_default_weights_prefer_official_then_the_bundled_file_of_domain_and_device(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fast, fast_indoor, accurate = tmp_path / "fast.pt", tmp_path / "fast_indoor.pt", tmp_path / "accurate.pt"
-    bundled = {("outdoor", "cpu"): fast, ("indoor", "cpu"): fast_indoor,
-               ("outdoor", "cuda"): accurate, ("indoor", "cuda"): accurate}
+    bundled = {("outdoor", "cpu"): fast, ("indoor", "cpu"): fast_indoor, ("outdoor", "cpu_bf16"): accurate,
+               ("indoor", "cpu_bf16"): accurate, ("outdoor", "cuda"): accurate, ("indoor", "cuda"): accurate}
     monkeypatch.setattr(weights_module, "WEIGHTS_DIR", tmp_path)
     monkeypatch.setattr(weights_module, "BUNDLED", bundled)
+    monkeypatch.setattr("model.matcher.cpu_has_native_bf16", lambda: False)
     with pytest.raises(CheckpointError, match="no outdoor weights found"):
         default_weights_path("outdoor")
     accurate.write_bytes(b"")
@@ -122,8 +123,11 @@ def test_default_weights_prefer_official_then_the_bundled_file_of_domain_and_dev
     fast_indoor.write_bytes(b"")
     assert default_weights_path("indoor", "cpu") == fast_indoor
     assert default_weights_path("indoor", "cuda") == accurate
+    monkeypatch.setattr("model.matcher.cpu_has_native_bf16", lambda: True)  # the larger model is fast enough
+    assert default_weights_path("outdoor", "cpu") == default_weights_path("indoor", "cpu") == accurate
     (tmp_path / "indoor_ds_new.ckpt").write_bytes(b"")
     assert default_weights_path("indoor", "cpu") == tmp_path / "indoor_ds_new.ckpt"
+    monkeypatch.setattr("model.matcher.cpu_has_native_bf16", lambda: False)
     assert default_weights_path("outdoor", "cpu") == fast
 
 
