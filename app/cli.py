@@ -175,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
              "essential matrix (any rigid scene, a camera of known --calibration, --intrinsics or --fov: also how "
              "far it turned and which way it moved since the anchor) to each frame's matches with MAGSAC++ and grey "
              "out the outliers (key e cycles; default none)")
+    add("--inliers_only", action="store_true",
+        help="keep only the matches the --geometry fit takes as inliers, in the view and the match files (key o)")
     add("--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"),
         help="the camera's focal lengths and principal point, in pixels of its frames as they come (from a "
              "calibration), for --geometry essential")
@@ -412,6 +414,9 @@ def validate(args: argparse.Namespace) -> Resize:
     args.anchor_rule = AnchorRule(args.anchor_every, args.reanchor_below)  # for the window and headless runs alike
     if args.blend_anchor and args.geometry != "homography":
         raise AppError("--blend_anchor draws the anchor through the fitted homography: add --geometry homography")
+    if args.inliers_only and args.geometry == "none":
+        raise AppError("--inliers_only keeps the inliers of a geometric fit: add --geometry homography, fundamental "
+                       "or essential")
     args.intrinsics = camera_intrinsics(args.intrinsics, args.fov, args.calibration)
     if args.geometry == "essential":
         if args.intrinsics is None:
@@ -555,7 +560,7 @@ def run(args: argparse.Namespace) -> int:
         frames_from = frame_feed(args, input_spec, source, replay=gui and (fallback or args.loop))
         frames = frames_from(args.start)
         settings = MatchSettings(geometry=args.geometry, any_rotation=args.any_rotation, any_scale=args.any_scale,
-                                 resize=resize)
+                                 resize=resize, inliers_only=args.inliers_only)
         look = ViewSettings(MatchWindow(args.bottom_k, args.top_k), args.view, args.blend_anchor)
         setup = SessionSetup(args.region, args.anchor_rule, args.intrinsics)
         outputs = Outputs(output_dir, source.fps / stride, args.save_video, args.save_input, args.save_matches)

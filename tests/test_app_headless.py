@@ -104,6 +104,7 @@ def test_broken_image_in_a_folder_is_skipped_once(weights: Path, tmp_path: Path,
     (["--region", "0.5", "0", "0.2", "1"], "--region X0 Y0 X1 Y1 are fractions of the anchor's size"),
     (["--anchor", "{empty}"], "cannot read the anchor image"),
     (["--blend_anchor", "--geometry", "fundamental"], "add --geometry homography"),
+    (["--inliers_only"], "--inliers_only keeps the inliers of a geometric fit: add --geometry"),
     (["--model", "orb", "--compare", "orb"], "would compare ORB with itself"),
     (["--camera_size", "1280", "720"], "--camera_size is for a camera (--input INDEX)"),
     (["--camera_size", "0", "720"], "--camera_size W H must be positive"),
@@ -599,3 +600,17 @@ def test_lightglue_beside_loftr_and_a_clear_error_without_its_package(weights: P
                  "--max_length", "2", "--model", "lightglue"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: DISK + LightGlue needs") and "\n" not in err
+
+
+def test_inliers_only_keeps_the_fits_inliers_in_the_outputs(weights: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code = main(["--input", str(ROOT / "assets" / "sample.mp4"), "--weight", str(weights), "--no_display",
+                 "--output_dir", str(out), "--max_length", "3", "--skip", "3", "--precision", "fp32",
+                 "--threshold", "0", "--geometry", "homography", "--inliers_only", "--save_matches"])
+    assert code == 0
+    with open(out / "frames.csv", newline="") as table:
+        rows = list(csv.DictReader(table))
+    assert len(rows) == 3 and any(int(row["matches"]) > 0 for row in rows)
+    assert all(row["matches"] == row["inliers"] for row in rows if row["inliers"])
+    saved = np.load(out / "matches" / "frame_000002.npz")
+    assert saved["inliers"].all() and len(saved["inliers"]) == len(saved["confidence"])
