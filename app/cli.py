@@ -142,9 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--bottom_k", type=int, default=0, help="start of the shown window of matches (by confidence rank)")
     add("--device", default="auto", type=device_argument, help="auto, cpu, cuda or cuda:N")
     add("--precision", default="auto", choices=PRECISIONS, help="auto: fp16 on CUDA, bf16 on CPUs that have it")
-    add("--compile", action="store_true",
-        help="compile LoFTR for this machine with torch.compile before the first frame: 1.5x faster matching on a "
-             "CPU (python -m model bench --compile); about a minute the first time, seconds later (its cache)")
+    add("--compile", nargs="?", const="on", default="auto", choices=("auto", "on", "off"),
+        help="compile LoFTR for this machine with torch.compile: 1.5x faster matching on a CPU (python -m model "
+             "bench --compile; about a minute the first time on a machine, seconds later). on (or --compile alone): "
+             "before the first frame; auto: in the window on a CPU, in the background while matching goes on; off")
     add("--threads", type=int, metavar="N",
         help="CPU threads for matching (default: the cores other programs leave free, re-checked every 2 s)")
     add("--threshold", type=float, help="coarse confidence threshold (default: the model's)")
@@ -255,6 +256,11 @@ def weights_for(args: argparse.Namespace, domain: str) -> Path:
     return Path(explicit) if explicit else default_weights_path(domain, resolve_device(args.device).type)
 
 
+def compiles_in_background(args: argparse.Namespace) -> bool:
+    """--compile auto in the window: LoFTR on a CPU is compiled beside the matching (``app.worker``)."""
+    return args.compile == "auto" and resolve_device(args.device).type == "cpu"
+
+
 def max_matches_for(args: argparse.Namespace) -> int | None:
     """--max_matches, with its device-dependent default; None means no cap."""
     if args.max_matches is None:
@@ -293,7 +299,7 @@ def loftr_matcher(args: argparse.Namespace, weights: str | Path) -> Matcher:
                           fine_expectation=args.fine_expectation)
     except (CheckpointError, ValueError) as error:
         raise AppError(str(error)) from None
-    if args.compile:
+    if args.compile == "on":
         matcher.compile()  # compiled at the first frames: the session warms it up (MatchSession.warm_up)
     return matcher
 
@@ -570,7 +576,7 @@ def run(args: argparse.Namespace) -> int:
 
             options = WindowOptions(settings, look, setup, anchor, args.model, outputs,
                                     comparisons_offered(args.compare), _other_model_differs(args), args.skip,
-                                    adapt_threads=not args.threads)
+                                    adapt_threads=not args.threads, compile_in_background=compiles_in_background(args))
             hooks = WindowHooks(lambda choice: preloaded.pop(choice, None) or load_matcher(args, choice),
                                 lambda path: read_anchor(path, resize), frames_from if source.length else None,
                                 lambda path: open_input(args, path))

@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
         self.inference.status.connect(self.on_status)
         self.inference.model_changed.connect(self.on_model_changed)
         self.inference.failed.connect(self.on_failed)
+        self.inference.notice.connect(lambda message: self.say(message, 5000))
         self.capture.stream_ended.connect(self.playback.on_stream_ended)
         self.capture.warning.connect(lambda message: self.say(message, 8000))
         self.view.box_selected.connect(self.on_box_selected)

@@ -32,7 +32,8 @@ class WindowOptions:
     anchor: the first anchor; domain: the model running ("indoor", "outdoor", "sift", "orb", "lightglue");
     outputs: what is written where; comparisons: what b and the Compare box offer; model_switch: whether m has a
     second model to switch to; stride: every stride-th frame of a file or folder; adapt_threads: match on the cores
-    other programs leave free (``model.cpu_load``), else on torch's threads.
+    other programs leave free (``model.cpu_load``), else on torch's threads; compile_in_background: LoFTR on a CPU is
+    compiled beside the matching, which takes the compiled model when it is ready (``app.worker.BackgroundCompile``).
     """
 
     settings: MatchSettings = DEFAULT_SETTINGS
@@ -45,6 +46,7 @@ class WindowOptions:
     model_switch: bool = True
     stride: int = 1
     adapt_threads: bool = True
+    compile_in_background: bool = False
 
 
 @dataclass(frozen=True)

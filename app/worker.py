@@ -19,7 +19,7 @@ from PyQt6.QtCore import QThread, pyqtSignal
 from model.classical import AnyMatcher
 from model.cpu_load import ThreadGovernor
 from model.geometry import Box
-from model.matcher import Matcher
+from model.matcher import Matcher, Resize
 
 from .capture import LatestFrame
 from .packet_view import render_packet
@@ -73,6 +73,7 @@ class InferenceThread(QThread):
     status = pyqtSignal(str)  # "" when idle
     model_changed = pyqtSignal(str, str, str)  # (domain, label, device/precision)
     failed = pyqtSignal(str)
+    notice = pyqtSignal(str)  # a passing message for the status bar
 
     def __init__(self, mailbox: LatestFrame, load_model: Callable[[str], tuple[AnyMatcher, str]],
                  options: WindowOptions, initial: tuple[AnyMatcher, str] | None = None) -> None:
@@ -86,6 +87,8 @@ class InferenceThread(QThread):
         self.start_anchor = options.anchor
         self.setup = options.setup
         self.adapt_threads = options.adapt_threads
+        self.compile_in_background = options.compile_in_background
+        self.compiler: BackgroundCompile | None = None
         self.requests: queue.Queue[Request] = queue.Queue()
         self._stop = threading.Event()
         self.session: MatchSession | None = None  # made in run(), with the first model
@@ -127,6 +130,9 @@ class InferenceThread(QThread):
             self.status.emit("compiling the model for this machine (about a minute the first time)...")
             if (failure := self.session.warm_up()) is not None:
                 self.failed.emit(f"torch.compile failed ({failure}); matching without it")
+        elif isinstance(matcher, Matcher) and self.compile_in_background:
+            self.compiler = BackgroundCompile(lambda: self.load_model(domain), domain, self.session.resize)
+            self.compiler.start()
         self.labels = (label, matched_on(matcher))
         self.model_changed.emit(domain, label, matched_on(matcher))
         self.status.emit("")
@@ -185,6 +191,7 @@ class InferenceThread(QThread):
                 self.input_number = frame.input_number
                 self.session.forget_frame_anchor()
             self.last_frame = frame
+            self._take_compiled()
             if threads is not None:
                 threads.update()
             try:
@@ -205,3 +212,48 @@ class InferenceThread(QThread):
         if self.look is not None:
             packet.view = render_packet(packet, self.look, *self.labels)
             packet.view_key = (self.look, *self.labels)
+
+    def _take_compiled(self) -> None:
+        """Match with the model compiled in the background from now on, once it is ready (with the settings the
+        eager one has now); dropped when the model or the size changed meanwhile."""
+        compiler, session = self.compiler, self.session
+        if compiler is None or compiler.is_alive() or session is None:
+            return
+        self.compiler = None
+        if compiler.matcher is None:
+            self.failed.emit(f"torch.compile failed ({compiler.failure}); matching without it")
+        elif compiler.domain == self.domain and compiler.resize == session.resize:
+            eager, compiled = session.matcher, compiler.matcher
+            assert isinstance(eager, Matcher)
+            compiled.threshold, compiled.max_matches = eager.threshold, eager.max_matches
+            compiled.fine_expectation = eager.fine_expectation
+            session.set_matcher(compiled)
+            self.notice.emit("compiled for this machine: matching is faster from now on")
+
+
+class BackgroundCompile(threading.Thread):
+    """Loads a second copy of a LoFTR model and compiles it (``Matcher.compile``, ``warm_up``) at ``resize`` beside
+    the matching thread, which goes on with the eager copy meanwhile (``InferenceThread._take_compiled``)."""
+
+    def __init__(self, load: Callable[[], tuple[AnyMatcher, str]], domain: str, resize: Resize) -> None:
+        super().__init__(name="compile", daemon=True)
+        self.load, self.domain, self.resize = load, domain, resize
+        self.matcher: Matcher | None = None
+        self.failure = ""
+
+    def run(self) -> None:
+        try:
+            matcher, _ = self.load()
+            if not isinstance(matcher, Matcher):
+                self.failure = "not a LoFTR model"
+                return
+            matcher.resize = self.resize
+            matcher.compile()
+            failure = matcher.warm_up()
+        except Exception as error:  # noqa: BLE001 - any failure leaves the eager model running, said once
+            failure = _reason(error)
+        if failure is None:
+            self.matcher = matcher
+        else:
+            self.failure = failure
+

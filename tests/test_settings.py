@@ -62,3 +62,52 @@ def test_events_set_the_anchor_and_its_region() -> None:
     assert session is not None and session.anchor_name == "poster.png"
     thread._apply(SelectRegion((10.0, 10.0, 80.0, 60.0)))
     assert session.region == (10.0, 10.0, 80.0, 60.0)
+
+
+def _loftr_thread(monkeypatch, warm_up_result: str | None) -> tuple[InferenceThread, list[str]]:  # type: ignore[no-untyped-def]
+    import torch
+
+    from model.config import get_preset
+    from model.loftr import LoFTR
+    from model.matcher import Matcher
+
+    torch.manual_seed(0)
+    network = LoFTR(get_preset("compact_s"))
+    loads: list[str] = []
+
+    def load(name: str) -> tuple[Matcher, str]:
+        loads.append(name)
+        return Matcher(network, device="cpu", precision="fp32", resize=None), name
+
+    monkeypatch.setattr(Matcher, "compile", lambda self: None)  # what is compiled is torch's business (test_matcher)
+    monkeypatch.setattr(Matcher, "warm_up", lambda self: warm_up_result)
+    options = WindowOptions(MatchSettings(resize=160), domain="outdoor", compile_in_background=True)
+    thread = InferenceThread(LatestFrame(), load, options)
+    thread._switch("outdoor")
+    assert thread.compiler is not None
+    thread.compiler.join(60)
+    return thread, loads
+
+
+def test_a_model_compiled_in_the_background_takes_over_with_the_settings_of_now(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    thread, loads = _loftr_thread(monkeypatch, None)
+    assert thread.session is not None
+    eager = thread.session.matcher
+    eager.threshold = 0.45  # a setting changed while it compiled
+    notices: list[str] = []
+    thread.notice.connect(notices.append)
+    thread._take_compiled()
+    assert thread.session.matcher is not eager and thread.session.matcher.threshold == 0.45
+    assert thread.session.matcher.resize == 160 and loads == ["outdoor", "outdoor"] and thread.compiler is None
+    assert notices == ["compiled for this machine: matching is faster from now on"]
+
+
+def test_a_failed_background_compile_is_said_and_matching_goes_on(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    thread, _ = _loftr_thread(monkeypatch, "InvalidCxxCompiler: No working C++ compiler found")
+    assert thread.session is not None
+    eager = thread.session.matcher
+    failures: list[str] = []
+    thread.failed.connect(failures.append)
+    thread._take_compiled()
+    assert thread.session.matcher is eager and thread.compiler is None
+    assert failures == ["torch.compile failed (InvalidCxxCompiler: No working C++ compiler found); matching without it"]

@@ -32,6 +32,7 @@ from app.cli import (  # noqa: E402
     SAMPLE_VIDEO,
     build_matcher,
     build_parser,
+    compiles_in_background,
     load_matcher,
     model_label,
     single_threaded_torch,
@@ -72,7 +73,8 @@ def main() -> int:
                                    ViewSettings(MatchWindow(args.bottom_k, args.top_k)),
                                    SessionSetup(intrinsics=args.intrinsics), domain=args.model,
                                    outputs=Outputs(Path("demo_output"), source.fps),
-                                   comparisons=comparisons_offered(args.compare), adapt_threads=not args.threads)
+                                   comparisons=comparisons_offered(args.compare), adapt_threads=not args.threads,
+                                   compile_in_background=compiles_in_background(args))
     window = build_window(source, frames, (matcher, model_label(args.model, matcher)), window_options,
                           WindowHooks(lambda choice: load_matcher(args, choice)))
     window.show()
