@@ -207,9 +207,10 @@ class InferenceThread(QThread):
             self.result_ready.emit(packet)
 
     def _draw(self, packet: MatchPacket) -> None:
-        """Draw the packet's view here, after matching, rather than in the window's thread beside the next frame's
-        matching, where drawing and OpenMP's team contend for the cores (``tools/gui_fps.py``)."""
-        if self.look is not None:
+        """On a CPU, draw the packet's view here, after matching, rather than in the window's thread beside the next
+        frame's matching, where drawing and OpenMP's team contend for the cores (``tools/gui_fps.py``)."""
+        # On a GPU drawing here would hold matching back (thousands of lines, tens of ms): the window draws.
+        if self.look is not None and self.session is not None and self.session.matcher.device.type == "cpu":
             packet.view = render_packet(packet, self.look, *self.labels)
             packet.view_key = (self.look, *self.labels)
 

@@ -13,6 +13,7 @@ from .matching import FINE_EXPECTATIONS
 
 if TYPE_CHECKING:
     from .export import OnnxMatcher
+    from .matcher import Matcher
 
 ONNX_PACKAGES = "onnx onnxscript onnxruntime"
 
@@ -48,8 +49,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     from .bench import agreement, sample_pair
-    from .export import ExportInfo, OnnxMatcher, coarse_cells, export_onnx
-    from .matcher import Matcher
+    from .export import OnnxMatcher, coarse_cells
 
     width, height = args.resize
     if min(width, height) < 32 or max(width, height) > 4096 or width % 8 or height % 8:
@@ -61,15 +61,8 @@ def run_export(args: argparse.Namespace) -> int:
         raise CliError(f"--output {output}: give a .onnx path in an existing folder")
     require_onnx()
     candidates = min(args.candidates, coarse_cells(width, height))
-    try:
-        matcher = Matcher(args.weights, preset=args.preset, device="cpu", precision="fp32", resize=(width, height),
-                          threshold=args.threshold, max_matches=candidates, fine_expectation=args.fine_expectation)
-    except (CheckpointError, ValueError) as error:
-        raise CliError(str(error)) from None
-    source = matcher.loaded.description if matcher.loaded else str(args.weights)
-    info = ExportInfo(matcher.name, width, height, candidates, matcher.threshold, matcher.border_rm,
-                      matcher.fine_expectation, source)
-    export_onnx(matcher.model, info, output)
+    matcher = _export(args, (width, height), candidates, args.threshold, output)
+    matcher.max_matches = candidates  # PyTorch's matches as the graph's: the most confident candidates
     print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB): {matcher.name} at {width}x{height}, "
           f"{candidates} coarse candidates, threshold {matcher.threshold:g}")
     if not args.no_check:
@@ -93,8 +86,7 @@ def onnx_matcher(args: argparse.Namespace, resize: tuple[int, int], folder: str,
                  max_matches: int | None = None) -> OnnxMatcher:
     """``--backend onnxruntime``'s matcher: ``args.weights`` if it is a .onnx, else those weights (or the bundled
     ones) exported into ``folder`` at ``resize`` with ``max_matches`` (or 1024) candidates."""
-    from .export import DEFAULT_CANDIDATES, ExportInfo, OnnxMatcher, coarse_cells, export_onnx
-    from .matcher import Matcher
+    from .export import DEFAULT_CANDIDATES, OnnxMatcher, coarse_cells
 
     require_onnx(runtime_only=bool(args.weights and args.weights.endswith(".onnx")))
     if args.device not in ("auto", "cpu"):
@@ -108,14 +100,25 @@ def onnx_matcher(args: argparse.Namespace, resize: tuple[int, int], folder: str,
             raise CliError(f"{args.weights}: {error}") from None
     if not isinstance(resize, tuple) or len(resize) != 2:
         raise CliError("--backend onnxruntime exports at one size: give --resize W H")
-    candidates = min(max_matches or DEFAULT_CANDIDATES, coarse_cells(*resize))
+    path = Path(folder) / "model.onnx"
+    _export(args, resize, min(max_matches or DEFAULT_CANDIDATES, coarse_cells(*resize)), threshold, path)
+    return OnnxMatcher(path, threshold, max_matches)
+
+
+def _export(args: argparse.Namespace, resize: tuple[int, int], candidates: int, threshold: float | None,
+            output: Path) -> Matcher:
+    """Export ``args.weights`` (``--preset``, ``--fine_expectation``) at ``resize`` to ``output``; the fp32 matcher
+    it was made from, or one clear CliError."""
+    from .export import ExportInfo, export_onnx
+    from .matcher import Matcher
+
     try:
         matcher = Matcher(args.weights, preset=args.preset, device="cpu", precision="fp32", resize=resize,
                           threshold=threshold, fine_expectation=args.fine_expectation)
     except (CheckpointError, ValueError) as error:
         raise CliError(str(error)) from None
+    source = matcher.loaded.description if matcher.loaded else str(args.weights)
     info = ExportInfo(matcher.name, *resize, candidates, matcher.threshold, matcher.border_rm,
-                      matcher.fine_expectation, matcher.loaded.description if matcher.loaded else "built in")
-    path = Path(folder) / "model.onnx"
-    export_onnx(matcher.model, info, path)
-    return OnnxMatcher(path, threshold, max_matches)
+                      matcher.fine_expectation, source)
+    export_onnx(matcher.model, info, output)
+    return matcher

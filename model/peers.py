@@ -92,7 +92,10 @@ class DiskLightGlue:
 
     @torch.inference_mode()
     def match(self, image0: np.ndarray, image1: np.ndarray) -> PeerMatches:
-        features0, features1 = self._features(image0), self._features(image1)
+        return self.glue(self._features(image0), self._features(image1))
+
+    def glue(self, features0: dict[str, torch.Tensor], features1: dict[str, torch.Tensor]) -> PeerMatches:
+        """LightGlue's matches between two images' features, in the features' pixels (corner convention)."""
         result = self.matcher({"image0": features0, "image1": features1})
         pairs = result["matches"][0].cpu().numpy()
         scores = result["scores"][0].cpu().numpy().astype(np.float32)
@@ -192,20 +195,14 @@ class LightGlueMatcher(MatchLimits):
         first, second = (image if isinstance(image, DiskFeatures) else self.encode(image) for image in (image0, image1))
         extracted = time.perf_counter()
         features0 = _inside(first, region0) if region0 is not None else first.features
-        result = self.peer.matcher({"image0": features0, "image1": second.features})
-        pairs = result["matches"][0].cpu().numpy()
-        scores = result["scores"][0].float().cpu().numpy()
-        order = np.argsort(-scores, kind="stable")
-        order = order[scores[order] >= self.threshold][: self.max_matches]
-        pairs, scores = pairs[order], scores[order]
-        # LightGlue's keypoints put pixel centres at integers; +0.5 gives LoFTR's corner convention.
-        keypoints0 = (features0["keypoints"][0].cpu().numpy()[pairs[:, 0]] + 0.5) * first.scale_xy
-        keypoints1 = (second.features["keypoints"][0].cpu().numpy()[pairs[:, 1]] + 0.5) * second.scale_xy
+        matches = self.peer.glue(features0, second.features)
+        order = np.argsort(-matches.confidence, kind="stable")
+        order = order[matches.confidence[order] >= self.threshold][: self.max_matches]
         done = time.perf_counter()
-        return MatchResult(keypoints0=np.ascontiguousarray(keypoints0, np.float32),
-                           keypoints1=np.ascontiguousarray(keypoints1, np.float32),
-                           confidence=np.ascontiguousarray(scores, np.float32),
-                           fine_std=np.full(len(scores), np.nan, np.float32),
+        return MatchResult(keypoints0=np.ascontiguousarray(matches.keypoints0[order] * first.scale_xy, np.float32),
+                           keypoints1=np.ascontiguousarray(matches.keypoints1[order] * second.scale_xy, np.float32),
+                           confidence=np.ascontiguousarray(matches.confidence[order], np.float32),
+                           fine_std=np.full(len(order), np.nan, np.float32),
                            timings_ms={"backbone": (extracted - start) * 1000.0,
                                        "coarse_matching": (done - extracted) * 1000.0})
 
