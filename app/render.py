@@ -6,6 +6,7 @@ scale (so colours mean the same thing from frame to frame), a colour-bar legend,
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -112,29 +113,47 @@ def _text_width(text: str, size: float, text_scale: float) -> int:
 
 def _put_text(canvas: np.ndarray, text: str, origin: tuple[int, int], size: float = 0.5,
               color: tuple[int, int, int] = (255, 255, 255), text_scale: float = 1.0) -> None:
-    """Text with a dark outline, readable on any image (``size``: OpenCV's font scale at ``text_scale`` 1).
+    """Text with a dark outline, readable on any image (``size``: OpenCV's font scale at ``text_scale`` 1)."""
+    sprite = _text_sprite(text, size * text_scale, _stroke(text_scale), color)
+    x, y = origin
+    left, top = x - sprite.origin[0], y - sprite.origin[1]
+    height, width = sprite.keep.shape[:2]
+    # The part of the sprite inside the canvas (text near an edge is cut, as OpenCV cuts it).
+    x0, y0 = max(-left, 0), max(-top, 0)
+    x1, y1 = min(width, canvas.shape[1] - left), min(height, canvas.shape[0] - top)
+    if x1 <= x0 or y1 <= y0:
+        return
+    region = canvas[top + y0:top + y1, left + x0:left + x1]
+    region[:] = cv2.add(cv2.multiply(region, sprite.keep[y0:y1, x0:x1], scale=1 / 255), sprite.ink[y0:y1, x0:x1])
 
-    The text is drawn once, as a coverage mask of its own small box, and the outline is that mask grown by a
-    stroke (not a thicker stroke: OpenCV 5 renders one with a wider advance, which misaligned the shadow); then
-    both are blended into the canvas. One ``putText`` instead of six: the window draws several lines per frame
-    while the model runs beside it.
-    """
-    font_scale, stroke = size * text_scale, _stroke(text_scale)
+
+@dataclass(frozen=True)
+class TextSprite:
+    """A text drawn once, to blend into a canvas: ``keep`` scales what is under it (dark under the outline), ``ink``
+    is then added; ``origin``: the text's baseline origin within the sprite (x, y)."""
+
+    keep: np.ndarray
+    ink: np.ndarray
+    origin: tuple[int, int]
+
+
+@functools.lru_cache(maxsize=256)
+def _text_sprite(text: str, font_scale: float, stroke: int, color: tuple[int, int, int]) -> TextSprite:
+    """The text drawn once as a coverage mask of its own box, with an outline that is the mask grown by a stroke (not
+    a thicker stroke: OpenCV 5 renders one with a wider advance, which misaligned the shadow). Kept: most of a
+    view's texts (title, legend, hints) are the same frame after frame, and blending a kept sprite is two
+    operations."""
     (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, stroke)
     pad = 2 * stroke
-    x, y = origin
-    left, top = max(x - pad, 0), max(y - height - pad, 0)
-    right, bottom = min(x + width + pad, canvas.shape[1]), min(y + baseline + pad, canvas.shape[0])
-    if right <= left or bottom <= top:
-        return
-    mask = np.zeros((bottom - top, right - left), np.uint8)
-    cv2.putText(mask, text, (x - left, y - top), cv2.FONT_HERSHEY_SIMPLEX, font_scale, 255, stroke, cv2.LINE_AA)
+    mask = np.zeros((height + baseline + 2 * pad, width + 2 * pad), np.uint8)
+    origin = (pad, height + pad)
+    cv2.putText(mask, text, origin, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 255, stroke, cv2.LINE_AA)
     outline = cv2.dilate(mask, _OUTLINE_KERNELS.setdefault(stroke, _outline_kernel(stroke)))
-    region = canvas[top:bottom, left:right]
     keep = cv2.cvtColor(cv2.bitwise_not(outline), cv2.COLOR_GRAY2BGR)  # the outline darkens what is under it
-    ink = cv2.cvtColor(mask, cv2.COLOR_GRAY2BGR)
-    paint = cv2.multiply(np.full_like(region, color), ink, scale=1 / 255)
-    region[:] = cv2.add(cv2.multiply(region, keep, scale=1 / 255), paint)
+    ink = cv2.multiply(np.full((*mask.shape, 3), color, np.uint8), cv2.cvtColor(mask, cv2.COLOR_GRAY2BGR),
+                       scale=1 / 255)
+    keep.flags.writeable = ink.flags.writeable = False
+    return TextSprite(keep, ink, origin)
 
 
 _OUTLINE_KERNELS: dict[int, np.ndarray] = {}

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from app import render
 from app.render import (
     GAP,
     OUTLINE_COLOR,
@@ -313,3 +314,18 @@ def test_the_help_overlay_and_the_text_panel_keep_apart(text_scale: float) -> No
     gaps = np.nonzero(np.diff(rows) > 1)[0]
     assert len(gaps) == 1  # two panels, one above the other, grey between them
     assert rows[0] == 0 and rows[-1] == view.shape[0] - 1
+
+
+def test_text_is_the_same_drawn_again_and_cut_cleanly_at_the_canvas_edge() -> None:
+    """Texts are drawn from kept sprites: a second draw equals the first, and a text moved past the left edge shows
+    exactly the part of it still inside, shifted."""
+    first, second, moved = (np.full((60, 300, 3), 90, np.uint8) for _ in range(3))
+    render._put_text(first, "frame #123", (40, 30), 0.6, (255, 255, 0), 1.5)
+    render._put_text(second, "frame #123", (40, 30), 0.6, (255, 255, 0), 1.5)
+    render._put_text(moved, "frame #123", (-20, 30), 0.6, (255, 255, 0), 1.5)
+    assert (first != 90).any()
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(moved[:, :240], first[:, 60:])
+    render._put_text(moved, "off the canvas", (400, 30))  # wholly outside: nothing drawn, no error
+    render._put_text(moved, "above it", (10, -50))
+    np.testing.assert_array_equal(moved[:, :240], first[:, 60:])

@@ -10,13 +10,18 @@ Usage:  .venv/bin/python tools/gui_fps.py [--seconds 30] [--camera_fps 30] [--lo
 (app flags such as --geometry homography or --compare sift apply to the window as in the app)
 --load_threads N loads the model with N torch threads in the main thread (the app uses 1; see
 ``app.cli.single_threaded_torch``), to measure what that choice is worth.
+--model_alone first times the same model alone (``python -m model bench`` on the same weights, size and cap, eager
+and compiled, in a child process: a team of OpenMP threads left in this process's main thread would slow the
+window's inference thread) and prints the window's rate as a share of each.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -52,6 +57,8 @@ def main() -> int:
     tool.add_argument("--seconds", type=float, default=30.0)
     tool.add_argument("--camera_fps", type=float, default=30.0)
     tool.add_argument("--load_threads", type=int, help="torch threads for loading the model in the main thread")
+    tool.add_argument("--model_alone", action="store_true",
+                      help="time the model alone first (model bench, eager and compiled) and compare")
     options, app_flags = tool.parse_known_args()
     args = build_parser().parse_args(app_flags)
     resize = validate(args)
@@ -59,6 +66,7 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     application = QApplication(sys.argv[:1])
     threads = torch.get_num_threads()
+    alone: dict[str, float] = {}
     if options.load_threads:
         torch.set_num_threads(options.load_threads)
         matcher = build_matcher(args, args.model)
@@ -66,6 +74,8 @@ def main() -> int:
     else:
         with single_threaded_torch(enabled=True):
             matcher = build_matcher(args, args.model)
+    if options.model_alone:
+        alone = _model_alone_fps(matcher, resize, args)
     source = open_source(str(SAMPLE_VIDEO))
     source.fps = options.camera_fps  # the capture thread paces at the source's rate, as a camera delivers
     frames = looped(lambda: open_source(str(SAMPLE_VIDEO)))
@@ -94,12 +104,36 @@ def main() -> int:
           f"model loaded with {options.load_threads or 1}: {window.results_received} results ({window.results_shown} "
           f"drawn) in {options.seconds:g} s, "
           f"{statistics.mean(history['fps'][kept]):.1f} FPS matched; ms per stage: {stages}")
+    if alone:
+        window_fps = statistics.mean(history["fps"][kept])
+        print("the model alone (model bench, same weights, size and cap): " + ", ".join(
+            f"{name} {fps:.1f} FPS (window {window_fps / fps:.0%} of it)" for name, fps in alone.items()))
     if len(samples) == 2 and samples[1]:
         busy = samples[1]
         busy.subtract(samples[0])
         shares = ", ".join(f"{name} {seconds / (options.seconds * 2 / 3):.2f}" for name, seconds in busy.most_common(6))
         print(f"cores used by each thread name over the last two thirds (/proc): {shares}")
     return 0
+
+
+def _model_alone_fps(matcher: object, resize: object, args: argparse.Namespace) -> dict[str, float]:
+    """Frames per second of ``model bench`` (cached anchor) on the window's model, size and cap: eager and compiled."""
+    loaded = getattr(matcher, "loaded", None)
+    if loaded is None or resize is None:
+        return {}
+    size = resize if isinstance(resize, tuple) else (resize,)
+    command = [sys.executable, "-m", "model", "bench", "--weights", str(loaded.path), "--resize", *map(str, size),
+               "--runs", "30", "--no_kornia", "--compile", "--device", "cpu"]
+    if getattr(matcher, "max_matches", None) is not None:
+        command += ["--max_matches", str(matcher.max_matches)]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    output = subprocess.run(command, capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parent.parent).stdout
+    rates = {"eager": r"^ours \S+, cached anchor .*?([\d.]+) fps",
+             "compiled": r"^ours \S+, compiled, cached .*?([\d.]+) fps"}
+    found = {name: re.search(pattern, output, re.MULTILINE) for name, pattern in rates.items()}
+    return {name: float(match.group(1)) for name, match in found.items() if match}
 
 
 def _thread_cpu_seconds() -> Counter[str]:
