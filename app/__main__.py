@@ -2,14 +2,15 @@
 
 import sys
 
-from model.interrupt import quit_at_once_on_ctrl_c
+from model.interrupt import exit_at_once_on_ctrl_c, quit_at_once_on_ctrl_c
 
 
 def run() -> int:
-    """The app's exit code (``app.cli.main``; Ctrl-C while it starts: "interrupted" and 130)."""
+    """The app's exit code (``app.cli.main``; Ctrl-C while it starts: "interrupted" and 130; once it is done, the
+    run's own exit code at once)."""
     with quit_at_once_on_ctrl_c():
         from .cli import main
-    return main()
+    return exit_at_once_on_ctrl_c(main())
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from model.classical import (
     AnyMatcher,
     ClassicalMatcher,
 )
+from model.errors import out_of_memory, out_of_memory_message
 from model.images import read_image
 from model.interrupt import quit_at_once_on_ctrl_c
 from model.matcher import PRECISIONS, Matcher, Resize, device_argument, parse_resize, resize_array, resolve_device
@@ -462,8 +463,13 @@ def main(argv: list[str] | None = None) -> int:
     except (AppError, SourceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except torch.OutOfMemoryError:
-        print("error: out of GPU memory; use a smaller --resize or --max_matches, or --device cpu", file=sys.stderr)
+    except (RuntimeError, MemoryError) as error:
+        if not out_of_memory(error):
+            raise
+        hint = "use a smaller --resize (e.g. --resize 640 480)"
+        if isinstance(error, torch.OutOfMemoryError):
+            hint += ", or --device cpu"
+        print(f"error: {out_of_memory_message(error, hint)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # while it starts (a run's loop and the window stop on Ctrl-C themselves)
         print("interrupted", file=sys.stderr)

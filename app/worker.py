@@ -18,6 +18,7 @@ from PyQt6.QtCore import QThread, pyqtSignal
 
 from model.classical import AnyMatcher
 from model.cpu_load import ThreadGovernor
+from model.errors import out_of_memory, out_of_memory_message
 from model.geometry import Box
 from model.matcher import Matcher, Resize
 
@@ -31,7 +32,10 @@ from .window_setup import WindowOptions
 
 
 def _reason(error: Exception) -> str:
-    """The first line of an error's message (its type when it has none), for the status bar."""
+    """The first line of an error's message (its type when it has none), for the status bar; running out of memory
+    says what to do instead of the allocator's message."""
+    if out_of_memory(error):
+        return out_of_memory_message(error, "match at a smaller size (the , key)")
     return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 

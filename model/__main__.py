@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from .interrupt import quit_at_once_on_ctrl_c
+from .interrupt import exit_at_once_on_ctrl_c, quit_at_once_on_ctrl_c
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,12 +34,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(commands: dict[str, Any], args: argparse.Namespace) -> int:
-    from .cli import CliError
+    from .errors import CliError, out_of_memory, out_of_memory_message
 
     try:
         return commands[args.command][1](args) or 0
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (RuntimeError, MemoryError) as error:
+        if not out_of_memory(error):
+            raise
+        hint = ("use a smaller --batch or --size" if args.command == "train" else
+                "use a smaller --resize (e.g. --resize 640 480)")
+        print(f"error: {out_of_memory_message(error, hint)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -47,4 +54,4 @@ def _run(commands: dict[str, Any], args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_at_once_on_ctrl_c(main()))

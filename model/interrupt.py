@@ -1,9 +1,11 @@
-"""Ctrl-C while the command lines start: one line and exit code 130, never a traceback or a hang."""
+"""Ctrl-C while the command lines start or end: one line and exit code 130 (or the run's own), never a traceback
+or a hang."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -27,3 +29,17 @@ def quit_at_once_on_ctrl_c() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def exit_at_once_on_ctrl_c(code: int) -> int:
+    """Once a command is done (everything written and said): a Ctrl-C while the interpreter shuts down (joining
+    writer threads, freeing the model) ends it at once with the command's exit ``code``, not with a
+    KeyboardInterrupt in the middle of that. Returns ``code``."""
+    def exit_now(signum: int, frame: Any) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(code)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, exit_now)
+    return code

@@ -248,6 +248,16 @@ class MatchLimits:
         self._max_matches = value
 
 
+def device_memory_bytes(device: torch.device) -> int:
+    """The device's memory in bytes (a GPU's total, the machine's RAM for the CPU); 0 when unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not every platform has these
+        return 0
+
+
 def cast_matrix_weights(model: nn.Module, dtype: torch.dtype) -> None:
     """Store the weights of every linear and convolution layer in ``dtype``, in place.
 
@@ -408,7 +418,10 @@ class Matcher(MatchLimits):
     def encode(self, image: ImageLike, keep_aspect: bool = False, network_scale: float = 1.0) -> EncodedImage:
         """Everything about one image that does not depend on the other: to cache (e.g. the anchor of a
         live stream). Backbone features plus the coarse transformer's first (self-attention) layer.
-        ``keep_aspect``, ``network_scale``: see ``preprocess``."""
+        ``keep_aspect``, ``network_scale``: see ``preprocess``. MemoryError at once for an image too large to be
+        matched against one of its own size (see ``check_fits``)."""
+        shape = image.shape[:2] if isinstance(image, np.ndarray) else tuple(to_gray_float(image).shape[2:])
+        self.check_fits(shape, shape)
         encoded = self._extract(image, timer=None, keep_aspect=keep_aspect, network_scale=network_scale)
         with self._autocast():
             features = self.model.run_first_layer(encoded.features)
@@ -430,6 +443,9 @@ class Matcher(MatchLimits):
         region0: (x0, y0, x1, y1) in image 0's pixels: keep only matches whose keypoint0 lies in it. It is
             applied before ``max_matches``, so the cap selects the most confident matches of the region.
         """
+        self.check_fits(*(image.image_size if isinstance(image, EncodedImage) else
+                          image.shape[:2] if isinstance(image, np.ndarray) else tuple(to_gray_float(image).shape[2:])
+                          for image in (image0, image1)))
         timer = StageTimer(self.device)
         encoded = [self._encoded(image, timer) for image in (image0, image1)]
         allowed0 = None if region0 is None else self._cells_in_region(encoded[0], region0)
@@ -449,6 +465,21 @@ class Matcher(MatchLimits):
             fine_std=np.ascontiguousarray(table[:, 5]),
             timings_ms=timer.ms,
         )
+
+    def check_fits(self, shape0: tuple[int, ...], shape1: tuple[int, ...]) -> None:
+        """MemoryError, before any work, when matching images of these (height, width) at the matcher's size needs
+        more memory than the device has: coarse matching holds two fp32 score matrices of (cells0 x cells1) at
+        once (frames matched at their own size, ``resize=None``: a 8000x6000 photo would need terabytes)."""
+        cells = [math.prod(network_size(int(height), int(width), self.resize)) // COARSE_STRIDE**2
+                 for height, width in (shape0[:2], shape1[:2])]
+        needed = 2 * 4 * cells[0] * cells[1]
+        available = device_memory_bytes(self.device)
+        if available and needed > available:
+            sizes = " and ".join(f"{width}x{height}" for height, width in
+                                 (network_size(int(h), int(w), self.resize) for h, w in (shape0[:2], shape1[:2])))
+            where = "this machine" if self.device.type == "cpu" else "this GPU"
+            raise MemoryError(f"matching at {sizes} needs about {needed / 1e9:.0f} GB for coarse matching, more than "
+                              f"the {available / 1e9:.0f} GB of {where}")
 
     def _cells_in_region(self, encoded: EncodedImage, region: tuple[float, float, float, float]) -> torch.Tensor:
         """[1, Hc * Wc] bool: the coarse cells whose keypoint (in the caller's pixels) lies in ``region``."""

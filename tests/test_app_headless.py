@@ -21,7 +21,7 @@ from model import peers
 from model.checkpoints import save_weights
 from model.config import get_preset
 from model.loftr import LoFTR
-from model.matcher import Matcher
+from model.matcher import Matcher, device_memory_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -144,6 +144,22 @@ def test_bad_input_is_one_line(weights: Path, tmp_path: Path, capsys: pytest.Cap
     assert main(base + args) == 2  # later flags win
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_frames_too_large_to_match_at_their_size_are_one_line(weights: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """--resize -1 on 8000x6000 photos: the error says what they would need and what to do, at once, exit code 2."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        cv2.imwrite(str(folder / name), np.zeros((6000, 8000, 3), np.uint8))
+    code = main(["--no_display", "--input", str(folder), "--resize", "-1", "--weight", str(weights),
+                 "--output_dir", str(tmp_path / "out")])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2
+    assert last == ("error: matching at 8000x6000 and 8000x6000 needs about 4500 GB for coarse matching, more than the "
+                    f"{device_memory_bytes(torch.device('cpu')) / 1e9:.0f} GB of this machine; use a smaller --resize "
+                    "(e.g. --resize 640 480)")
 
 
 def _run_app(args: list[str], **kwargs: object) -> subprocess.Popen[str]:

@@ -29,6 +29,8 @@ def files(tmp_path_factory: pytest.TempPathFactory, photo_pair: tuple[np.ndarray
     cv2.imwrite(str(paths["a"]), photo_pair[0])
     cv2.imwrite(str(paths["b"]), cv2.resize(photo_pair[1], (500, 400)))
     paths["text"].write_text("not an image")
+    paths["huge"] = folder / "huge.jpg"  # 8000x6000: matched at its own size, coarse matching would need terabytes
+    cv2.imwrite(str(paths["huge"]), np.zeros((6000, 8000), np.uint8))
     return paths
 
 
@@ -104,6 +106,8 @@ def test_match_geometry_adds_inliers_and_matrix(files: dict[str, Path], tmp_path
     (["match", "{a}", "{a}", "--calibration", "{text}"], "x.png is not a calibration file OpenCV can read"),
     (["match", "{a}", "{a}", "--calibration", "{a}", "--intrinsics", "500", "500", "320", "240"],
      "give --intrinsics FX FY CX CY or --calibration FILE, not both"),
+    (["match", "{huge}", "{huge}", "--weights", "{weights}", "--resize", "-1"],
+     "matching at 8000x6000 and 8000x6000 needs about 4500 GB for coarse matching"),
 ])
 def test_bad_input_is_one_line_and_exit_2(files: dict[str, Path], argv: list[str], message: str,
                                           capsys: pytest.CaptureFixture[str]) -> None:

@@ -958,3 +958,15 @@ def test_results_come_drawn_by_the_inference_thread(qtbot, window) -> None:  # t
     qtbot.keyClick(window, Qt.Key.Key_L)  # a new look: the inference thread draws with it from then on
     qtbot.waitUntil(lambda: window.last_packet.view_key is not None
                     and window.last_packet.view_key[0].view == "points", timeout=60000)
+
+
+def test_running_out_of_memory_is_said_with_what_to_do() -> None:
+    from app.worker import _reason
+
+    allocator = RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
+                             "memory: you tried to allocate 2250000000000 bytes.")
+    assert _reason(allocator) == "out of memory at this size; match at a smaller size (the , key)"
+    refused = MemoryError("matching at 8000x6000 and 8000x6000 needs about 4500 GB for coarse matching")
+    assert _reason(refused) == ("matching at 8000x6000 and 8000x6000 needs about 4500 GB for coarse matching; match at "
+                                "a smaller size (the , key)")
+    assert _reason(ValueError("first line\nsecond")) == "first line"

@@ -379,6 +379,23 @@ def test_ctrl_c_during_start_up_is_one_line(command: list[str], after_s: float, 
     assert "interrupted" in err
 
 
+def test_ctrl_c_after_a_run_is_done_exits_with_its_code_at_once() -> None:
+    """A Ctrl-C that arrives once everything is written (while the interpreter shuts down) ends the process at once
+    with the run's exit code: no KeyboardInterrupt in the middle of the shutdown, no death by the signal."""
+    code = ("import os, signal, sys, threading, time\n"
+            "from model.interrupt import exit_at_once_on_ctrl_c\n"
+            "threading.Thread(target=time.sleep, args=(30,)).start()  # a writer thread the shutdown would wait for\n"
+            "print('done', flush=True)\n"
+            "sys.exit(exit_at_once_on_ctrl_c(3))\n")
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, preexec_fn=_ctrl_c_as_on_a_terminal)
+    assert process.stdout is not None and process.stdout.readline().strip() == "done"
+    time.sleep(0.3)  # in the shutdown's wait for the thread
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=10)
+    assert process.returncode == 3 and "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
 def test_a_killed_run_leaves_no_half_written_output(tmp_path: Path) -> None:
     """SIGKILL mid-run (no handler runs): every PNG decodes, every npz loads, frames.csv has whole rows and the
     mp4 plays up to its last finished fragment."""

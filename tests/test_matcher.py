@@ -243,3 +243,16 @@ def test_a_compiler_that_fails_leaves_the_matcher_eager(model: LoFTR, photo_pair
     assert matcher.compiled
     assert matcher.warm_up() == "InvalidCxxCompiler: No working C++ compiler found"
     assert not matcher.compiled and len(matcher.match(*photo_pair)) > 10
+
+
+def test_images_too_large_to_match_are_refused_before_any_work(model: LoFTR) -> None:
+    """At their own size (resize None) two 8000x6000 images need two 750,000 x 750,000 score matrices: a clear
+    MemoryError at once, from encode and from match, instead of minutes of backbone and then the allocator's."""
+    matcher = _matcher(model, resize=None)
+    huge = np.zeros((6000, 8000), np.uint8)
+    with pytest.raises(MemoryError, match="needs about 4500 GB for coarse matching"):
+        matcher.encode(huge)
+    with pytest.raises(MemoryError, match="matching at 8000x6000 and 8000x6000"):
+        matcher.match(huge, huge)
+    matcher.resize = (640, 480)  # the same images brought to a size that fits are matched
+    assert matcher.match(huge, huge).keypoints0.shape[1] == 2
