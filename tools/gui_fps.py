@@ -6,7 +6,8 @@ last two thirds of the run are printed: frames matched per second and per-stage 
 inference thread, with how many results there were and how many of them were drawn, and the share of a core
 each of the app's threads used (Linux). ``--threads N`` fixes the matching threads as in the app.
 
-Usage:  .venv/bin/python tools/gui_fps.py [--seconds 30] [--camera_fps 30] [--load_threads N] [app flags...]
+Usage:  .venv/bin/python tools/gui_fps.py [--seconds 30] [--camera_fps 30] [--load_threads N] [--screen 1920x1080]
+        [--model_alone] [app flags...]
 (app flags such as --geometry homography or --compare sift apply to the window as in the app)
 --load_threads N loads the model with N torch threads in the main thread (the app uses 1; see
 ``app.cli.single_threaded_torch``), to measure what that choice is worth.
@@ -18,11 +19,13 @@ window's inference thread) and prints the window's rate as a share of each.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -57,6 +60,9 @@ def main() -> int:
     tool.add_argument("--seconds", type=float, default=30.0)
     tool.add_argument("--camera_fps", type=float, default=30.0)
     tool.add_argument("--load_threads", type=int, help="torch threads for loading the model in the main thread")
+    tool.add_argument("--screen", default="1920x1080", metavar="WxH",
+                      help="the offscreen screen's size (Qt's own default is 800x800, smaller than most desktops: "
+                           "the window would show the view shrunk)")
     tool.add_argument("--model_alone", action="store_true",
                       help="time the model alone first (model bench, eager and compiled) and compare")
     options, app_flags = tool.parse_known_args()
@@ -64,6 +70,7 @@ def main() -> int:
     resize = validate(args)
     if args.threads:
         torch.set_num_threads(args.threads)
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={_screen_config(options.screen)}"
     application = QApplication(sys.argv[:1])
     threads = torch.get_num_threads()
     alone: dict[str, float] = {}
@@ -114,6 +121,17 @@ def main() -> int:
         shares = ", ".join(f"{name} {seconds / (options.seconds * 2 / 3):.2f}" for name, seconds in busy.most_common(6))
         print(f"cores used by each thread name over the last two thirds (/proc): {shares}")
     return 0
+
+
+def _screen_config(size: str) -> str:
+    """A configuration file for Qt's offscreen platform with one screen of ``size`` (WxH); its path."""
+    width, height = (int(value) for value in size.lower().split("x"))
+    screen = {"name": "OffscreenScreen", "x": 0, "y": 0, "width": width, "height": height, "logicalDpi": 96,
+              "logicalBaseDpi": 96, "dpr": 1}
+    path = Path(tempfile.gettempdir()) / f"gui_fps_screen_{width}x{height}.json"
+    path.write_text(json.dumps({"synchronousWindowSystemEvents": False, "windowFrameMargins": False,
+                                "screens": [screen]}))
+    return str(path)
 
 
 def _model_alone_fps(matcher: object, resize: object, args: argparse.Namespace) -> dict[str, float]:
