@@ -420,8 +420,8 @@ class Matcher(MatchLimits):
         live stream). Backbone features plus the coarse transformer's first (self-attention) layer.
         ``keep_aspect``, ``network_scale``: see ``preprocess``. MemoryError at once for an image too large to be
         matched against one of its own size (see ``check_fits``)."""
-        shape = image.shape[:2] if isinstance(image, np.ndarray) else tuple(to_gray_float(image).shape[2:])
-        self.check_fits(shape, shape)
+        size = self._network_hw(image)
+        self.check_fits(size, size)
         encoded = self._extract(image, timer=None, keep_aspect=keep_aspect, network_scale=network_scale)
         with self._autocast():
             features = self.model.run_first_layer(encoded.features)
@@ -443,9 +443,7 @@ class Matcher(MatchLimits):
         region0: (x0, y0, x1, y1) in image 0's pixels: keep only matches whose keypoint0 lies in it. It is
             applied before ``max_matches``, so the cap selects the most confident matches of the region.
         """
-        self.check_fits(*(image.image_size if isinstance(image, EncodedImage) else
-                          image.shape[:2] if isinstance(image, np.ndarray) else tuple(to_gray_float(image).shape[2:])
-                          for image in (image0, image1)))
+        self.check_fits(self._network_hw(image0), self._network_hw(image1))
         timer = StageTimer(self.device)
         encoded = [self._encoded(image, timer) for image in (image0, image1)]
         allowed0 = None if region0 is None else self._cells_in_region(encoded[0], region0)
@@ -466,17 +464,22 @@ class Matcher(MatchLimits):
             timings_ms=timer.ms,
         )
 
-    def check_fits(self, shape0: tuple[int, ...], shape1: tuple[int, ...]) -> None:
-        """MemoryError, before any work, when matching images of these (height, width) at the matcher's size needs
-        more memory than the device has: coarse matching holds two fp32 score matrices of (cells0 x cells1) at
-        once (frames matched at their own size, ``resize=None``: a 8000x6000 photo would need terabytes)."""
-        cells = [math.prod(network_size(int(height), int(width), self.resize)) // COARSE_STRIDE**2
-                 for height, width in (shape0[:2], shape1[:2])]
-        needed = 2 * 4 * cells[0] * cells[1]
+    def _network_hw(self, image: ImageLike | EncodedImage) -> tuple[int, int]:
+        """The (height, width) the network sees an image at (an encoding's own; an image's at ``resize``)."""
+        if isinstance(image, EncodedImage):
+            return image.network_size
+        height, width = image.shape[:2] if isinstance(image, np.ndarray) else image.shape[-2:]
+        return network_size(int(height), int(width), self.resize)
+
+    def check_fits(self, size0: tuple[int, int], size1: tuple[int, int]) -> None:
+        """MemoryError, before any work, when matching at these network sizes (height, width) needs more memory than
+        the device has: coarse matching holds two fp32 score matrices of (cells0 x cells1) at once (frames matched
+        at their own size, ``resize=None``: a 8000x6000 photo would need terabytes)."""
+        cells0, cells1 = (math.prod(size) // COARSE_STRIDE**2 for size in (size0, size1))
+        needed = 2 * 4 * cells0 * cells1
         available = device_memory_bytes(self.device)
         if available and needed > available:
-            sizes = " and ".join(f"{width}x{height}" for height, width in
-                                 (network_size(int(h), int(w), self.resize) for h, w in (shape0[:2], shape1[:2])))
+            sizes = " and ".join(f"{width}x{height}" for height, width in (size0, size1))
             where = "this machine" if self.device.type == "cpu" else "this GPU"
             raise MemoryError(f"matching at {sizes} needs about {needed / 1e9:.0f} GB for coarse matching, more than "
                               f"the {available / 1e9:.0f} GB of {where}")
