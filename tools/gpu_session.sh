@@ -42,7 +42,7 @@ fi
     "$python" -m model bench --device cuda --random --preset outdoor_ds --resize 640 480 --runs 30 --compile
     # The window end to end (offscreen Qt), when PyQt6 is on the machine.
     if "$python" -c "import PyQt6, pyqtgraph" 2> /dev/null; then
-        "$python" tools/gui_fps.py --seconds 20 --camera_fps 120 --device cuda
+        "$python" tools/gui_fps.py --seconds 20 --camera_fps 120 --device cuda --model_alone
         "$python" tools/gui_fps.py --seconds 20 --camera_fps 120 --device cuda --compile
     else
         echo "gui_fps on CUDA: skipped (no PyQt6/pyqtgraph here)"

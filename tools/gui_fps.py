@@ -141,7 +141,7 @@ def _model_alone_fps(matcher: object, resize: object, args: argparse.Namespace) 
         return {}
     size = resize if isinstance(resize, tuple) else (resize,)
     command = [sys.executable, "-m", "model", "bench", "--weights", str(loaded.path), "--resize", *map(str, size),
-               "--runs", "30", "--no_kornia", "--compile", "--device", "cpu"]
+               "--runs", "30", "--no_kornia", "--compile", "--device", str(getattr(matcher, "device", "cpu"))]
     if getattr(matcher, "max_matches", None) is not None:
         command += ["--max_matches", str(matcher.max_matches)]
     if args.threads:
