@@ -22,7 +22,7 @@ from model.classical import (
     AnyMatcher,
     ClassicalMatcher,
 )
-from model.errors import out_of_memory, out_of_memory_message
+from model.errors import say_out_of_memory
 from model.images import read_image
 from model.interrupt import quit_at_once_on_ctrl_c
 from model.matcher import PRECISIONS, Matcher, Resize, device_argument, parse_resize, resize_array, resolve_device
@@ -464,13 +464,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (RuntimeError, MemoryError) as error:
-        if not out_of_memory(error):
-            raise
-        hint = "use a smaller --resize (e.g. --resize 640 480)"
-        if isinstance(error, torch.OutOfMemoryError):
-            hint += ", or --device cpu"
-        print(f"error: {out_of_memory_message(error, hint)}", file=sys.stderr)
-        return 2
+        on_gpu = isinstance(error, torch.OutOfMemoryError)
+        return say_out_of_memory(error, f"use a smaller --resize (e.g. --resize 640 480){', or --device cpu' * on_gpu}")
     except KeyboardInterrupt:  # while it starts (a run's loop and the window stop on Ctrl-C themselves)
         print("interrupted", file=sys.stderr)
         return 130

@@ -148,7 +148,7 @@ def _text_sprite(text: str, font_scale: float, stroke: int, color: tuple[int, in
     mask = np.zeros((height + baseline + 2 * pad, width + 2 * pad), np.uint8)
     origin = (pad, height + pad)
     cv2.putText(mask, text, origin, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 255, stroke, cv2.LINE_AA)
-    outline = cv2.dilate(mask, _OUTLINE_KERNELS.setdefault(stroke, _outline_kernel(stroke)))
+    outline = cv2.dilate(mask, _outline_kernel(stroke))
     keep = cv2.cvtColor(cv2.bitwise_not(outline), cv2.COLOR_GRAY2BGR)  # the outline darkens what is under it
     ink = cv2.multiply(np.full((*mask.shape, 3), color, np.uint8), cv2.cvtColor(mask, cv2.COLOR_GRAY2BGR),
                        scale=1 / 255)
@@ -156,9 +156,7 @@ def _text_sprite(text: str, font_scale: float, stroke: int, color: tuple[int, in
     return TextSprite(keep, ink, origin)
 
 
-_OUTLINE_KERNELS: dict[int, np.ndarray] = {}
-
-
+@functools.lru_cache(maxsize=8)
 def _outline_kernel(stroke: int) -> np.ndarray:
     """The outline's reach: ``stroke`` pixels left, right, up and down, and diagonally down-right."""
     kernel = np.zeros((2 * stroke + 1, 2 * stroke + 1), np.uint8)

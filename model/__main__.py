@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(commands: dict[str, Any], args: argparse.Namespace) -> int:
-    from .errors import CliError, out_of_memory, out_of_memory_message
+    from .errors import CliError, say_out_of_memory
 
     try:
         return commands[args.command][1](args) or 0
@@ -42,12 +42,8 @@ def _run(commands: dict[str, Any], args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (RuntimeError, MemoryError) as error:
-        if not out_of_memory(error):
-            raise
-        hint = ("use a smaller --batch or --size" if args.command == "train" else
-                "use a smaller --resize (e.g. --resize 640 480)")
-        print(f"error: {out_of_memory_message(error, hint)}", file=sys.stderr)
-        return 2
+        return say_out_of_memory(error, "use a smaller --batch or --size" if args.command == "train" else
+                                 "use a smaller --resize (e.g. --resize 640 480)")
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import torch
 
 
@@ -23,3 +25,12 @@ def out_of_memory_message(error: BaseException, hint: str) -> str:
         return f"{error}; {hint}"
     memory = "GPU memory" if isinstance(error, torch.OutOfMemoryError) else "memory"
     return f"out of {memory} at this size; {hint}"
+
+
+def say_out_of_memory(error: BaseException, hint: str) -> int:
+    """A command line's handling of ``error`` from a run: running out of memory is one "error: ..." line on stderr
+    (exit code 2, returned); anything else is raised again."""
+    if not out_of_memory(error):
+        raise error
+    print(f"error: {out_of_memory_message(error, hint)}", file=sys.stderr)
+    return 2

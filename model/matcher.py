@@ -8,6 +8,7 @@ runs them on the frame only.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
 import re
@@ -248,8 +249,10 @@ class MatchLimits:
         self._max_matches = value
 
 
+@functools.lru_cache(maxsize=None)
 def device_memory_bytes(device: torch.device) -> int:
-    """The device's memory in bytes (a GPU's total, the machine's RAM for the CPU); 0 when unknown."""
+    """The device's memory in bytes (a GPU's total, the machine's RAM for the CPU); 0 when unknown. Read once per
+    device: every match checks against it."""
     if device.type == "cuda":
         return int(torch.cuda.get_device_properties(device).total_memory)
     try:

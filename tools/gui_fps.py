@@ -106,13 +106,13 @@ def main() -> int:
     window.shutdown()
     history = {name: list(values) for name, values in window.stats.history.items()}
     kept = slice(len(history["fps"]) // 3, None)  # skip the warm-up
+    window_fps = statistics.mean(history["fps"][kept])
     stages = "  ".join(f"{stage} {statistics.mean(history[stage][kept]):.1f}" for stage in STAGES)
     print(f"{model_label(args.model, matcher)} on {matcher.device.type}/{matcher.precision}, {threads} torch threads, "
           f"model loaded with {options.load_threads or 1}: {window.results_received} results ({window.results_shown} "
           f"drawn) in {options.seconds:g} s, "
-          f"{statistics.mean(history['fps'][kept]):.1f} FPS matched; ms per stage: {stages}")
+          f"{window_fps:.1f} FPS matched; ms per stage: {stages}")
     if alone:
-        window_fps = statistics.mean(history["fps"][kept])
         print("the model alone (model bench, same weights, size and cap): " + ", ".join(
             f"{name} {fps:.1f} FPS (window {window_fps / fps:.0%} of it)" for name, fps in alone.items()))
     if len(samples) == 2 and samples[1]:
