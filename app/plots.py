@@ -23,6 +23,9 @@ STAGE_COLORS = ("#e6550d", "#3182bd", "#31a354", "#756bb1", "#bdbdbd")
 STAGE_SHORT_NAMES = ("backbone", "transformer", "matching", "fine", "geometry")
 MATCHES_COLOR, INLIERS_COLOR, FRAME_AGE_COLOR, TURNED_COLOR = "#9ecae1", "#5aff5a", "#f0f0f0", "#fd8d3c"
 PLOT_BACKGROUND, PLOT_FOREGROUND = "#202020", "#d0d0d0"
+# Qt draws antialiased one-pixel lines on a fast path: with 2-pixel curves a redraw of the plots took 4-5x as long
+# (30-40 ms, twice a second, time a small CPU took from matching).
+CURVE_WIDTH = 1
 
 
 def _finite_max(values: collections.deque[float]) -> float:
@@ -80,17 +83,17 @@ class StatsPanel(QWidget):
                   + "; dashed: compared",
                   self.turned_plot: _coloured([("degrees the camera turned since the anchor", TURNED_COLOR)])}
         # Inliers are NaN while verification is off: connect="finite" leaves a gap instead of a line at 0.
-        self.curves = {"fps": self.fps_plot.plot(pen=pg.mkPen("#fdae6b", width=2), connect="finite")}
+        self.curves = {"fps": self.fps_plot.plot(pen=pg.mkPen("#fdae6b", width=CURVE_WIDTH), connect="finite")}
         for name, color in (("matches", MATCHES_COLOR), ("inliers", INLIERS_COLOR)):
-            self.curves[name] = self.matches_plot.plot(pen=pg.mkPen(color, width=2), connect="finite")
+            self.curves[name] = self.matches_plot.plot(pen=pg.mkPen(color, width=CURVE_WIDTH), connect="finite")
             self.curves[f"compare_{name}"] = self.matches_plot.plot(  # NaN without a comparison: gaps
-                pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine), connect="finite")
+                pen=pg.mkPen(color, width=CURVE_WIDTH, style=Qt.PenStyle.DashLine), connect="finite")
         for stage, color in zip(STAGES, STAGE_COLORS, strict=True):
-            self.curves[stage] = self.latency_plot.plot(pen=pg.mkPen(color, width=2))
+            self.curves[stage] = self.latency_plot.plot(pen=pg.mkPen(color, width=CURVE_WIDTH))
         # How old each result's frame was: the stages plus the wait for the matcher (the latency a user sees).
         self.curves["frame_age"] = self.latency_plot.plot(
-            pen=pg.mkPen(FRAME_AGE_COLOR, width=1, style=Qt.PenStyle.DashLine))
-        self.curves["turned"] = self.turned_plot.plot(pen=pg.mkPen(TURNED_COLOR, width=2), connect="finite")
+            pen=pg.mkPen(FRAME_AGE_COLOR, width=CURVE_WIDTH, style=Qt.PenStyle.DashLine))
+        self.curves["turned"] = self.turned_plot.plot(pen=pg.mkPen(TURNED_COLOR, width=CURVE_WIDTH), connect="finite")
         self.titles: dict[pg.PlotWidget, QLabel] = {}
         for plot, title in titles.items():
             # A QLabel, not the plot's own title: that one cannot be narrower than its text, and on a small screen

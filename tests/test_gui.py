@@ -107,7 +107,7 @@ def window(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def test_frames_flow_and_stats_update(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_shown >= 3, timeout=60000)
-    assert window.view.pixmap() is not None and not window.view.pixmap().isNull()
+    assert window.view.shown_rect() is not None and not window.view.grab().isNull()
     assert len(window.stats.history["fps"]) >= 3
     assert window.model_label == "outdoor: test model"
     assert window.windowTitle() == "LoFTR Live - sample.mp4 - outdoor: test model [cpu/fp32]"
@@ -554,9 +554,9 @@ def test_a_video_or_folder_dropped_or_opened_becomes_the_input(  # type: ignore[
 def test_a_box_dragged_on_the_anchor_restricts_the_matches(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: window.results_shown >= 1, timeout=60000)
     view = window.view
-    shown, canvas_width = view.pixmap(), view._pixmap.width()
+    shown, canvas_width = view.shown_rect(), view.canvas_size().width()
     factor = shown.width() / canvas_width
-    left, top = (view.width() - shown.width()) / 2, (view.height() - shown.height()) / 2
+    left, top = shown.left(), shown.top()
 
     def widget_point(x: float, y: float) -> QPoint:  # canvas pixels -> widget position
         return QPoint(round(left + x * factor), round(top + y * factor))
@@ -605,19 +605,32 @@ def test_the_window_fits_the_screen(qtbot, window) -> None:  # type: ignore[no-u
 
 
 HIGH_DPI_VIEW = """
-import json, numpy as np
+import json, cv2, numpy as np
 from PyQt6.QtCore import QPoint
+from PyQt6.QtGui import QImage
 from PyQt6.QtWidgets import QApplication
 app = QApplication([])
 from app.window import MatchView
 view = MatchView()
 view.resize(800, 400)
 view.show()
-view.show_canvas(np.zeros((480, 1290, 3), np.uint8))
+canvas = np.random.default_rng(0).integers(0, 256, (480, 1290, 3), dtype=np.uint8)
+view.show_canvas(canvas)
 app.processEvents()
-shown = view.pixmap()
-print(json.dumps([view.devicePixelRatioF(), shown.devicePixelRatio(), shown.width(), view.to_canvas(QPoint(400, 200)),
-                  view.shrink_factor()]))
+ratio = view.devicePixelRatioF()
+shown = view.shown_rect()
+left, top, width, height = (round(value * ratio) for value in (shown.x(), shown.y(), shown.width(), shown.height()))
+grabbed = view.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)  # what the widget painted, screen pixels
+pixels = np.frombuffer(grabbed.constBits().asstring(grabbed.sizeInBytes()), np.uint8)
+rows = pixels.reshape(grabbed.height(), grabbed.bytesPerLine())
+pixels = rows[:, : grabbed.width() * 3].reshape(grabbed.height(), -1, 3)
+shrunk = width < canvas.shape[1]  # shrunk: each pixel the area average; enlarged: bilinear
+expected = cv2.resize(canvas, (width, height), interpolation=cv2.INTER_AREA if shrunk else cv2.INTER_LINEAR)[..., ::-1]
+difference = int(np.abs(pixels[top : top + height, left : left + width].astype(int) - expected).max())
+outside = pixels.copy()
+outside[top : top + height, left : left + width] = 0
+print(json.dumps([ratio, grabbed.width(), width, difference, int(outside.max()), top,
+                  view.to_canvas(QPoint(400, 200)), view.shrink_factor()]))
 """
 
 
@@ -631,9 +644,12 @@ def test_the_view_uses_every_pixel_of_a_high_dpi_screen(scale: float) -> None:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QT_SCALE_FACTOR=str(scale))  # 2: a 4K laptop's 200%
     done = subprocess.run([sys.executable, "-c", HIGH_DPI_VIEW], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120, check=True)
-    screen_ratio, pixmap_ratio, width, centre, shrunk = json.loads(done.stdout.splitlines()[-1])
-    assert screen_ratio == pixmap_ratio == scale
+    screen_ratio, screen_width, width, difference, outside, top, centre, shrunk = json.loads(
+        done.stdout.splitlines()[-1])
+    assert screen_ratio == scale and screen_width == 800 * scale
     assert width == 800 * scale  # the canvas scaled to the screen's pixels, not to widget units and enlarged
+    assert top > 0 and outside == 0  # the bars above and below the canvas are black
+    assert difference == 0  # the canvas scaled once, by OpenCV, then copied to the screen's pixels: no blur
     assert centre == pytest.approx([645.0, 240.0], abs=1.0)  # a click still lands on the right canvas pixel
     assert shrunk == pytest.approx(max(1.0, 1290 / (800 * scale)))  # on 2x pixels, a 1290-wide view is not shrunk
 

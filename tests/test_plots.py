@@ -83,3 +83,10 @@ def test_the_camera_motion_is_plotted_only_while_there_is_one(qtbot) -> None:  #
 def test_plot_tops_are_round_numbers() -> None:
     assert [round_up(v) for v in (0.5, 1.0, 1.2, 2.5, 9.0, 10.0, 11.0, 33.0, 330.0, 770.0)] == \
         [0.5, 1.0, 1.5, 3.0, 10.0, 10.0, 15.0, 50.0, 500.0, 1000.0]
+
+
+def test_every_curve_is_drawn_on_qts_fast_path(qtbot) -> None:  # type: ignore[no-untyped-def]
+    stats = StatsPanel(refresh_ms=60000)
+    qtbot.addWidget(stats)
+    # Antialiased pens wider than one pixel go through Qt's general stroker, several times slower per redraw.
+    assert all(curve.opts["pen"].widthF() <= 1.0 for curve in stats.curves.values())
