@@ -23,7 +23,7 @@ from app.render import (
 )
 from app.video import PacedVideoWriter, PngWriter, VideoWriter
 from model.geometry import STILL, RelativePose, TwoViewGeometry
-from model.visualize import OUTLIER_COLOR, position_colors
+from model.visualize import OUTLIER_COLOR, confidence_colors, position_colors
 
 HEIGHT, WIDTH = 240, 320
 
@@ -329,3 +329,15 @@ def test_text_is_the_same_drawn_again_and_cut_cleanly_at_the_canvas_edge() -> No
     render._put_text(moved, "off the canvas", (400, 30))  # wholly outside: nothing drawn, no error
     render._put_text(moved, "above it", (10, -50))
     np.testing.assert_array_equal(moved[:, :240], first[:, 60:])
+
+
+def test_confidence_colours_are_opencvs_turbo_scale() -> None:
+    confidence = np.array([-0.5, 0.0, 0.3, 0.5, 1.0, 1.7], np.float32)  # outside [0, 1]: clipped to the ends
+    levels = np.array([0, 0, 76, 127, 255, 255], np.uint8)
+    expected = cv2.applyColorMap(levels.reshape(-1, 1), cv2.COLORMAP_TURBO).reshape(-1, 3)
+    colours = confidence_colors(confidence)
+    assert colours.dtype == np.uint8 and np.array_equal(colours, expected)
+    assert colours[1, 0] > colours[1, 2] and colours[4, 2] > colours[4, 0]  # BGR: low is blue, high is red
+    colours[:] = 0  # the caller's own array: the next call is not changed by it
+    assert np.array_equal(confidence_colors(confidence), expected)
+    assert confidence_colors(np.zeros(0)).shape == (0, 3)
