@@ -23,8 +23,8 @@ STAGE_COLORS = ("#e6550d", "#3182bd", "#31a354", "#756bb1", "#bdbdbd")
 STAGE_SHORT_NAMES = ("backbone", "transformer", "matching", "fine", "geometry")
 MATCHES_COLOR, INLIERS_COLOR, FRAME_AGE_COLOR, TURNED_COLOR = "#9ecae1", "#5aff5a", "#f0f0f0", "#fd8d3c"
 PLOT_BACKGROUND, PLOT_FOREGROUND = "#202020", "#d0d0d0"
-# Qt draws antialiased one-pixel lines on a fast path: with 2-pixel curves a redraw of the plots took 4-5x as long
-# (30-40 ms, twice a second, time a small CPU took from matching).
+# Qt draws antialiased one-pixel lines on a fast path: with 2-pixel curves a redraw of the plots takes about four
+# times as long, twice a second, time a small CPU takes from matching (tools/draw_speed.py --plots).
 CURVE_WIDTH = 1
 
 
