@@ -12,9 +12,9 @@ from PyQt6.QtWidgets import QRubberBand, QSizePolicy, QWidget
 class MatchView(QWidget):
     """Shows a BGR canvas scaled to the widget, keeping its aspect ratio, centred on black.
 
-    The canvas is painted as a 32-bit image in the screen's own pixels (scaled by OpenCV when it does not fit):
-    handing Qt a 24-bit image made it convert and copy every frame on its thread pool, work that took the cores
-    from matching (``tools/gui_fps.py``). A drag with the left button selects a box (``box_selected``, in canvas
+    The canvas is painted as a 32-bit image in the screen's own pixels (scaled by OpenCV when it does not fit),
+    which Qt copies as it is: a 24-bit image is converted and copied on Qt's thread pool every frame, work that
+    takes the cores from matching (``tools/gui_fps.py``). A drag with the left button selects a box (``box_selected``, in canvas
     pixels), shown as a rubber band meanwhile; a right click emits ``box_cleared``.
     """
 

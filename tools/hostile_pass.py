@@ -85,14 +85,50 @@ def fixtures(folder: Path) -> dict[str, str]:
     made["empty folder"] = str(folder / "empty")
     made["damaged.mp4"] = str(_video(folder / "damaged.mp4", 60, damage=(0.45, 0.55)))
     made["clip.mp4"] = str(_video(folder / "clip.mp4", 20))
+    made["clip.ts"] = str(_stream(folder / "clip.ts", SAMPLE))
     (folder / "not_a_checkpoint.pt").write_bytes(os.urandom(1000))
     made["not_a_checkpoint.pt"] = str(folder / "not_a_checkpoint.pt")
     return made
 
 
+def _stream(path: Path, video: str) -> Path:
+    """``video`` as an MPEG transport stream: what a network camera sends, readable from any point on."""
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", video, "-c:v", "libx264",
+                    "-f", "mpegts", str(path)], check=True)
+    return path
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the folder; under /stall/ it sends the first half of a file, then holds the connection open sending
+    nothing (a camera whose network dropped)."""
+
     def log_message(self, *args: object) -> None:
         pass
+
+    def do_HEAD(self) -> None:  # noqa: N802 - http.server's name
+        if not self.path.startswith("/stall/"):
+            super().do_HEAD()
+            return
+        self._stalling_headers()
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if not self.path.startswith("/stall/"):
+            super().do_GET()
+            return
+        data = self._stalling_headers()
+        self.wfile.write(data[: len(data) // 2])
+        self.wfile.flush()
+        time.sleep(120)
+
+    def _stalling_headers(self) -> bytes:
+        data = Path(self.translate_path(self.path.replace("/stall/", "/", 1))).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp2t")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        return data
 
 
 def serve(folder: Path) -> str:
@@ -124,6 +160,7 @@ def cases(made: dict[str, str], url: str, out: Path) -> list[tuple[str, list[str
         ("a video over http", [*app, "--input", f"{url}/clip.mp4", *FAST, *o("http"), "--max_length", "100"], None),
         ("a text file over http", [*app, "--input", f"{url}/notes.txt"], None),
         ("a 404 over http", [*app, "--input", f"{url}/missing.mp4"], None),
+        ("a stream that stalls mid-way, Ctrl-C", [*app, "--input", f"{url}/stall/clip.ts", *FAST, *o("stall")], 25.0),
         ("an unreachable stream", [*app, "--input", "rtsp://127.0.0.1:9/none"], None),
         ("a zero-byte anchor", [*app, "--input", SAMPLE, "--anchor", made["zero.png"]], None),
         ("a truncated anchor", [*app, "--input", SAMPLE, "--anchor", made["truncated.png"]], None),
