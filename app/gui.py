@@ -11,6 +11,7 @@ from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QApplication
 
 from model.classical import AnyMatcher
+from model.interrupt import end_process
 
 from .capture import CaptureThread, LatestFrame
 from .sink import MATCHES_FOLDER
@@ -53,7 +54,7 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
         main_window.actions.set_compare(args.compare)
     main_window.start()
     app.exec()
-    main_window.shutdown()
+    threads_left = main_window.shutdown()
     print(f"{main_window.results_received} frames matched ({main_window.matching_rate():.1f} per second while "
           f"matching), {main_window.results_shown} drawn", file=sys.stderr)
     for path, frames in main_window.sink.videos_written:
@@ -61,4 +62,7 @@ def run_gui(args: argparse.Namespace, source: FrameSource, frames: Iterator[Fram
     if main_window.sink.match_files is not None and main_window.sink.match_files.written:
         folder = options.outputs.folder / MATCHES_FOLDER
         print(f"wrote {main_window.sink.match_files.written} match files to {folder}/", file=sys.stderr)
-    return 128 + interrupted[0] if interrupted else 0  # as shells report a signal: 130 Ctrl-C, 143 SIGTERM
+    code = 128 + interrupted[0] if interrupted else 0  # as shells report a signal: 130 Ctrl-C, 143 SIGTERM
+    if threads_left:  # everything is written and said; the interpreter's shutdown would abort inside torch
+        end_process(code)
+    return code

@@ -14,8 +14,8 @@ class MatchView(QWidget):
 
     The canvas is painted as a 32-bit image in the screen's own pixels (scaled by OpenCV when it does not fit),
     which Qt copies as it is: a 24-bit image is converted and copied on Qt's thread pool every frame, work that
-    takes the cores from matching (``tools/gui_fps.py``). A drag with the left button selects a box (``box_selected``, in canvas
-    pixels), shown as a rubber band meanwhile; a right click emits ``box_cleared``.
+    takes the cores from matching (``tools/gui_fps.py``). A drag with the left button selects a box
+    (``box_selected``, in canvas pixels), shown as a rubber band meanwhile; a right click emits ``box_cleared``.
     """
 
     box_selected = pyqtSignal(object)  # (x0, y0, x1, y1) in canvas pixels

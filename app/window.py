@@ -68,6 +68,15 @@ def key_hints() -> QLabel:
     return keys
 
 
+def settled_timer(parent: QWidget, slot: Callable[[], object], milliseconds: int = 150) -> QTimer:
+    """A single-shot timer for ``slot``: started again on every event of a burst, it fires once they stop."""
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.setInterval(milliseconds)
+    timer.timeout.connect(slot)
+    return timer
+
+
 class MainWindow(QMainWindow):
     """Owns the threads, the writers and the state a user changes; turns results into pictures."""
 
@@ -113,10 +122,7 @@ class MainWindow(QMainWindow):
         self._connect_threads()
         # Paused or at the end of a file no new result redraws the view: a resize that changes the text size does.
         self.drawn_look: ViewSettings | None = None  # as last drawn, and asked of the inference thread
-        self._resize_settled = QTimer(self)
-        self._resize_settled.setSingleShot(True)
-        self._resize_settled.setInterval(150)  # once a drag of the window's edge has stopped
-        self._resize_settled.timeout.connect(self._redraw_for_text_scale)
+        self._resize_settled = settled_timer(self, self._redraw_for_text_scale)  # a drag of the edge has stopped
         self.view.resized.connect(self._resize_settled.start)
 
     def _connect_controls(self, hooks: WindowHooks) -> None:
@@ -357,13 +363,16 @@ class MainWindow(QMainWindow):
         self.show_state()
         return had
 
-    def shutdown(self) -> None:
-        """Stop both threads and finalise the outputs; safe to call twice."""
+    def shutdown(self) -> bool:
+        """Stop both threads and finalise the outputs; safe to call twice. Whether a thread still runs after the
+        wait (a model loading or compiling): then the process must end without the interpreter's shutdown
+        (``model.interrupt.end_process``)."""
         self.capture.stop()
         self.inference.stop()
         self.capture.wait(5000)
         self.inference.wait(10000)
         self.finalise_videos()
+        return self.capture.isRunning() or self.inference.busy()
 
     def closeEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
         self.shutdown()

@@ -114,6 +114,11 @@ class InferenceThread(QThread):
     def stop(self) -> None:
         self._stop.set()
 
+    def busy(self) -> bool:
+        """Whether this thread or the model it compiles in the background still runs (after ``stop`` and a wait:
+        a load or a compilation can outlast it)."""
+        return self.isRunning() or (self.compiler is not None and self.compiler.is_alive())
+
     def _switch(self, domain: str) -> None:
         self.status.emit(f"loading {domain} model...")
         try:

@@ -1,5 +1,5 @@
 """Ctrl-C while the command lines start or end: one line and exit code 130 (or the run's own), never a traceback
-or a hang."""
+or a hang; and ending a process that is done while another thread still runs torch."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 import signal
 import sys
 import threading
-from contextlib import contextmanager
-from typing import Any, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any, Iterator, NoReturn
 
 
 def _quit_now(signum: int, frame: Any) -> None:
@@ -35,11 +35,19 @@ def exit_at_once_on_ctrl_c(code: int) -> int:
     """Once a command is done (everything written and said): a Ctrl-C while the interpreter shuts down (joining
     writer threads, freeing the model) ends it at once with the command's exit ``code``, not with a
     KeyboardInterrupt in the middle of that. Returns ``code``."""
-    def exit_now(signum: int, frame: Any) -> None:
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        os._exit(code)
-
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, exit_now)
+        signal.signal(signal.SIGINT, lambda signum, frame: end_process(code))
     return code
+
+
+def end_process(code: int) -> NoReturn:
+    """End the process now with exit ``code``, printed output flushed, without the interpreter's shutdown.
+
+    For a command that is done (everything written and said) while another thread still runs torch, e.g. a model
+    compiled in the background: the shutdown stops such a thread where it next takes the GIL, which inside torch's
+    C++ code aborts the whole process ("terminate called without an active exception", exit code 134).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):  # a closed pipe or stream: nothing more can be said anyway
+            stream.flush()
+    os._exit(code)

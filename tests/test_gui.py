@@ -986,3 +986,46 @@ def test_running_out_of_memory_is_said_with_what_to_do() -> None:
     assert _reason(refused) == ("matching at 8000x6000 and 8000x6000 needs about 4500 GB for coarse matching; match at "
                                 "a smaller size (the , key)")
     assert _reason(ValueError("first line\nsecond")) == "first line"
+
+
+QUIT_WHILE_COMPILING = """
+import sys
+import torch
+from PyQt6.QtCore import QTimer
+import app.cli, app.gui, app.worker
+
+def still_warming_up(self):  # the model compiled in the background is still being warmed up when the user quits
+    square = torch.rand(200, 200)
+    while True:
+        torch.mm(square, square)
+
+app.worker.BackgroundCompile.run = still_warming_up
+app.cli.gui_unavailable_reason = lambda: None  # the offscreen platform stands in for a display
+build = app.gui.build_window
+
+def closing_after_a_result(*args, **kwargs):
+    window = build(*args, **kwargs)
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: window.results_shown and window.close())  # q, once a result is on screen
+    timer.start(100)
+    return window
+
+app.gui.build_window = closing_after_a_result
+sys.exit(app.cli.main(["--input", "assets/sample.mp4", "--resize", "160", "120", "--max_matches", "50",
+                       "--output_dir", sys.argv[1], "--compile", "auto", "--device", "cpu"]))
+"""
+
+
+def test_quitting_while_a_model_compiles_in_the_background_ends_cleanly(tmp_path: Path) -> None:
+    """The interpreter's shutdown stopped the compiling thread inside torch's C++ code, which aborted the process
+    (exit 134, "terminate called without an active exception") after the outputs were written."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run([sys.executable, "-c", QUIT_WHILE_COMPILING, str(tmp_path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "terminate called" not in done.stderr and "Traceback" not in done.stderr
+    assert "frames matched" in done.stderr  # the run's summary was said before the process ended

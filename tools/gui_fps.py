@@ -53,6 +53,7 @@ from app.session import SessionSetup  # noqa: E402
 from app.settings import MatchSettings, Outputs  # noqa: E402
 from app.sources import looped, open_source  # noqa: E402
 from app.window_setup import WindowHooks, WindowOptions, comparisons_offered  # noqa: E402
+from model.interrupt import end_process  # noqa: E402
 
 
 def main() -> int:
@@ -103,7 +104,7 @@ def main() -> int:
     QTimer.singleShot(int(options.seconds * 1000) - 50, lambda: samples.append(_thread_cpu_seconds()))
     QTimer.singleShot(int(options.seconds * 1000), window.close)
     application.exec()
-    window.shutdown()
+    threads_left = window.shutdown()
     history = {name: list(values) for name, values in window.stats.history.items()}
     kept = slice(len(history["fps"]) // 3, None)  # skip the warm-up
     window_fps = statistics.mean(history["fps"][kept])
@@ -120,6 +121,8 @@ def main() -> int:
         busy.subtract(samples[0])
         shares = ", ".join(f"{name} {seconds / (options.seconds * 2 / 3):.2f}" for name, seconds in busy.most_common(6))
         print(f"cores used by each thread name over the last two thirds (/proc): {shares}")
+    if threads_left:  # a model still compiling: the interpreter's shutdown would abort inside torch
+        end_process(0)
     return 0
 
 
