@@ -13,6 +13,7 @@ when something went wrong: the key sequence is printed, and ``--seed`` repeats i
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import subprocess
 import sys
@@ -53,12 +54,16 @@ def storm_keys() -> list[str]:
     return keys
 
 
-def window_id(seconds: float) -> str | None:
-    """The app's window (xdotool's id), once it is shown; None when it is not within ``seconds``."""
-    found = subprocess.run(["timeout", str(seconds), "xdotool", "search", "--sync", "--onlyvisible", "--name",
-                            "LoFTR Live"], capture_output=True, text=True)
-    lines = found.stdout.split()
-    return lines[0] if lines else None
+def window_id(app: subprocess.Popen[str], seconds: float) -> str | None:
+    """The app's window (xdotool's id), once it is shown; None when the app ended or ``seconds`` passed first."""
+    end = time.monotonic() + seconds
+    while app.poll() is None and time.monotonic() < end:
+        found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "LoFTR Live"], capture_output=True,
+                               text=True).stdout.split()
+        if found:
+            return found[0]
+        time.sleep(0.5)
+    return None
 
 
 def press(window: str, keys: list[str], seconds: float, rng: random.Random) -> list[str]:
@@ -78,15 +83,19 @@ def main() -> int:
     tool.add_argument("--seconds", type=float, default=60.0, help="how long to press keys")
     tool.add_argument("--seed", type=int, help="repeat a storm (default: a new one each run, printed)")
     options, app_flags = tool.parse_known_args()
+    if not os.environ.get("DISPLAY"):
+        print('error: no X display: run it under one, e.g. xvfb-run -a -s "-screen 0 1920x1080x24" ...')
+        return 2
     seed = options.seed if options.seed is not None else random.randrange(10**6)
     keys = storm_keys()
     out = Path(tempfile.mkdtemp(prefix="key_storm_"))
     app = subprocess.Popen([sys.executable, "-m", "app", "--output_dir", str(out), *app_flags], cwd=ROOT,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    window = window_id(60)
+    window = window_id(app, 60)
     if window is None:
         app.kill()
-        print(f"error: no window within 60 s (is there an X display? {app.communicate()[1].strip()[-300:]})")
+        said = app.communicate()[1].strip().splitlines()
+        print(f"error: the app showed no window ({said[-1] if said else 'no X display?'})")
         return 2
     time.sleep(5)  # the first results
     pressed = press(window, keys, options.seconds, random.Random(seed))
