@@ -74,7 +74,7 @@ class MatchView(QWidget):
         if self._image is None or shown is None:
             painter.fillRect(self.rect(), QColor("black"))
         else:
-            inside = shown.toAlignedRect()  # only the bars beside the canvas: filling all first doubled the work
+            inside = shown.toAlignedRect()  # only the bars beside the canvas: it covers the rest
             width, height = self.width(), self.height()
             for bar in (QRect(0, 0, width, inside.top()), QRect(0, inside.bottom() + 1, width, height),
                         QRect(0, 0, inside.left(), height), QRect(inside.right() + 1, 0, width, height)):

@@ -115,9 +115,10 @@ class InferenceThread(QThread):
         self._stop.set()
 
     def busy(self) -> bool:
-        """Whether this thread or the model it compiles in the background still runs (after ``stop`` and a wait:
-        a load or a compilation can outlast it)."""
-        return self.isRunning() or (self.compiler is not None and self.compiler.is_alive())
+        """Whether this thread or a model compiling in the background still runs (after ``stop`` and a wait: a
+        load or a compilation can outlast it; a compilation for a model switched away from runs on unseen)."""
+        compiling = any(isinstance(thread, BackgroundCompile) and thread.is_alive() for thread in threading.enumerate())
+        return self.isRunning() or compiling
 
     def _switch(self, domain: str) -> None:
         self.status.emit(f"loading {domain} model...")

@@ -9,7 +9,7 @@ import numpy as np
 from app.capture import LatestFrame
 from app.settings import DEFAULT_SETTINGS, MatchSettings
 from app.window_setup import WindowOptions
-from app.worker import InferenceThread, NewAnchor, SelectRegion, SwitchModel
+from app.worker import BackgroundCompile, InferenceThread, NewAnchor, SelectRegion, SwitchModel
 from model.classical import ClassicalMatcher
 
 
@@ -111,3 +111,19 @@ def test_a_failed_background_compile_is_said_and_matching_goes_on(monkeypatch) -
     thread._take_compiled()
     assert thread.session.matcher is eager and thread.compiler is None
     assert failures == ["torch.compile failed (InvalidCxxCompiler: No working C++ compiler found); matching without it"]
+
+
+def test_a_compilation_left_running_keeps_the_thread_busy(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    release = threading.Event()
+    monkeypatch.setattr(BackgroundCompile, "run", lambda self: release.wait(30))  # a compilation still going
+    thread = InferenceThread(LatestFrame(), lambda name: (ClassicalMatcher("sift"), name), WindowOptions())
+    assert not thread.busy()  # never started
+    # The model was switched meanwhile: this compilation is no longer the thread's own, and still runs torch.
+    orphan = BackgroundCompile(lambda: (ClassicalMatcher("sift"), "sift"), "outdoor", 160)
+    orphan.start()
+    assert thread.compiler is None and thread.busy()
+    release.set()
+    orphan.join(30)
+    assert not thread.busy()
