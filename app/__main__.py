@@ -2,16 +2,18 @@
 
 import sys
 
-from model.compile_cache import keep_compile_cache
 from model.interrupt import exit_at_once_on_ctrl_c, quit_at_once_on_ctrl_c
 
 
 def run() -> int:
     """The app's exit code (``app.cli.main``; Ctrl-C while it starts: "interrupted" and 130; once it is done, the
     run's own exit code at once)."""
-    keep_compile_cache()  # the window compiles LoFTR in the background: seconds from a kept cache
     with quit_at_once_on_ctrl_c():
+        from model.compile_cache import keep_compile_cache
+
         from .cli import main
+
+        keep_compile_cache()  # the window compiles LoFTR in the background: seconds from a kept cache
     return exit_at_once_on_ctrl_c(main())
 
 

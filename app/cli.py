@@ -23,7 +23,7 @@ from model.classical import (
     ClassicalMatcher,
 )
 from model.errors import say_out_of_memory
-from model.images import read_image
+from model.images import make_writable_folder, read_image
 from model.interrupt import quit_at_once_on_ctrl_c
 from model.matcher import PRECISIONS, Matcher, Resize, device_argument, parse_resize, resize_array, resolve_device
 from model.matching import FINE_EXPECTATIONS
@@ -681,9 +681,6 @@ def single_threaded_torch(enabled: bool) -> Iterator[None]:
 
 def _check_writable(folder: Path) -> None:
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write_test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        make_writable_folder(folder)
     except OSError as error:
         raise AppError(f"cannot write to output folder {folder}: {error.strerror or error}") from None

@@ -6,7 +6,6 @@ import argparse
 import sys
 from typing import Any
 
-from .compile_cache import keep_compile_cache
 from .interrupt import exit_at_once_on_ctrl_c, quit_at_once_on_ctrl_c
 
 
@@ -17,10 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     (kornia, XFeat, LightGlue; the parser itself imports the trainer): Ctrl-C ends them at once. train stops on
     Ctrl-C itself, after a checkpoint.
     """
-    keep_compile_cache()  # bench --compile and the window share what was compiled
     with quit_at_once_on_ctrl_c():
         from .cli import COMMANDS
+        from .compile_cache import keep_compile_cache
         from .images import silence_opencv_warnings
+
+        keep_compile_cache()  # bench --compile and the window share what was compiled
 
         parser = argparse.ArgumentParser(prog="python -m model",
                                          description="LoFTR matching, benchmarking and training.")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .images import make_writable_folder
+
 CACHE_VARIABLE = "TORCHINDUCTOR_CACHE_DIR"
 
 
@@ -21,10 +23,7 @@ def keep_compile_cache() -> Path | None:
         return Path(os.environ[CACHE_VARIABLE])
     try:
         folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "loftr_live" / "torchinductor"
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write_test_{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        make_writable_folder(folder)
     except (OSError, RuntimeError):  # RuntimeError: no home folder to be found
         return None
     os.environ[CACHE_VARIABLE] = str(folder)

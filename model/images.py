@@ -69,6 +69,16 @@ def write_file(path: str | Path, data: bytes) -> None:
         raise write_error(path, error) from None
 
 
+def make_writable_folder(folder: str | Path) -> None:
+    """Create ``folder`` (and its parents) if needed and check that a file can be written in it: OSError if not
+    (a read-only disk, a file in the way, no permission)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".write_test_{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()
+
+
 def write_npz(path: str | Path, compressed: bool = False, **arrays: np.ndarray) -> Path:
     """``np.savez`` (or ``savez_compressed``), written atomically as ``write_file`` does; ".npz" is added to a
     name without it, as numpy does. Returns the path written."""
