@@ -112,7 +112,8 @@ def main() -> int:
     print(f"{model_label(args.model, matcher)} on {matcher.device.type}/{matcher.precision}, {threads} torch threads, "
           f"model loaded with {options.load_threads or 1}: {window.results_received} results ({window.results_shown} "
           f"drawn) in {options.seconds:g} s, "
-          f"{window_fps:.1f} FPS matched; ms per stage: {stages}")
+          f"{window_fps:.1f} FPS matched, frame age {statistics.mean(history['frame_age'][kept]):.0f} ms; "
+          f"ms per stage: {stages}")
     if alone:
         print("the model alone (model bench, same weights, size and cap): " + ", ".join(
             f"{name} {fps:.1f} FPS (window {window_fps / fps:.0%} of it)" for name, fps in alone.items()))
