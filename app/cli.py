@@ -28,6 +28,7 @@ from model.interrupt import quit_at_once_on_ctrl_c
 from model.matcher import PRECISIONS, Matcher, Resize, device_argument, parse_resize, resize_array, resolve_device
 from model.matching import FINE_EXPECTATIONS
 from model.peers import LightGlueMatcher, MissingPeerError
+from model.refine import REFINEMENTS
 from model.weights import default_weights_path
 
 from .actions import epilog_keys
@@ -153,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--fine_expectation", default="auto", choices=("auto", *FINE_EXPECTATIONS),
         help="LoFTR's sub-pixel refinement: the expectation over the whole fine window (the official) or around "
              "its peak (more accurate for our weights); auto: the official for official weights, peak for ours")
+    add("--refinement", default="auto", choices=("auto", *REFINEMENTS),
+        help="after the network, each match refined on the frames themselves by optical flow (flow) or not (none); "
+             "auto: none for official weights, flow for ours")
     add("--max_matches", type=int,
         help=f"cap on matches per frame, the most confident are kept (they alone go through the fine stage); "
              f"default {CPU_MAX_MATCHES} on a CPU (interactive speed), none on CUDA; -1 for none")
@@ -300,6 +304,7 @@ def loftr_matcher(args: argparse.Namespace, weights: str | Path) -> Matcher:
                           fine_expectation=args.fine_expectation)
     except (CheckpointError, ValueError) as error:
         raise AppError(str(error)) from None
+    matcher.refinement = args.refinement
     if args.compile == "on":
         matcher.compile()  # compiled at the first frames: the session warms it up (MatchSession.warm_up)
     return matcher

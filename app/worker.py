@@ -237,7 +237,7 @@ class InferenceThread(QThread):
             eager, compiled = session.matcher, compiler.matcher
             assert isinstance(eager, Matcher)
             compiled.threshold, compiled.max_matches = eager.threshold, eager.max_matches
-            compiled.fine_expectation = eager.fine_expectation
+            compiled.fine_expectation, compiled.refinement = eager.fine_expectation, eager.refinement
             session.set_matcher(compiled)
             self.notice.emit("compiled for this machine: matching is faster from now on")
 

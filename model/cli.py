@@ -19,6 +19,7 @@ from .geometry import MODELS
 from .images import read_image, write_npz
 from .matcher import PRECISIONS, Matcher, MatchResult, Resize, device_argument, parse_resize
 from .matching import FINE_EXPECTATIONS
+from .refine import REFINEMENTS
 from .views import AnchorView, AnchorViews, best_view, match_score, views
 
 if TYPE_CHECKING:
@@ -39,18 +40,24 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sub-pixel refinement: the expectation over the whole fine window (the official) or "
                              "over the 3x3 positions around its peak; auto: the official for official weights, "
                              "peak for ours")
+    parser.add_argument("--refinement", default="auto", choices=("auto", *REFINEMENTS),
+                        help="after the network, each match refined on the images themselves by optical flow "
+                             "(flow) or not (none); auto: none for official weights, flow for ours")
 
 
 def _build_matcher(args: argparse.Namespace, resize: object, weights: str | None = None,
                    **settings: object) -> Matcher:
     """The matcher of ``args`` (or of ``weights`` instead of ``args.weights``), or one clear CliError."""
+    refinement = settings.pop("refinement", args.refinement)
     try:
         settings.setdefault("fine_expectation", args.fine_expectation)
         settings.setdefault("precision", args.precision)
-        return Matcher(args.weights if weights is None else weights, preset=args.preset, device=args.device,
-                       resize=resize, **settings)  # type: ignore[arg-type]
+        matcher = Matcher(args.weights if weights is None else weights, preset=args.preset, device=args.device,
+                          resize=resize, **settings)  # type: ignore[arg-type]
     except (CheckpointError, ValueError) as error:
         raise CliError(str(error)) from None
+    matcher.refinement = str(refinement)
+    return matcher
 
 
 def _read_image(path: str) -> np.ndarray:
@@ -375,11 +382,13 @@ def run_bench(args: argparse.Namespace) -> int:
 
     def build(precision: str) -> Matcher:
         try:
-            return Matcher(weights, preset=None if args.random else args.preset, device=args.device,  # type: ignore[arg-type]
-                           precision=precision, resize=resize, threshold=threshold, max_matches=args.max_matches,
-                           fine_expectation=args.fine_expectation)
+            matcher = Matcher(weights, preset=None if args.random else args.preset, device=args.device,  # type: ignore[arg-type]
+                              precision=precision, resize=resize, threshold=threshold, max_matches=args.max_matches,
+                              fine_expectation=args.fine_expectation)
         except (CheckpointError, ValueError) as error:
             raise CliError(str(error)) from None
+        matcher.refinement = args.refinement
+        return matcher
 
     from .bench import sample_pair
 
@@ -532,6 +541,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare_fine_expectation", default="auto", choices=("auto", *FINE_EXPECTATIONS),
                         help="--fine_expectation of the --compare weights (--compare with the same file: the "
                              "two sub-pixel refinements compared)")
+    parser.add_argument("--compare_refinement", default="auto", choices=("auto", *REFINEMENTS),
+                        help="--refinement of the --compare weights (--compare with the same file and none: what "
+                             "the refinement on the images gains)")
 
 
 def _keypoint_pairs(matcher: AnyMatcher) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -688,7 +700,7 @@ def run_eval(args: argparse.Namespace) -> int:
         raise CliError("--pairs is 0 or more (0 needs --scenes), --scene_pairs 1 or more")
     matcher = _build_matcher(args, resize, threshold=args.threshold, max_matches=args.max_matches)
     network_height, network_width = matcher.preprocess(np.zeros((480, 640), np.uint8))[0].shape[2:]
-    label = f"ours: {matcher.loaded.description if matcher.loaded else matcher.name}, fine {matcher.fine_expectation}"
+    label = f"ours: {_matcher_label(matcher)}"
     methods = {label: _keypoint_pairs(matcher)}
     tried = views(args.any_rotation, args.any_scale)
     if len(tried) > 1:
@@ -698,9 +710,8 @@ def run_eval(args: argparse.Namespace) -> int:
     compared = None
     if args.compare:
         other = _build_matcher(args, resize, args.compare, threshold=args.threshold, max_matches=args.max_matches,
-                               fine_expectation=args.compare_fine_expectation)
-        compared = (label, f"compare: {other.loaded.description if other.loaded else other.name}, "
-                           f"fine {other.fine_expectation}")
+                               fine_expectation=args.compare_fine_expectation, refinement=args.compare_refinement)
+        compared = (label, f"compare: {_matcher_label(other)}")
         methods[compared[1]] = _keypoint_pairs(other)
     methods.update(_reference_methods(args, resize, (network_width, network_height)))
     if args.pairs:
@@ -710,6 +721,12 @@ def run_eval(args: argparse.Namespace) -> int:
     if frames:
         _sequence_rows(args, matcher, frames)
     return 0
+
+
+def _matcher_label(matcher: Matcher) -> str:
+    """Which weights and sub-pixel settings a benchmark row is."""
+    name = matcher.loaded.description if matcher.loaded else matcher.name
+    return f"{name}, fine {matcher.fine_expectation}, refinement {matcher.refinement}"
 
 
 def _sequence_rows(args: argparse.Namespace, matcher: Matcher, frames: list[np.ndarray]) -> None:

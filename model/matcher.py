@@ -12,6 +12,7 @@ import functools
 import math
 import os
 import re
+import time
 from dataclasses import dataclass, field, replace
 from typing import Union
 
@@ -26,6 +27,7 @@ from .checkpoints import LoadedWeights, load_weights
 from .config import OFFICIAL_PRESETS
 from .loftr import COARSE_STRIDE, FINE_BATCH_STEP, Features, LoFTR
 from .matching import FINE_EXPECTATIONS
+from .refine import REFINEMENTS, DetailImage, FlowRefinement, detail_image, refine_keypoints
 from .timing import StageTimer, maybe_stage
 
 ImageLike = Union[np.ndarray, torch.Tensor]
@@ -196,6 +198,7 @@ class EncodedImage:
     image_size: tuple[int, int]  # (height, width) of the caller's image
     network_size: tuple[int, int]  # (height, width) the network saw
     model_token: int  # which model made the features; features of another model are refused
+    detail: DetailImage | None = None  # the image for the refinement on the images (None when it is off)
 
     @property
     def scale_xy(self) -> tuple[float, float]:
@@ -294,6 +297,10 @@ class Matcher(MatchLimits):
             time. 'auto' is 'window', the official expectation, for the official presets (their results stay
             the paper's and kornia's), and 'peak' for the project's weights, which it makes more accurate
             (``python -m model eval --compare W --compare_fine_expectation window``).
+
+    ``refinement`` ('none' or 'flow', ``model.refine``; changeable at run time, for images encoded from then on):
+    each match refined on the images themselves after the network. 'auto' (the start) is 'flow' for the project's
+    weights and 'none' for the official presets (the paper's and kornia's results).
     """
 
     def __init__(self, weights: str | os.PathLike[str] | LoFTR | None = None, preset: str | None = None,
@@ -326,6 +333,8 @@ class Matcher(MatchLimits):
         if fine_expectation == "auto":
             fine_expectation = "window" if model.config.name in OFFICIAL_PRESETS else "peak"
         self.fine_expectation = fine_expectation
+        self.refinement = "auto"
+        self.flow_refinement = FlowRefinement()
 
     @property
     def name(self) -> str:
@@ -376,6 +385,18 @@ class Matcher(MatchLimits):
             raise ValueError(f"fine_expectation must be one of {', '.join(FINE_EXPECTATIONS)} (or 'auto' when "
                              f"constructing), got {value!r}")
         self._fine_expectation = value
+
+    @property
+    def refinement(self) -> str:
+        return self._refinement
+
+    @refinement.setter
+    def refinement(self, value: str) -> None:
+        if value not in ("auto", *REFINEMENTS):
+            raise ValueError(f"refinement must be one of auto, {', '.join(REFINEMENTS)}, got {value!r}")
+        if value == "auto":
+            value = "none" if self.config.name in OFFICIAL_PRESETS else "flow"
+        self._refinement = value
 
     @property
     def border_rm(self) -> int:
@@ -436,7 +457,9 @@ class Matcher(MatchLimits):
         tensor, size = self.preprocess(image, keep_aspect, network_scale)
         with maybe_stage(timer, "backbone"), self._autocast():
             features = self.model.extract(tensor)
-        return EncodedImage(features, size, (int(tensor.shape[2]), int(tensor.shape[3])), id(self.model))
+        network_hw = (int(tensor.shape[2]), int(tensor.shape[3]))
+        detail = detail_image(image, network_hw, self.flow_refinement) if self.refinement == "flow" else None
+        return EncodedImage(features, size, network_hw, id(self.model), detail)
 
     @torch.inference_mode()
     def match(self, image0: ImageLike | EncodedImage, image1: ImageLike | EncodedImage,
@@ -459,13 +482,16 @@ class Matcher(MatchLimits):
                            matches.confidence.float()[:, None], matches.fine_std.float()[:, None]], dim=1)
         table = table[torch.argsort(table[:, 4], descending=True)]
         table = (table * table.new_tensor([*encoded[0].scale_xy, *encoded[1].scale_xy, 1.0, 1.0])).cpu().numpy()
-        return MatchResult(
-            keypoints0=np.ascontiguousarray(table[:, 0:2]),
-            keypoints1=np.ascontiguousarray(table[:, 2:4]),
-            confidence=np.ascontiguousarray(table[:, 4]),
-            fine_std=np.ascontiguousarray(table[:, 5]),
-            timings_ms=timer.ms,
-        )
+        keypoints0, keypoints1 = np.ascontiguousarray(table[:, 0:2]), np.ascontiguousarray(table[:, 2:4])
+        timings = timer.ms
+        details = (encoded[0].detail, encoded[1].detail)
+        if self.refinement == "flow" and details[0] is not None and details[1] is not None:
+            start = time.perf_counter()  # host work after the copy: counted with the fine stage it continues
+            keypoints1 = refine_keypoints(details[0], details[1], keypoints0, keypoints1, max(encoded[1].scale_xy),
+                                          self.flow_refinement)
+            timings["fine"] = timings.get("fine", 0.0) + (time.perf_counter() - start) * 1000.0
+        return MatchResult(keypoints0=keypoints0, keypoints1=keypoints1, confidence=np.ascontiguousarray(table[:, 4]),
+                           fine_std=np.ascontiguousarray(table[:, 5]), timings_ms=timings)
 
     def _network_hw(self, image: ImageLike | EncodedImage) -> tuple[int, int]:
         """The (height, width) the network sees an image at (an encoding's own; an image's at ``resize``)."""

@@ -184,9 +184,10 @@ def test_eval_reports_ours_against_sift_and_the_sequence(files: dict[str, Path],
     assert "OpenCV SIFT" in out and "XFeat" not in out and "compare: " in out
     assert main(["eval", "--weights", str(files["weights"]), "--images", str(photos), "--pairs", "1",
                  "--resize", "320", "240", "--no_xfeat", "--compare", str(files["weights"]),
-                 "--compare_fine_expectation", "window"]) == 0
-    out = capsys.readouterr().out  # the same weights, the two sub-pixel refinements side by side
-    assert ", fine peak " in out and ", fine window " in out and "ours - compare, magsac: " in out
+                 "--compare_fine_expectation", "window", "--compare_refinement", "none"]) == 0
+    out = capsys.readouterr().out  # the same weights, the sub-pixel refinements side by side
+    assert ", fine peak, refinement flow " in out and ", fine window, refinement none " in out
+    assert "ours - compare, magsac: " in out
     assert main(["eval", "--weights", str(files["weights"]), "--images", str(photos), "--pairs", "1",
                  "--resize", "160", "120", "--no_xfeat", "--max_rotation", "180", "--max_scale", "3",
                  "--any_rotation", "--any_scale", "--reverse"]) == 0

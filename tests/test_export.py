@@ -28,6 +28,7 @@ def _export(tmp_path: Path, weights: str | Path, preset: str | None, candidates:
             threshold: float | None = None) -> tuple[Matcher, Path]:
     matcher = Matcher(weights, preset=preset, device="cpu", precision="fp32", resize=SIZE, threshold=threshold,
                       max_matches=candidates)
+    matcher.refinement = "none"  # the exported network alone: the refinement on the images runs on the host
     info = ExportInfo(matcher.name, *SIZE, candidates, matcher.threshold, matcher.border_rm,
                       matcher.fine_expectation, "test")
     path = tmp_path / f"{matcher.name}.onnx"

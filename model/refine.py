@@ -1,0 +1,119 @@
+"""Sub-pixel refinement of LoFTR's matches on the images themselves (Lucas-Kanade optical flow, OpenCV's).
+
+LoFTR places each match inside its fine window on the network's input, and the live setting shrinks the frames for
+the network (640x480 frames seen at 320x240), so one network pixel spans two of the caller's. ``refine_keypoints``
+moves each keypoint in image 1 to where image 1 best matches image 0's window around the keypoint in image 0, on
+the images at up to twice the network's resolution (``detail_image``). It keeps the network's position where the
+flow fails, moves farther than the fine stage's own error allows, or does not lead back to the keypoint in image 0
+(a forward-backward check: turned or scaled content, occlusion, no texture). weights/README.md (Sub-pixel refinement
+on the images) has what it gains on real scenes: ``python -m model eval --compare W --compare_refinement none``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+#: ``Matcher.refinement``'s choices: none (the network's positions) or flow (refined on the images).
+REFINEMENTS = ("none", "flow")
+
+
+@dataclass(frozen=True)
+class FlowRefinement:
+    """How keypoints are refined.
+
+    window: the side of the square window compared between the images, in detail pixels.
+    max_detail: the detail images have at most this many pixels per network pixel (larger frames are shrunk to it,
+        which bounds the cost and keeps the window's reach the same for every frame size).
+    max_shift_network_px: a refined keypoint further than this from the network's (in network pixels) is dropped.
+    backward_px: the flow from the refined keypoint back into image 0 must end this close to the keypoint in image
+        0 (detail pixels).
+    """
+
+    window: int = 21
+    max_detail: float = 2.0
+    max_shift_network_px: float = 2.0
+    backward_px: float = 0.5
+
+
+@dataclass(frozen=True)
+class DetailImage:
+    """An image as the refinement sees it: gray uint8 [h, w], and the caller's pixels per detail pixel (x, y)."""
+
+    gray: np.ndarray
+    scale_xy: tuple[float, float]
+
+
+def _gray_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Any image ``Matcher`` accepts -> gray uint8 [H, W] on the host, at its own size."""
+    if isinstance(image, torch.Tensor):
+        from .matcher import to_gray_float  # late import: the matcher imports this module
+
+        return (to_gray_float(image)[0, 0] * 255.0).round().clamp(0, 255).byte().cpu().numpy()
+    array = image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
+    if array.ndim == 3:
+        code = cv2.COLOR_BGR2GRAY if array.shape[2] == 3 else cv2.COLOR_BGRA2GRAY
+        array = cv2.cvtColor(np.ascontiguousarray(array), code)
+    if array.dtype == np.uint8:
+        return np.ascontiguousarray(array)
+    scale = 255.0 / 65535.0 if array.dtype == np.uint16 else 255.0
+    return np.clip(np.round(array.astype(np.float32) * scale), 0, 255).astype(np.uint8)
+
+
+def detail_image(image: np.ndarray | torch.Tensor, network_hw: tuple[int, int],
+                 refinement: FlowRefinement) -> DetailImage:
+    """``image`` in gray at its own size, or shrunk (area-averaged) to ``refinement.max_detail`` times the network's
+    (height, width) when larger."""
+    gray = _gray_uint8(image)
+    height, width = gray.shape
+    target_h = min(height, round(network_hw[0] * refinement.max_detail))
+    target_w = min(width, round(network_hw[1] * refinement.max_detail))
+    if (target_h, target_w) != (height, width):
+        if isinstance(image, torch.Tensor):  # the same shrinking as the network input's, on the host copy
+            tensor = torch.from_numpy(gray)[None, None].float()
+            gray = F.interpolate(tensor, size=(target_h, target_w), mode="area")[0, 0].round().byte().numpy()
+        else:
+            gray = cv2.resize(gray, (target_w, target_h), interpolation=cv2.INTER_AREA)
+    return DetailImage(np.ascontiguousarray(gray), (width / target_w, height / target_h))
+
+
+def _flow(source: np.ndarray, target: np.ndarray, points: np.ndarray, start: np.ndarray,
+          window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lucas-Kanade from ``points`` in ``source`` into ``target``, starting at ``start`` ([N, 2] float32, pixel
+    centres at integers): (end points [N, 2], found [N] bool)."""
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 0.01)
+    end, found, _ = cv2.calcOpticalFlowPyrLK(source, target, points.reshape(-1, 1, 2), start.reshape(-1, 1, 2).copy(),
+                                             winSize=(window, window), maxLevel=0, criteria=criteria,
+                                             flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
+    return end.reshape(-1, 2), found.reshape(-1).astype(bool)
+
+
+def _same_size(gray0: np.ndarray, gray1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both images padded on the bottom and right to the larger height and width (OpenCV's flow wants one size;
+    pixel coordinates stay as they are, and a window that reaches into the padding fails the backward check)."""
+    height, width = max(gray0.shape[0], gray1.shape[0]), max(gray0.shape[1], gray1.shape[1])
+    return tuple(gray if gray.shape == (height, width) else cv2.copyMakeBorder(  # type: ignore[return-value]
+        gray, 0, height - gray.shape[0], 0, width - gray.shape[1], cv2.BORDER_REPLICATE) for gray in (gray0, gray1))
+
+
+def refine_keypoints(detail0: DetailImage, detail1: DetailImage, keypoints0: np.ndarray, keypoints1: np.ndarray,
+                     network_px1: float, refinement: FlowRefinement) -> np.ndarray:
+    """Keypoints1 [N, 2] (caller's pixels of image 1, corner convention like ``MatchResult``) refined against
+    keypoints0 [N, 2]; ``network_px1``: the caller's pixels of image 1 per network pixel. Returns float32 [N, 2]."""
+    if len(keypoints0) == 0:
+        return keypoints1
+    scale0, scale1 = np.asarray(detail0.scale_xy, np.float32), np.asarray(detail1.scale_xy, np.float32)
+    # Corner convention (a pixel spans [i, i+1)) -> OpenCV's centres at integers, in detail pixels.
+    points0 = (keypoints0 / scale0 - 0.5).astype(np.float32)
+    points1 = (keypoints1 / scale1 - 0.5).astype(np.float32)
+    gray0, gray1 = _same_size(detail0.gray, detail1.gray)
+    moved, found = _flow(gray0, gray1, points0, points1, refinement.window)
+    max_shift = refinement.max_shift_network_px * network_px1 / float(scale1.max())
+    found &= np.linalg.norm(moved - points1, axis=1) < max_shift
+    back, found_back = _flow(gray1, gray0, moved, points0, refinement.window)
+    found &= found_back & (np.linalg.norm(back - points0, axis=1) < refinement.backward_px)
+    return np.where(found[:, None], (moved + 0.5) * scale1, keypoints1).astype(np.float32)

@@ -1,0 +1,132 @@
+"""The refinement of matches on the images (model.refine) and its place in Matcher."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from model.config import get_preset
+from model.loftr import LoFTR
+from model.matcher import Matcher
+from model.refine import DetailImage, FlowRefinement, detail_image, refine_keypoints
+
+REFINEMENT = FlowRefinement()
+
+
+def _texture(height: int = 240, width: int = 320, seed: int = 0) -> np.ndarray:
+    noise = np.random.default_rng(seed).random((height, width)).astype(np.float32)
+    return cv2.normalize(cv2.GaussianBlur(noise, (0, 0), 2.0), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+
+
+def _shifted(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(image, matrix, image.shape[::-1], flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+
+
+def _grid(step: int = 40, margin: int = 40, height: int = 240, width: int = 320) -> np.ndarray:
+    xs, ys = np.meshgrid(np.arange(margin, width - margin, step), np.arange(margin, height - margin, step))
+    return np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
+
+
+def test_keypoints_move_to_the_true_sub_pixel_position() -> None:
+    image0 = _texture()
+    image1 = _shifted(image0, 2.3, -1.6)
+    keypoints0 = _grid()
+    truth = keypoints0 + np.float32([2.3, -1.6])
+    # The network's positions: off by up to 1.5 px, as a shrunk network input leaves them.
+    noisy = truth + np.random.default_rng(1).uniform(-1.5, 1.5, truth.shape).astype(np.float32)
+    details = (DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)))
+    refined = refine_keypoints(*details, keypoints0, noisy, network_px1=2.0, refinement=REFINEMENT)
+    assert refined.dtype == np.float32 and refined.shape == noisy.shape
+    assert np.abs(noisy - truth).max() > 1.0
+    assert np.abs(refined - truth).max() < 0.1
+
+
+def test_the_network_position_is_kept_where_the_flow_cannot_be_trusted() -> None:
+    image0 = _texture()
+    keypoints0 = _grid()
+    blank = np.full_like(image0, 128)  # nothing to follow
+    details = (DetailImage(image0, (1.0, 1.0)), DetailImage(blank, (1.0, 1.0)))
+    kept = refine_keypoints(*details, keypoints0, keypoints0 + 1.0, network_px1=2.0, refinement=REFINEMENT)
+    np.testing.assert_array_equal(kept, keypoints0 + 1.0)
+    # Further than two network pixels from the network's position: not moved (1 caller px per network px here).
+    image1 = _shifted(image0, 3.0, 0.0)
+    far = refine_keypoints(DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), keypoints0, keypoints0,
+                           network_px1=1.0, refinement=REFINEMENT)
+    np.testing.assert_array_equal(far, keypoints0)
+
+
+def test_images_of_different_sizes_and_scales() -> None:
+    image0 = _texture(240, 320)
+    image1 = _shifted(_texture(240, 320), 1.2, 0.7)[:200, :300]  # image 0's content, cropped
+    keypoints0 = _grid(height=200, width=300)
+    truth = keypoints0 + np.float32([1.2, 0.7])
+    refined = refine_keypoints(DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), keypoints0,
+                               truth + 0.8, network_px1=2.0, refinement=REFINEMENT)
+    assert np.abs(refined - truth).max() < 0.1
+    # Detail images at half the caller's size: keypoints come back in the caller's pixels.
+    half = [cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA) for image in (image0, image1)]
+    refined = refine_keypoints(DetailImage(half[0], (2.0, 2.0)), DetailImage(half[1], (2.0, 2.0)), keypoints0,
+                               truth + 1.0, network_px1=4.0, refinement=REFINEMENT)
+    assert np.abs(refined - truth).max() < 0.3
+    empty = np.zeros((0, 2), np.float32)
+    assert refine_keypoints(DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), empty, empty,
+                            network_px1=2.0, refinement=REFINEMENT).shape == (0, 2)
+
+
+def test_detail_images_are_at_most_twice_the_network_size() -> None:
+    frame = cv2.cvtColor(_texture(720, 1280), cv2.COLOR_GRAY2BGR)
+    detail = detail_image(frame, (240, 320), REFINEMENT)
+    assert detail.gray.shape == (480, 640) and detail.gray.dtype == np.uint8
+    assert detail.scale_xy == (2.0, 1.5)
+    small = detail_image(frame[:300, :400], (240, 320), REFINEMENT)  # smaller than twice: its own size
+    assert small.gray.shape == (300, 400) and small.scale_xy == (1.0, 1.0)
+    as_tensor = detail_image(torch.from_numpy(frame[..., ::-1].copy()).permute(2, 0, 1), (240, 320), REFINEMENT)
+    assert as_tensor.gray.shape == (480, 640)
+    assert np.abs(as_tensor.gray.astype(int) - detail.gray.astype(int)).mean() < 2.0
+    as_float = detail_image(frame[..., 0].astype(np.float32) / 255.0, (240, 320), REFINEMENT)
+    assert np.abs(as_float.gray.astype(int) - detail.gray.astype(int)).max() <= 2
+
+
+def test_matcher_refines_ours_not_the_official_and_only_image1s_keypoints(
+        photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    torch.manual_seed(0)
+    official = Matcher(LoFTR(get_preset("outdoor_ds")), device="cpu", precision="fp32")
+    assert official.refinement == "none"  # the paper's and kornia's results
+    matcher = Matcher(LoFTR(get_preset("compact_s")).eval(), device="cpu", precision="fp32", threshold=0.0,
+                      resize=(320, 240))
+    assert matcher.refinement == "flow"
+    refined = matcher.match(*photo_pair)
+    anchor = matcher.encode(photo_pair[0])
+    assert anchor.detail is not None and anchor.detail.gray.shape[1] <= 640
+    cached = matcher.match(anchor, photo_pair[1])  # the same matches; ties in confidence may come in another order
+    order = [np.lexsort(result.keypoints0.T) for result in (cached, refined)]
+    np.testing.assert_allclose(cached.keypoints1[order[0]], refined.keypoints1[order[1]], atol=1e-3)
+    matcher.refinement = "none"
+    plain = matcher.match(*photo_pair)
+    np.testing.assert_array_equal(plain.keypoints0, refined.keypoints0)
+    np.testing.assert_array_equal(plain.confidence, refined.confidence)
+    moved = np.linalg.norm(plain.keypoints1 - refined.keypoints1, axis=1)
+    assert moved.max() <= 2 * 2 + 1e-3  # at most two network pixels (two caller pixels each here)
+    assert matcher.encode(photo_pair[0]).detail is None  # nothing kept for the refinement when it is off
+    matcher.refinement = "auto"
+    assert matcher.refinement == "flow" and official.refinement == "none"
+    with pytest.raises(ValueError, match="refinement must be one of auto, none, flow"):
+        matcher.refinement = "lk"
+
+
+def test_the_bundled_model_is_more_precise_with_the_refinement(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    frame = photo_pair[0]
+    shifted = _shifted(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), 3.3, -2.6)  # truth: every point moves by this
+    matcher = Matcher("weights/loftr_live_xfeat_s.pt", device="cpu", precision="fp32", resize=(320, 240),
+                      max_matches=300)
+    errors = {}
+    for refinement in ("none", "flow"):
+        matcher.refinement = refinement
+        result = matcher.match(frame, shifted)
+        inside = np.all((result.keypoints0 > 16) & (result.keypoints0 < np.array(frame.shape[1::-1]) - 16), 1)
+        offsets = result.keypoints1[inside] - result.keypoints0[inside] - np.float32([3.3, -2.6])
+        errors[refinement] = float(np.median(np.linalg.norm(offsets, axis=1)))
+    assert errors["flow"] < 0.5 * errors["none"], errors
