@@ -42,7 +42,8 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
                              "peak for ours")
     parser.add_argument("--refinement", default="auto", choices=("auto", *REFINEMENTS),
                         help="after the network, each match refined on the images themselves by optical flow "
-                             "(flow) or not (none); auto: none for official weights, flow for ours")
+                             "(flow) or not (none); auto: for our weights when the network sees the images shrunk "
+                             "1.5x or more, never for official weights")
 
 
 def _build_matcher(args: argparse.Namespace, resize: object, weights: str | None = None,

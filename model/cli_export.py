@@ -117,6 +117,7 @@ def _export(args: argparse.Namespace, resize: tuple[int, int], candidates: int, 
                           threshold=threshold, fine_expectation=args.fine_expectation)
     except (CheckpointError, ValueError) as error:
         raise CliError(str(error)) from None
+    matcher.refinement = "none"  # the graph is the network alone; the refinement on the images runs on the host
     source = matcher.loaded.description if matcher.loaded else str(args.weights)
     info = ExportInfo(matcher.name, *resize, candidates, matcher.threshold, matcher.border_rm,
                       matcher.fine_expectation, source)

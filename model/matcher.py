@@ -298,9 +298,10 @@ class Matcher(MatchLimits):
             the paper's and kornia's), and 'peak' for the project's weights, which it makes more accurate
             (``python -m model eval --compare W --compare_fine_expectation window``).
 
-    ``refinement`` ('none' or 'flow', ``model.refine``; changeable at run time, for images encoded from then on):
-    each match refined on the images themselves after the network. 'auto' (the start) is 'flow' for the project's
-    weights and 'none' for the official presets (the paper's and kornia's results).
+    ``refinement`` ('auto', 'none' or 'flow', ``model.refine``; changeable at run time, for images encoded from then
+    on): each match refined on the images themselves after the network. 'auto' (the start): for the project's weights
+    when the network sees the frame shrunk (``FlowRefinement.auto_min_shrink``), never for the official presets (the
+    paper's and kornia's results).
     """
 
     def __init__(self, weights: str | os.PathLike[str] | LoFTR | None = None, preset: str | None = None,
@@ -394,9 +395,17 @@ class Matcher(MatchLimits):
     def refinement(self, value: str) -> None:
         if value not in ("auto", *REFINEMENTS):
             raise ValueError(f"refinement must be one of auto, {', '.join(REFINEMENTS)}, got {value!r}")
-        if value == "auto":
-            value = "none" if self.config.name in OFFICIAL_PRESETS else "flow"
         self._refinement = value
+
+    def _may_refine(self) -> bool:
+        """Whether images are encoded with what the refinement needs."""
+        return self.refinement == "flow" or (self.refinement == "auto" and self.config.name not in OFFICIAL_PRESETS)
+
+    def _refines(self, frame: EncodedImage) -> bool:
+        """Whether this frame's matches are refined: always with 'flow'; with 'auto' (the project's weights) when the
+        network sees the frame shrunk, where the refinement gains (weights/README.md, Refinement on the images)."""
+        shrink = max(frame.image_size[0] / frame.network_size[0], frame.image_size[1] / frame.network_size[1])
+        return self._may_refine() and (self.refinement == "flow" or shrink >= self.flow_refinement.auto_min_shrink)
 
     @property
     def border_rm(self) -> int:
@@ -458,7 +467,7 @@ class Matcher(MatchLimits):
         with maybe_stage(timer, "backbone"), self._autocast():
             features = self.model.extract(tensor)
         network_hw = (int(tensor.shape[2]), int(tensor.shape[3]))
-        detail = detail_image(image, network_hw, self.flow_refinement) if self.refinement == "flow" else None
+        detail = detail_image(image, network_hw, self.flow_refinement) if self._may_refine() else None
         return EncodedImage(features, size, network_hw, id(self.model), detail)
 
     @torch.inference_mode()
@@ -485,7 +494,7 @@ class Matcher(MatchLimits):
         keypoints0, keypoints1 = np.ascontiguousarray(table[:, 0:2]), np.ascontiguousarray(table[:, 2:4])
         timings = timer.ms
         details = (encoded[0].detail, encoded[1].detail)
-        if self.refinement == "flow" and details[0] is not None and details[1] is not None:
+        if details[0] is not None and details[1] is not None and self._refines(encoded[1]):
             start = time.perf_counter()  # host work after the copy: counted with the fine stage it continues
             keypoints1 = refine_keypoints(details[0], details[1], keypoints0, keypoints1, max(encoded[1].scale_xy),
                                           self.flow_refinement)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-#: ``Matcher.refinement``'s choices: none (the network's positions) or flow (refined on the images).
+#: ``Matcher.refinement``'s choices besides auto: none (the network's positions) or flow (refined on the images).
 REFINEMENTS = ("none", "flow")
 
 
@@ -32,12 +32,16 @@ class FlowRefinement:
     max_shift_network_px: a refined keypoint further than this from the network's (in network pixels) is dropped.
     backward_px: the flow from the refined keypoint back into image 0 must end this close to the keypoint in image
         0 (detail pixels).
+    auto_min_shrink: ``Matcher.refinement = "auto"`` refines a frame's matches when the network sees the frame
+        shrunk by at least this factor (at the network's own size the fine stage is about as precise, and the
+        refinement's host time grows with the matches, which a GPU does not cap).
     """
 
     window: int = 21
     max_detail: float = 2.0
     max_shift_network_px: float = 2.0
     backward_px: float = 0.5
+    auto_min_shrink: float = 1.5
 
 
 @dataclass(frozen=True)

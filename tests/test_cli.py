@@ -186,7 +186,7 @@ def test_eval_reports_ours_against_sift_and_the_sequence(files: dict[str, Path],
                  "--resize", "320", "240", "--no_xfeat", "--compare", str(files["weights"]),
                  "--compare_fine_expectation", "window", "--compare_refinement", "none"]) == 0
     out = capsys.readouterr().out  # the same weights, the sub-pixel refinements side by side
-    assert ", fine peak, refinement flow " in out and ", fine window, refinement none " in out
+    assert ", fine peak, refinement auto " in out and ", fine window, refinement none " in out
     assert "ours - compare, magsac: " in out
     assert main(["eval", "--weights", str(files["weights"]), "--images", str(photos), "--pairs", "1",
                  "--resize", "160", "120", "--no_xfeat", "--max_rotation", "180", "--max_scale", "3",

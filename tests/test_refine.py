@@ -90,17 +90,17 @@ def test_detail_images_are_at_most_twice_the_network_size() -> None:
     assert np.abs(as_float.gray.astype(int) - detail.gray.astype(int)).max() <= 2
 
 
-def test_matcher_refines_ours_not_the_official_and_only_image1s_keypoints(
+def test_matcher_refines_ours_on_shrunk_frames_not_the_official_and_only_image1s_keypoints(
         photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
     torch.manual_seed(0)
-    official = Matcher(LoFTR(get_preset("outdoor_ds")), device="cpu", precision="fp32")
-    assert official.refinement == "none"  # the paper's and kornia's results
+    official = Matcher(LoFTR(get_preset("outdoor_ds")), device="cpu", precision="fp32", resize=(320, 240))
+    assert official.refinement == "auto" and official.encode(photo_pair[0]).detail is None  # the paper's results
     matcher = Matcher(LoFTR(get_preset("compact_s")).eval(), device="cpu", precision="fp32", threshold=0.0,
                       resize=(320, 240))
-    assert matcher.refinement == "flow"
-    refined = matcher.match(*photo_pair)
+    assert matcher.refinement == "auto"
+    refined = matcher.match(*photo_pair)  # 640x480 frames seen at 320x240: refined
     anchor = matcher.encode(photo_pair[0])
-    assert anchor.detail is not None and anchor.detail.gray.shape[1] <= 640
+    assert anchor.detail is not None and anchor.detail.gray.shape == (480, 640)
     cached = matcher.match(anchor, photo_pair[1])  # the same matches; ties in confidence may come in another order
     order = [np.lexsort(result.keypoints0.T) for result in (cached, refined)]
     np.testing.assert_allclose(cached.keypoints1[order[0]], refined.keypoints1[order[1]], atol=1e-3)
@@ -111,10 +111,21 @@ def test_matcher_refines_ours_not_the_official_and_only_image1s_keypoints(
     moved = np.linalg.norm(plain.keypoints1 - refined.keypoints1, axis=1)
     assert moved.max() <= 2 * 2 + 1e-3  # at most two network pixels (two caller pixels each here)
     assert matcher.encode(photo_pair[0]).detail is None  # nothing kept for the refinement when it is off
-    matcher.refinement = "auto"
-    assert matcher.refinement == "flow" and official.refinement == "none"
     with pytest.raises(ValueError, match="refinement must be one of auto, none, flow"):
         matcher.refinement = "lk"
+
+
+def test_auto_refines_only_frames_the_network_sees_shrunk(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    frame = photo_pair[0]
+    shifted = _shifted(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), 3.3, -2.6)
+    matcher = Matcher("weights/loftr_live_xfeat_s.pt", device="cpu", precision="fp32", resize=(640, 480),
+                      max_matches=100)
+    results = {}
+    for refinement in ("auto", "none", "flow"):
+        matcher.refinement = refinement
+        results[refinement] = matcher.match(frame, shifted).keypoints1
+    np.testing.assert_array_equal(results["auto"], results["none"])  # at the network's own size: as it is
+    assert np.abs(results["flow"] - results["none"]).max() > 0.05  # asked for: refined at any size
 
 
 def test_the_bundled_model_is_more_precise_with_the_refinement(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
@@ -123,10 +134,10 @@ def test_the_bundled_model_is_more_precise_with_the_refinement(photo_pair: tuple
     matcher = Matcher("weights/loftr_live_xfeat_s.pt", device="cpu", precision="fp32", resize=(320, 240),
                       max_matches=300)
     errors = {}
-    for refinement in ("none", "flow"):
+    for refinement in ("none", "auto"):
         matcher.refinement = refinement
         result = matcher.match(frame, shifted)
         inside = np.all((result.keypoints0 > 16) & (result.keypoints0 < np.array(frame.shape[1::-1]) - 16), 1)
         offsets = result.keypoints1[inside] - result.keypoints0[inside] - np.float32([3.3, -2.6])
         errors[refinement] = float(np.median(np.linalg.norm(offsets, axis=1)))
-    assert errors["flow"] < 0.5 * errors["none"], errors
+    assert errors["auto"] < 0.5 * errors["none"], errors
