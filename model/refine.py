@@ -5,8 +5,8 @@ the network (640x480 frames seen at 320x240), so one network pixel spans two of 
 moves each keypoint in image 1 to where image 1 best matches image 0's window around the keypoint in image 0, on
 the images at up to twice the network's resolution (``detail_image``). It keeps the network's position where the
 flow fails, moves farther than the fine stage's own error allows, or does not lead back to the keypoint in image 0
-(a forward-backward check: turned or scaled content, occlusion, no texture). weights/README.md (Sub-pixel refinement
-on the images) has what it gains on real scenes: ``python -m model eval --compare W --compare_refinement none``.
+(a forward-backward check: turned or scaled content, occlusion, no texture). weights/README.md (Refinement on the
+images) has what it gains on real scenes: ``python -m model eval --compare W --compare_refinement none``.
 """
 
 from __future__ import annotations
