@@ -150,6 +150,17 @@ def parse_resize(values: list[int] | tuple[int, ...] | int | None) -> Resize:
     raise ValueError(f"--resize takes W H, MAX or -1, got {len(values)} numbers")
 
 
+def gray_array(image: np.ndarray) -> np.ndarray:
+    """A (H, W), (H, W, 1), BGR or BGRA array (OpenCV's layout) -> (H, W) in its own dtype."""
+    array = image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        code = cv2.COLOR_BGR2GRAY if array.shape[2] == 3 else cv2.COLOR_BGRA2GRAY
+        array = cv2.cvtColor(np.ascontiguousarray(array), code)
+    if array.ndim != 2:
+        raise ValueError(f"unsupported image array shape {image.shape}; expected (H, W) or (H, W, 1|3|4)")
+    return array
+
+
 def to_gray_float(image: ImageLike) -> torch.Tensor:
     """Any supported image -> float32 tensor [1, 1, H, W] in [0, 1] (numpy: on the CPU; a tensor stays on its
     device, so a GPU pipeline's frames are not copied to the host and back).
@@ -158,14 +169,7 @@ def to_gray_float(image: ImageLike) -> torch.Tensor:
     torch: [H, W], [C, H, W] or [1, C, H, W] with C = 1 or 3 (RGB, torch's convention), float in [0, 1] or uint8.
     """
     if isinstance(image, np.ndarray):
-        array = image
-        if array.ndim == 3 and array.shape[2] == 1:
-            array = array[:, :, 0]
-        if array.ndim == 3 and array.shape[2] in (3, 4):
-            code = cv2.COLOR_BGR2GRAY if array.shape[2] == 3 else cv2.COLOR_BGRA2GRAY
-            array = cv2.cvtColor(np.ascontiguousarray(array), code)
-        if array.ndim != 2:
-            raise ValueError(f"unsupported image array shape {image.shape}; expected (H, W) or (H, W, 1|3|4)")
+        array = gray_array(image)
         if array.dtype == np.uint8:
             tensor = torch.from_numpy(np.ascontiguousarray(array)).float() / 255.0
         elif array.dtype == np.uint16:

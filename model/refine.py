@@ -54,14 +54,11 @@ class DetailImage:
 
 def _gray_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
     """Any image ``Matcher`` accepts -> gray uint8 [H, W] on the host, at its own size."""
-    if isinstance(image, torch.Tensor):
-        from .matcher import to_gray_float  # late import: the matcher imports this module
+    from .matcher import gray_array, to_gray_float  # late import: the matcher imports this module
 
+    if isinstance(image, torch.Tensor):
         return (to_gray_float(image)[0, 0] * 255.0).round().clamp(0, 255).byte().cpu().numpy()
-    array = image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
-    if array.ndim == 3:
-        code = cv2.COLOR_BGR2GRAY if array.shape[2] == 3 else cv2.COLOR_BGRA2GRAY
-        array = cv2.cvtColor(np.ascontiguousarray(array), code)
+    array = gray_array(image)
     if array.dtype == np.uint8:
         return np.ascontiguousarray(array)
     scale = 255.0 / 65535.0 if array.dtype == np.uint16 else 255.0
@@ -89,6 +86,8 @@ def _flow(source: np.ndarray, target: np.ndarray, points: np.ndarray, start: np.
           window: int) -> tuple[np.ndarray, np.ndarray]:
     """Lucas-Kanade from ``points`` in ``source`` into ``target``, starting at ``start`` ([N, 2] float32, pixel
     centres at integers): (end points [N, 2], found [N] bool)."""
+    if len(points) == 0:  # OpenCV refuses an empty list of points
+        return points.reshape(0, 2), np.zeros(0, bool)
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 0.01)
     end, found, _ = cv2.calcOpticalFlowPyrLK(source, target, points.reshape(-1, 1, 2), start.reshape(-1, 1, 2).copy(),
                                              winSize=(window, window), maxLevel=0, criteria=criteria,
@@ -118,6 +117,8 @@ def refine_keypoints(detail0: DetailImage, detail1: DetailImage, keypoints0: np.
     moved, found = _flow(gray0, gray1, points0, points1, refinement.window)
     max_shift = refinement.max_shift_network_px * network_px1 / float(scale1.max())
     found &= np.linalg.norm(moved - points1, axis=1) < max_shift
-    back, found_back = _flow(gray1, gray0, moved, points0, refinement.window)
-    found &= found_back & (np.linalg.norm(back - points0, axis=1) < refinement.backward_px)
+    # Back only from the points still kept: each point's flow is its own, so the others' would be thrown away.
+    kept = np.flatnonzero(found)
+    back, found_back = _flow(gray1, gray0, moved[kept], points0[kept], refinement.window)
+    found[kept] = found_back & (np.linalg.norm(back - points0[kept], axis=1) < refinement.backward_px)
     return np.where(found[:, None], (moved + 0.5) * scale1, keypoints1).astype(np.float32)
