@@ -18,6 +18,7 @@ import imageio_ffmpeg
 
 from model.classical import AnyMatcher
 from model.cpu_load import ThreadGovernor
+from model.interrupt import quit_at_once_on_ctrl_c
 from model.matcher import Matcher
 
 from .packet_view import render_packet
@@ -166,7 +167,9 @@ def run_headless(frames: Iterator[Frame], matcher: AnyMatcher, options: Headless
     session = MatchSession(matcher, options.settings, options.setup)
     if isinstance(matcher, Matcher) and matcher.compiled:
         print("compiling the model for this machine (about a minute the first time)...", file=stream)
-        if (failure := session.warm_up()) is not None:
+        with quit_at_once_on_ctrl_c():  # nothing is written yet: end at once, not inside the compiler
+            failure = session.warm_up()
+        if failure is not None:
             print(f"warning: torch.compile failed ({failure}); matching without it", file=stream)
     if options.anchor is not None:
         session.start_with(options.anchor)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from .interrupt import exit_at_once_on_ctrl_c, quit_at_once_on_ctrl_c
+from .interrupt import finish_command, quit_at_once_on_ctrl_c
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,4 +53,4 @@ def _run(commands: dict[str, Any], args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(exit_at_once_on_ctrl_c(main()))
+    finish_command(main())

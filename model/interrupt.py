@@ -40,6 +40,19 @@ def exit_at_once_on_ctrl_c(code: int) -> int:
     return code
 
 
+def finish_command(code: int) -> NoReturn:
+    """Leave a command's process with exit ``code`` once the command is done (everything written and said).
+
+    After a Ctrl-C (130) at once: CPython 3.11 remembers a KeyboardInterrupt that went through an ``exec`` of source
+    text (a dataclass being made while torch imports a module) even after it was caught, and at the end of its
+    shutdown kills its own process with SIGINT in place of the exit code. Otherwise through the interpreter's
+    shutdown, which a Ctrl-C then ends at once too (``exit_at_once_on_ctrl_c``).
+    """
+    if code == 128 + signal.SIGINT:
+        end_process(code)
+    sys.exit(exit_at_once_on_ctrl_c(code))
+
+
 def end_process(code: int) -> NoReturn:
     """End the process now with exit ``code``, printed output flushed, without the interpreter's shutdown.
 

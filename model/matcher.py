@@ -12,6 +12,7 @@ import functools
 import math
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from typing import Union
@@ -347,7 +348,9 @@ class Matcher(MatchLimits):
 
     @property
     def compiled(self) -> bool:
-        return isinstance(self.model.backbone, torch._dynamo.eval_frame.OptimizedModule)
+        # Asked before every run; torch._dynamo is imported only by compiling (importing it takes seconds).
+        dynamo = sys.modules.get("torch._dynamo.eval_frame")
+        return dynamo is not None and isinstance(self.model.backbone, dynamo.OptimizedModule)
 
     def compile(self) -> None:
         """Compile the network's stages with ``torch.compile`` from the next match on (the backbone, the coarse and

@@ -362,12 +362,13 @@ def _ctrl_c_as_on_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-@pytest.mark.parametrize("after_s", [0.3, 0.8, 1.0, 1.3, 2.5])
+@pytest.mark.parametrize("after_s", [0.3, 0.8, 1.0, 1.3, 2.5, 4.0])
 @pytest.mark.parametrize("command", [["-m", "app", "--input", "assets/sample.mp4", "--no_display"],
                                      ["-m", "model", "bench", "--random", "--preset", "compact_s", "--resize", "160",
                                       "120", "--runs", "500"]])
 def test_ctrl_c_during_start_up_is_one_line(command: list[str], after_s: float, tmp_path: Path) -> None:
-    """Ctrl-C while torch and OpenCV are imported or the model loads: "interrupted" and 130, no traceback."""
+    """Ctrl-C while torch and OpenCV are imported, the model loads or the first frames match: "interrupted" and 130,
+    no traceback."""
     process = subprocess.Popen([sys.executable, *command, *(["--output_dir", str(tmp_path)] if "app" in command
                                                             else [])],
                                cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"), text=True,
@@ -394,6 +395,24 @@ def test_ctrl_c_after_a_run_is_done_exits_with_its_code_at_once() -> None:
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=10)
     assert process.returncode == 3 and "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+def test_a_ctrl_c_caught_in_code_run_from_text_still_exits_with_130(tmp_path: Path) -> None:
+    """A Ctrl-C that lands in code run from source text (as when a dataclass is made while torch imports a module)
+    and is caught: ``python -m`` would still kill itself with SIGINT at the end of its shutdown; finish_command
+    exits with 130."""
+    (tmp_path / "caught_ctrl_c.py").write_text(
+        "import os, signal\n"
+        "from model.interrupt import finish_command\n"
+        "try:\n"
+        "    exec('os.kill(os.getpid(), signal.SIGINT)\\nwhile True: pass')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+        "finish_command(130)\n")
+    done = subprocess.run([sys.executable, "-m", "caught_ctrl_c"], cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join((str(ROOT), str(tmp_path)))),
+                          preexec_fn=_ctrl_c_as_on_a_terminal, timeout=60)
+    assert done.returncode == 130 and done.stdout.strip() == "interrupted", done.stderr
 
 
 def test_a_killed_run_leaves_no_half_written_output(tmp_path: Path) -> None:
