@@ -28,7 +28,7 @@ from .checkpoints import LoadedWeights, load_weights
 from .config import OFFICIAL_PRESETS
 from .loftr import COARSE_STRIDE, FINE_BATCH_STEP, Features, LoFTR
 from .matching import FINE_EXPECTATIONS
-from .refine import REFINEMENTS, DetailImage, FlowRefinement, detail_image, refine_keypoints
+from .refine import REFINED, REFINEMENTS, DetailImage, FlowRefinement, detail_image, refine_keypoints
 from .timing import StageTimer, maybe_stage
 
 ImageLike = Union[np.ndarray, torch.Tensor]
@@ -303,10 +303,11 @@ class Matcher(MatchLimits):
             the paper's and kornia's), and 'peak' for the project's weights, which it makes more accurate
             (``python -m model eval --compare W --compare_fine_expectation window``).
 
-    ``refinement`` ('auto', 'none' or 'flow', ``model.refine``; changeable at run time, for images encoded from then
-    on): each match refined on the images themselves after the network. 'auto' (the start): for the project's weights
-    when the network sees the frame shrunk (``FlowRefinement.auto_min_shrink``), never for the official presets (the
-    paper's and kornia's results).
+    ``refinement`` ('auto', 'none', 'flow' or 'corners', ``model.refine``; changeable at run time, for images encoded
+    from then on): each match refined on the images themselves after the network ('flow': keypoint 1 from the
+    network's keypoint 0; 'corners': keypoint 0 first moved to the most corner-like pixel of its coarse cell). 'auto'
+    (the start): 'corners' for the project's weights when the network sees the frame shrunk
+    (``FlowRefinement.auto_min_shrink``), never for the official presets (the paper's and kornia's results).
     """
 
     def __init__(self, weights: str | os.PathLike[str] | LoFTR | None = None, preset: str | None = None,
@@ -406,13 +407,14 @@ class Matcher(MatchLimits):
 
     def _may_refine(self) -> bool:
         """Whether images are encoded with what the refinement needs."""
-        return self.refinement == "flow" or (self.refinement == "auto" and self.config.name not in OFFICIAL_PRESETS)
+        return self.refinement in REFINED or (self.refinement == "auto" and self.config.name not in OFFICIAL_PRESETS)
 
     def _refines(self, frame: EncodedImage) -> bool:
-        """Whether this frame's matches are refined: always with 'flow'; with 'auto' (the project's weights) when the
-        network sees the frame shrunk, where the refinement gains (weights/README.md, Refinement on the images)."""
+        """Whether this frame's matches are refined: always with 'flow' or 'corners'; with 'auto' (the project's
+        weights) when the network sees the frame shrunk, where the refinement gains (weights/README.md, Refinement on
+        the images)."""
         shrink = max(frame.image_size[0] / frame.network_size[0], frame.image_size[1] / frame.network_size[1])
-        return self._may_refine() and (self.refinement == "flow" or shrink >= self.flow_refinement.auto_min_shrink)
+        return self._may_refine() and (self.refinement in REFINED or shrink >= self.flow_refinement.auto_min_shrink)
 
     @property
     def border_rm(self) -> int:
@@ -503,8 +505,10 @@ class Matcher(MatchLimits):
         details = (encoded[0].detail, encoded[1].detail)
         if details[0] is not None and details[1] is not None and self._refines(encoded[1]):
             start = time.perf_counter()  # host work after the copy: counted with the fine stage it continues
-            keypoints1 = refine_keypoints(details[0], details[1], keypoints0, keypoints1, max(encoded[1].scale_xy),
-                                          self.flow_refinement)
+            network_px = (max(encoded[0].scale_xy), max(encoded[1].scale_xy))
+            corners = self.refinement != "flow"  # 'corners', and 'auto' where it refines
+            keypoints0, keypoints1 = refine_keypoints(details[0], details[1], keypoints0, keypoints1, network_px,
+                                                      self.flow_refinement, corners)
             timings["fine"] = timings.get("fine", 0.0) + (time.perf_counter() - start) * 1000.0
         return MatchResult(keypoints0=keypoints0, keypoints1=keypoints1, confidence=np.ascontiguousarray(table[:, 4]),
                            fine_std=np.ascontiguousarray(table[:, 5]), timings_ms=timings)

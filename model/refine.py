@@ -3,23 +3,32 @@
 LoFTR places each match inside its fine window on the network's input, and the live setting shrinks the frames for
 the network (640x480 frames seen at 320x240), so one network pixel spans two of the caller's. ``refine_keypoints``
 moves each keypoint in image 1 to where image 1 best matches image 0's window around the keypoint in image 0, on
-the images at up to twice the network's resolution (``detail_image``). It keeps the network's position where the
-flow fails, moves farther than the fine stage's own error allows, or does not lead back to the keypoint in image 0
-(a forward-backward check: turned or scaled content, occlusion, no texture). weights/README.md (Refinement on the
-images) has what it gains on real scenes: ``python -m model eval --compare W --compare_refinement none``.
+the images at up to twice the network's resolution (``detail_image``). With ``corners`` it first moves the keypoint
+in image 0 to the most corner-like pixel of the coarse cell the network matched (the flow is most precise where the
+window has gradients in two directions), and the keypoint in image 1 along with it. It keeps the network's positions
+where the flow fails, moves farther than the fine stage's own error allows, or does not lead back to the keypoint in
+image 0 (a forward-backward check: turned or scaled content, occlusion, no texture). weights/README.md (Refinement on
+the images) has what it gains on real scenes: ``python -m model eval --compare W --compare_refinement none``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-#: ``Matcher.refinement``'s choices besides auto: none (the network's positions) or flow (refined on the images).
-REFINEMENTS = ("none", "flow")
+from .loftr import COARSE_STRIDE
+
+#: ``Matcher.refinement``'s choices besides auto: none (the network's positions), flow (keypoint 1 refined on the
+#: images from the network's keypoint 0) or corners (keypoint 0 moved to its cell's most corner-like pixel first).
+REFINEMENTS = ("none", "flow", "corners")
+REFINED = REFINEMENTS[1:]
+#: The side of the window over which the corner measure (the gradients' smaller eigenvalue) sums, in detail pixels.
+CORNER_BLOCK = 7
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,12 @@ class DetailImage:
 
     gray: np.ndarray
     scale_xy: tuple[float, float]
+
+    @cached_property
+    def corner_response(self) -> np.ndarray:
+        """float32 [h, w]: how corner-like each pixel is (OpenCV's minimum eigenvalue of the gradients over
+        CORNER_BLOCK pixels); computed once per image (an anchor's serves every frame matched against it)."""
+        return cv2.cornerMinEigenVal(self.gray, CORNER_BLOCK, 3)
 
 
 def _gray_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -103,22 +118,46 @@ def _same_size(gray0: np.ndarray, gray1: np.ndarray) -> tuple[np.ndarray, np.nda
         gray, 0, height - gray.shape[0], 0, width - gray.shape[1], cv2.BORDER_REPLICATE) for gray in (gray0, gray1))
 
 
+def snap_to_corners(detail: DetailImage, points: np.ndarray, half_cell: int) -> np.ndarray:
+    """Points [N, 2] (detail pixels, centres at integers) moved to the most corner-like pixel of the square of side
+    2 * half_cell + 1 centred on each: the coarse cell the network matched, its edges included (a little ahead of
+    the cell without them on the held-out pose scenes)."""
+    height, width = detail.gray.shape
+    reach = np.arange(-half_cell, half_cell + 1)
+    columns = np.clip(np.round(points[:, 0]).astype(np.int64)[:, None] + reach, 0, width - 1)  # [N, S]
+    rows = np.clip(np.round(points[:, 1]).astype(np.int64)[:, None] + reach, 0, height - 1)
+    patches = detail.corner_response[rows[:, :, None], columns[:, None, :]].reshape(len(points), -1)  # [N, S * S]
+    best = patches.argmax(axis=1)
+    return np.stack([np.take_along_axis(columns, best[:, None] % len(reach), 1)[:, 0],
+                     np.take_along_axis(rows, best[:, None] // len(reach), 1)[:, 0]], axis=1).astype(np.float32)
+
+
 def refine_keypoints(detail0: DetailImage, detail1: DetailImage, keypoints0: np.ndarray, keypoints1: np.ndarray,
-                     network_px1: float, refinement: FlowRefinement) -> np.ndarray:
-    """Keypoints1 [N, 2] (caller's pixels of image 1, corner convention like ``MatchResult``) refined against
-    keypoints0 [N, 2]; ``network_px1``: the caller's pixels of image 1 per network pixel. Returns float32 [N, 2]."""
+                     network_px: tuple[float, float], refinement: FlowRefinement,
+                     corners: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints [N, 2] of both images (caller's pixels, corner convention like ``MatchResult``) refined;
+    ``network_px``: the caller's pixels per network pixel in image 0 and image 1; ``corners``: move keypoint 0 to
+    its cell's most corner-like pixel first. Returns float32 (keypoints0, keypoints1), both as the network had them
+    where the refinement did not hold."""
+    keypoints0, keypoints1 = keypoints0.astype(np.float32), keypoints1.astype(np.float32)
     if len(keypoints0) == 0:
-        return keypoints1
+        return keypoints0, keypoints1
     scale0, scale1 = np.asarray(detail0.scale_xy, np.float32), np.asarray(detail1.scale_xy, np.float32)
     # Corner convention (a pixel spans [i, i+1)) -> OpenCV's centres at integers, in detail pixels.
-    points0 = (keypoints0 / scale0 - 0.5).astype(np.float32)
-    points1 = (keypoints1 / scale1 - 0.5).astype(np.float32)
+    points0 = keypoints0 / scale0 - 0.5
+    points1 = keypoints1 / scale1 - 0.5
+    if corners:
+        half_cell = max(1, round(COARSE_STRIDE / 2 * network_px[0] / float(scale0.max())))
+        snapped = snap_to_corners(detail0, points0, half_cell)
+        points1 = points1 + (snapped - points0) * scale0 / scale1  # the content moves alike in both images
+        points0 = snapped
     gray0, gray1 = _same_size(detail0.gray, detail1.gray)
     moved, found = _flow(gray0, gray1, points0, points1, refinement.window)
-    max_shift = refinement.max_shift_network_px * network_px1 / float(scale1.max())
+    max_shift = refinement.max_shift_network_px * network_px[1] / float(scale1.max())
     found &= np.linalg.norm(moved - points1, axis=1) < max_shift
     # Back only from the points still kept: each point's flow is its own, so the others' would be thrown away.
     kept = np.flatnonzero(found)
     back, found_back = _flow(gray1, gray0, moved[kept], points0[kept], refinement.window)
     found[kept] = found_back & (np.linalg.norm(back - points0[kept], axis=1) < refinement.backward_px)
-    return np.where(found[:, None], (moved + 0.5) * scale1, keypoints1).astype(np.float32)
+    return (np.where(found[:, None], (points0 + 0.5) * scale0, keypoints0).astype(np.float32),
+            np.where(found[:, None], (moved + 0.5) * scale1, keypoints1).astype(np.float32))

@@ -311,7 +311,9 @@ def test_matches_of_every_frame_are_saved_beside_its_png(weights: Path, tmp_path
                        max_matches=CPU_MAX_MATCHES).match(frames[0], frames[2])
     second = saved[1]
     assert len(expected) > 0
-    np.testing.assert_allclose(second["keypoints1"], expected.keypoints1, atol=1e-3)  # 1/4000 of a network pixel
+    # The refinement's flow stops once its step is under 0.01 px, so a start that differs in the last float bits
+    # (e.g. from another number of torch threads: the app adapts them to the load) may end that far apart.
+    np.testing.assert_allclose(second["keypoints1"], expected.keypoints1, atol=0.02)
     np.testing.assert_allclose(second["confidence"], expected.confidence, atol=1e-6)
     assert second["inliers"].shape == second["confidence"].shape and second["matrix"].shape == (3, 3)
 

@@ -10,7 +10,7 @@ import torch
 from model.config import get_preset
 from model.loftr import LoFTR
 from model.matcher import Matcher
-from model.refine import DetailImage, FlowRefinement, detail_image, refine_keypoints
+from model.refine import DetailImage, FlowRefinement, detail_image, refine_keypoints, snap_to_corners
 
 REFINEMENT = FlowRefinement()
 
@@ -38,8 +38,9 @@ def test_keypoints_move_to_the_true_sub_pixel_position() -> None:
     # The network's positions: off by up to 1.5 px, as a shrunk network input leaves them.
     noisy = truth + np.random.default_rng(1).uniform(-1.5, 1.5, truth.shape).astype(np.float32)
     details = (DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)))
-    refined = refine_keypoints(*details, keypoints0, noisy, network_px1=2.0, refinement=REFINEMENT)
+    same0, refined = refine_keypoints(*details, keypoints0, noisy, network_px=(2.0, 2.0), refinement=REFINEMENT)
     assert refined.dtype == np.float32 and refined.shape == noisy.shape
+    np.testing.assert_array_equal(same0, keypoints0)  # without corners keypoint 0 stays where the network put it
     assert np.abs(noisy - truth).max() > 1.0
     assert np.abs(refined - truth).max() < 0.1
 
@@ -49,12 +50,15 @@ def test_the_network_position_is_kept_where_the_flow_cannot_be_trusted() -> None
     keypoints0 = _grid()
     blank = np.full_like(image0, 128)  # nothing to follow
     details = (DetailImage(image0, (1.0, 1.0)), DetailImage(blank, (1.0, 1.0)))
-    kept = refine_keypoints(*details, keypoints0, keypoints0 + 1.0, network_px1=2.0, refinement=REFINEMENT)
-    np.testing.assert_array_equal(kept, keypoints0 + 1.0)
+    for corners in (False, True):
+        kept0, kept = refine_keypoints(*details, keypoints0, keypoints0 + 1.0, network_px=(2.0, 2.0),
+                                       refinement=REFINEMENT, corners=corners)
+        np.testing.assert_array_equal(kept0, keypoints0)
+        np.testing.assert_array_equal(kept, keypoints0 + 1.0)
     # Further than two network pixels from the network's position: not moved (1 caller px per network px here).
     image1 = _shifted(image0, 3.0, 0.0)
-    far = refine_keypoints(DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), keypoints0, keypoints0,
-                           network_px1=1.0, refinement=REFINEMENT)
+    _, far = refine_keypoints(DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), keypoints0,
+                              keypoints0, network_px=(1.0, 1.0), refinement=REFINEMENT)
     np.testing.assert_array_equal(far, keypoints0)
 
 
@@ -63,17 +67,48 @@ def test_images_of_different_sizes_and_scales() -> None:
     image1 = _shifted(_texture(240, 320), 1.2, 0.7)[:200, :300]  # image 0's content, cropped
     keypoints0 = _grid(height=200, width=300)
     truth = keypoints0 + np.float32([1.2, 0.7])
-    refined = refine_keypoints(DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), keypoints0,
-                               truth + 0.8, network_px1=2.0, refinement=REFINEMENT)
+    _, refined = refine_keypoints(DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), keypoints0,
+                                  truth + 0.8, network_px=(2.0, 2.0), refinement=REFINEMENT)
     assert np.abs(refined - truth).max() < 0.1
     # Detail images at half the caller's size: keypoints come back in the caller's pixels.
     half = [cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA) for image in (image0, image1)]
-    refined = refine_keypoints(DetailImage(half[0], (2.0, 2.0)), DetailImage(half[1], (2.0, 2.0)), keypoints0,
-                               truth + 1.0, network_px1=4.0, refinement=REFINEMENT)
+    _, refined = refine_keypoints(DetailImage(half[0], (2.0, 2.0)), DetailImage(half[1], (2.0, 2.0)), keypoints0,
+                                  truth + 1.0, network_px=(4.0, 4.0), refinement=REFINEMENT)
     assert np.abs(refined - truth).max() < 0.3
     empty = np.zeros((0, 2), np.float32)
-    assert refine_keypoints(DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), empty, empty,
-                            network_px1=2.0, refinement=REFINEMENT).shape == (0, 2)
+    for corners in (False, True):
+        assert all(keypoints.shape == (0, 2) for keypoints in refine_keypoints(
+            DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), empty, empty, network_px=(2.0, 2.0),
+            refinement=REFINEMENT, corners=corners))
+
+
+def test_points_snap_to_the_most_corner_like_pixel_of_their_cell() -> None:
+    image = np.zeros((64, 64), np.uint8)
+    image[20:, 36:] = 255  # one corner, at pixel (36, 20)
+    detail = DetailImage(image, (1.0, 1.0))
+    points = np.float32([[32, 16], [40, 24], [8, 48]])  # cells of side 8 around each (edges included: -4 ... +4)
+    snapped = snap_to_corners(detail, points, half_cell=4)
+    assert snapped.dtype == np.float32
+    # The two cells around the corner: at it (the measure peaks a little inside the bright quadrant), or as near
+    # as their own cell allows; the third cell has no corner and keeps a point of its own cell.
+    np.testing.assert_allclose(snapped[:2], [[36, 20], [36, 20]], atol=2.5)
+    assert np.all(np.abs(snapped - points) <= 4)  # never out of its own cell
+    assert detail.corner_response.shape == image.shape
+
+
+def test_corners_move_keypoint0_within_its_cell_and_keypoint1_along() -> None:
+    image0 = _texture()
+    image1 = _shifted(image0, 2.3, -1.6)
+    keypoints0 = _grid(step=16)
+    truth_shift = np.float32([2.3, -1.6])
+    noisy = keypoints0 + truth_shift + np.random.default_rng(2).uniform(-1.5, 1.5, keypoints0.shape).astype(np.float32)
+    details = (DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)))
+    moved0, refined = refine_keypoints(*details, keypoints0, noisy, network_px=(2.0, 2.0), refinement=REFINEMENT,
+                                       corners=True)
+    offsets = moved0 - keypoints0
+    # Within the 16-pixel cell (searched around the pixel that holds the keypoint: half a pixel off), and moved.
+    assert np.all(np.abs(offsets) <= 8.5) and np.abs(offsets).max() > 2.0
+    assert np.abs(refined - moved0 - truth_shift).max() < 0.1
 
 
 def test_detail_images_are_at_most_twice_the_network_size() -> None:
@@ -90,13 +125,11 @@ def test_detail_images_are_at_most_twice_the_network_size() -> None:
     assert np.abs(as_float.gray.astype(int) - detail.gray.astype(int)).max() <= 2
 
 
-def test_matcher_refines_ours_on_shrunk_frames_not_the_official_and_only_image1s_keypoints(
-        photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+def test_matcher_refines_ours_on_shrunk_frames_not_the_official(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
     torch.manual_seed(0)
     official = Matcher(LoFTR(get_preset("outdoor_ds")), device="cpu", precision="fp32", resize=(320, 240))
     assert official.refinement == "auto" and official.encode(photo_pair[0]).detail is None  # the paper's results
-    matcher = Matcher(LoFTR(get_preset("compact_s")).eval(), device="cpu", precision="fp32", threshold=0.0,
-                      resize=(320, 240))
+    matcher = Matcher("weights/loftr_live_xfeat_s.pt", device="cpu", precision="fp32", resize=(320, 240))
     assert matcher.refinement == "auto"
     refined = matcher.match(*photo_pair)  # 640x480 frames seen at 320x240: refined
     anchor = matcher.encode(photo_pair[0])
@@ -104,14 +137,23 @@ def test_matcher_refines_ours_on_shrunk_frames_not_the_official_and_only_image1s
     cached = matcher.match(anchor, photo_pair[1])  # the same matches; ties in confidence may come in another order
     order = [np.lexsort(result.keypoints0.T) for result in (cached, refined)]
     np.testing.assert_allclose(cached.keypoints1[order[0]], refined.keypoints1[order[1]], atol=1e-3)
-    matcher.refinement = "none"
-    plain = matcher.match(*photo_pair)
-    np.testing.assert_array_equal(plain.keypoints0, refined.keypoints0)
+    results = {}
+    for refinement in ("none", "flow", "corners"):
+        matcher.refinement = refinement
+        results[refinement] = matcher.match(*photo_pair)
+    plain, flow = results["none"], results["flow"]
+    np.testing.assert_array_equal(plain.keypoints0, flow.keypoints0)  # flow: only image 1's keypoints move
     np.testing.assert_array_equal(plain.confidence, refined.confidence)
-    moved = np.linalg.norm(plain.keypoints1 - refined.keypoints1, axis=1)
-    assert moved.max() <= 2 * 2 + 1e-3  # at most two network pixels (two caller pixels each here)
+    assert np.linalg.norm(plain.keypoints1 - flow.keypoints1, axis=1).max() <= 2 * 2 + 1e-3  # two network pixels
+    for result in (refined, results["corners"]):  # auto here is corners: keypoint 0 within its 8-pixel cell
+        offsets0 = result.keypoints0 - plain.keypoints0  # (two caller pixels per network pixel, and the search
+        assert np.abs(offsets0).max() <= 4 * 2 + 0.5 and np.abs(offsets0).max() > 1.0  # centred on a pixel)
+        # image 1's keypoint moves along with it, then by at most two network pixels
+        assert np.linalg.norm(result.keypoints1 - offsets0 - plain.keypoints1, axis=1).max() <= 2 * 2 + 1e-3
+    np.testing.assert_array_equal(refined.keypoints1, results["corners"].keypoints1)
+    matcher.refinement = "none"
     assert matcher.encode(photo_pair[0]).detail is None  # nothing kept for the refinement when it is off
-    with pytest.raises(ValueError, match="refinement must be one of auto, none, flow"):
+    with pytest.raises(ValueError, match="refinement must be one of auto, none, flow, corners"):
         matcher.refinement = "lk"
 
 
@@ -121,11 +163,12 @@ def test_auto_refines_only_frames_the_network_sees_shrunk(photo_pair: tuple[np.n
     matcher = Matcher("weights/loftr_live_xfeat_s.pt", device="cpu", precision="fp32", resize=(640, 480),
                       max_matches=100)
     results = {}
-    for refinement in ("auto", "none", "flow"):
+    for refinement in ("auto", "none", "flow", "corners"):
         matcher.refinement = refinement
         results[refinement] = matcher.match(frame, shifted).keypoints1
     np.testing.assert_array_equal(results["auto"], results["none"])  # at the network's own size: as it is
-    assert np.abs(results["flow"] - results["none"]).max() > 0.05  # asked for: refined at any size
+    for asked in ("flow", "corners"):  # asked for: refined at any size
+        assert np.abs(results[asked] - results["none"]).max() > 0.05
 
 
 def test_the_bundled_model_is_more_precise_with_the_refinement(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
@@ -134,10 +177,10 @@ def test_the_bundled_model_is_more_precise_with_the_refinement(photo_pair: tuple
     matcher = Matcher("weights/loftr_live_xfeat_s.pt", device="cpu", precision="fp32", resize=(320, 240),
                       max_matches=300)
     errors = {}
-    for refinement in ("none", "auto"):
+    for refinement in ("none", "auto", "flow"):
         matcher.refinement = refinement
         result = matcher.match(frame, shifted)
         inside = np.all((result.keypoints0 > 16) & (result.keypoints0 < np.array(frame.shape[1::-1]) - 16), 1)
         offsets = result.keypoints1[inside] - result.keypoints0[inside] - np.float32([3.3, -2.6])
         errors[refinement] = float(np.median(np.linalg.norm(offsets, axis=1)))
-    assert errors["auto"] < 0.5 * errors["none"], errors
+    assert errors["auto"] < 0.5 * errors["none"] and errors["flow"] < 0.5 * errors["none"], errors
