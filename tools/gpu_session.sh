@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything a short GPU lease is for, as one command (the device tool runs one command per call):
-#   1. the CUDA checks (tests/test_cuda.py), CUDA timings of the bundled CUDA default and of the official size
-#      against kornia (with the fp16 agreement), the window's frame rate and the app run headless on CUDA;
+#   1. the CUDA checks (tests/test_cuda.py), CUDA timings of the bundled CUDA default (also with the refinement on
+#      the images) and of the official size against kornia (with the fp16 agreement), the window's frame rate and
+#      the app run headless on CUDA;
 #   2. one more training stage of both bundled chains, side by side, continued from the shipped weights.
 # Results go into one archive, OUT_DIR/gpu_session.tgz (the device tool brings back few files).
 #
@@ -38,6 +39,10 @@ fi
         "$python" -m model bench --device cuda --weights weights/loftr_live_compact_s.pt --resize $size --runs 30 \
             --compile
     done
+    # The refinement on the images at the CUDA default's size, where auto leaves it off: its host time per frame
+    # (the fine stage's) against the run above, to decide whether the GPU default refines (weights/README.md).
+    "$python" -m model bench --device cuda --weights weights/loftr_live_compact_s.pt --resize 640 480 --runs 30 \
+        --refinement corners
     # The official size (random weights: speed does not depend on the values), against kornia in the same run.
     "$python" -m model bench --device cuda --random --preset outdoor_ds --resize 640 480 --runs 30 --compile
     # The window end to end (offscreen Qt), when PyQt6 is on the machine.
