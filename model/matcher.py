@@ -467,7 +467,9 @@ class Matcher(MatchLimits):
         encoded = self._extract(image, timer=None, keep_aspect=keep_aspect, network_scale=network_scale)
         with self._autocast():
             features = self.model.run_first_layer(encoded.features)
-        return replace(encoded, features=features)
+        # Kept with the encoding: a cached anchor's image is not at hand when a frame is matched against it.
+        detail = detail_image(image, encoded.network_size, self.flow_refinement) if self._may_refine() else None
+        return replace(encoded, features=features, detail=detail)
 
     def _extract(self, image: ImageLike, timer: StageTimer | None, keep_aspect: bool = False,
                  network_scale: float = 1.0) -> EncodedImage:
@@ -475,9 +477,7 @@ class Matcher(MatchLimits):
         tensor, size = self.preprocess(image, keep_aspect, network_scale)
         with maybe_stage(timer, "backbone"), self._autocast():
             features = self.model.extract(tensor)
-        network_hw = (int(tensor.shape[2]), int(tensor.shape[3]))
-        detail = detail_image(image, network_hw, self.flow_refinement) if self._may_refine() else None
-        return EncodedImage(features, size, network_hw, id(self.model), detail)
+        return EncodedImage(features, size, (int(tensor.shape[2]), int(tensor.shape[3])), id(self.model))
 
     @torch.inference_mode()
     def match(self, image0: ImageLike | EncodedImage, image1: ImageLike | EncodedImage,
@@ -502,9 +502,10 @@ class Matcher(MatchLimits):
         table = (table * table.new_tensor([*encoded[0].scale_xy, *encoded[1].scale_xy, 1.0, 1.0])).cpu().numpy()
         keypoints0, keypoints1 = np.ascontiguousarray(table[:, 0:2]), np.ascontiguousarray(table[:, 2:4])
         timings = timer.ms
-        details = (encoded[0].detail, encoded[1].detail)
-        if details[0] is not None and details[1] is not None and self._refines(encoded[1]):
-            start = time.perf_counter()  # host work after the copy: counted with the fine stage it continues
+        start = time.perf_counter()  # host work after the copy: counted with the fine stage it continues
+        refined = self._refines(encoded[1])
+        details = (self._detail(image0, encoded[0]), self._detail(image1, encoded[1])) if refined else (None, None)
+        if details[0] is not None and details[1] is not None:  # not with an encoding made while it was off
             network_px = (max(encoded[0].scale_xy), max(encoded[1].scale_xy))
             corners = self.refinement != "flow"  # 'corners', and 'auto' where it refines
             keypoints0, keypoints1 = refine_keypoints(details[0], details[1], keypoints0, keypoints1, network_px,
@@ -542,6 +543,13 @@ class Matcher(MatchLimits):
         x0, y0, x1, y1 = region
         inside = ((y >= y0) & (y < y1))[:, None] & ((x >= x0) & (x < x1))[None, :]
         return inside.reshape(1, -1)
+
+    def _detail(self, image: ImageLike | EncodedImage, encoded: EncodedImage) -> DetailImage | None:
+        """The refinement's view of an image: an encoding's own (``encode``), else made now, only for a pair that is
+        refined (not for every frame the network sees at its own size)."""
+        if isinstance(image, EncodedImage):
+            return image.detail
+        return detail_image(image, encoded.network_size, self.flow_refinement)
 
     def _encoded(self, image: ImageLike | EncodedImage, timer: StageTimer) -> EncodedImage:
         if isinstance(image, EncodedImage):
