@@ -156,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
              "its peak (more accurate for our weights); auto: the official for official weights, peak for ours")
     add("--refinement", default="auto", choices=("auto", *REFINEMENTS),
         help="after the network, each match refined on the frames themselves by optical flow (flow), with the anchor's "
-             "keypoint first moved to the most corner-like pixel of its cell (corners), or not (none); auto: corners "
-             "for our weights when the network sees the frames shrunk 1.5x or more, never for official weights")
+             "keypoint first moved to the most corner-like pixel of its cell (corners), and with windows turned and "
+             "scaled as the neighbouring matches show where the view turned or zoomed (affine), or not (none); auto: "
+             "affine for our weights when the network sees the frames shrunk 1.5x or more, never for official weights")
     add("--max_matches", type=int,
         help=f"cap on matches per frame, the most confident are kept (they alone go through the fine stage); "
              f"default {CPU_MAX_MATCHES} on a CPU (interactive speed), none on CUDA; -1 for none")

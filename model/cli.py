@@ -43,8 +43,9 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refinement", default="auto", choices=("auto", *REFINEMENTS),
                         help="after the network, each match refined on the images themselves by optical flow "
                              "(flow), with the keypoint in image 0 first moved to the most corner-like pixel of its "
-                             "cell (corners), or not (none); auto: corners for our weights when the network sees the "
-                             "images shrunk 1.5x or more, never for official weights")
+                             "cell (corners), and with windows turned and scaled as the neighbouring matches show "
+                             "where the view turned or zoomed (affine), or not (none); auto: affine for our weights "
+                             "when the network sees the images shrunk 1.5x or more, never for official weights")
 
 
 def _build_matcher(args: argparse.Namespace, resize: object, weights: str | None = None,

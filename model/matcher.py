@@ -303,10 +303,11 @@ class Matcher(MatchLimits):
             the paper's and kornia's), and 'peak' for the project's weights, which it makes more accurate
             (``python -m model eval --compare W --compare_fine_expectation window``).
 
-    ``refinement`` ('auto', 'none', 'flow' or 'corners', ``model.refine``; changeable at run time, for images encoded
-    from then on): each match refined on the images themselves after the network ('flow': keypoint 1 from the
-    network's keypoint 0; 'corners': keypoint 0 first moved to the most corner-like pixel of its coarse cell). 'auto'
-    (the start): 'corners' for the project's weights when the network sees the frame shrunk
+    ``refinement`` ('auto', 'none', 'flow', 'corners' or 'affine', ``model.refine``; changeable at run time, for
+    images encoded from then on): each match refined on the images themselves after the network ('flow': keypoint 1
+    from the network's keypoint 0; 'corners': keypoint 0 first moved to the most corner-like pixel of its coarse
+    cell; 'affine': corners, and affine windows where the neighbouring matches show the content turned or scaled).
+    'auto' (the start): 'affine' for the project's weights when the network sees the frame shrunk
     (``FlowRefinement.auto_min_shrink``), never for the official presets (the paper's and kornia's results).
     """
 
@@ -410,9 +411,9 @@ class Matcher(MatchLimits):
         return self.refinement in REFINED or (self.refinement == "auto" and self.config.name not in OFFICIAL_PRESETS)
 
     def _refines(self, frame: EncodedImage) -> bool:
-        """Whether this frame's matches are refined: always with 'flow' or 'corners'; with 'auto' (the project's
-        weights) when the network sees the frame shrunk, where the refinement gains (weights/README.md, Refinement on
-        the images)."""
+        """Whether this frame's matches are refined: always with 'flow', 'corners' or 'affine'; with 'auto' (the
+        project's weights) when the network sees the frame shrunk, where the refinement gains (weights/README.md,
+        Refinement on the images)."""
         shrink = max(frame.image_size[0] / frame.network_size[0], frame.image_size[1] / frame.network_size[1])
         return self._may_refine() and (self.refinement in REFINED or shrink >= self.flow_refinement.auto_min_shrink)
 
@@ -507,9 +508,9 @@ class Matcher(MatchLimits):
         details = (self._detail(image0, encoded[0]), self._detail(image1, encoded[1])) if refined else (None, None)
         if details[0] is not None and details[1] is not None:  # not with an encoding made while it was off
             network_px = (max(encoded[0].scale_xy), max(encoded[1].scale_xy))
-            corners = self.refinement != "flow"  # 'corners', and 'auto' where it refines
+            mode = "affine" if self.refinement == "auto" else self.refinement
             keypoints0, keypoints1 = refine_keypoints(details[0], details[1], keypoints0, keypoints1, network_px,
-                                                      self.flow_refinement, corners)
+                                                      self.flow_refinement, mode)
             timings["fine"] = timings.get("fine", 0.0) + (time.perf_counter() - start) * 1000.0
         return MatchResult(keypoints0=keypoints0, keypoints1=keypoints1, confidence=np.ascontiguousarray(table[:, 4]),
                            fine_std=np.ascontiguousarray(table[:, 5]), timings_ms=timings)

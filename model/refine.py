@@ -7,7 +7,8 @@ the images at up to twice the network's resolution (``detail_image``). With ``co
 in image 0 to the most corner-like pixel of the coarse cell the network matched (the flow is most precise where the
 window has gradients in two directions), and the keypoint in image 1 along with it. It keeps the network's positions
 where the flow fails, moves farther than the fine stage's own error allows, or does not lead back to the keypoint in
-image 0 (a forward-backward check: turned or scaled content, occlusion, no texture). weights/README.md (Refinement on
+image 0 (a forward-backward check: turned or scaled content, occlusion, no texture). ``affine`` takes up the matches
+whose content turned or scaled with affine windows (``model.affine_flow``). weights/README.md (Refinement on
 the images) has what it gains on real scenes: ``python -m model eval --compare W --compare_refinement none``.
 """
 
@@ -21,11 +22,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .affine_flow import affine_lucas_kanade, local_similarity, turn_and_log_scale, window_offsets
 from .loftr import COARSE_STRIDE
 
 #: ``Matcher.refinement``'s choices besides auto: none (the network's positions), flow (keypoint 1 refined on the
-#: images from the network's keypoint 0) or corners (keypoint 0 moved to its cell's most corner-like pixel first).
-REFINEMENTS = ("none", "flow", "corners")
+#: images from the network's keypoint 0), corners (keypoint 0 moved to its cell's most corner-like pixel first) or
+#: affine (corners, and where the neighbouring matches show the content turned or scaled, affine windows).
+REFINEMENTS = ("none", "flow", "corners", "affine")
 REFINED = REFINEMENTS[1:]
 #: The side of the window over which the corner measure (the gradients' smaller eigenvalue) sums, in detail pixels.
 CORNER_BLOCK = 7
@@ -44,6 +47,18 @@ class FlowRefinement:
     auto_min_shrink: ``Matcher.refinement = "auto"`` refines a frame's matches when the network sees the frame
         shrunk by at least this factor (at the network's own size the fine stage is about as precise, and the
         refinement's host time grows with the matches, which a GPU does not cap).
+    affine_min_turn_deg, affine_min_log_scale: ``affine`` warps the windows of matches whose neighbours show the
+        content turned by at least this many degrees or scaled by at least this log factor (elsewhere the square
+        windows agree, and OpenCV's flow is faster).
+    affine_neighbours: how many neighbouring matches give each match its rotation and scale.
+    affine_iterations: the most Lucas-Kanade steps per window on every ``affine_stride``-th pixel.
+    affine_min_correlation: an affine window is kept where it correlates (zero-mean normalised) with image 0's
+        better than this (0: positively, and not a window without texture; 0.9 lost on the homography benchmark
+        and gained nothing on the pose scenes).
+    affine_max_windows: at most this many matches of a pair get affine windows, the first ones passed (``Matcher``
+        passes the most confident first), as many as the CPU's match cap: their host time grows with them.
+    affine_stride: the affine windows compare every this-many-th pixel of the window in both directions (a quarter
+        of the work at 2; every pixel gained little on the homography benchmark at over twice the host time).
     """
 
     window: int = 21
@@ -51,6 +66,13 @@ class FlowRefinement:
     max_shift_network_px: float = 2.0
     backward_px: float = 0.5
     auto_min_shrink: float = 1.5
+    affine_min_turn_deg: float = 5.0
+    affine_min_log_scale: float = 0.1
+    affine_neighbours: int = 10
+    affine_iterations: int = 6
+    affine_min_correlation: float = 0.0
+    affine_stride: int = 2
+    affine_max_windows: int = 300
 
 
 @dataclass(frozen=True)
@@ -65,6 +87,18 @@ class DetailImage:
         """float32 [h, w]: how corner-like each pixel is (OpenCV's minimum eigenvalue of the gradients over
         CORNER_BLOCK pixels); computed once per image (an anchor's serves every frame matched against it)."""
         return cv2.cornerMinEigenVal(self.gray, CORNER_BLOCK, 3)
+
+    @cached_property
+    def gray_float(self) -> np.ndarray:
+        """float32 [h, w]: the gray image, for the affine windows' bilinear samples."""
+        return self.gray.astype(np.float32)
+
+    @cached_property
+    def gradients(self) -> tuple[np.ndarray, np.ndarray]:
+        """float32 (d/dx, d/dy) [h, w] (Scharr's kernel): what the affine windows of image 0 are fitted with;
+        computed once per image, like ``corner_response``."""
+        grad_x, grad_y = (cv2.Scharr(self.gray_float, cv2.CV_32F, dx, 1 - dx) / 32.0 for dx in (1, 0))
+        return grad_x, grad_y
 
 
 def _gray_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -134,30 +168,88 @@ def snap_to_corners(detail: DetailImage, points: np.ndarray, half_cell: int) -> 
 
 def refine_keypoints(detail0: DetailImage, detail1: DetailImage, keypoints0: np.ndarray, keypoints1: np.ndarray,
                      network_px: tuple[float, float], refinement: FlowRefinement,
-                     corners: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                     mode: str = "flow") -> tuple[np.ndarray, np.ndarray]:
     """Keypoints [N, 2] of both images (caller's pixels, corner convention like ``MatchResult``) refined;
-    ``network_px``: the caller's pixels per network pixel in image 0 and image 1; ``corners``: move keypoint 0 to
-    its cell's most corner-like pixel first. Returns float32 (keypoints0, keypoints1), both as the network had them
-    where the refinement did not hold."""
+    ``network_px``: the caller's pixels per network pixel in image 0 and image 1; ``mode``: one of ``REFINED``.
+    Returns float32 (keypoints0, keypoints1), both as the network had them where the refinement did not hold."""
+    if mode not in REFINED:
+        raise ValueError(f"mode must be one of {', '.join(REFINED)}, got {mode!r}")
     keypoints0, keypoints1 = keypoints0.astype(np.float32), keypoints1.astype(np.float32)
     if len(keypoints0) == 0:
         return keypoints0, keypoints1
     scale0, scale1 = np.asarray(detail0.scale_xy, np.float32), np.asarray(detail1.scale_xy, np.float32)
     # Corner convention (a pixel spans [i, i+1)) -> OpenCV's centres at integers, in detail pixels.
-    points0 = keypoints0 / scale0 - 0.5
-    points1 = keypoints1 / scale1 - 0.5
-    if corners:
-        half_cell = max(1, round(COARSE_STRIDE / 2 * network_px[0] / float(scale0.max())))
-        snapped = snap_to_corners(detail0, points0, half_cell)
-        points1 = points1 + (snapped - points0) * scale0 / scale1  # the content moves alike in both images
-        points0 = snapped
-    gray0, gray1 = _same_size(detail0.gray, detail1.gray)
-    moved, found = _flow(gray0, gray1, points0, points1, refinement.window)
+    network0, network1 = keypoints0 / scale0 - 0.5, keypoints1 / scale1 - 0.5
+    points0, points1 = network0, network1
+    half_cell = max(1, round(COARSE_STRIDE / 2 * network_px[0] / float(scale0.max())))
+    if mode != "flow":
+        points0 = snap_to_corners(detail0, network0, half_cell)
+        points1 = network1 + (points0 - network0) * scale0 / scale1  # the content moves alike in both images
     max_shift = refinement.max_shift_network_px * network_px[1] / float(scale1.max())
+    moved, found = points1.copy(), np.zeros(len(points0), bool)
+    if mode == "affine":  # first: the square windows' flow then only runs where no affine window held
+        _affine_windows(detail0, detail1, (network0, network1), (points0, moved, found),
+                        (2 * half_cell, max_shift), refinement)
+    rest = np.flatnonzero(~found)
+    moved[rest], found[rest] = _checked_flow(_same_size(detail0.gray, detail1.gray), points0[rest], points1[rest],
+                                             max_shift, refinement)
+    return (np.where(found[:, None], (points0 + 0.5) * scale0, keypoints0).astype(np.float32),
+            np.where(found[:, None], (moved + 0.5) * scale1, keypoints1).astype(np.float32))
+
+
+def _checked_flow(grays: tuple[np.ndarray, np.ndarray], points0: np.ndarray, points1: np.ndarray, max_shift: float,
+                  refinement: FlowRefinement) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV's flow from ``points0`` in image 0 into image 1 starting at ``points1`` (detail pixels), kept where it
+    moved less than ``max_shift`` and leads back to the point in image 0: (end points [N, 2], kept [N])."""
+    moved, found = _flow(grays[0], grays[1], points0, points1, refinement.window)
     found &= np.linalg.norm(moved - points1, axis=1) < max_shift
     # Back only from the points still kept: each point's flow is its own, so the others' would be thrown away.
     kept = np.flatnonzero(found)
-    back, found_back = _flow(gray1, gray0, moved[kept], points0[kept], refinement.window)
+    back, found_back = _flow(grays[1], grays[0], moved[kept], points0[kept], refinement.window)
     found[kept] = found_back & (np.linalg.norm(back - points0[kept], axis=1) < refinement.backward_px)
-    return (np.where(found[:, None], (points0 + 0.5) * scale0, keypoints0).astype(np.float32),
-            np.where(found[:, None], (moved + 0.5) * scale1, keypoints1).astype(np.float32))
+    return moved, found
+
+
+def _affine_windows(detail0: DetailImage, detail1: DetailImage, network: tuple[np.ndarray, np.ndarray],
+                    refined: tuple[np.ndarray, np.ndarray, np.ndarray], reach: tuple[float, float],
+                    refinement: FlowRefinement) -> None:
+    """Where the neighbours show the content turned or scaled, the matches' windows fitted as affine warps
+    (``model.affine_flow``); sets ``refined`` = (points0 at their corners, points1, found) in place where they held.
+
+    network: the network's points (detail pixels) of both images; reach: (a coarse cell's side, the largest shift
+    from the network's point in image 1), in detail pixels.
+    """
+    network0, network1 = network
+    points0, points1, found = refined
+    ratio = np.asarray(detail1.scale_xy, np.float32) / np.asarray(detail0.scale_xy, np.float32)
+    # Neighbours closer than 1.5 cells turn too much with the network's own errors of a pixel or two.
+    similarity, valid = local_similarity(network0, network1 * ratio, refinement.affine_neighbours, 1.5 * reach[0])
+    turn, log_scale = turn_and_log_scale(similarity)
+    chosen = np.flatnonzero(valid & ((turn >= refinement.affine_min_turn_deg)
+                                     | (log_scale >= refinement.affine_min_log_scale)))
+    chosen = chosen[:refinement.affine_max_windows]  # the most confident (Matcher passes them in that order)
+    if len(chosen) == 0:
+        return
+    warps = similarity[chosen] / ratio[:, None]  # image 0's detail pixels -> image 1's
+    starts = network1[chosen] + (warps @ (points0[chosen] - network0[chosen])[..., None])[..., 0]
+    image0 = (detail0.gray_float, *detail0.gradients)
+    sparse = window_offsets(refinement.window, refinement.affine_stride)
+    positions, fitted, correlation = affine_lucas_kanade(image0, detail1.gray_float, points0[chosen], starts, warps,
+                                                         sparse, refinement.affine_iterations)
+    height, width = detail1.gray.shape
+    with np.errstate(over="ignore", invalid="ignore"):  # a window that ran far off: huge values, failing the checks
+        good = np.flatnonzero((correlation > refinement.affine_min_correlation)
+                              & (np.linalg.norm(positions - starts, axis=1) < reach[1])
+                              & (positions >= 0).all(axis=1) & (positions[:, 0] <= width - 1)
+                              & (positions[:, 1] <= height - 1) & (np.abs(np.linalg.det(fitted)) > 1e-3))
+    if len(good) == 0:
+        return
+    # Backward, from the windows still kept: image 1's window, unwarped, must lead back to the keypoint in image 0
+    # (a window along an edge correlates well wherever it slides; this check does not let it).
+    back, _, _ = affine_lucas_kanade((detail1.gray_float, *detail1.gradients), detail0.gray_float, positions[good],
+                                     points0[chosen[good]], np.linalg.inv(fitted[good]), sparse,
+                                     refinement.affine_iterations, translation_only=True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        good = good[np.linalg.norm(back - points0[chosen[good]], axis=1) < refinement.backward_px]
+    points1[chosen[good]] = positions[good]
+    found[chosen[good]] = True

@@ -222,7 +222,9 @@ def test_compiled_matcher_matches_as_the_eager_one(model: LoFTR, photo_pair: tup
     expected, got = eager.match(eager.encode(photo_pair[0]), photo_pair[1]), compiled.match(
         compiled.encode(photo_pair[0]), photo_pair[1])
     assert len(got) == len(expected) > 10
-    np.testing.assert_allclose(got.keypoints1, expected.keypoints1, atol=0.05)
+    # The refinement's affine windows may stop up to 0.1 px apart (their last accepted step) from network positions
+    # that differ in the last float digits.
+    np.testing.assert_allclose(got.keypoints1, expected.keypoints1, atol=0.1)
 
 
 def test_a_compiler_that_fails_leaves_the_matcher_eager(model: LoFTR, photo_pair: tuple[np.ndarray, np.ndarray],

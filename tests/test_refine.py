@@ -10,7 +10,15 @@ import torch
 from model.config import get_preset
 from model.loftr import LoFTR
 from model.matcher import Matcher
-from model.refine import DetailImage, FlowRefinement, detail_image, refine_keypoints, snap_to_corners
+from model.refine import (
+    REFINED,
+    REFINEMENTS,
+    DetailImage,
+    FlowRefinement,
+    detail_image,
+    refine_keypoints,
+    snap_to_corners,
+)
 
 REFINEMENT = FlowRefinement()
 
@@ -50,9 +58,9 @@ def test_the_network_position_is_kept_where_the_flow_cannot_be_trusted() -> None
     keypoints0 = _grid()
     blank = np.full_like(image0, 128)  # nothing to follow
     details = (DetailImage(image0, (1.0, 1.0)), DetailImage(blank, (1.0, 1.0)))
-    for corners in (False, True):
+    for mode in REFINED:
         kept0, kept = refine_keypoints(*details, keypoints0, keypoints0 + 1.0, network_px=(2.0, 2.0),
-                                       refinement=REFINEMENT, corners=corners)
+                                       refinement=REFINEMENT, mode=mode)
         np.testing.assert_array_equal(kept0, keypoints0)
         np.testing.assert_array_equal(kept, keypoints0 + 1.0)
     # Further than two network pixels from the network's position: not moved (1 caller px per network px here).
@@ -76,10 +84,13 @@ def test_images_of_different_sizes_and_scales() -> None:
                                   truth + 1.0, network_px=(4.0, 4.0), refinement=REFINEMENT)
     assert np.abs(refined - truth).max() < 0.3
     empty = np.zeros((0, 2), np.float32)
-    for corners in (False, True):
+    for mode in REFINED:
         assert all(keypoints.shape == (0, 2) for keypoints in refine_keypoints(
             DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), empty, empty, network_px=(2.0, 2.0),
-            refinement=REFINEMENT, corners=corners))
+            refinement=REFINEMENT, mode=mode))
+    with pytest.raises(ValueError, match="mode must be one of flow, corners, affine"):
+        refine_keypoints(DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), empty, empty,
+                         network_px=(2.0, 2.0), refinement=REFINEMENT, mode="none")
 
 
 def test_points_snap_to_the_most_corner_like_pixel_of_their_cell() -> None:
@@ -104,7 +115,7 @@ def test_corners_move_keypoint0_within_its_cell_and_keypoint1_along() -> None:
     noisy = keypoints0 + truth_shift + np.random.default_rng(2).uniform(-1.5, 1.5, keypoints0.shape).astype(np.float32)
     details = (DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)))
     moved0, refined = refine_keypoints(*details, keypoints0, noisy, network_px=(2.0, 2.0), refinement=REFINEMENT,
-                                       corners=True)
+                                       mode="corners")
     offsets = moved0 - keypoints0
     # Within the 16-pixel cell (searched around the pixel that holds the keypoint: half a pixel off), and moved.
     assert np.all(np.abs(offsets) <= 8.5) and np.abs(offsets).max() > 2.0
@@ -136,24 +147,34 @@ def test_matcher_refines_ours_on_shrunk_frames_not_the_official(photo_pair: tupl
     assert anchor.detail is not None and anchor.detail.gray.shape == (480, 640)
     cached = matcher.match(anchor, photo_pair[1])  # the same matches; ties in confidence may come in another order
     order = [np.lexsort(result.keypoints0.T) for result in (cached, refined)]
-    np.testing.assert_allclose(cached.keypoints1[order[0]], refined.keypoints1[order[1]], atol=1e-3)
+    # The same to within the affine windows' stopping step of 0.01 pixels (the network's positions differ by 1e-5).
+    np.testing.assert_allclose(cached.keypoints1[order[0]], refined.keypoints1[order[1]], atol=0.02)
     results = {}
-    for refinement in ("none", "flow", "corners"):
+    for refinement in REFINEMENTS:
         matcher.refinement = refinement
         results[refinement] = matcher.match(*photo_pair)
     plain, flow = results["none"], results["flow"]
     np.testing.assert_array_equal(plain.keypoints0, flow.keypoints0)  # flow: only image 1's keypoints move
     np.testing.assert_array_equal(plain.confidence, refined.confidence)
     assert np.linalg.norm(plain.keypoints1 - flow.keypoints1, axis=1).max() <= 2 * 2 + 1e-3  # two network pixels
-    for result in (refined, results["corners"]):  # auto here is corners: keypoint 0 within its 8-pixel cell
-        offsets0 = result.keypoints0 - plain.keypoints0  # (two caller pixels per network pixel, and the search
-        assert np.abs(offsets0).max() <= 4 * 2 + 0.5 and np.abs(offsets0).max() > 1.0  # centred on a pixel)
-        # image 1's keypoint moves along with it, then by at most two network pixels
-        assert np.linalg.norm(result.keypoints1 - offsets0 - plain.keypoints1, axis=1).max() <= 2 * 2 + 1e-3
-    np.testing.assert_array_equal(refined.keypoints1, results["corners"].keypoints1)
+    corners = results["corners"]  # keypoint 0 within its 8-pixel cell
+    offsets0 = corners.keypoints0 - plain.keypoints0  # (two caller pixels per network pixel, and the search
+    assert np.abs(offsets0).max() <= 4 * 2 + 0.5 and np.abs(offsets0).max() > 1.0  # centred on a pixel)
+    # image 1's keypoint moves along with it, then by at most two network pixels
+    moved1 = np.linalg.norm(corners.keypoints1 - offsets0 - plain.keypoints1, axis=1)
+    assert moved1.max() <= 2 * 2 + 1e-3
+    # auto here is affine: most matches in affine windows (the camera turned between the frames), keypoint 0 in its
+    # cell and keypoint 1 moved from the network's by the offset in image 0 turned and scaled, then two network pixels.
+    np.testing.assert_array_equal(refined.keypoints1, results["affine"].keypoints1)
+    offsets0 = refined.keypoints0 - plain.keypoints0
+    assert np.abs(offsets0).max() <= 4 * 2 + 0.5
+    affine = np.any(refined.keypoints1 != corners.keypoints1, axis=1)
+    assert affine.any()
+    reach = np.linalg.norm(refined.keypoints1 - plain.keypoints1, axis=1)[affine]
+    assert np.all(reach <= 1.5 * np.linalg.norm(offsets0[affine], axis=1) + 2 * 2)
     matcher.refinement = "none"
     assert matcher.encode(photo_pair[0]).detail is None  # nothing kept for the refinement when it is off
-    with pytest.raises(ValueError, match="refinement must be one of auto, none, flow, corners"):
+    with pytest.raises(ValueError, match="refinement must be one of auto, none, flow, corners, affine"):
         matcher.refinement = "lk"
 
 
@@ -163,11 +184,11 @@ def test_auto_refines_only_frames_the_network_sees_shrunk(photo_pair: tuple[np.n
     matcher = Matcher("weights/loftr_live_xfeat_s.pt", device="cpu", precision="fp32", resize=(640, 480),
                       max_matches=100)
     results = {}
-    for refinement in ("auto", "none", "flow", "corners"):
+    for refinement in ("auto", *REFINEMENTS):
         matcher.refinement = refinement
         results[refinement] = matcher.match(frame, shifted).keypoints1
     np.testing.assert_array_equal(results["auto"], results["none"])  # at the network's own size: as it is
-    for asked in ("flow", "corners"):  # asked for: refined at any size
+    for asked in REFINED:  # asked for: refined at any size
         assert np.abs(results[asked] - results["none"]).max() > 0.05
 
 

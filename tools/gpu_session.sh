@@ -42,7 +42,7 @@ fi
     # The refinement on the images at the CUDA default's size, where auto leaves it off: its host time per frame
     # (the fine stage's) against the run above, to decide whether the GPU default refines (weights/README.md).
     "$python" -m model bench --device cuda --weights weights/loftr_live_compact_s.pt --resize 640 480 --runs 30 \
-        --refinement corners
+        --refinement affine
     # The official size (random weights: speed does not depend on the values), against kornia in the same run.
     "$python" -m model bench --device cuda --random --preset outdoor_ds --resize 640 480 --runs 30 --compile
     # The window end to end (offscreen Qt), when PyQt6 is on the machine.
