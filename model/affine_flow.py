@@ -51,11 +51,11 @@ def _similarities(points0: np.ndarray, points1: np.ndarray, neighbours: int,
     # The median of angles around their circular mean (no jump at +-180 degrees).
     mean = np.angle(np.where(usable, np.exp(1j * turns), 0).sum(axis=1))
     around = np.angle(np.exp(1j * (turns - mean[:, None])))
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # two matches on one point in image 1: no scale from them
         log_scales = np.log(np.abs(vectors1)) - np.log(np.abs(vectors0))
     valid = usable.sum(axis=1) >= 3
     angle = np.where(valid, mean + _median(around, usable), 0.0)
-    scale = np.where(valid, np.exp(_median(log_scales, usable)), 1.0)
+    scale = np.where(valid, np.exp(_median(log_scales, usable & np.isfinite(log_scales))), 1.0)
     cos, sin = scale * np.cos(angle), scale * np.sin(angle)
     return np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2).astype(np.float32), valid
 

@@ -237,7 +237,7 @@ def _affine_windows(detail0: DetailImage, detail1: DetailImage, network: tuple[n
     positions, fitted, correlation = affine_lucas_kanade(image0, detail1.gray_float, points0[chosen], starts, warps,
                                                          sparse, refinement.affine_iterations)
     height, width = detail1.gray.shape
-    with np.errstate(over="ignore", invalid="ignore"):  # a window that ran far off: huge values, failing the checks
+    with np.errstate(over="ignore"):  # a warp that grew without bounds: its determinant fails the check
         good = np.flatnonzero((correlation > refinement.affine_min_correlation)
                               & (np.linalg.norm(positions - starts, axis=1) < reach[1])
                               & (positions >= 0).all(axis=1) & (positions[:, 0] <= width - 1)
@@ -249,7 +249,6 @@ def _affine_windows(detail0: DetailImage, detail1: DetailImage, network: tuple[n
     back, _, _ = affine_lucas_kanade((detail1.gray_float, *detail1.gradients), detail0.gray_float, positions[good],
                                      points0[chosen[good]], np.linalg.inv(fitted[good]), sparse,
                                      refinement.affine_iterations, translation_only=True)
-    with np.errstate(over="ignore", invalid="ignore"):
-        good = good[np.linalg.norm(back - points0[chosen[good]], axis=1) < refinement.backward_px]
+    good = good[np.linalg.norm(back - points0[chosen[good]], axis=1) < refinement.backward_px]
     points1[chosen[good]] = positions[good]
     found[chosen[good]] = True

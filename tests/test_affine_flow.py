@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from textures import texture
 
 from model.affine_flow import affine_lucas_kanade, local_similarity, turn_and_log_scale, window_offsets
 from model.refine import DetailImage, FlowRefinement, refine_keypoints
-
-
-def _texture(height: int = 240, width: int = 320, seed: int = 0) -> np.ndarray:
-    noise = np.random.default_rng(seed).random((height, width)).astype(np.float32)
-    return cv2.normalize(cv2.GaussianBlur(noise, (0, 0), 2.0), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
 
 
 def _turned(degrees: float, scale: float, centre: tuple[float, float] = (160.0, 120.0)) -> np.ndarray:
@@ -48,7 +44,7 @@ def test_local_similarity_recovers_rotation_and_scale_despite_wrong_neighbours()
 
 
 def test_affine_windows_are_found_to_a_few_hundredths_of_a_pixel() -> None:
-    image0 = _texture().astype(np.float32)
+    image0 = texture().astype(np.float32)
     matrix = _turned(25.0, 0.8)
     image1 = cv2.warpAffine(image0, matrix, (320, 240), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
     detail0 = DetailImage(image0.astype(np.uint8), (1.0, 1.0))
@@ -78,7 +74,7 @@ def test_window_offsets_are_centred() -> None:
 
 
 def test_affine_refines_turned_and_scaled_content_where_square_windows_fail() -> None:
-    image0 = _texture()
+    image0 = texture()
     matrix = _turned(30.0, 1.2)
     image1 = cv2.warpAffine(image0, matrix, (320, 240), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
     keypoints0 = _grid(step=16, margin=56) + 0.5  # the caller's corner convention: pixel centres at +0.5
@@ -103,7 +99,7 @@ def test_affine_refines_turned_and_scaled_content_where_square_windows_fail() ->
 
 
 def test_turned_matches_keep_the_network_positions_where_no_window_fits() -> None:
-    image0 = _texture()
+    image0 = texture()
     matrix = _turned(30.0, 1.2)
     keypoints0 = _grid(step=16, margin=56) + 0.5
     network1 = _apply(matrix, keypoints0 - 0.5) + 0.5
@@ -115,7 +111,7 @@ def test_turned_matches_keep_the_network_positions_where_no_window_fits() -> Non
 
 
 def test_only_the_first_matches_up_to_the_cap_get_affine_windows() -> None:
-    image0 = _texture()
+    image0 = texture()
     matrix = _turned(30.0, 1.2)
     image1 = cv2.warpAffine(image0, matrix, (320, 240), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
     keypoints0 = _grid(step=16, margin=56) + 0.5

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from textures import texture
 
 from model.config import get_preset
 from model.loftr import LoFTR
@@ -23,11 +24,6 @@ from model.refine import (
 REFINEMENT = FlowRefinement()
 
 
-def _texture(height: int = 240, width: int = 320, seed: int = 0) -> np.ndarray:
-    noise = np.random.default_rng(seed).random((height, width)).astype(np.float32)
-    return cv2.normalize(cv2.GaussianBlur(noise, (0, 0), 2.0), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-
-
 def _shifted(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
     matrix = np.float32([[1, 0, dx], [0, 1, dy]])
     return cv2.warpAffine(image, matrix, image.shape[::-1], flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
@@ -39,7 +35,7 @@ def _grid(step: int = 40, margin: int = 40, height: int = 240, width: int = 320)
 
 
 def test_keypoints_move_to_the_true_sub_pixel_position() -> None:
-    image0 = _texture()
+    image0 = texture()
     image1 = _shifted(image0, 2.3, -1.6)
     keypoints0 = _grid()
     truth = keypoints0 + np.float32([2.3, -1.6])
@@ -54,7 +50,7 @@ def test_keypoints_move_to_the_true_sub_pixel_position() -> None:
 
 
 def test_the_network_position_is_kept_where_the_flow_cannot_be_trusted() -> None:
-    image0 = _texture()
+    image0 = texture()
     keypoints0 = _grid()
     blank = np.full_like(image0, 128)  # nothing to follow
     details = (DetailImage(image0, (1.0, 1.0)), DetailImage(blank, (1.0, 1.0)))
@@ -71,8 +67,8 @@ def test_the_network_position_is_kept_where_the_flow_cannot_be_trusted() -> None
 
 
 def test_images_of_different_sizes_and_scales() -> None:
-    image0 = _texture(240, 320)
-    image1 = _shifted(_texture(240, 320), 1.2, 0.7)[:200, :300]  # image 0's content, cropped
+    image0 = texture(240, 320)
+    image1 = _shifted(texture(240, 320), 1.2, 0.7)[:200, :300]  # image 0's content, cropped
     keypoints0 = _grid(height=200, width=300)
     truth = keypoints0 + np.float32([1.2, 0.7])
     _, refined = refine_keypoints(DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), keypoints0,
@@ -108,7 +104,7 @@ def test_points_snap_to_the_most_corner_like_pixel_of_their_cell() -> None:
 
 
 def test_corners_move_keypoint0_within_its_cell_and_keypoint1_along() -> None:
-    image0 = _texture()
+    image0 = texture()
     image1 = _shifted(image0, 2.3, -1.6)
     keypoints0 = _grid(step=16)
     truth_shift = np.float32([2.3, -1.6])
@@ -123,7 +119,7 @@ def test_corners_move_keypoint0_within_its_cell_and_keypoint1_along() -> None:
 
 
 def test_detail_images_are_at_most_twice_the_network_size() -> None:
-    frame = cv2.cvtColor(_texture(720, 1280), cv2.COLOR_GRAY2BGR)
+    frame = cv2.cvtColor(texture(720, 1280), cv2.COLOR_GRAY2BGR)
     detail = detail_image(frame, (240, 320), REFINEMENT)
     assert detail.gray.shape == (480, 640) and detail.gray.dtype == np.uint8
     assert detail.scale_xy == (2.0, 1.5)
