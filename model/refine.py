@@ -14,7 +14,7 @@ the images) has what it gains on real scenes: ``python -m model eval --compare W
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import cv2
@@ -58,7 +58,11 @@ class FlowRefinement:
     affine_max_windows: at most this many matches of a pair get affine windows, the first ones passed (``Matcher``
         passes the most confident first), as many as the CPU's match cap: their host time grows with them.
     affine_stride: the affine windows compare every this-many-th pixel of the window in both directions (a quarter
-        of the work at 2; every pixel gained little on the homography benchmark at over twice the host time).
+        of the work at 2; every pixel with 12 steps and no smoothing was about as precise on the benchmarks as the
+        defaults, at twice the host time).
+    affine_smoothing: the affine windows see both images smoothed by a Gaussian of this many detail pixels: on a
+        camera's noisy images the fit then settles in fewer steps, so more windows settle within
+        ``affine_iterations`` (0: not smoothed).
     """
 
     window: int = 21
@@ -69,10 +73,11 @@ class FlowRefinement:
     affine_min_turn_deg: float = 5.0
     affine_min_log_scale: float = 0.1
     affine_neighbours: int = 10
-    affine_iterations: int = 6
+    affine_iterations: int = 8
     affine_min_correlation: float = 0.0
     affine_stride: int = 2
     affine_max_windows: int = 300
+    affine_smoothing: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,8 @@ class DetailImage:
 
     gray: np.ndarray
     scale_xy: tuple[float, float]
+    _smoothed: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict, init=False,
+                                                                            repr=False, compare=False)
 
     @cached_property
     def corner_response(self) -> np.ndarray:
@@ -88,17 +95,17 @@ class DetailImage:
         CORNER_BLOCK pixels); computed once per image (an anchor's serves every frame matched against it)."""
         return cv2.cornerMinEigenVal(self.gray, CORNER_BLOCK, 3)
 
-    @cached_property
-    def gray_float(self) -> np.ndarray:
-        """float32 [h, w]: the gray image, for the affine windows' bilinear samples."""
-        return self.gray.astype(np.float32)
-
-    @cached_property
-    def gradients(self) -> tuple[np.ndarray, np.ndarray]:
-        """float32 (d/dx, d/dy) [h, w] (Scharr's kernel): what the affine windows of image 0 are fitted with;
-        computed once per image, like ``corner_response``."""
-        grad_x, grad_y = (cv2.Scharr(self.gray_float, cv2.CV_32F, dx, 1 - dx) / 32.0 for dx in (1, 0))
-        return grad_x, grad_y
+    def smoothed(self, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """float32 (gray, d/dx, d/dy) [h, w] of the image smoothed by a Gaussian of ``sigma`` pixels (0: not
+        smoothed; gradients by Scharr's kernel): what the affine windows sample and are fitted with; computed once
+        per image and ``sigma``, like ``corner_response``."""
+        if sigma not in self._smoothed:
+            gray = self.gray.astype(np.float32)
+            if sigma > 0:
+                gray = cv2.GaussianBlur(gray, (0, 0), sigma)
+            grad_x, grad_y = (cv2.Scharr(gray, cv2.CV_32F, dx, 1 - dx) / 32.0 for dx in (1, 0))
+            self._smoothed[sigma] = (gray, grad_x, grad_y)
+        return self._smoothed[sigma]
 
 
 def _gray_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -232,10 +239,10 @@ def _affine_windows(detail0: DetailImage, detail1: DetailImage, network: tuple[n
         return
     warps = similarity[chosen] / ratio[:, None]  # image 0's detail pixels -> image 1's
     starts = network1[chosen] + (warps @ (points0[chosen] - network0[chosen])[..., None])[..., 0]
-    image0 = (detail0.gray_float, *detail0.gradients)
+    image0, image1 = detail0.smoothed(refinement.affine_smoothing), detail1.smoothed(refinement.affine_smoothing)
     sparse = window_offsets(refinement.window, refinement.affine_stride)
-    positions, fitted, correlation = affine_lucas_kanade(image0, detail1.gray_float, points0[chosen], starts, warps,
-                                                         sparse, refinement.affine_iterations)
+    positions, fitted, correlation = affine_lucas_kanade(image0, image1[0], points0[chosen], starts, warps, sparse,
+                                                         refinement.affine_iterations)
     height, width = detail1.gray.shape
     with np.errstate(over="ignore"):  # a warp that grew without bounds: its determinant fails the check
         good = np.flatnonzero((correlation > refinement.affine_min_correlation)
@@ -246,9 +253,9 @@ def _affine_windows(detail0: DetailImage, detail1: DetailImage, network: tuple[n
         return
     # Backward, from the windows still kept: image 1's window, unwarped, must lead back to the keypoint in image 0
     # (a window along an edge correlates well wherever it slides; this check does not let it).
-    back, _, _ = affine_lucas_kanade((detail1.gray_float, *detail1.gradients), detail0.gray_float, positions[good],
-                                     points0[chosen[good]], np.linalg.inv(fitted[good]), sparse,
-                                     refinement.affine_iterations, translation_only=True)
+    back, _, _ = affine_lucas_kanade(image1, image0[0], positions[good], points0[chosen[good]],
+                                     np.linalg.inv(fitted[good]), sparse, refinement.affine_iterations,
+                                     translation_only=True)
     good = good[np.linalg.norm(back - points0[chosen[good]], axis=1) < refinement.backward_px]
     points1[chosen[good]] = positions[good]
     found[chosen[good]] = True

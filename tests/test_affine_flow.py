@@ -53,13 +53,13 @@ def test_affine_windows_are_found_to_a_few_hundredths_of_a_pixel() -> None:
     rng = np.random.default_rng(3)
     starts = truth + rng.uniform(-2.0, 2.0, truth.shape).astype(np.float32)
     guesses = np.tile(_turned(20.0, 0.85)[:, :2], (len(centres0), 1, 1))  # five degrees and 6% off
-    positions, warps, correlation = affine_lucas_kanade((detail0.gray_float, *detail0.gradients), image1, centres0,
+    positions, warps, correlation = affine_lucas_kanade(detail0.smoothed(0.0), image1, centres0,
                                                         starts, guesses, window_offsets(21), iterations=20)
     assert np.abs(positions - truth).max() < 0.05
     np.testing.assert_allclose(warps, np.tile(matrix[:, :2], (len(centres0), 1, 1)), atol=0.01)
     assert correlation.min() > 0.95
     # Nothing to fit in image 1: no window correlates.
-    _, _, flat = affine_lucas_kanade((detail0.gray_float, *detail0.gradients), np.full_like(image1, 128.0), centres0,
+    _, _, flat = affine_lucas_kanade(detail0.smoothed(0.0), np.full_like(image1, 128.0), centres0,
                                      starts, guesses, window_offsets(21), iterations=20)
     assert flat.max() < 0.5
 
@@ -122,3 +122,34 @@ def test_only_the_first_matches_up_to_the_cap_get_affine_windows() -> None:
                       for mode in ("corners", "affine"))
     affine = np.flatnonzero(np.any(capped != square, axis=1))
     assert 0 < len(affine) <= 5 and affine.max() < 5
+
+
+def test_smoothing_lets_more_windows_settle_on_a_noisy_turned_photo(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    photo = cv2.cvtColor(photo_pair[0], cv2.COLOR_BGR2GRAY)
+    matrix = _turned(30.0, 1.2, centre=(320.0, 240.0))
+    rng = np.random.default_rng(9)
+    noisy = [np.clip(image + rng.normal(0.0, 4.0, image.shape), 0, 255).astype(np.uint8)  # a camera's noise
+             for image in (photo, cv2.warpAffine(photo, matrix, (640, 480), borderMode=cv2.BORDER_REFLECT))]
+    keypoints0 = _grid(step=16, margin=60, height=480, width=640) + 0.5
+    truth_of = lambda keypoints: _apply(matrix, keypoints - 0.5) + 0.5  # noqa: E731
+    network1 = truth_of(keypoints0) + rng.uniform(-2.0, 2.0, keypoints0.shape).astype(np.float32)
+    settled, default = {}, FlowRefinement().affine_smoothing
+    assert default > 0
+    for sigma in (0.0, default):
+        details = (DetailImage(noisy[0], (1.0, 1.0)), DetailImage(noisy[1], (1.0, 1.0)))
+        refined0, refined1 = refine_keypoints(*details, keypoints0, network1, network_px=(2.0, 2.0),
+                                              refinement=FlowRefinement(affine_smoothing=sigma,
+                                                                        affine_max_windows=len(keypoints0)),
+                                              mode="affine")
+        settled[sigma] = np.mean(np.linalg.norm(refined1 - truth_of(refined0), axis=1) < 0.2)
+    assert settled[default] > settled[0.0] + 0.1, settled
+
+
+def test_smoothed_images_are_made_once_per_sigma() -> None:
+    detail = DetailImage(texture(), (1.0, 1.0))
+    assert detail.smoothed(1.0) is detail.smoothed(1.0)
+    plain, grad_x, _ = detail.smoothed(0.0)
+    np.testing.assert_array_equal(plain, detail.gray.astype(np.float32))
+    assert grad_x.dtype == np.float32 and grad_x.shape == detail.gray.shape
+    smooth = detail.smoothed(1.0)[0]
+    assert np.abs(np.diff(smooth, axis=1)).mean() < np.abs(np.diff(plain, axis=1)).mean()
