@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from textures import texture
+from textures import point_grid, texture, warped
 
 from model.affine_flow import affine_lucas_kanade, local_similarity, turn_and_log_scale, window_offsets
 from model.refine import DetailImage, FlowRefinement, refine_keypoints
@@ -19,14 +19,9 @@ def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
 
 
-def _grid(step: int, margin: int, height: int = 240, width: int = 320) -> np.ndarray:
-    xs, ys = np.meshgrid(np.arange(margin, width - margin, step), np.arange(margin, height - margin, step))
-    return np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
-
-
 def test_local_similarity_recovers_rotation_and_scale_despite_wrong_neighbours() -> None:
     matrix = _turned(-30.0, 1.25)
-    points0 = _grid(step=16, margin=20)
+    points0 = point_grid(step=16, margin=20)
     points1 = _apply(matrix, points0) + np.random.default_rng(0).uniform(-1.0, 1.0, points0.shape).astype(np.float32)
     wrong = np.random.default_rng(1).choice(len(points0), len(points0) // 10, replace=False)
     points1[wrong] = np.random.default_rng(2).uniform(0, 320, (len(wrong), 2))  # one match in ten is wrong
@@ -46,9 +41,9 @@ def test_local_similarity_recovers_rotation_and_scale_despite_wrong_neighbours()
 def test_affine_windows_are_found_to_a_few_hundredths_of_a_pixel() -> None:
     image0 = texture().astype(np.float32)
     matrix = _turned(25.0, 0.8)
-    image1 = cv2.warpAffine(image0, matrix, (320, 240), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    image1 = warped(image0, matrix)
     detail0 = DetailImage(image0.astype(np.uint8), (1.0, 1.0))
-    centres0 = _grid(step=30, margin=50)
+    centres0 = point_grid(step=30, margin=50)
     truth = _apply(matrix, centres0)
     rng = np.random.default_rng(3)
     starts = truth + rng.uniform(-2.0, 2.0, truth.shape).astype(np.float32)
@@ -76,8 +71,8 @@ def test_window_offsets_are_centred() -> None:
 def test_affine_refines_turned_and_scaled_content_where_square_windows_fail() -> None:
     image0 = texture()
     matrix = _turned(30.0, 1.2)
-    image1 = cv2.warpAffine(image0, matrix, (320, 240), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
-    keypoints0 = _grid(step=16, margin=56) + 0.5  # the caller's corner convention: pixel centres at +0.5
+    image1 = warped(image0, matrix)
+    keypoints0 = point_grid(step=16, margin=56) + 0.5  # the caller's corner convention: pixel centres at +0.5
     truth_of = lambda keypoints: _apply(matrix, keypoints - 0.5) + 0.5  # noqa: E731
     # The network's positions at the live setting: within about a network pixel (two image pixels) of the truth.
     noisy = truth_of(keypoints0) + np.random.default_rng(4).uniform(-1.5, 1.5, keypoints0.shape).astype(np.float32)
@@ -90,8 +85,7 @@ def test_affine_refines_turned_and_scaled_content_where_square_windows_fail() ->
     # Keypoint 0 is the corner-snapped one of 'corners' (within its cell) wherever affine refined it.
     assert np.abs(results["affine"][0] - keypoints0).max() <= 8.5
     # Unturned content: affine leaves the matches to the square windows, exactly as 'corners'.
-    shifted = cv2.warpAffine(image0, np.float32([[1, 0, 2.3], [0, 1, -1.6]]), (320, 240), flags=cv2.INTER_CUBIC,
-                             borderMode=cv2.BORDER_REFLECT)
+    shifted = warped(image0, [[1, 0, 2.3], [0, 1, -1.6]])
     same = [refine_keypoints(details[0], DetailImage(shifted, (1.0, 1.0)), keypoints0, keypoints0 + 1.0,
                              network_px=(2.0, 2.0), refinement=FlowRefinement(), mode=mode)
             for mode in ("corners", "affine")]
@@ -101,7 +95,7 @@ def test_affine_refines_turned_and_scaled_content_where_square_windows_fail() ->
 def test_turned_matches_keep_the_network_positions_where_no_window_fits() -> None:
     image0 = texture()
     matrix = _turned(30.0, 1.2)
-    keypoints0 = _grid(step=16, margin=56) + 0.5
+    keypoints0 = point_grid(step=16, margin=56) + 0.5
     network1 = _apply(matrix, keypoints0 - 0.5) + 0.5
     blank = DetailImage(np.full_like(image0, 128), (1.0, 1.0))  # the turned content is gone (e.g. covered)
     kept0, kept1 = refine_keypoints(DetailImage(image0, (1.0, 1.0)), blank, keypoints0, network1,
@@ -113,8 +107,8 @@ def test_turned_matches_keep_the_network_positions_where_no_window_fits() -> Non
 def test_only_the_first_matches_up_to_the_cap_get_affine_windows() -> None:
     image0 = texture()
     matrix = _turned(30.0, 1.2)
-    image1 = cv2.warpAffine(image0, matrix, (320, 240), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
-    keypoints0 = _grid(step=16, margin=56) + 0.5
+    image1 = warped(image0, matrix)
+    keypoints0 = point_grid(step=16, margin=56) + 0.5
     network1 = _apply(matrix, keypoints0 - 0.5) + 0.5 + 0.7
     details = (DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)))
     square, capped = (refine_keypoints(*details, keypoints0, network1, network_px=(2.0, 2.0),
@@ -130,7 +124,7 @@ def test_smoothing_lets_more_windows_settle_on_a_noisy_turned_photo(photo_pair: 
     rng = np.random.default_rng(9)
     noisy = [np.clip(image + rng.normal(0.0, 4.0, image.shape), 0, 255).astype(np.uint8)  # a camera's noise
              for image in (photo, cv2.warpAffine(photo, matrix, (640, 480), borderMode=cv2.BORDER_REFLECT))]
-    keypoints0 = _grid(step=16, margin=60, height=480, width=640) + 0.5
+    keypoints0 = point_grid(step=16, margin=60, height=480, width=640) + 0.5
     truth_of = lambda keypoints: _apply(matrix, keypoints - 0.5) + 0.5  # noqa: E731
     network1 = truth_of(keypoints0) + rng.uniform(-2.0, 2.0, keypoints0.shape).astype(np.float32)
     settled, default = {}, FlowRefinement().affine_smoothing

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from textures import texture
+from textures import point_grid, texture, warped
 
 from model.config import get_preset
 from model.loftr import LoFTR
@@ -25,19 +25,13 @@ REFINEMENT = FlowRefinement()
 
 
 def _shifted(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
-    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
-    return cv2.warpAffine(image, matrix, image.shape[::-1], flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
-
-
-def _grid(step: int = 40, margin: int = 40, height: int = 240, width: int = 320) -> np.ndarray:
-    xs, ys = np.meshgrid(np.arange(margin, width - margin, step), np.arange(margin, height - margin, step))
-    return np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
+    return warped(image, [[1, 0, dx], [0, 1, dy]])
 
 
 def test_keypoints_move_to_the_true_sub_pixel_position() -> None:
     image0 = texture()
     image1 = _shifted(image0, 2.3, -1.6)
-    keypoints0 = _grid()
+    keypoints0 = point_grid()
     truth = keypoints0 + np.float32([2.3, -1.6])
     # The network's positions: off by up to 1.5 px, as a shrunk network input leaves them.
     noisy = truth + np.random.default_rng(1).uniform(-1.5, 1.5, truth.shape).astype(np.float32)
@@ -51,7 +45,7 @@ def test_keypoints_move_to_the_true_sub_pixel_position() -> None:
 
 def test_the_network_position_is_kept_where_the_flow_cannot_be_trusted() -> None:
     image0 = texture()
-    keypoints0 = _grid()
+    keypoints0 = point_grid()
     blank = np.full_like(image0, 128)  # nothing to follow
     details = (DetailImage(image0, (1.0, 1.0)), DetailImage(blank, (1.0, 1.0)))
     for mode in REFINED:
@@ -69,7 +63,7 @@ def test_the_network_position_is_kept_where_the_flow_cannot_be_trusted() -> None
 def test_images_of_different_sizes_and_scales() -> None:
     image0 = texture(240, 320)
     image1 = _shifted(texture(240, 320), 1.2, 0.7)[:200, :300]  # image 0's content, cropped
-    keypoints0 = _grid(height=200, width=300)
+    keypoints0 = point_grid(height=200, width=300)
     truth = keypoints0 + np.float32([1.2, 0.7])
     _, refined = refine_keypoints(DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), keypoints0,
                                   truth + 0.8, network_px=(2.0, 2.0), refinement=REFINEMENT)
@@ -106,7 +100,7 @@ def test_points_snap_to_the_most_corner_like_pixel_of_their_cell() -> None:
 def test_corners_move_keypoint0_within_its_cell_and_keypoint1_along() -> None:
     image0 = texture()
     image1 = _shifted(image0, 2.3, -1.6)
-    keypoints0 = _grid(step=16)
+    keypoints0 = point_grid(step=16)
     truth_shift = np.float32([2.3, -1.6])
     noisy = keypoints0 + truth_shift + np.random.default_rng(2).uniform(-1.5, 1.5, keypoints0.shape).astype(np.float32)
     details = (DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)))
