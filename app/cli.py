@@ -28,7 +28,7 @@ from model.interrupt import quit_at_once_on_ctrl_c
 from model.matcher import PRECISIONS, Matcher, Resize, device_argument, parse_resize, resize_array, resolve_device
 from model.matching import FINE_EXPECTATIONS
 from model.peers import LightGlueMatcher, MissingPeerError
-from model.refine import REFINEMENTS
+from model.refine import REFINEMENTS, UNVERIFIED
 from model.weights import default_weights_path
 
 from .actions import epilog_keys
@@ -159,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
              "keypoint first moved to the most corner-like pixel of its cell (corners), and with windows turned and "
              "scaled as the neighbouring matches show where the view turned or zoomed (affine), or not (none); auto: "
              "affine for our weights when the network sees the frames shrunk 1.5x or more, never for official weights")
+    add("--unverified", default="auto", choices=UNVERIFIED,
+        help="matches whose refinement on the frames did not hold (the flow strayed or did not lead back): dropped "
+             "or kept at the network's positions; auto: dropped where the network sees the frames shrunk 1.5x or more, "
+             "else kept")
     add("--max_matches", type=int,
         help=f"cap on matches per frame, the most confident are kept (they alone go through the fine stage); "
              f"default {CPU_MAX_MATCHES} on a CPU (interactive speed), none on CUDA; -1 for none")
@@ -307,6 +311,7 @@ def loftr_matcher(args: argparse.Namespace, weights: str | Path) -> Matcher:
     except (CheckpointError, ValueError) as error:
         raise AppError(str(error)) from None
     matcher.refinement = args.refinement
+    matcher.unverified = args.unverified
     if args.compile == "on":
         matcher.compile()  # compiled at the first frames: the session warms it up (MatchSession.warm_up)
     return matcher

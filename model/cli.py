@@ -19,7 +19,7 @@ from .geometry import MODELS
 from .images import read_image, write_npz
 from .matcher import PRECISIONS, Matcher, MatchResult, Resize, device_argument, parse_resize
 from .matching import FINE_EXPECTATIONS
-from .refine import REFINEMENTS
+from .refine import REFINEMENTS, UNVERIFIED
 from .views import AnchorView, AnchorViews, best_view, match_score, views
 
 if TYPE_CHECKING:
@@ -46,12 +46,17 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
                              "cell (corners), and with windows turned and scaled as the neighbouring matches show "
                              "where the view turned or zoomed (affine), or not (none); auto: affine for our weights "
                              "when the network sees the images shrunk 1.5x or more, never for official weights")
+    parser.add_argument("--unverified", default="auto", choices=UNVERIFIED,
+                        help="matches whose refinement on the images did not hold (the flow strayed or did not lead "
+                             "back): dropped or kept at the network's positions; auto: "
+                             "dropped where the network sees the images shrunk 1.5x or more, else kept")
 
 
 def _build_matcher(args: argparse.Namespace, resize: object, weights: str | None = None,
                    **settings: object) -> Matcher:
     """The matcher of ``args`` (or of ``weights`` instead of ``args.weights``), or one clear CliError."""
     refinement = settings.pop("refinement", args.refinement)
+    unverified = settings.pop("unverified", args.unverified)
     try:
         settings.setdefault("fine_expectation", args.fine_expectation)
         settings.setdefault("precision", args.precision)
@@ -60,6 +65,7 @@ def _build_matcher(args: argparse.Namespace, resize: object, weights: str | None
     except (CheckpointError, ValueError) as error:
         raise CliError(str(error)) from None
     matcher.refinement = str(refinement)
+    matcher.unverified = str(unverified)
     return matcher
 
 
@@ -391,6 +397,7 @@ def run_bench(args: argparse.Namespace) -> int:
         except (CheckpointError, ValueError) as error:
             raise CliError(str(error)) from None
         matcher.refinement = args.refinement
+        matcher.unverified = args.unverified
         return matcher
 
     from .bench import sample_pair
@@ -547,6 +554,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare_refinement", default="auto", choices=("auto", *REFINEMENTS),
                         help="--refinement of the --compare weights (--compare with the same file and none: what "
                              "the refinement on the images gains)")
+    parser.add_argument("--compare_unverified", default="auto", choices=UNVERIFIED,
+                        help="--unverified of the --compare weights (--compare with the same file and keep: what "
+                             "dropping the unverified matches gains)")
 
 
 def _keypoint_pairs(matcher: AnyMatcher) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -660,8 +670,7 @@ def _homography_rows(args: argparse.Namespace, matcher: Matcher, methods: dict[s
           f"{network_width}x{network_height}, {matcher.device.type}/{matcher.precision}")
     reports = homography_benchmark(methods, pairs)
     _print_reports(reports)
-    if compared:
-        _print_comparison(reports, *compared)
+    _print_against_references(reports, list(methods), compared, (3.0, 5.0, 10.0))
 
 
 def _pose_rows(args: argparse.Namespace, methods: dict[str, MatchFunction], compared: tuple[str, str] | None) -> None:
@@ -681,12 +690,19 @@ def _pose_rows(args: argparse.Namespace, methods: dict[str, MatchFunction], comp
           f"{POSE_THRESHOLD_PX:g} px, error = max(rotation, translation direction)")
     reports = pose_benchmark(methods, pairs)
     _print_reports(reports)
-    ours = next(iter(methods))
+    _print_against_references(reports, list(methods), compared, POSE_THRESHOLDS)
+
+
+def _print_against_references(reports: list[HomographyReport] | list[PoseReport], names: list[str],
+                              compared: tuple[str, str] | None, thresholds: tuple[float, ...]) -> None:
+    """Paired AUC differences of ours (the first method) against the --compare weights and each reference at its
+    own size (not the rows as in the app, nor the anchor views)."""
+    ours = names[0]
     others = [(compared[1], "ours - compare")] if compared else []
-    others += [(name, f"ours - {name.split(' (')[0]}") for name in list(methods)[1:]
+    others += [(name, f"ours - {name.split(' (')[0]}") for name in names[1:]
                if (not compared or name != compared[1]) and "as in the app" not in name and "views)" not in name]
     for other, label in others:
-        _print_comparison(reports, ours, other, POSE_THRESHOLDS, label)
+        _print_comparison(reports, ours, other, thresholds, label)
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -713,7 +729,8 @@ def run_eval(args: argparse.Namespace) -> int:
     compared = None
     if args.compare:
         other = _build_matcher(args, resize, args.compare, threshold=args.threshold, max_matches=args.max_matches,
-                               fine_expectation=args.compare_fine_expectation, refinement=args.compare_refinement)
+                               fine_expectation=args.compare_fine_expectation, refinement=args.compare_refinement,
+                               unverified=args.compare_unverified)
         compared = (label, f"compare: {_matcher_label(other)}")
         methods[compared[1]] = _keypoint_pairs(other)
     methods.update(_reference_methods(args, resize, (network_width, network_height)))
@@ -729,7 +746,7 @@ def run_eval(args: argparse.Namespace) -> int:
 def _matcher_label(matcher: Matcher) -> str:
     """Which weights and sub-pixel settings a benchmark row is."""
     name = matcher.loaded.description if matcher.loaded else matcher.name
-    return f"{name}, fine {matcher.fine_expectation}, refinement {matcher.refinement}"
+    return f"{name}, fine {matcher.fine_expectation}, refinement {matcher.refinement}, unverified {matcher.unverified}"
 
 
 def _sequence_rows(args: argparse.Namespace, matcher: Matcher, frames: list[np.ndarray]) -> None:

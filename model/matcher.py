@@ -286,6 +286,11 @@ def cast_matrix_weights(model: nn.Module, dtype: torch.dtype) -> None:
 COMPILED_STAGES = ("backbone", "loftr_coarse", "loftr_fine")
 
 
+def _shrink(frame: EncodedImage) -> float:
+    """How much the network sees the frame shrunk (1: at its own size)."""
+    return max(frame.image_size[0] / frame.network_size[0], frame.image_size[1] / frame.network_size[1])
+
+
 class Matcher(MatchLimits):
     """LoFTR matching for applications.
 
@@ -406,6 +411,15 @@ class Matcher(MatchLimits):
             raise ValueError(f"refinement must be one of auto, {', '.join(REFINEMENTS)}, got {value!r}")
         self._refinement = value
 
+    @property
+    def unverified(self) -> str:
+        """auto, drop or keep the matches whose refinement on the images did not hold (``FlowRefinement``)."""
+        return self.flow_refinement.unverified
+
+    @unverified.setter
+    def unverified(self, value: str) -> None:
+        self.flow_refinement = replace(self.flow_refinement, unverified=value)
+
     def _may_refine(self) -> bool:
         """Whether images are encoded with what the refinement needs."""
         return self.refinement in REFINED or (self.refinement == "auto" and self.config.name not in OFFICIAL_PRESETS)
@@ -414,8 +428,8 @@ class Matcher(MatchLimits):
         """Whether this frame's matches are refined: always with 'flow', 'corners' or 'affine'; with 'auto' (the
         project's weights) when the network sees the frame shrunk, where the refinement gains (weights/README.md,
         Refinement on the images)."""
-        shrink = max(frame.image_size[0] / frame.network_size[0], frame.image_size[1] / frame.network_size[1])
-        return self._may_refine() and (self.refinement in REFINED or shrink >= self.flow_refinement.auto_min_shrink)
+        return self._may_refine() and (self.refinement in REFINED
+                                        or _shrink(frame) >= self.flow_refinement.auto_min_shrink)
 
     @property
     def border_rm(self) -> int:
@@ -504,13 +518,15 @@ class Matcher(MatchLimits):
         keypoints0, keypoints1 = np.ascontiguousarray(table[:, 0:2]), np.ascontiguousarray(table[:, 2:4])
         timings = timer.ms
         start = time.perf_counter()  # host work after the copy: counted with the fine stage it continues
-        refined = self._refines(encoded[1])
-        details = (self._detail(image0, encoded[0]), self._detail(image1, encoded[1])) if refined else (None, None)
+        refines = self._refines(encoded[1])
+        details = (self._detail(image0, encoded[0]), self._detail(image1, encoded[1])) if refines else (None, None)
         if details[0] is not None and details[1] is not None:  # not with an encoding made while it was off
             network_px = (max(encoded[0].scale_xy), max(encoded[1].scale_xy))
             mode = "affine" if self.refinement == "auto" else self.refinement
-            keypoints0, keypoints1 = refine_keypoints(details[0], details[1], keypoints0, keypoints1, network_px,
-                                                      self.flow_refinement, mode)
+            refined = refine_keypoints(details[0], details[1], keypoints0, keypoints1, network_px,
+                                       self.flow_refinement, mode)
+            kept = self.flow_refinement.kept(refined.verified, _shrink(encoded[1]))
+            keypoints0, keypoints1, table = refined.keypoints0[kept], refined.keypoints1[kept], table[kept]
             timings["fine"] = timings.get("fine", 0.0) + (time.perf_counter() - start) * 1000.0
         return MatchResult(keypoints0=keypoints0, keypoints1=keypoints1, confidence=np.ascontiguousarray(table[:, 4]),
                            fine_std=np.ascontiguousarray(table[:, 5]), timings_ms=timings)

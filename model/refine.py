@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -30,6 +31,8 @@ from .loftr import COARSE_STRIDE
 #: affine (corners, and where the neighbouring matches show the content turned or scaled, affine windows).
 REFINEMENTS = ("none", "flow", "corners", "affine")
 REFINED = REFINEMENTS[1:]
+#: ``Matcher.unverified``: what becomes of the matches whose refinement did not hold (``FlowRefinement.kept``).
+UNVERIFIED = ("auto", "drop", "keep")
 #: The side of the window over which the corner measure (the gradients' smaller eigenvalue) sums, in detail pixels.
 CORNER_BLOCK = 7
 
@@ -63,6 +66,11 @@ class FlowRefinement:
     affine_smoothing: the affine windows see both images smoothed by a Gaussian of this many detail pixels: on a
         camera's noisy images the fit then settles in fewer steps, so more windows settle within
         ``affine_iterations`` (0: not smoothed).
+    unverified: what becomes of the matches whose refinement did not hold (they stay at the network's positions):
+        drop or keep them; auto drops them where the network sees the frame shrunk by ``auto_min_shrink`` or more,
+        where such a match is imprecise or wrong more often than the check's loss of matches costs, and keeps them
+        at the network's own size, where the fine stage is precise and most matches do not verify
+        (weights/README.md, Verified matches).
     """
 
     window: int = 21
@@ -78,6 +86,27 @@ class FlowRefinement:
     affine_stride: int = 2
     affine_max_windows: int = 300
     affine_smoothing: float = 1.0
+    unverified: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.unverified not in UNVERIFIED:
+            raise ValueError(f"unverified must be one of {', '.join(UNVERIFIED)}, got {self.unverified!r}")
+
+    def kept(self, verified: np.ndarray, shrink: float) -> np.ndarray:
+        """The indices of the matches to keep, given which were verified [N] bool (``RefinedMatches``) and how
+        much the network saw the frame shrunk."""
+        if self.unverified == "drop" or (self.unverified == "auto" and shrink >= self.auto_min_shrink):
+            return np.flatnonzero(verified)
+        return np.arange(len(verified))
+
+
+class RefinedMatches(NamedTuple):
+    """``refine_keypoints``' result: float32 keypoints [N, 2] of both images (caller's pixels, corner convention),
+    the network's where the refinement did not hold, and which held: verified [N] bool."""
+
+    keypoints0: np.ndarray
+    keypoints1: np.ndarray
+    verified: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -175,15 +204,16 @@ def snap_to_corners(detail: DetailImage, points: np.ndarray, half_cell: int) -> 
 
 def refine_keypoints(detail0: DetailImage, detail1: DetailImage, keypoints0: np.ndarray, keypoints1: np.ndarray,
                      network_px: tuple[float, float], refinement: FlowRefinement,
-                     mode: str = "flow") -> tuple[np.ndarray, np.ndarray]:
+                     mode: str = "flow") -> RefinedMatches:
     """Keypoints [N, 2] of both images (caller's pixels, corner convention like ``MatchResult``) refined;
     ``network_px``: the caller's pixels per network pixel in image 0 and image 1; ``mode``: one of ``REFINED``.
-    Returns float32 (keypoints0, keypoints1), both as the network had them where the refinement did not hold."""
+    A match is verified where its refinement held: the flow (or affine window) stayed near the network's position
+    and led back to the keypoint in image 0."""
     if mode not in REFINED:
         raise ValueError(f"mode must be one of {', '.join(REFINED)}, got {mode!r}")
     keypoints0, keypoints1 = keypoints0.astype(np.float32), keypoints1.astype(np.float32)
     if len(keypoints0) == 0:
-        return keypoints0, keypoints1
+        return RefinedMatches(keypoints0, keypoints1, np.zeros(0, bool))
     scale0, scale1 = np.asarray(detail0.scale_xy, np.float32), np.asarray(detail1.scale_xy, np.float32)
     # Corner convention (a pixel spans [i, i+1)) -> OpenCV's centres at integers, in detail pixels.
     network0, network1 = keypoints0 / scale0 - 0.5, keypoints1 / scale1 - 0.5
@@ -200,8 +230,8 @@ def refine_keypoints(detail0: DetailImage, detail1: DetailImage, keypoints0: np.
     rest = np.flatnonzero(~found)
     moved[rest], found[rest] = _checked_flow(_same_size(detail0.gray, detail1.gray), points0[rest], points1[rest],
                                              max_shift, refinement)
-    return (np.where(found[:, None], (points0 + 0.5) * scale0, keypoints0).astype(np.float32),
-            np.where(found[:, None], (moved + 0.5) * scale1, keypoints1).astype(np.float32))
+    return RefinedMatches(np.where(found[:, None], (points0 + 0.5) * scale0, keypoints0).astype(np.float32),
+                          np.where(found[:, None], (moved + 0.5) * scale1, keypoints1).astype(np.float32), found)
 
 
 def _checked_flow(grays: tuple[np.ndarray, np.ndarray], points0: np.ndarray, points1: np.ndarray, max_shift: float,

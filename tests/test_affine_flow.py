@@ -79,7 +79,7 @@ def test_affine_refines_turned_and_scaled_content_where_square_windows_fail() ->
     details = (DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)))
     results = {mode: refine_keypoints(*details, keypoints0, noisy, network_px=(2.0, 2.0), refinement=FlowRefinement(),
                                       mode=mode) for mode in ("corners", "affine")}
-    errors = {mode: np.linalg.norm(kept1 - truth_of(kept0), axis=1) for mode, (kept0, kept1) in results.items()}
+    errors = {mode: np.linalg.norm(kept1 - truth_of(kept0), axis=1) for mode, (kept0, kept1, _) in results.items()}
     assert np.median(errors["corners"]) > 0.5  # square windows: mostly the network's positions
     assert np.mean(errors["affine"] < 0.1) > 0.9, np.percentile(errors["affine"], [50, 90])
     # Keypoint 0 is the corner-snapped one of 'corners' (within its cell) wherever affine refined it.
@@ -98,8 +98,9 @@ def test_turned_matches_keep_the_network_positions_where_no_window_fits() -> Non
     keypoints0 = point_grid(step=16, margin=56) + 0.5
     network1 = _apply(matrix, keypoints0 - 0.5) + 0.5
     blank = DetailImage(np.full_like(image0, 128), (1.0, 1.0))  # the turned content is gone (e.g. covered)
-    kept0, kept1 = refine_keypoints(DetailImage(image0, (1.0, 1.0)), blank, keypoints0, network1,
-                                    network_px=(2.0, 2.0), refinement=FlowRefinement(), mode="affine")
+    kept0, kept1, verified = refine_keypoints(DetailImage(image0, (1.0, 1.0)), blank, keypoints0, network1,
+                                              network_px=(2.0, 2.0), refinement=FlowRefinement(), mode="affine")
+    assert not verified.any()
     np.testing.assert_array_equal(kept0, keypoints0)
     np.testing.assert_array_equal(kept1, network1)
 
@@ -131,10 +132,10 @@ def test_smoothing_lets_more_windows_settle_on_a_noisy_turned_photo(photo_pair: 
     assert default > 0
     for sigma in (0.0, default):
         details = (DetailImage(noisy[0], (1.0, 1.0)), DetailImage(noisy[1], (1.0, 1.0)))
-        refined0, refined1 = refine_keypoints(*details, keypoints0, network1, network_px=(2.0, 2.0),
-                                              refinement=FlowRefinement(affine_smoothing=sigma,
-                                                                        affine_max_windows=len(keypoints0)),
-                                              mode="affine")
+        refined0, refined1, _ = refine_keypoints(*details, keypoints0, network1, network_px=(2.0, 2.0),
+                                                 refinement=FlowRefinement(affine_smoothing=sigma,
+                                                                           affine_max_windows=len(keypoints0)),
+                                                 mode="affine")
         settled[sigma] = np.mean(np.linalg.norm(refined1 - truth_of(refined0), axis=1) < 0.2)
     assert settled[default] > settled[0.0] + 0.1, settled
 

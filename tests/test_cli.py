@@ -184,9 +184,11 @@ def test_eval_reports_ours_against_sift_and_the_sequence(files: dict[str, Path],
     assert "OpenCV SIFT" in out and "XFeat" not in out and "compare: " in out
     assert main(["eval", "--weights", str(files["weights"]), "--images", str(photos), "--pairs", "1",
                  "--resize", "320", "240", "--no_xfeat", "--compare", str(files["weights"]),
-                 "--compare_fine_expectation", "window", "--compare_refinement", "none"]) == 0
+                 "--compare_fine_expectation", "window", "--compare_refinement", "none", "--compare_unverified",
+                 "keep"]) == 0
     out = capsys.readouterr().out  # the same weights, the sub-pixel refinements side by side
-    assert ", fine peak, refinement auto " in out and ", fine window, refinement none " in out
+    assert ", fine peak, refinement auto, unverified auto " in out
+    assert ", fine window, refinement none, unverified keep " in out
     assert "ours - compare, magsac: " in out
     assert main(["eval", "--weights", str(files["weights"]), "--images", str(photos), "--pairs", "1",
                  "--resize", "160", "120", "--no_xfeat", "--max_rotation", "180", "--max_scale", "3",
@@ -202,7 +204,10 @@ def test_eval_reports_ours_against_sift_and_the_sequence(files: dict[str, Path],
     assert main(["eval", "--weights", str(files["weights"]), "--images", str(photos), "--sequence", str(frames)]) == 2
     assert "1 of its 2 images could be decoded; it needs at least two" in capsys.readouterr().err
     # the same weights on the same pairs: no difference at all
-    assert out.count("difference +0.000 [+0.000, +0.000], +0.000 [+0.000, +0.000], +0.000 [+0.000, +0.000]") == 2
+    compared = [line for line in out.splitlines() if line.startswith("ours - compare, ")]
+    assert len(compared) == 2 and all("difference +0.000 [+0.000, +0.000], +0.000 [+0.000, +0.000], +0.000 "
+                                      "[+0.000, +0.000]" in line for line in compared), compared
+    assert sum(line.startswith("ours - OpenCV SIFT, ") for line in out.splitlines()) == 2  # and each reference
 
 
 def _shifted_photo(files: dict[str, Path], shift: int) -> np.ndarray:

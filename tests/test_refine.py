@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from model.matcher import Matcher
 from model.refine import (
     REFINED,
     REFINEMENTS,
+    UNVERIFIED,
     DetailImage,
     FlowRefinement,
     detail_image,
@@ -36,11 +39,13 @@ def test_keypoints_move_to_the_true_sub_pixel_position() -> None:
     # The network's positions: off by up to 1.5 px, as a shrunk network input leaves them.
     noisy = truth + np.random.default_rng(1).uniform(-1.5, 1.5, truth.shape).astype(np.float32)
     details = (DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)))
-    same0, refined = refine_keypoints(*details, keypoints0, noisy, network_px=(2.0, 2.0), refinement=REFINEMENT)
+    same0, refined, verified = refine_keypoints(*details, keypoints0, noisy, network_px=(2.0, 2.0),
+                                                refinement=REFINEMENT)
     assert refined.dtype == np.float32 and refined.shape == noisy.shape
     np.testing.assert_array_equal(same0, keypoints0)  # without corners keypoint 0 stays where the network put it
     assert np.abs(noisy - truth).max() > 1.0
     assert np.abs(refined - truth).max() < 0.1
+    assert verified.all()
 
 
 def test_the_network_position_is_kept_where_the_flow_cannot_be_trusted() -> None:
@@ -49,14 +54,16 @@ def test_the_network_position_is_kept_where_the_flow_cannot_be_trusted() -> None
     blank = np.full_like(image0, 128)  # nothing to follow
     details = (DetailImage(image0, (1.0, 1.0)), DetailImage(blank, (1.0, 1.0)))
     for mode in REFINED:
-        kept0, kept = refine_keypoints(*details, keypoints0, keypoints0 + 1.0, network_px=(2.0, 2.0),
-                                       refinement=REFINEMENT, mode=mode)
+        kept0, kept, verified = refine_keypoints(*details, keypoints0, keypoints0 + 1.0, network_px=(2.0, 2.0),
+                                                 refinement=REFINEMENT, mode=mode)
+        assert not verified.any()
         np.testing.assert_array_equal(kept0, keypoints0)
         np.testing.assert_array_equal(kept, keypoints0 + 1.0)
     # Further than two network pixels from the network's position: not moved (1 caller px per network px here).
     image1 = _shifted(image0, 3.0, 0.0)
-    _, far = refine_keypoints(DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), keypoints0,
-                              keypoints0, network_px=(1.0, 1.0), refinement=REFINEMENT)
+    _, far, verified = refine_keypoints(DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), keypoints0,
+                                        keypoints0, network_px=(1.0, 1.0), refinement=REFINEMENT)
+    assert not verified.any()
     np.testing.assert_array_equal(far, keypoints0)
 
 
@@ -65,19 +72,19 @@ def test_images_of_different_sizes_and_scales() -> None:
     image1 = _shifted(texture(240, 320), 1.2, 0.7)[:200, :300]  # image 0's content, cropped
     keypoints0 = point_grid(height=200, width=300)
     truth = keypoints0 + np.float32([1.2, 0.7])
-    _, refined = refine_keypoints(DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), keypoints0,
-                                  truth + 0.8, network_px=(2.0, 2.0), refinement=REFINEMENT)
+    _, refined, _ = refine_keypoints(DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), keypoints0,
+                                     truth + 0.8, network_px=(2.0, 2.0), refinement=REFINEMENT)
     assert np.abs(refined - truth).max() < 0.1
     # Detail images at half the caller's size: keypoints come back in the caller's pixels.
     half = [cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA) for image in (image0, image1)]
-    _, refined = refine_keypoints(DetailImage(half[0], (2.0, 2.0)), DetailImage(half[1], (2.0, 2.0)), keypoints0,
-                                  truth + 1.0, network_px=(4.0, 4.0), refinement=REFINEMENT)
+    _, refined, _ = refine_keypoints(DetailImage(half[0], (2.0, 2.0)), DetailImage(half[1], (2.0, 2.0)), keypoints0,
+                                     truth + 1.0, network_px=(4.0, 4.0), refinement=REFINEMENT)
     assert np.abs(refined - truth).max() < 0.3
     empty = np.zeros((0, 2), np.float32)
     for mode in REFINED:
-        assert all(keypoints.shape == (0, 2) for keypoints in refine_keypoints(
-            DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), empty, empty, network_px=(2.0, 2.0),
-            refinement=REFINEMENT, mode=mode))
+        none0, none1, verified = refine_keypoints(DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)),
+                                                  empty, empty, network_px=(2.0, 2.0), refinement=REFINEMENT, mode=mode)
+        assert none0.shape == none1.shape == (0, 2) and verified.shape == (0,)
     with pytest.raises(ValueError, match="mode must be one of flow, corners, affine"):
         refine_keypoints(DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)), empty, empty,
                          network_px=(2.0, 2.0), refinement=REFINEMENT, mode="none")
@@ -104,8 +111,8 @@ def test_corners_move_keypoint0_within_its_cell_and_keypoint1_along() -> None:
     truth_shift = np.float32([2.3, -1.6])
     noisy = keypoints0 + truth_shift + np.random.default_rng(2).uniform(-1.5, 1.5, keypoints0.shape).astype(np.float32)
     details = (DetailImage(image0, (1.0, 1.0)), DetailImage(image1, (1.0, 1.0)))
-    moved0, refined = refine_keypoints(*details, keypoints0, noisy, network_px=(2.0, 2.0), refinement=REFINEMENT,
-                                       mode="corners")
+    moved0, refined, _ = refine_keypoints(*details, keypoints0, noisy, network_px=(2.0, 2.0), refinement=REFINEMENT,
+                                          mode="corners")
     offsets = moved0 - keypoints0
     # Within the 16-pixel cell (searched around the pixel that holds the keypoint: half a pixel off), and moved.
     assert np.all(np.abs(offsets) <= 8.5) and np.abs(offsets).max() > 2.0
@@ -132,6 +139,8 @@ def test_matcher_refines_ours_on_shrunk_frames_not_the_official(photo_pair: tupl
     assert official.refinement == "auto" and official.encode(photo_pair[0]).detail is None  # the paper's results
     matcher = Matcher("weights/loftr_live_xfeat_s.pt", device="cpu", precision="fp32", resize=(320, 240))
     assert matcher.refinement == "auto"
+    # Every match kept, so that the refinements' keypoints compare one to one (the next test: the default drops).
+    matcher.flow_refinement = replace(matcher.flow_refinement, unverified="keep")
     refined = matcher.match(*photo_pair)  # 640x480 frames seen at 320x240: refined
     anchor = matcher.encode(photo_pair[0])
     assert anchor.detail is not None and anchor.detail.gray.shape == (480, 640)
@@ -168,11 +177,48 @@ def test_matcher_refines_ours_on_shrunk_frames_not_the_official(photo_pair: tupl
         matcher.refinement = "lk"
 
 
+def test_matches_that_fail_the_check_on_the_images_are_dropped(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    matcher = Matcher("weights/loftr_live_xfeat_s.pt", device="cpu", precision="fp32", resize=(320, 240),
+                      max_matches=300)
+    assert matcher.unverified == "auto"  # 640x480 frames seen at 320x240: dropped
+    verified = matcher.match(*photo_pair)
+    matcher.flow_refinement = replace(matcher.flow_refinement, unverified="keep")
+    every = matcher.match(*photo_pair)
+    # The camera turned between the frames: some windows do not hold, and only they go.
+    assert 0 < len(verified) < len(every)
+    assert {tuple(row) for row in np.hstack([verified.keypoints0, verified.keypoints1, verified.confidence[:, None]])} \
+        <= {tuple(row) for row in np.hstack([every.keypoints0, every.keypoints1, every.confidence[:, None]])}
+    assert np.all(np.diff(verified.confidence) <= 0)  # still the most confident first
+    # A frame with nothing of the anchor in it: the network still pairs some cells, none of which verifies.
+    unrelated = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8), (0, 0), 2)
+    guesses = len(matcher.match(photo_pair[0], unrelated))
+    matcher.unverified = "auto"
+    assert guesses > 20 and len(matcher.match(photo_pair[0], unrelated)) <= 2, guesses
+    # At the network's own size auto keeps them (the fine stage is precise there; most do not verify), drop drops.
+    matcher.resize, matcher.refinement, matcher.max_matches = (640, 480), "affine", None
+    native = {}
+    for choice in UNVERIFIED:
+        matcher.unverified = choice
+        native[choice] = len(matcher.match(*photo_pair))
+    assert native["auto"] == native["keep"] > native["drop"], native
+
+
+def test_kept_matches() -> None:
+    verified, every = np.array([True, False, True, True]), [0, 1, 2, 3]
+    np.testing.assert_array_equal(FlowRefinement().kept(verified, shrink=2.0), [0, 2, 3])
+    np.testing.assert_array_equal(FlowRefinement().kept(verified, shrink=1.0), every)  # the network's own size
+    np.testing.assert_array_equal(FlowRefinement(unverified="drop").kept(verified, shrink=1.0), [0, 2, 3])
+    np.testing.assert_array_equal(FlowRefinement(unverified="keep").kept(verified, shrink=2.0), every)
+    with pytest.raises(ValueError, match="unverified must be one of auto, drop, keep"):
+        FlowRefinement(unverified="some")
+
+
 def test_auto_refines_only_frames_the_network_sees_shrunk(photo_pair: tuple[np.ndarray, np.ndarray]) -> None:
     frame = photo_pair[0]
     shifted = _shifted(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), 3.3, -2.6)
     matcher = Matcher("weights/loftr_live_xfeat_s.pt", device="cpu", precision="fp32", resize=(640, 480),
                       max_matches=100)
+    matcher.flow_refinement = replace(matcher.flow_refinement, unverified="keep")  # the same matches in each
     results = {}
     for refinement in ("auto", *REFINEMENTS):
         matcher.refinement = refinement

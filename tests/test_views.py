@@ -72,7 +72,7 @@ def test_the_bundled_model_finds_a_photo_turned_upside_down_or_sideways(
         scores = {view: match_score(result.confidence) for view, result in results.items()}
         assert max(scores, key=scores.__getitem__) == AnchorView(turns)  # the turn that undoes the frame's
         best = results[AnchorView(turns)]
-        assert len(best) == 300  # the cap: a frame matched against the right turn of itself
+        assert len(best) >= 0.95 * 300  # the cap (a frame against the right turn of itself), less the few unverified
         # keypoints0 are in the anchor's pixels as it is: the frame's keypoints are where the turn took them.
         error = np.linalg.norm(turn_points(best.keypoints0, turns, (640, 480)) - best.keypoints1, axis=1)
         assert np.median(error) < 1.0
@@ -94,7 +94,8 @@ def test_the_bundled_model_finds_a_distant_photo_through_the_anchor_at_half_size
 
     half = results[AnchorView(0, 0.5)]
     assert match_score(half.confidence) > match_score(results[UPRIGHT].confidence)  # the search would pick it
-    assert right(half) >= 15 and right(half) > 5 * right(results[UPRIGHT])
+    # Verified matches only (weights/README.md, Verified matches): fewer than the network's, nearly all of them right.
+    assert right(half) >= 10 and right(half) >= 0.8 * len(half) and right(half) > 5 * right(results[UPRIGHT])
 
 
 class _ScriptedAnchor:
