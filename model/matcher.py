@@ -314,6 +314,9 @@ class Matcher(MatchLimits):
     cell; 'affine': corners, and affine windows where the neighbouring matches show the content turned or scaled).
     'auto' (the start): 'affine' for the project's weights when the network sees the frame shrunk
     (``FlowRefinement.auto_min_shrink``), never for the official presets (the paper's and kornia's results).
+    ``unverified`` ('auto', 'drop' or 'keep'; changeable at run time): the matches whose refinement did not hold are
+    dropped or kept at the network's positions; 'auto' drops them where the network sees the frame shrunk, as the
+    refinement's 'auto' refines (weights/README.md, Verified matches).
     """
 
     def __init__(self, weights: str | os.PathLike[str] | LoFTR | None = None, preset: str | None = None,
