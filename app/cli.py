@@ -161,8 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
              "affine for our weights when the network sees the frames shrunk 1.5x or more, never for official weights")
     add("--unverified", default="auto", choices=UNVERIFIED,
         help="matches whose refinement on the frames did not hold (the flow strayed or did not lead back): dropped "
-             "or kept at the network's positions; auto: dropped where the network sees the frames shrunk 1.5x or more, "
-             "else kept")
+             "(unless fewer than 8 held) or kept at the network's positions; auto: dropped where the network sees the "
+             "frames shrunk 1.5x or more, else kept")
     add("--max_matches", type=int,
         help=f"cap on matches per frame, the most confident are kept (they alone go through the fine stage); "
              f"default {CPU_MAX_MATCHES} on a CPU (interactive speed), none on CUDA; -1 for none")

@@ -48,7 +48,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
                              "when the network sees the images shrunk 1.5x or more, never for official weights")
     parser.add_argument("--unverified", default="auto", choices=UNVERIFIED,
                         help="matches whose refinement on the images did not hold (the flow strayed or did not lead "
-                             "back): dropped or kept at the network's positions; auto: "
+                             "back): dropped (unless fewer than 8 held) or kept at the network's positions; auto: "
                              "dropped where the network sees the images shrunk 1.5x or more, else kept")
 
 

@@ -71,6 +71,9 @@ class FlowRefinement:
         where such a match is imprecise or wrong more often than the check's loss of matches costs, and keeps them
         at the network's own size, where the fine stage is precise and most matches do not verify
         (weights/README.md, Verified matches).
+    min_verified: with fewer verified matches than this a frame keeps all its matches (a homography needs 4, an
+        essential matrix 5): where the view changed so much that the check holds almost nowhere, the network's
+        matches are often still right (the real TUM sequence, weights/README.md).
     """
 
     window: int = 21
@@ -87,6 +90,7 @@ class FlowRefinement:
     affine_max_windows: int = 300
     affine_smoothing: float = 1.0
     unverified: str = "auto"
+    min_verified: int = 8
 
     def __post_init__(self) -> None:
         if self.unverified not in UNVERIFIED:
@@ -95,7 +99,8 @@ class FlowRefinement:
     def kept(self, verified: np.ndarray, shrink: float) -> np.ndarray:
         """The indices of the matches to keep, given which were verified [N] bool (``RefinedMatches``) and how
         much the network saw the frame shrunk."""
-        if self.unverified == "drop" or (self.unverified == "auto" and shrink >= self.auto_min_shrink):
+        drop = self.unverified == "drop" or (self.unverified == "auto" and shrink >= self.auto_min_shrink)
+        if drop and int(verified.sum()) >= self.min_verified:
             return np.flatnonzero(verified)
         return np.arange(len(verified))
 
