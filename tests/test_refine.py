@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import cv2
 import numpy as np
 import pytest
@@ -140,7 +138,7 @@ def test_matcher_refines_ours_on_shrunk_frames_not_the_official(photo_pair: tupl
     matcher = Matcher("weights/loftr_live_xfeat_s.pt", device="cpu", precision="fp32", resize=(320, 240))
     assert matcher.refinement == "auto"
     # Every match kept, so that the refinements' keypoints compare one to one (the next test: the default drops).
-    matcher.flow_refinement = replace(matcher.flow_refinement, unverified="keep")
+    matcher.unverified = "keep"
     refined = matcher.match(*photo_pair)  # 640x480 frames seen at 320x240: refined
     anchor = matcher.encode(photo_pair[0])
     assert anchor.detail is not None and anchor.detail.gray.shape == (480, 640)
@@ -182,7 +180,7 @@ def test_matches_that_fail_the_check_on_the_images_are_dropped(photo_pair: tuple
                       max_matches=300)
     assert matcher.unverified == "auto"  # 640x480 frames seen at 320x240: dropped
     verified = matcher.match(*photo_pair)
-    matcher.flow_refinement = replace(matcher.flow_refinement, unverified="keep")
+    matcher.unverified = "keep"
     every = matcher.match(*photo_pair)
     # The camera turned between the frames: some windows do not hold, and only they go.
     assert matcher.flow_refinement.min_verified <= len(verified) < len(every)
@@ -217,7 +215,7 @@ def test_auto_refines_only_frames_the_network_sees_shrunk(photo_pair: tuple[np.n
     shifted = _shifted(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), 3.3, -2.6)
     matcher = Matcher("weights/loftr_live_xfeat_s.pt", device="cpu", precision="fp32", resize=(640, 480),
                       max_matches=100)
-    matcher.flow_refinement = replace(matcher.flow_refinement, unverified="keep")  # the same matches in each
+    matcher.unverified = "keep"  # the same matches in each
     results = {}
     for refinement in ("auto", *REFINEMENTS):
         matcher.refinement = refinement
