@@ -1,4 +1,4 @@
-"""Command line: ``python -m model {match,bench,train,eval} ...``; ``--help`` on each for details."""
+"""Command line: ``python -m model {match,bench,train,eval,export,label} ...``; ``--help`` on each for details."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ def main(argv: list[str] | None = None) -> int:
     """The command's exit code; Ctrl-C: "interrupted" and 130, while torch is still being imported too.
 
     match, bench and eval write nothing until they are done (and then atomically), and import more as they go
-    (kornia, XFeat, LightGlue; the parser itself imports the trainer): Ctrl-C ends them at once. train stops on
-    Ctrl-C itself, after a checkpoint.
+    (kornia, XFeat, LightGlue; the parser itself imports the trainer): Ctrl-C ends them at once. label writes each
+    pair's file atomically as it goes, so Ctrl-C ends it at once too and a rerun resumes. train stops on Ctrl-C
+    itself, after a checkpoint.
     """
     with quit_at_once_on_ctrl_c():
         from .cli import COMMANDS

@@ -13,6 +13,7 @@ from .camera import Camera, camera_from_flags
 from .checkpoints import CheckpointError
 from .classical import CLASSICAL_METHODS, AnyMatcher, ClassicalMatcher
 from .cli_export import add_backend_argument, add_export_arguments, onnx_matcher, run_export
+from .cli_label import add_label_arguments, run_label
 from .config import PRESETS
 from .errors import CliError
 from .geometry import MODELS
@@ -284,6 +285,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plane_share", type=float, default=defaults.plane_share,
                         help="share of each batch from synthetic scenes of textured planes seen by two cameras "
                              "(parallax and occlusion, exact depth)")
+    parser.add_argument("--pseudo", metavar="FOLDER",
+                        help="real image pairs labelled by a teacher (`python -m model label`) mixed into the batches")
+    parser.add_argument("--pseudo_share", type=float, default=defaults.pseudo_share,
+                        help="share of each batch from --pseudo")
     parser.add_argument("--val_scenes", nargs="+", default=[], metavar="FOLDER",
                         help="held-out scene folders with poses: relative-pose AUC at each validation, half the score "
                              "that picks best.pt")
@@ -312,7 +317,7 @@ def run_train(args: argparse.Namespace) -> int:
         schedule=args.schedule, checkpoint_minutes=args.checkpoint_minutes, xfeat_weights=args.xfeat_weights,
         backbone_lr_scale=args.backbone_lr_scale, include=tuple(args.include), freeze_coarse=args.freeze_coarse,
         freeze_bn=args.freeze_bn, scenes=tuple(args.scenes), depth_share=args.depth_share, plane_share=args.plane_share,
-        val_scenes=tuple(args.val_scenes),
+        pseudo=args.pseudo, pseudo_share=args.pseudo_share, val_scenes=tuple(args.val_scenes),
         warp=WarpRanges(args.max_rotation, args.max_scale, args.max_perspective, args.max_translation),
         photometric=replace(PhotometricRanges(), max_noise=args.max_noise, blur_probability=args.blur_probability,
                             motion_blur_probability=args.motion_blur_probability))
@@ -779,4 +784,5 @@ COMMANDS: dict[str, Command] = {
     "train": (add_train_arguments, run_train),
     "eval": (add_eval_arguments, run_eval),
     "export": (add_export_arguments, run_export),
+    "label": (add_label_arguments, run_label),
 }

@@ -85,14 +85,15 @@ class DiskLightGlue:
         disk, _ = _lightglue_modules()
         return disk.DISK(max_num_keypoints=max_keypoints)
 
-    def _features(self, image: np.ndarray) -> dict[str, torch.Tensor]:
+    def extract(self, image: np.ndarray) -> dict[str, torch.Tensor]:
+        """The extractor's keypoints and descriptors of a grayscale or BGR uint8 image (LightGlue's input dict)."""
         rgb = np.repeat(image[..., None], 3, 2) if image.ndim == 2 else image[..., ::-1]
         tensor = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div(255.0).to(self.device)
         return self.extractor.extract(tensor, resize=self.resize)
 
     @torch.inference_mode()
     def match(self, image0: np.ndarray, image1: np.ndarray) -> PeerMatches:
-        return self.glue(self._features(image0), self._features(image1))
+        return self.glue(self.extract(image0), self.extract(image1))
 
     def glue(self, features0: dict[str, torch.Tensor], features1: dict[str, torch.Tensor]) -> PeerMatches:
         """LightGlue's matches between two images' features, in the features' pixels (corner convention)."""
@@ -185,7 +186,7 @@ class LightGlueMatcher(MatchLimits):
     def encode(self, image: np.ndarray, keep_aspect: bool = False) -> DiskFeatures:
         """DISK's keypoints and descriptors of a uint8 gray or BGR image (``keep_aspect``: see ``Matcher``)."""
         small = resize_array(image, keeping_aspect(self.resize) if keep_aspect else self.resize)
-        return DiskFeatures(self.peer._features(small), image.shape[:2], small.shape[:2])
+        return DiskFeatures(self.peer.extract(small), image.shape[:2], small.shape[:2])
 
     @torch.inference_mode()
     def match(self, image0: np.ndarray | DiskFeatures, image1: np.ndarray | DiskFeatures,

@@ -110,6 +110,17 @@ def batch_truth(batch: dict[str, torch.Tensor], hw0_c: tuple[int, int], hw1_c: t
     return coarse_truth(batch["homography"], batch["valid0"], batch["valid1"], hw0_c, hw1_c)
 
 
+def labelled_entries(batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """[B, L, S] bool: the confidence entries whose row or column has a known truth (NaN in ``warp0`` / ``warp1``
+    marks an unknown cell point: ``pseudo_labels``), or None when every cell point's truth is known."""
+    if "warp0" not in batch:
+        return None
+    known0, known1 = (~batch[key].isnan().any(-1) for key in ("warp0", "warp1"))
+    if bool(known0.all()) and bool(known1.all()):
+        return None
+    return known0[:, :, None] | known1[:, None, :]
+
+
 def fine_truth(truth: CoarseTruth, b_ids: torch.Tensor, i_ids: torch.Tensor, j_ids: torch.Tensor,
                width1_c: int, window: int) -> torch.Tensor:
     """[M, 2] true offset of image 0's point in the window around cell j, in window units ([-1, 1] inside)."""
@@ -119,19 +130,22 @@ def fine_truth(truth: CoarseTruth, b_ids: torch.Tensor, i_ids: torch.Tensor, j_i
 
 
 def coarse_focal_loss(log_conf: torch.Tensor, truth: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0,
-                      pos_weight: float = 1.0, neg_weight: float = 1.0) -> torch.Tensor:
+                      pos_weight: float = 1.0, neg_weight: float = 1.0,
+                      labelled: torch.Tensor | None = None) -> torch.Tensor:
     """LoFTR's focal loss on the log dual-softmax confidence matrix [B, L, S] against a boolean truth.
 
-    Mean over the true matches plus mean over all other entries. Works from log-confidences so that tiny
-    confidences still get gradients (the official clamp to 1e-6 stalls a freshly initialised model), and
-    with masks rather than boolean indexing, which would copy the millions of negatives.
+    Mean over the true matches plus mean over the other entries: all of them, or only those that ``labelled``
+    (bool, broadcastable to [B, L, S]) marks, where the truth knows there is no match. Works from log-confidences
+    so that tiny confidences still get gradients (the official clamp to 1e-6 stalls a freshly initialised model),
+    and with masks rather than boolean indexing, which would copy the millions of negatives.
     """
     conf = log_conf.exp()
     truth = truth.to(conf.dtype)
+    negative = 1 - truth if labelled is None else (1 - truth) * labelled.to(conf.dtype)
     num_pos = truth.sum()
-    num_neg = truth.numel() - num_pos
+    num_neg = truth.numel() - num_pos if labelled is None else negative.sum()
     log_not_conf = torch.log1p(-conf.clamp(max=1 - 1e-6))
-    loss_neg = (-alpha * conf.pow(gamma) * log_not_conf * (1 - truth)).sum() / num_neg.clamp(min=1)
+    loss_neg = (-alpha * conf.pow(gamma) * log_not_conf * negative).sum() / num_neg.clamp(min=1)
     loss_pos = (-alpha * (1 - conf).pow(gamma) * log_conf * truth).sum() / num_pos.clamp(min=1)
     return neg_weight * loss_neg + pos_weight * loss_pos
 

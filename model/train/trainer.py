@@ -29,8 +29,9 @@ from ..loftr import Features, LoFTR
 from ..matching import CoarseMatches
 from .data import HomographyPairs, PhotometricRanges, WarpRanges, fixed_pairs, list_images, split_images
 from .plane_scenes import PlanePairs
+from .pseudo_labels import PseudoPairs
 from .scene_data import DepthPairs, MixedPairs, validate_pose, validation_pairs
-from .supervision import batch_truth, coarse_focal_loss, fine_l2_std_loss, fine_truth
+from .supervision import batch_truth, coarse_focal_loss, fine_l2_std_loss, fine_truth, labelled_entries
 
 
 @dataclass
@@ -70,6 +71,8 @@ class TrainSettings:
     scenes: tuple[str, ...] = ()  # scene folders with depth and poses (model.scenes) for real training pairs
     depth_share: float = 0.5  # share of the batch drawn from --scenes when there are any
     plane_share: float = 0.0  # share of the batch drawn from synthetic plane scenes (plane_scenes.py)
+    pseudo: str | None = None  # folder of teacher-labelled real pairs (pseudo_labels.py, `python -m model label`)
+    pseudo_share: float = 0.5  # share of the batch drawn from --pseudo when given
     val_scenes: tuple[str, ...] = ()  # held-out scene folders with poses: relative-pose AUC at each validation
     val_pairs_per_scene: int = 12
     warp: WarpRanges = field(default_factory=WarpRanges)
@@ -122,7 +125,8 @@ def training_losses(model: LoFTR, batch: dict[str, torch.Tensor], settings: Trai
         loss_coarse = tokens0.new_zeros((), dtype=torch.float32)
     else:
         log_conf = model.coarse_matching.confidence(tokens0, tokens1, log=True)
-        loss_coarse = coarse_focal_loss(log_conf, truth.dense(size, log_conf.shape[1], log_conf.shape[2]))
+        loss_coarse = coarse_focal_loss(log_conf, truth.dense(size, log_conf.shape[1], log_conf.shape[2]),
+                                        labelled=labelled_entries(batch))
 
     picked = sample_fine_targets(truth.b_ids, settings.fine_per_pair, size, generator)
     coarse = CoarseMatches(truth.b_ids[picked], truth.i_ids[picked], truth.j_ids[picked],
@@ -145,8 +149,9 @@ def training_losses(model: LoFTR, batch: dict[str, torch.Tensor], settings: Trai
 
 def training_stream(settings: TrainSettings, files: list[Path], out_hw: tuple[int, int],
                     seed: int) -> HomographyPairs | MixedPairs:
-    """Homography pairs from the photos, mixed with depth pairs from ``settings.scenes`` when there are any and
-    with synthetic plane scenes when ``settings.plane_share`` > 0."""
+    """Homography pairs from the photos, mixed with depth pairs from ``settings.scenes`` when there are any, with
+    synthetic plane scenes when ``settings.plane_share`` > 0 and with teacher-labelled pairs from ``settings.pseudo``
+    when given."""
     homographies = HomographyPairs(files, out_hw, settings.warp, settings.photometric, seed=seed)
     others: list[Any] = []
     shares: list[float] = []
@@ -156,6 +161,9 @@ def training_stream(settings: TrainSettings, files: list[Path], out_hw: tuple[in
     if settings.plane_share > 0:
         others.append(PlanePairs(files, out_hw, settings.photometric, seed=seed))
         shares.append(settings.plane_share)
+    if settings.pseudo:
+        others.append(PseudoPairs(settings.pseudo, out_hw, settings.photometric, seed=seed))
+        shares.append(settings.pseudo_share)
     return MixedPairs(homographies, others, shares, seed=seed) if others else homographies
 
 
