@@ -22,10 +22,11 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from ..images import decode_file
+from ..geometry import fit_geometry
+from ..images import decode_file, write_file, write_npz
 from ..loftr import COARSE_STRIDE
 from ..scenes import grid_points
-from .data import PhotometricRanges, list_images, photometric
+from .data import PhotometricRanges, augmented_tensors, list_images
 
 #: The teachers ``label_scenes`` can use (``model.peers``).
 TEACHERS = ("aliked", "disk")
@@ -71,27 +72,13 @@ def image_pairs(folder: str | Path, max_gap: int, max_images: int = 0) -> list[t
 
 
 def epipolar_inliers(keypoints0: np.ndarray, keypoints1: np.ndarray, threshold_px: float) -> np.ndarray:
-    """[N] bool: the matches one fundamental matrix (MAGSAC++) explains within ``threshold_px``."""
-    if len(keypoints0) < 8:
-        return np.zeros(len(keypoints0), bool)
-    try:
-        _, mask = cv2.findFundamentalMat(keypoints0.astype(np.float64), keypoints1.astype(np.float64),
-                                         cv2.USAC_MAGSAC, threshold_px, 0.999, 10_000)
-    except cv2.error:  # MAGSAC++ asserts on some degenerate sets (it finds no model) instead of returning None
-        return np.zeros(len(keypoints0), bool)
-    return np.zeros(len(keypoints0), bool) if mask is None else mask.ravel().astype(bool)
+    """[N] bool: the matches one fundamental matrix (MAGSAC++) explains within ``threshold_px`` (none when no fit)."""
+    return fit_geometry(keypoints0, keypoints1, "fundamental", threshold_px, "magsac", max_iters=10_000).inliers
 
 
 def label_name(scene: str | Path, path0: Path, path1: Path) -> str:
     """The label file of a pair: its scene folder's name and the two image names."""
     return f"{Path(scene).name}__{path0.stem}__{path1.stem}.npz"
-
-
-def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
-    os.replace(partial, path)
 
 
 class Labeller:
@@ -122,11 +109,11 @@ class Labeller:
         inliers = epipolar_inliers(matches.keypoints0, matches.keypoints1, self.settings.epipolar_px)
         summary = f"{target.stem}: {int(inliers.sum())} of {len(matches)} matches verified"
         if inliers.sum() < self.settings.min_inliers:
-            target.with_suffix(".rejected").write_text(summary + "\n")
+            write_file(target.with_suffix(".rejected"), (summary + "\n").encode())
             return summary + ", rejected"
-        _save_atomic(target, path0=np.array(os.path.relpath(path0, self.out)),
-                     path1=np.array(os.path.relpath(path1, self.out)), size0=np.array(size0), size1=np.array(size1),
-                     keypoints0=matches.keypoints0[inliers], keypoints1=matches.keypoints1[inliers])
+        write_npz(target, compressed=True, path0=np.array(os.path.relpath(path0, self.out)),
+                  path1=np.array(os.path.relpath(path1, self.out)), size0=np.array(size0), size1=np.array(size1),
+                  keypoints0=matches.keypoints0[inliers], keypoints1=matches.keypoints1[inliers])
         return summary
 
 
@@ -235,7 +222,4 @@ class PseudoPairs(IterableDataset):
             label = read_label(self.files[int(rng.integers(len(self.files)))])
             if rng.random() < 0.5:
                 label = {key[:-1] + str(1 - int(key[-1])): value for key, value in label.items()}
-            item = pseudo_item(label, self.out_hw)
-            for key in ("image0", "image1"):
-                item[key] = photometric(rng, item[key], self.photometric_ranges)
-            yield {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in item.items()}
+            yield augmented_tensors(rng, pseudo_item(label, self.out_hw), self.photometric_ranges)

@@ -18,7 +18,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from ..loftr import COARSE_STRIDE
 from ..scenes import DepthView, ScenePair, grid_points, load_view, scene_pairs, warp_with_depth
-from .data import HomographyPairs, PhotometricRanges, photometric
+from .data import HomographyPairs, PhotometricRanges, augmented_tensors
 from .supervision import homography_warps
 
 #: Each view sees between these shares of the other (LoFTR's ScanNet pairs: 0.4 to 0.8; lower keeps the wide
@@ -68,10 +68,8 @@ class DepthPairs(IterableDataset):
             pairs = self.pairs[int(rng.integers(len(self.pairs)))]
             pair = pairs[int(rng.integers(len(pairs)))]
             views = [cache.setdefault(view.image, load_view(view, size)) for view in (pair.view0, pair.view1)]
-            item = depth_item(views[0], views[1], pair, swap=bool(rng.random() < 0.5))
-            for key in ("image0", "image1"):
-                item[key] = photometric(rng, item[key], self.photometric_ranges)
-            yield {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in item.items()}
+            yield augmented_tensors(rng, depth_item(views[0], views[1], pair, swap=bool(rng.random() < 0.5)),
+                                    self.photometric_ranges)
 
 
 class MixedPairs(IterableDataset):
