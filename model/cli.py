@@ -559,6 +559,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare_refinement", default="auto", choices=("auto", *REFINEMENTS),
                         help="--refinement of the --compare weights (--compare with the same file and none: what "
                              "the refinement on the images gains)")
+    parser.add_argument("--compare_resize", type=int, nargs="+",
+                        help="--resize of the --compare weights (default: --resize; with the same file: what the "
+                             "network's input size gains)")
     parser.add_argument("--compare_unverified", default="auto", choices=UNVERIFIED,
                         help="--unverified of the --compare weights (--compare with the same file and keep: what "
                              "dropping the unverified matches gains)")
@@ -713,6 +716,7 @@ def _print_against_references(reports: list[HomographyReport] | list[PoseReport]
 def run_eval(args: argparse.Namespace) -> int:
     try:
         resize = parse_resize(args.resize)
+        compare_resize = parse_resize(args.compare_resize) if args.compare_resize else resize
         frames = _read_sequence(args.sequence) if args.sequence else []
     except ValueError as error:
         raise CliError(str(error)) from None
@@ -733,10 +737,11 @@ def run_eval(args: argparse.Namespace) -> int:
         methods[f"ours, {flags} (the best of {len(tried)} views)"] = _best_view_pairs(matcher, tried)
     compared = None
     if args.compare:
-        other = _build_matcher(args, resize, args.compare, threshold=args.threshold, max_matches=args.max_matches,
-                               fine_expectation=args.compare_fine_expectation, refinement=args.compare_refinement,
-                               unverified=args.compare_unverified)
-        compared = (label, f"compare: {_matcher_label(other)}")
+        other = _build_matcher(args, compare_resize, args.compare, threshold=args.threshold,
+                               max_matches=args.max_matches, fine_expectation=args.compare_fine_expectation,
+                               refinement=args.compare_refinement, unverified=args.compare_unverified)
+        size = f", resize {' '.join(map(str, args.compare_resize))}" if args.compare_resize else ""
+        compared = (label, f"compare: {_matcher_label(other)}{size}")
         methods[compared[1]] = _keypoint_pairs(other)
     methods.update(_reference_methods(args, resize, (network_width, network_height)))
     if args.pairs:

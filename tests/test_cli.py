@@ -184,6 +184,17 @@ def test_eval_reports_ours_against_sift_and_the_sequence(files: dict[str, Path],
     assert "OpenCV SIFT" in out and "XFeat" not in out and "compare: " in out
     assert main(["eval", "--weights", str(files["weights"]), "--images", str(photos), "--pairs", "1",
                  "--resize", "320", "240", "--no_xfeat", "--compare", str(files["weights"]),
+                 "--compare_resize", "160", "120", "--threshold", "0"]) == 0
+    sized = capsys.readouterr().out  # the same weights at two network sizes, on the same pairs
+    rows = {line.split(" ransac")[0]: float(line.split()[-2]) for line in sized.splitlines() if " ransac " in line}
+    ours_row = next(name for name in rows if name.startswith("ours: "))
+    compare_row = next(name for name in rows if name.startswith("compare: "))
+    assert compare_row.endswith(", resize 160 120") and rows[compare_row] < rows[ours_row]  # fewer cells, fewer matches
+    assert main(["eval", "--weights", str(files["weights"]), "--images", str(photos), "--compare",
+                 str(files["weights"]), "--compare_resize", "1", "2", "3"]) == 2
+    assert "--resize" in capsys.readouterr().err
+    assert main(["eval", "--weights", str(files["weights"]), "--images", str(photos), "--pairs", "1",
+                 "--resize", "320", "240", "--no_xfeat", "--compare", str(files["weights"]),
                  "--compare_fine_expectation", "window", "--compare_refinement", "none", "--compare_unverified",
                  "keep"]) == 0
     out = capsys.readouterr().out  # the same weights, the sub-pixel refinements side by side
