@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Everything a short GPU lease is for, as one command (the device tool runs one command per call):
 #   1. the CUDA checks (tests/test_cuda.py), CUDA timings of the bundled CUDA default (at four sizes, also with the
-#      refinement on the images) and of the official size against kornia (with the fp16 agreement), the window's frame rate and
-#      the app run headless on CUDA;
+#      refinement on the images) and of the official size against kornia (with the fp16 agreement), the window's
+#      frame rate and the app run headless on CUDA;
 #   2. one more training stage of both bundled chains, side by side, continued from the shipped weights.
 # Results go into one archive, OUT_DIR/gpu_session.tgz (the device tool brings back few files).
 #
