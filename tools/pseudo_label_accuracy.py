@@ -87,6 +87,13 @@ def check_pair(label: dict[str, np.ndarray], views: dict[str, SceneView], size: 
                      float(np.isfinite(labelled).all(1).mean()), float(np.isfinite(depth).all(1).mean()))
 
 
+def with_focal(intrinsics: np.ndarray, focal: float) -> np.ndarray:
+    """The intrinsics with both focal lengths set to ``focal`` (the principal point kept)."""
+    changed = intrinsics.copy()
+    changed[0, 0] = changed[1, 1] = focal
+    return changed
+
+
 def describe(errors: np.ndarray) -> str:
     return (f"median {np.median(errors):.2f}, mean {errors.mean():.2f}, within 1 px {np.mean(errors <= 1):.3f}, "
             f"within 2 px {np.mean(errors <= 2):.3f}, beyond 4 px {np.mean(errors > 4):.3f}")
@@ -102,8 +109,8 @@ def main() -> int:
     args = parser.parse_args()
     views = {view.image.name: view for view in read_scene(args.scene)}
     if args.focal:
-        views = {name: replace(view, intrinsics=np.diag([args.focal, args.focal, 1.0]) + np.pad(
-            view.intrinsics[:2, 2:], ((0, 1), (2, 0)))) for name, view in views.items()}
+        views = {name: replace(view, intrinsics=with_focal(view.intrinsics, args.focal))
+                 for name, view in views.items()}
     files = sorted(Path(args.labels).glob(f"{Path(args.scene).name}__*.npz"))
     if not files:
         print(f"error: no labels of {Path(args.scene).name} in {args.labels}", file=sys.stderr)

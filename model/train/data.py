@@ -136,13 +136,13 @@ def photometric(rng: np.random.Generator, image: np.ndarray, ranges: Photometric
     return np.clip(image, 0, 1).astype(np.float32)
 
 
-
 def augmented_tensors(rng: np.random.Generator, item: dict[str, np.ndarray],
                       ranges: PhotometricRanges) -> dict[str, torch.Tensor]:
     """A training item with its own photometric change on each image, as tensors."""
     item = {**item, "image0": photometric(rng, item["image0"], ranges),
             "image1": photometric(rng, item["image1"], ranges)}
     return {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in item.items()}
+
 
 def make_pair(rng: np.random.Generator, photo: np.ndarray, out_hw: tuple[int, int], warp: WarpRanges,
               photometric_ranges: PhotometricRanges | None) -> dict[str, np.ndarray]:

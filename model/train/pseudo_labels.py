@@ -23,10 +23,10 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ..geometry import fit_geometry
-from ..images import decode_file, write_file, write_npz
+from ..images import write_file, write_npz
 from ..loftr import COARSE_STRIDE
 from ..scenes import grid_points
-from .data import PhotometricRanges, augmented_tensors, list_images
+from .data import PhotometricRanges, augmented_tensors, list_images, read_gray
 
 #: The teachers ``label_scenes`` can use (``model.peers``).
 TEACHERS = ("aliked", "disk")
@@ -95,9 +95,7 @@ class Labeller:
     @torch.inference_mode()
     def _features(self, path: Path) -> tuple[dict[str, torch.Tensor], tuple[int, int]]:
         if path not in self.features:
-            image = decode_file(path, cv2.IMREAD_GRAYSCALE)
-            if image is None:
-                raise ValueError(f"cannot read image {path}")
+            image = read_gray(path)
             self.features[path] = (self.teacher.extract(image), (image.shape[1], image.shape[0]))
         return self.features[path]
 
@@ -186,9 +184,7 @@ def pseudo_item(label: dict[str, np.ndarray], out_hw: tuple[int, int],
     item: dict[str, np.ndarray] = {}
     keypoints = []
     for index in (0, 1):
-        gray = decode_file(str(label[f"path{index}"]), cv2.IMREAD_GRAYSCALE)
-        if gray is None:
-            raise ValueError(f"cannot read {label[f'path{index}']}")
+        gray = read_gray(Path(str(label[f"path{index}"])))
         scale = np.array([width / gray.shape[1], height / gray.shape[0]])
         item[f"image{index}"] = cv2.resize(gray, (width, height), interpolation=cv2.INTER_AREA).astype(
             np.float32) / 255.0
